@@ -1,0 +1,113 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Config is everything one shoal daemon needs to know. DefaultConfig fills
+// the defaults; Validate says what is wrong with it.
+type Config struct {
+	// Name is the node's name in gossip, raft and its Node object. Default:
+	// the host name.
+	Name string
+	// DataDir holds raft data, the cluster identity and containerd state.
+	// Default /var/lib/shoal as root, else $XDG_DATA_HOME/shoal.
+	DataDir string
+	// BindAddr is the address every listener binds. Default 0.0.0.0.
+	BindAddr string
+	// AdvertiseAddr is the address other nodes use to reach this one.
+	// Default: BindAddr when it is specific, else the first non-loopback
+	// address of the machine.
+	AdvertiseAddr string
+	// GossipPort (memberlist, TCP and UDP), RaftPort (raft and
+	// leader-forwarding RPC, TLS) and APIPort (HTTPS Kubernetes API).
+	GossipPort int
+	RaftPort   int
+	APIPort    int
+	// Join lists gossip addresses (HOST:PORT) of existing members; with it
+	// Token must be set. Without it and without state, the node bootstraps a
+	// new cluster.
+	Join  []string
+	Token string
+	// Voters is how many raft voters the cluster keeps (3; 5 for larger
+	// clusters). Other nodes are non-voters.
+	Voters int
+	// ContainerdSocket, when set, names an existing containerd to use instead
+	// of starting one.
+	ContainerdSocket string
+	// VoterGrace is how long gossip must call a voter dead before it is
+	// replaced by a non-voter.
+	VoterGrace time.Duration
+	// NodeEvictionTimeout is how long a node may be NotReady before its pods
+	// are deleted.
+	NodeEvictionTimeout time.Duration
+	// RegistryMirrors maps a registry host to a mirror URL.
+	RegistryMirrors map[string]string
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	name, _ := os.Hostname()
+	return Config{
+		Name:                name,
+		DataDir:             DefaultDataDir(),
+		BindAddr:            "0.0.0.0",
+		GossipPort:          7946,
+		RaftPort:            7947,
+		APIPort:             6443,
+		Voters:              3,
+		VoterGrace:          10 * time.Second,
+		NodeEvictionTimeout: 10 * time.Second,
+	}
+}
+
+// DefaultDataDir is /var/lib/shoal as root, else under the user's data home.
+func DefaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/shoal"
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "shoal")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "share", "shoal")
+}
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("--name: must not be empty"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir: must not be empty"))
+	}
+	if net.ParseIP(c.BindAddr) == nil {
+		errs = append(errs, fmt.Errorf("--bind: %q is not an IP address", c.BindAddr))
+	}
+	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
+		errs = append(errs, fmt.Errorf("--advertise: %q is not an IP address", c.AdvertiseAddr))
+	}
+	for flag, p := range map[string]int{"--gossip-port": c.GossipPort, "--raft-port": c.RaftPort, "--api-port": c.APIPort} {
+		if p <= 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("%s: %d is not a port", flag, p))
+		}
+	}
+	if len(c.Join) > 0 && c.Token == "" {
+		errs = append(errs, errors.New("--token: required with --join"))
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			errs = append(errs, fmt.Errorf("--join: %q: %v", j, err))
+		}
+	}
+	if c.Voters != 1 && c.Voters != 3 && c.Voters != 5 && c.Voters != 7 {
+		errs = append(errs, fmt.Errorf("--voters: %d must be 1, 3, 5 or 7", c.Voters))
+	}
+	return errors.Join(errs...)
+}
