@@ -20,3 +20,7 @@ var (
 	// ErrStoreReset: a snapshot restore replaced the store; watchers re-list.
 	ErrStoreReset = errors.New("watch closed: store restored from snapshot")
 )
+
+// ErrInvalid: a command was malformed (missing name, undecodable object,
+// bad time). It is a logical error: the raft entry still counts.
+var ErrInvalid = errors.New("invalid command")

@@ -1,0 +1,47 @@
+# shoal: build, test, run, bench, lint.
+GO        ?= go
+BIN       := bin/shoal
+RUN_DIR   ?= $(CURDIR)/.run
+RUN_ARGS  ?= --name $(shell hostname) --bind 127.0.0.1 --data-dir $(RUN_DIR)
+TEST_TIMEOUT ?= 20m
+
+.PHONY: all build test unit e2e run bench lint deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/shoal
+
+# deps installs what the tests need when it is missing (Go modules now;
+# containerd, runc, CNI plugins and nftables once pods run).
+deps:
+	./scripts/deps.sh
+
+# test is the whole suite: unit, in-process clusters and end-to-end tests
+# against real shoal processes. Run as root on a fresh machine by CI.
+test: deps build lint
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+e2e: build
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
+
+# run starts a one-node cluster in the foreground; Ctrl-C stops it.
+run: build
+	mkdir -p $(RUN_DIR)
+	$(BIN) agent $(RUN_ARGS)
+
+# bench runs the Go benchmarks; BENCH narrows them (a regexp).
+BENCH ?= .
+bench: build
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 30m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin $(RUN_DIR)

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/node"
+)
+
+func TestAgentDefaults(t *testing.T) {
+	ta := newTestApp(t, Deps{})
+	if err := ta.run("agent"); err != nil {
+		t.Fatal(err)
+	}
+	want := node.DefaultConfig()
+	if !reflect.DeepEqual(*ta.agentCfg, want) {
+		t.Fatalf("config =\n%+v\nwant the defaults\n%+v", *ta.agentCfg, want)
+	}
+}
+
+func TestAgentFlags(t *testing.T) {
+	ta := newTestApp(t, Deps{})
+	err := ta.run("agent", "--name", "n1", "--data-dir", "/tmp/x", "--advertise", "10.0.0.1", "--bind", "10.0.0.1",
+		"--gossip-port", "8946", "--raft-port", "8947", "--api-port", "8443",
+		"--join", "10.0.0.2:7946", "--join", "10.0.0.3:7946", "--token", "SHOAL-1-a-b", "--voters", "5",
+		"--containerd", "/run/containerd/containerd.sock",
+		"--registry-mirror", "gcr.io=http://127.0.0.1:5000", "--registry-mirror", "docker.io=https://mirror.local",
+		"--log-level", "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := node.DefaultConfig()
+	want.Name, want.DataDir, want.AdvertiseAddr, want.BindAddr = "n1", "/tmp/x", "10.0.0.1", "10.0.0.1"
+	want.GossipPort, want.RaftPort, want.APIPort = 8946, 8947, 8443
+	want.Join, want.Token, want.Voters = []string{"10.0.0.2:7946", "10.0.0.3:7946"}, "SHOAL-1-a-b", 5
+	want.ContainerdSocket = "/run/containerd/containerd.sock"
+	want.RegistryMirrors = map[string]string{"gcr.io": "http://127.0.0.1:5000", "docker.io": "https://mirror.local"}
+	if !reflect.DeepEqual(*ta.agentCfg, want) {
+		t.Fatalf("config =\n%+v\nwant\n%+v", *ta.agentCfg, want)
+	}
+}
+
+func TestAgentValidation(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--voters", "2"}, "--voters: 2 must be 1, 3, 5 or 7"},
+		{[]string{"--join", "10.0.0.2:7946"}, "--token: required with --join"},
+		{[]string{"--bind", "nope"}, `--bind: "nope" is not an IP address`},
+		{[]string{"--api-port", "70000"}, "--api-port: 70000 is not a port"},
+		{[]string{"--registry-mirror", "gcr.io"}, `--registry-mirror: "gcr.io" is not HOST=URL`},
+		{[]string{"--registry-mirror", "gcr.io=ftp://x"}, "is not an http(s) URL"},
+		{[]string{"--log-level", "loud"}, `--log-level: "loud"`},
+		{[]string{"10.0.0.2:7946"}, "did you mean `shoal join 10.0.0.2:7946`"},
+	} {
+		ta := newTestApp(t, Deps{})
+		err := ta.run(append([]string{"agent"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("agent %v: err = %v, want %q", tc.args, err, tc.want)
+		}
+		if ta.agentCfg != nil {
+			t.Errorf("agent %v: ran despite the error", tc.args)
+		}
+	}
+}
+
+func TestAgentGetsCancellableContextAndLogger(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var gotLogger *slog.Logger
+	ta := newTestApp(t, Deps{RunAgent: func(ctx context.Context, cfg node.Config, logger *slog.Logger) error {
+		gotLogger = logger
+		<-ctx.Done()
+		return ctx.Err()
+	}})
+	done := make(chan error, 1)
+	go func() { done <- ta.Run(ctx, []string{"shoal", "agent", "--log-level", "warn"}) }()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v", err)
+		}
+		if ExitCode(err, &ta.stderr) != 0 {
+			t.Error("a cancelled agent must exit 0")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("agent did not stop on cancel")
+	}
+	if gotLogger == nil || gotLogger.Enabled(ctx, slog.LevelInfo) || !gotLogger.Enabled(ctx, slog.LevelWarn) {
+		t.Error("logger does not honour --log-level warn")
+	}
+}

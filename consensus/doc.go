@@ -1,0 +1,49 @@
+// Package consensus is shoal's replicated object store: a hashicorp/raft
+// group whose FSM is an in-memory store of Kubernetes-style objects.
+//
+// # Model
+//
+// Every API object is an Object (resource, namespace, name, raw JSON) held
+// in a go-memdb database inside a Store. The only way to change the store
+// is a Command applied at a raft index (Store.Apply): create, update
+// (main resource or status) and delete, with their preconditions checked
+// inside the FSM so every replica decides the same. An object's
+// ResourceVersion is the raft index of its last change, so resourceVersions
+// are totally ordered across all resources.
+//
+// Every write publishes one Event after commit into a bounded ring (for
+// watch replay) and to the matching Watchers. A slow watcher is closed with
+// ErrWatchOverflow rather than blocking the FSM; a snapshot restore closes
+// every watcher with ErrStoreReset. Either way the consumer re-lists and
+// re-watches, as a Kubernetes client does.
+//
+// Writes reach the store through a Proposer: Raft in a cluster (forwarding
+// from followers to the leader over the raft port), LocalProposer in unit
+// tests. Reads (Get, List, Watch) are served from the local replica;
+// Proposer.ConsistentRead first makes that replica linearizable.
+//
+// # Files
+//
+//	store*.go, object_doc.go   the Store, its schema and the Apply semantics
+//	event.go, watch.go         the event ring and watchers
+//	snapshot.go                snapshot / restore of the Store
+//	proposer.go                Proposer and LocalProposer
+//	raft*.go                   the raft node: config, lifecycle, membership, Propose
+//	fsm*.go                    the raft FSM and its versioned log envelope
+//	transport.go, forward.go   the shared raft port: raft + forwarding RPC
+//
+// # Usage
+//
+//	store := consensus.NewStore()
+//	r, err := consensus.NewRaft(consensus.RaftConfig{
+//		NodeID: "n1", DataDir: dir, BindAddr: "10.0.0.1:7000",
+//		ServerTLS: srvTLS, ClientTLS: cliTLS, Bootstrap: true, Logger: logger,
+//	}, store)
+//	obj, err := r.Propose(ctx, &consensus.Command{
+//		Op: consensus.OpCreate, Resource: "pods", Namespace: "default", Name: "web",
+//		Object: podJSON, UID: uid, Time: now.Format(time.RFC3339),
+//	})
+//	w, err := store.Watch("pods", "default", obj.ResourceVersion)
+//	for ev := range w.Events() { ... }
+//	// w.Err() says why the channel closed.
+package consensus

@@ -1,0 +1,179 @@
+package consensus
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// The forwarding RPC: HTTP/1.1 over the raft port (first byte forwardByte).
+//
+//	POST /apply      body: Command     -> forwardResponse{Index, Kind, Message, Object}
+//	POST /readindex  body: {}          -> forwardResponse{Index}
+//
+// Only the leader serves them; a follower answers Kind "retry".
+
+// maxForwardBody bounds a forwarded command.
+const maxForwardBody = 64 << 20
+
+type forwardResponse struct {
+	Index   uint64      `json:"index,omitempty"`
+	Kind    string      `json:"kind,omitempty"`
+	Message string      `json:"message,omitempty"`
+	Object  *wireObject `json:"object,omitempty"`
+}
+
+func (r *forwardResponse) err() error { return errorFromKind(r.Kind, r.Message) }
+
+func (r *forwardResponse) setErr(err error) {
+	r.Kind = errorKind(err)
+	if err != nil {
+		r.Message = err.Error()
+	}
+}
+
+type wireObject struct {
+	Resource        string            `json:"resource"`
+	Namespace       string            `json:"namespace,omitempty"`
+	Name            string            `json:"name"`
+	ResourceVersion uint64            `json:"rv"`
+	UID             string            `json:"uid,omitempty"`
+	Labels          map[string]string `json:"labels,omitempty"`
+	Raw             json.RawMessage   `json:"raw"`
+}
+
+func toWire(o *Object) *wireObject {
+	if o == nil {
+		return nil
+	}
+	return &wireObject{o.Resource, o.Namespace, o.Name, o.ResourceVersion, o.UID, o.Labels, o.Raw}
+}
+
+func (w *wireObject) object() *Object {
+	if w == nil {
+		return nil
+	}
+	return &Object{w.Resource, w.Namespace, w.Name, w.ResourceVersion, w.UID, w.Labels, []byte(w.Raw)}
+}
+
+// dialError marks a failure to reach the leader at all: the request was not
+// sent, so retrying is safe.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return "dial leader: " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// forwarder holds both sides of the forwarding RPC.
+type forwarder struct {
+	r      *Raft
+	server *http.Server
+	client *http.Client
+}
+
+func newForwarder(r *Raft, d dialer) *forwarder {
+	f := &forwarder{r: r}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /apply", f.handleApply)
+	mux.HandleFunc("POST /readindex", f.handleReadIndex)
+	f.server = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(r.logger.Handler(), slog.LevelDebug),
+	}
+	f.client = &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			c, err := d.dial(ctx, addr)
+			if err != nil {
+				return nil, &dialError{err}
+			}
+			if _, err := c.Write([]byte{forwardByte}); err != nil {
+				_ = c.Close()
+				return nil, &dialError{err}
+			}
+			return c, nil
+		},
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+	return f
+}
+
+// call posts in to the leader at addr and decodes its answer.
+func (f *forwarder) call(ctx context.Context, addr, path string, in any) (*forwardResponse, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("%w: encode: %v", ErrInvalid, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("forward request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return nil, fmt.Errorf("forward %s: %s: %s", path, resp.Status, bytes.TrimSpace(msg))
+	}
+	var out forwardResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("forward %s: decode answer: %w", path, err)
+	}
+	return &out, nil
+}
+
+func (f *forwarder) handleApply(w http.ResponseWriter, req *http.Request) {
+	var resp forwardResponse
+	var cmd Command
+	if err := json.NewDecoder(io.LimitReader(req.Body, maxForwardBody)).Decode(&cmd); err != nil {
+		resp.setErr(fmt.Errorf("%w: decode forwarded command: %v", ErrInvalid, err))
+		writeForward(w, &resp)
+		return
+	}
+	data, err := encodeCommand(&cmd)
+	if err != nil {
+		resp.setErr(err)
+		writeForward(w, &resp)
+		return
+	}
+	res, idx, retry, err := f.r.applyLocal(req.Context(), data)
+	switch {
+	case retry:
+		resp.Kind, resp.Message = kindRetry, err.Error()
+	case err != nil:
+		resp.setErr(err)
+	default:
+		resp.Index = idx
+		resp.setErr(res.Err)
+		resp.Object = toWire(res.Object)
+	}
+	writeForward(w, &resp)
+}
+
+func (f *forwarder) handleReadIndex(w http.ResponseWriter, req *http.Request) {
+	var resp forwardResponse
+	idx, retry, err := f.r.leaderReadIndex(req.Context())
+	switch {
+	case retry:
+		resp.Kind, resp.Message = kindRetry, err.Error()
+	case err != nil:
+		resp.setErr(err)
+	default:
+		resp.Index = idx
+	}
+	writeForward(w, &resp)
+}
+
+func writeForward(w http.ResponseWriter, resp *forwardResponse) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(resp)
+}

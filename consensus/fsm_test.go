@@ -1,0 +1,105 @@
+package consensus
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/hashicorp/raft"
+)
+
+func TestFSMEnvelope(t *testing.T) {
+	s := NewStore()
+	f := &fsm{store: s, logger: slog.New(slog.DiscardHandler)}
+	entry, err := encodeCommand(createCmd("ns", "a", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, ok := f.Apply(&raft.Log{Index: 3, Type: raft.LogCommand, Data: entry}).(ApplyResult)
+	if !ok || res.Err != nil || res.Object.ResourceVersion != 3 {
+		t.Fatalf("Apply = %+v", res)
+	}
+	res = f.Apply(&raft.Log{Index: 4, Data: entry}).(ApplyResult)
+	if !errors.Is(res.Err, ErrAlreadyExists) || s.Index() != 4 {
+		t.Fatalf("duplicate: %+v at %d", res, s.Index())
+	}
+
+	// Ignorable unknown types are skipped but still advance the index.
+	f.Apply(&raft.Log{Index: 5, Data: []byte{byte(msgIgnorable | 0x7f), 1, 2}})
+	if s.Index() != 5 {
+		t.Fatalf("index after ignored entry = %d", s.Index())
+	}
+	f.StoreConfiguration(6, raft.Configuration{})
+	if s.Index() != 6 {
+		t.Fatalf("index after configuration = %d", s.Index())
+	}
+
+	for name, data := range map[string][]byte{
+		"empty":        nil,
+		"unknown type": {0x33, '{', '}'},
+		"corrupt body": append([]byte{byte(msgCommand)}, "{not json"...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			f.Apply(&raft.Log{Index: 7, Data: data})
+		})
+	}
+}
+
+func TestFSMSnapshotRestore(t *testing.T) {
+	src := NewStore()
+	if _, err := src.Apply(1, createCmd("ns", "a", nil)); err != nil {
+		t.Fatal(err)
+	}
+	f := &fsm{store: src, logger: slog.New(slog.DiscardHandler)}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil || !sink.closed {
+		t.Fatalf("persist: %v closed=%v", err, sink.closed)
+	}
+	snap.Release()
+	dst := NewStore()
+	g := &fsm{store: dst, logger: slog.New(slog.DiscardHandler)}
+	if err := g.Restore(nopCloser{bytes.NewReader(sink.Bytes())}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Get("configmaps", "ns", "a"); err != nil || dst.Index() != 1 {
+		t.Fatalf("restored: %v at %d", err, dst.Index())
+	}
+}
+
+func TestErrorKindsRoundTrip(t *testing.T) {
+	for _, k := range errKinds {
+		err := errorFromKind(errorKind(k.err), "x")
+		if !errors.Is(err, k.err) {
+			t.Fatalf("%s: %v does not match", k.kind, err)
+		}
+	}
+	if errorKind(errors.New("boom")) != kindInternal || errorFromKind(kindNone, "") != nil {
+		t.Fatal("internal/none mapping")
+	}
+	if !errors.Is(errorFromKind(kindRetry, "r"), ErrNotLeader) {
+		t.Fatal("retry must map to ErrNotLeader")
+	}
+}
+
+type memSink struct {
+	bytes.Buffer
+	closed bool
+}
+
+func (m *memSink) ID() string    { return "mem" }
+func (m *memSink) Cancel() error { return nil }
+func (m *memSink) Close() error  { m.closed = true; return nil }
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }

@@ -1,0 +1,244 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
+)
+
+// Raft runs a node's raft instance with the Store as its FSM, and forwards
+// writes and read-index requests from followers to the leader.
+//
+//	NewRaft --> running --Shutdown()--> stopped
+//
+// NewRaft opens the stores, listens and starts raft; Shutdown stops it and
+// is idempotent. Leadership changes are reported on LeaderChanges.
+type Raft struct {
+	cfg       RaftConfig
+	advertise string
+	logger    *slog.Logger
+	store     *Store
+
+	raft  *raft.Raft
+	logs  *wal.WAL
+	trans *raft.NetworkTransport
+	mux   *mux
+	fwd   *forwarder
+
+	notifyCh chan bool // from raft
+	leaderCh chan bool // to the node
+
+	done         chan struct{}
+	wg           sync.WaitGroup
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// NewRaft opens the raft state under cfg.DataDir, listens on cfg.BindAddr
+// and starts raft with store as its FSM. The store should be fresh: raft
+// restores the latest snapshot into it and replays the log.
+func NewRaft(cfg RaftConfig, store *Store) (_ *Raft, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "raft", "node_id", cfg.NodeID)
+	hl := newHCLogAdapter(logger, "raft")
+
+	var cleanup []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}
+	}()
+
+	walDir := filepath.Join(cfg.DataDir, "wal")
+	if err := os.MkdirAll(walDir, 0o700); err != nil {
+		return nil, fmt.Errorf("consensus: %w", err)
+	}
+	logs, err := wal.Open(walDir, wal.WithLogger(hl.Named("wal")))
+	if err != nil {
+		return nil, fmt.Errorf("consensus: open raft wal: %w", err)
+	}
+	cleanup = append(cleanup, func() { _ = logs.Close() })
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl.Named("snapshots"))
+	if err != nil {
+		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.BindAddr)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: raft listen: %w", err)
+	}
+	advertise := cfg.AdvertiseAddr
+	if advertise == "" {
+		advertise = ln.Addr().String()
+	}
+	m := newMux(ln, cfg.ServerTLS, tcpAddr(advertise), logger)
+	m.wg.Add(1)
+	go m.run()
+	cleanup = append(cleanup, func() { _ = m.close() })
+
+	d := dialer{tlsConf: cfg.ClientTLS}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  &streamLayer{chanListener: m.raft, dialer: d},
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  hl.Named("net"),
+	})
+	cleanup = append(cleanup, func() { _ = trans.Close() })
+
+	r := &Raft{
+		cfg:       cfg,
+		advertise: advertise,
+		logger:    logger,
+		store:     store,
+		logs:      logs,
+		trans:     trans,
+		mux:       m,
+		notifyCh:  make(chan bool, 16),
+		leaderCh:  make(chan bool, 16),
+		done:      make(chan struct{}),
+	}
+	rc := cfg.raftConfig()
+	rc.Logger = hl
+	rc.NotifyCh = r.notifyCh
+
+	if cfg.Bootstrap {
+		has, err := raft.HasExistingState(logs, logs, snaps)
+		if err != nil {
+			return nil, fmt.Errorf("consensus: inspect raft state: %w", err)
+		}
+		if !has {
+			conf := raft.Configuration{Servers: []raft.Server{{
+				Suffrage: raft.Voter, ID: rc.LocalID, Address: raft.ServerAddress(advertise),
+			}}}
+			if err := raft.BootstrapCluster(rc, logs, logs, snaps, trans, conf); err != nil {
+				return nil, fmt.Errorf("consensus: bootstrap: %w", err)
+			}
+			logger.Info("bootstrapped single-voter raft cluster", "address", advertise)
+		}
+	}
+
+	f := &fsm{store: store, logger: logger}
+	r.raft, err = raft.NewRaft(rc, f, logs, logs, snaps, trans)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: start raft: %w", err)
+	}
+
+	r.fwd = newForwarder(r, d)
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		if err := r.fwd.server.Serve(m.rpc); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			logger.Error("forwarding server stopped", "error", err)
+		}
+	}()
+	go r.relayLeadership()
+	logger.Info("raft started", "address", advertise)
+	return r, nil
+}
+
+// relayLeadership copies raft's leadership notifications to leaderCh, never
+// blocking raft: when the consumer lags, the oldest notification is dropped.
+func (r *Raft) relayLeadership() {
+	defer r.wg.Done()
+	for {
+		select {
+		case v := <-r.notifyCh:
+			r.logger.Info("leadership changed", "leader", v)
+			for sent := false; !sent; {
+				select {
+				case r.leaderCh <- v:
+					sent = true
+				default:
+					select {
+					case <-r.leaderCh:
+					default:
+					}
+				}
+			}
+		case <-r.done:
+			return
+		}
+	}
+}
+
+// LeaderChanges reports leadership transitions: true when this node became
+// leader, false when it lost leadership. Buffered, for a single consumer;
+// if the consumer falls far behind, the oldest transitions are dropped, so
+// the last value received is always the current state. Never closed.
+func (r *Raft) LeaderChanges() <-chan bool { return r.leaderCh }
+
+// IsLeader reports whether this node is the raft leader now.
+func (r *Raft) IsLeader() bool { return r.raft.State() == raft.Leader }
+
+// Leader returns the current leader's id and raft address ("" if unknown).
+func (r *Raft) Leader() (id, addr string) {
+	a, i := r.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// ID returns this node's raft id.
+func (r *Raft) ID() string { return r.cfg.NodeID }
+
+// Addr returns this node's advertised raft address.
+func (r *Raft) Addr() string { return r.advertise }
+
+// Store returns the FSM's store.
+func (r *Raft) Store() *Store { return r.store }
+
+// LastContact is how long ago this node last heard from the leader (0 on the
+// leader itself; very large if never).
+func (r *Raft) LastContact() time.Duration {
+	if r.IsLeader() {
+		return 0
+	}
+	return time.Since(r.raft.LastContact())
+}
+
+// Stats returns raft's diagnostic counters.
+func (r *Raft) Stats() map[string]string { return r.raft.Stats() }
+
+// Snapshot forces a raft snapshot now (the policy in RaftTuning otherwise
+// decides).
+func (r *Raft) Snapshot() error { return r.raft.Snapshot().Error() }
+
+// Shutdown stops raft, the forwarding server and the listener, and closes
+// the log store. It is idempotent and returns the first call's error.
+func (r *Raft) Shutdown() error {
+	r.shutdownOnce.Do(func() {
+		var errs []error
+		if err := r.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
+		}
+		_ = r.fwd.server.Close()
+		r.fwd.client.CloseIdleConnections()
+		_ = r.trans.Close()
+		if err := r.mux.close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("close raft listener: %w", err))
+		}
+		close(r.done)
+		r.wg.Wait()
+		if err := r.logs.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft wal: %w", err))
+		}
+		r.shutdownErr = errors.Join(errs...)
+		r.logger.Info("raft stopped")
+	})
+	return r.shutdownErr
+}

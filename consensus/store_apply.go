@@ -1,0 +1,227 @@
+package consensus
+
+import (
+	"fmt"
+
+	memdb "github.com/hashicorp/go-memdb"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Apply applies cmd at raft index index and returns the resulting object.
+// It is deterministic (no clocks, no randomness: times and uids travel in
+// cmd) and is the FSM's only write path.
+//
+// The index counts even when Apply returns an error: errors are logical
+// (ErrNotFound, ErrAlreadyExists, ErrConflict, ErrInvalid) and leave the
+// objects unchanged. A successful write publishes one event (ADDED,
+// MODIFIED or DELETED) after it is committed; a delete of an object already
+// marked for deletion returns the object and publishes nothing.
+//
+// An update (main resource or status) that leaves an object with a
+// deletionTimestamp and no finalizers removes it; the DELETED event and the
+// returned object carry the state the update produced.
+func (s *Store) Apply(index uint64, cmd *Command) (*Object, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	txn := s.db.Txn(true)
+	obj, ev, err := applyTxn(txn, index, cmd)
+	if err != nil {
+		txn.Abort()
+	} else {
+		txn.Commit()
+	}
+	s.advanceLocked(index)
+	if ev != nil {
+		s.publishLocked(ev)
+	}
+	return obj, err
+}
+
+// applyTxn performs cmd inside txn and returns the object and the event to
+// publish (nil for none).
+func applyTxn(txn *memdb.Txn, index uint64, cmd *Command) (*Object, *Event, error) {
+	if err := validateCommand(cmd); err != nil {
+		return nil, nil, err
+	}
+	raw, err := txn.First(tableObjects, "id", dbKey(cmd.Resource, cmd.Namespace, cmd.Name))
+	if err != nil {
+		return nil, nil, fmt.Errorf("consensus: lookup: %w", err)
+	}
+	var old *Object
+	if raw != nil {
+		old = raw.(*Object)
+	}
+	switch cmd.Op {
+	case OpCreate:
+		return applyCreate(txn, index, cmd, old)
+	case OpUpdate:
+		return applyUpdate(txn, index, cmd, old)
+	default: // OpDelete; validateCommand rejected anything else
+		return applyDelete(txn, index, cmd, old)
+	}
+}
+
+func validateCommand(cmd *Command) error {
+	switch {
+	case cmd == nil:
+		return fmt.Errorf("%w: nil command", ErrInvalid)
+	case cmd.Op != OpCreate && cmd.Op != OpUpdate && cmd.Op != OpDelete:
+		return fmt.Errorf("%w: unknown op %d", ErrInvalid, cmd.Op)
+	case cmd.Resource == "" || cmd.Name == "":
+		return fmt.Errorf("%w: resource and name are required", ErrInvalid)
+	case cmd.Op != OpDelete && len(cmd.Object) == 0:
+		return fmt.Errorf("%w: %s %s: object is required", ErrInvalid, opName(cmd.Op), cmd.Resource)
+	case cmd.Op == OpUpdate && cmd.Subresource != SubresourceNone && cmd.Subresource != SubresourceStatus:
+		return fmt.Errorf("%w: unknown subresource %q", ErrInvalid, cmd.Subresource)
+	}
+	return nil
+}
+
+// checkPreconditions tests cmd's uid and resourceVersion against old.
+func checkPreconditions(cmd *Command, old *Object) error {
+	if old == nil {
+		return fmt.Errorf("%s %q: %w", cmd.Resource, cmd.Name, ErrNotFound)
+	}
+	if cmd.ResourceVersion != 0 && cmd.ResourceVersion != old.ResourceVersion {
+		return fmt.Errorf("%s %q: resourceVersion %d, stored %d: %w",
+			cmd.Resource, cmd.Name, cmd.ResourceVersion, old.ResourceVersion, ErrConflict)
+	}
+	if cmd.UID != "" && cmd.UID != old.UID {
+		return fmt.Errorf("%s %q: uid %s, stored %s: %w", cmd.Resource, cmd.Name, cmd.UID, old.UID, ErrConflict)
+	}
+	return nil
+}
+
+func applyCreate(txn *memdb.Txn, index uint64, cmd *Command, old *Object) (*Object, *Event, error) {
+	if old != nil {
+		return nil, nil, fmt.Errorf("%s %q: %w", cmd.Resource, cmd.Name, ErrAlreadyExists)
+	}
+	d, err := decodeDoc(cmd.Object)
+	if err != nil {
+		return nil, nil, err
+	}
+	d.meta.UID = types.UID(cmd.UID)
+	d.meta.CreationTimestamp = metav1.Time{}
+	if cmd.Time != "" {
+		if d.meta.CreationTimestamp, err = parseTime(cmd.Time); err != nil {
+			return nil, nil, err
+		}
+	}
+	d.meta.Generation = 1
+	d.meta.DeletionTimestamp = nil
+	d.meta.DeletionGracePeriodSeconds = nil
+	obj, err := d.object(cmd.Resource, cmd.Namespace, cmd.Name, index)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := txn.Insert(tableObjects, obj); err != nil {
+		return nil, nil, fmt.Errorf("consensus: insert: %w", err)
+	}
+	return obj, &Event{Type: Added, Object: obj}, nil
+}
+
+func applyUpdate(txn *memdb.Txn, index uint64, cmd *Command, old *Object) (*Object, *Event, error) {
+	if err := checkPreconditions(cmd, old); err != nil {
+		return nil, nil, err
+	}
+	prev, err := decodeDoc(old.Raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	next, err := decodeDoc(cmd.Object)
+	if err != nil {
+		return nil, nil, err
+	}
+	var d *objectDoc
+	if cmd.Subresource == SubresourceStatus {
+		// Only status is taken from the command.
+		st, ok := next.top["status"]
+		d = prev
+		d.setField("status", st, ok)
+	} else {
+		d = next
+		if cmd.PreserveStatus {
+			st, ok := prev.top["status"]
+			d.setField("status", st, ok)
+		}
+		d.meta.UID = prev.meta.UID
+		d.meta.CreationTimestamp = prev.meta.CreationTimestamp
+		d.meta.DeletionTimestamp = prev.meta.DeletionTimestamp
+		d.meta.DeletionGracePeriodSeconds = prev.meta.DeletionGracePeriodSeconds
+		d.meta.Generation = prev.meta.Generation
+		oldSpec, oldOK := prev.top["spec"]
+		newSpec, newOK := d.top["spec"]
+		if !sameJSON(oldSpec, oldOK, newSpec, newOK) {
+			d.meta.Generation++
+		}
+	}
+	obj, err := d.object(cmd.Resource, cmd.Namespace, cmd.Name, index)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.meta.DeletionTimestamp != nil && len(d.meta.Finalizers) == 0 {
+		if err := txn.Delete(tableObjects, old); err != nil {
+			return nil, nil, fmt.Errorf("consensus: delete: %w", err)
+		}
+		return obj, &Event{Type: Deleted, Object: obj, Prev: old}, nil
+	}
+	if err := txn.Insert(tableObjects, obj); err != nil {
+		return nil, nil, fmt.Errorf("consensus: insert: %w", err)
+	}
+	return obj, &Event{Type: Modified, Object: obj, Prev: old}, nil
+}
+
+func applyDelete(txn *memdb.Txn, index uint64, cmd *Command, old *Object) (*Object, *Event, error) {
+	if err := checkPreconditions(cmd, old); err != nil {
+		return nil, nil, err
+	}
+	d, err := decodeDoc(old.Raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.meta.DeletionTimestamp != nil {
+		return old, nil, nil // already marked: nothing to do
+	}
+	if len(d.meta.Finalizers) == 0 && !cmd.Graceful {
+		obj, err := d.object(cmd.Resource, cmd.Namespace, cmd.Name, index)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := txn.Delete(tableObjects, old); err != nil {
+			return nil, nil, fmt.Errorf("consensus: delete: %w", err)
+		}
+		return obj, &Event{Type: Deleted, Object: obj, Prev: old}, nil
+	}
+	ts, err := parseTime(cmd.Time)
+	if err != nil {
+		return nil, nil, err
+	}
+	d.meta.DeletionTimestamp = &ts
+	d.meta.DeletionGracePeriodSeconds = nil
+	if cmd.GracePeriodSeconds != nil {
+		g := *cmd.GracePeriodSeconds
+		d.meta.DeletionGracePeriodSeconds = &g
+	}
+	obj, err := d.object(cmd.Resource, cmd.Namespace, cmd.Name, index)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := txn.Insert(tableObjects, obj); err != nil {
+		return nil, nil, fmt.Errorf("consensus: insert: %w", err)
+	}
+	return obj, &Event{Type: Modified, Object: obj, Prev: old}, nil
+}
+
+func opName(op Op) string {
+	switch op {
+	case OpCreate:
+		return "create"
+	case OpUpdate:
+		return "update"
+	case OpDelete:
+		return "delete"
+	}
+	return fmt.Sprintf("op(%d)", op)
+}

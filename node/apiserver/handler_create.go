@@ -1,0 +1,164 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+
+	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver/registry"
+)
+
+// serveCreate answers POST on a collection.
+func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, q *request) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	obj, err := decodeObject(r, q.kind, body)
+	if err != nil {
+		return err
+	}
+	created, err := s.create(r, q, obj)
+	if err != nil {
+		return err
+	}
+	writeRawJSON(w, http.StatusCreated, created)
+	return nil
+}
+
+// create defaults, validates and stores obj, retrying a generated name that
+// happens to be taken. It returns the stored JSON.
+func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte, error) {
+	k := q.kind
+	meta := objectMeta(obj)
+	if k.Namespaced {
+		if meta.Namespace == "" {
+			meta.Namespace = q.namespace
+		}
+		if q.namespace != "" && meta.Namespace != q.namespace {
+			return nil, badRequest("the namespace of the provided object does not match the namespace sent on the request")
+		}
+	} else {
+		meta.Namespace = ""
+	}
+	// Server-owned fields are ignored on create, as Kubernetes does.
+	meta.UID = ""
+	meta.ResourceVersion = ""
+	meta.Generation = 0
+	meta.CreationTimestamp = metav1.Time{}
+	meta.DeletionTimestamp = nil
+	meta.DeletionGracePeriodSeconds = nil
+	meta.ManagedFields = nil
+	generated := meta.Name == "" && meta.GenerateName != ""
+	if generated {
+		meta.Name = generateName(meta.GenerateName)
+	}
+	if k.Default != nil {
+		k.Default(obj)
+	}
+	if k.PrepareForCreate != nil {
+		k.PrepareForCreate(obj)
+	}
+	if errs := s.validate(k, obj, nil); len(errs) > 0 {
+		return nil, invalid(k.GVK().GroupKind(), meta.Name, errs)
+	}
+	if k.Namespaced {
+		if err := s.checkNamespace(meta.Namespace); err != nil {
+			return nil, err
+		}
+	}
+	if isDryRun(r) {
+		return encodeObject(k, obj)
+	}
+	for attempt := 0; ; attempt++ {
+		raw, err := encodeObject(k, obj)
+		if err != nil {
+			return nil, internalError(err)
+		}
+		cmd := &consensus.Command{
+			Op: consensus.OpCreate, Resource: k.GroupResource().String(),
+			Namespace: meta.Namespace, Name: meta.Name, Object: raw,
+			UID: uuid.NewString(), Time: s.now().UTC().Format(time.RFC3339),
+		}
+		stored, err := s.prop.Propose(r.Context(), cmd)
+		if generated && errors.Is(err, consensus.ErrAlreadyExists) && attempt < 8 {
+			meta.Name = generateName(meta.GenerateName)
+			continue
+		}
+		if err != nil {
+			return nil, storeError(err, k.GroupResource(), meta.Name)
+		}
+		return stored.Raw, nil
+	}
+}
+
+// validate runs the kind's validation; name rules come from the kind too.
+func (s *Server) validate(k *registry.Kind, obj, old runtime.Object) field.ErrorList {
+	if k.Validate == nil {
+		return nil
+	}
+	return k.Validate(obj, old)
+}
+
+// checkNamespace refuses writes into a namespace that does not exist or is
+// being deleted, in Kubernetes' words.
+func (s *Server) checkNamespace(ns string) error {
+	obj, err := s.store.Get("namespaces", "", ns)
+	if errors.Is(err, consensus.ErrNotFound) {
+		return apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, ns)
+	}
+	if err != nil {
+		return storeError(err, schema.GroupResource{Resource: "namespaces"}, ns)
+	}
+	if hasDeletionTimestamp(obj.Raw) {
+		return apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, ns,
+			errors.New("unable to create new content in namespace "+ns+" because it is being terminated"))
+	}
+	return nil
+}
+
+func generateName(base string) string {
+	const maxNameLength = 63
+	const randomLength = 5
+	if len(base) > maxNameLength-randomLength {
+		base = base[:maxNameLength-randomLength]
+	}
+	return base + utilrand.String(randomLength)
+}
+
+func isDryRun(r *http.Request) bool {
+	for _, v := range r.URL.Query()["dryRun"] {
+		if v == "All" {
+			return true
+		}
+	}
+	return false
+}
+
+func objectMeta(obj runtime.Object) *metav1.ObjectMeta {
+	return obj.(metav1.ObjectMetaAccessor).GetObjectMeta().(*metav1.ObjectMeta)
+}
+
+// hasDeletionTimestamp peeks at metadata.deletionTimestamp without decoding
+// the whole object.
+func hasDeletionTimestamp(raw []byte) bool {
+	var m struct {
+		Metadata struct {
+			DeletionTimestamp *string `json:"deletionTimestamp"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return false
+	}
+	return m.Metadata.DeletionTimestamp != nil
+}

@@ -1,0 +1,21 @@
+package apiserver
+
+import (
+	"net/http"
+)
+
+// serveGet answers GET on one object (or its status).
+func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, q *request) error {
+	if err := s.readConsistency(r.Context(), r); err != nil {
+		return err
+	}
+	obj, err := s.get(q)
+	if err != nil {
+		return err
+	}
+	if wantsTable(r) {
+		return s.writeTable(w, r, q.kind, []*storedObject{{obj: obj}}, obj.ResourceVersion, "")
+	}
+	writeRawJSON(w, http.StatusOK, obj.Raw)
+	return nil
+}

@@ -1,0 +1,98 @@
+package apiserver
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/shoal-project/shoal/consensus"
+)
+
+// serveUpdate answers PUT on an object or its status.
+func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, q *request) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	obj, err := decodeObject(r, q.kind, body)
+	if err != nil {
+		return err
+	}
+	meta := objectMeta(obj)
+	if meta.Name != q.name {
+		return badRequest("the name of the object (%s) does not match the name on the URL (%s)", meta.Name, q.name)
+	}
+	var precondition uint64
+	if meta.ResourceVersion != "" {
+		n, err := strconv.ParseUint(meta.ResourceVersion, 10, 64)
+		if err != nil {
+			return badRequest("metadata.resourceVersion: Invalid value: %q: must be the resourceVersion of the object", meta.ResourceVersion)
+		}
+		precondition = n
+	}
+	old, err := s.getForWrite(r.Context(), q, q.name, precondition)
+	if err != nil {
+		return err
+	}
+	stored, err := s.update(r.Context(), r, q, obj, old, precondition)
+	if err != nil {
+		return err
+	}
+	writeRawJSON(w, http.StatusOK, stored)
+	return nil
+}
+
+// update defaults, validates and stores obj as the new state of old,
+// provided the stored resourceVersion still equals precondition (0: any).
+func (s *Server) update(ctx context.Context, r *http.Request, q *request, obj runtime.Object, old *consensus.Object, precondition uint64) ([]byte, error) {
+	k := q.kind
+	meta := objectMeta(obj)
+	if k.Namespaced {
+		if meta.Namespace == "" {
+			meta.Namespace = q.namespace
+		}
+		if meta.Namespace != q.namespace {
+			return nil, badRequest("the namespace of the provided object does not match the namespace sent on the request")
+		}
+	}
+	oldTyped, err := decodeStored(k, old.Raw)
+	if err != nil {
+		return nil, internalError(err)
+	}
+	if q.subresource == "" {
+		if k.Default != nil {
+			k.Default(obj)
+		}
+		if k.PrepareForUpdate != nil {
+			k.PrepareForUpdate(obj, oldTyped)
+		}
+		if errs := s.validate(k, obj, oldTyped); len(errs) > 0 {
+			return nil, invalid(k.GVK().GroupKind(), q.name, errs)
+		}
+	}
+	if isDryRun(r) {
+		return encodeObject(k, obj)
+	}
+	raw, err := encodeObject(k, obj)
+	if err != nil {
+		return nil, internalError(err)
+	}
+	cmd := &consensus.Command{
+		Op: consensus.OpUpdate, Resource: k.GroupResource().String(),
+		Namespace: q.namespace, Name: q.name, Object: raw,
+		ResourceVersion: precondition,
+		Subresource:     q.subresource,
+		PreserveStatus:  k.HasStatus && q.subresource == "",
+	}
+	stored, err := s.prop.Propose(ctx, cmd)
+	if err != nil {
+		return nil, storeError(err, k.GroupResource(), q.name)
+	}
+	if stored == nil {
+		// The update removed the last finalizer of an object being deleted.
+		return raw, nil
+	}
+	return stored.Raw, nil
+}

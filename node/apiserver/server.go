@@ -1,0 +1,136 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/shoal-project/shoal/consensus"
+)
+
+// Version is what /version reports. kubectl's dispatcher picks its binary
+// from the minor version, and the tutorial's behaviour is that of v1.32.
+var Version = VersionInfo{Major: "1", Minor: "32", GitVersion: "v1.32.4-shoal"}
+
+// maxBodyBytes matches kube-apiserver's limit on request bodies (3 MiB).
+const maxBodyBytes = 3 << 20
+
+// Config holds the parts the API server uses; every field is required
+// unless its comment says otherwise.
+type Config struct {
+	Store    *consensus.Store
+	Proposer consensus.Proposer
+	// Authenticate says whether a request carries valid credentials.
+	Authenticate func(r *http.Request) bool
+	// Extra handlers mounted before the API routes, by path prefix (for
+	// example the join endpoint). They are served without authentication.
+	Unauthenticated map[string]http.Handler
+	// Authenticated handlers mounted by path prefix, after authentication.
+	Authenticated map[string]http.Handler
+	Logger        *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// ServerAddress is reported in /api's serverAddressByClientCIDRs.
+	ServerAddress string
+	// Subresources serve the streaming subresources (log, exec, proxy,
+	// portforward) by name; those not listed answer 404.
+	Subresources map[string]SubresourceHandler
+}
+
+// SubresourceHandler serves one subresource of an object, e.g. a pod's log.
+// resource is the group-resource string ("pods"); rest is the path after the
+// subresource (for proxy).
+type SubresourceHandler interface {
+	ServeSubresource(w http.ResponseWriter, r *http.Request, resource, namespace, name, rest string)
+}
+
+// Server is the Kubernetes-compatible API of one peer.
+type Server struct {
+	cfg     Config
+	store   *consensus.Store
+	prop    consensus.Proposer
+	log     *slog.Logger
+	now     func() time.Time
+	handler http.Handler
+
+	mu      sync.Mutex
+	servers []*http.Server
+}
+
+// New assembles the server; it does no I/O.
+func New(cfg Config) *Server {
+	s := &Server{cfg: cfg, store: cfg.Store, prop: cfg.Proposer, log: cfg.Logger, now: cfg.Now}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.handler = s.recoverPanics(s.route())
+	return s
+}
+
+// Handler is the whole API as an http.Handler (tests use it directly).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve answers HTTPS (or plain HTTP when tlsCfg is nil) on l until ctx is
+// cancelled, then shuts down within five seconds.
+func (s *Server) Serve(ctx context.Context, l net.Listener, tlsCfg *tls.Config) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig:         tlsCfg,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	s.mu.Lock()
+	s.servers = append(s.servers, hs)
+	s.mu.Unlock()
+	errc := make(chan error, 1)
+	go func() {
+		if tlsCfg != nil {
+			errc <- hs.ServeTLS(l, "", "")
+		} else {
+			errc <- hs.Serve(l)
+		}
+	}()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("api server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+	}
+	<-errc
+	return nil
+}
+
+// recoverPanics turns a panic in one request into a 500 Status so that the
+// node keeps serving.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				writeStatus(w, internalError(fmt.Errorf("panic: %v", v)))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

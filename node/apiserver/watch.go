@@ -1,0 +1,214 @@
+package apiserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver/registry"
+)
+
+// bookmarkInterval is how often a watch that allows bookmarks gets one.
+const bookmarkInterval = 30 * time.Second
+
+// serveWatch streams watch events as concatenated JSON objects. A watch
+// without a resourceVersion (or "0") starts with the current objects as
+// ADDED events; one with a resourceVersion replays every change after it
+// from the store's event ring, or ends with a 410 Expired ERROR event when
+// the ring no longer reaches back that far.
+func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, q *request) error {
+	f, err := parseFilter(r, q.kind)
+	if err != nil {
+		return err
+	}
+	qv := r.URL.Query()
+	ctx := r.Context()
+	if t := qv.Get("timeoutSeconds"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			return badRequest("invalid timeoutSeconds %q", t)
+		}
+		if n > 0 {
+			var cancel func()
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(n)*time.Second)
+			defer cancel()
+		}
+	}
+	bookmarks := qv.Get("allowWatchBookmarks") == "true"
+	table := wantsTable(r)
+	gr := q.gr().String()
+
+	var initial []*storedObject
+	var from uint64
+	rv := qv.Get("resourceVersion")
+	if rv == "" || rv == "0" {
+		if rv == "" {
+			if err := s.readConsistency(ctx, r); err != nil {
+				return err
+			}
+		}
+		initial, from, _, err = s.list(q, f, "", 0)
+		if err != nil {
+			return err
+		}
+	} else {
+		from, err = strconv.ParseUint(rv, 10, 64)
+		if err != nil {
+			return badRequest("invalid resourceVersion %q", rv)
+		}
+	}
+
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache, private")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	flush := func() {
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	enc := &eventEncoder{s: s, k: q.kind, table: table, w: w}
+
+	watcher, err := s.store.Watch(gr, q.namespace, from)
+	if err != nil {
+		if errors.Is(err, consensus.ErrGone) {
+			enc.writeError(apierrors.NewResourceExpired("too old resource version: " + rv + " (" + strconv.FormatUint(s.store.Index(), 10) + ")"))
+		} else {
+			enc.writeError(storeError(err, q.gr(), ""))
+		}
+		flush()
+		return nil
+	}
+	defer watcher.Stop()
+
+	for _, it := range initial {
+		if err := enc.write("ADDED", it); err != nil {
+			return nil
+		}
+	}
+	flush()
+
+	var tick <-chan time.Time
+	if bookmarks {
+		t := time.NewTicker(bookmarkInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	last := from
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick:
+			if err := enc.writeBookmark(last); err != nil {
+				return nil
+			}
+			flush()
+		case ev, ok := <-watcher.Events():
+			if !ok {
+				if err := watcher.Err(); err != nil {
+					enc.writeError(apierrors.NewResourceExpired(err.Error()))
+					flush()
+				}
+				return nil
+			}
+			last = ev.Object.ResourceVersion
+			typ, ok := filterEvent(f, ev)
+			if !ok {
+				continue
+			}
+			if err := enc.write(typ, &storedObject{obj: ev.Object}); err != nil {
+				return nil
+			}
+			// Flush once the burst of queued events is written.
+			if len(watcher.Events()) == 0 {
+				flush()
+			}
+		}
+	}
+}
+
+// filterEvent turns a store event into what a filtered watcher sees: an
+// object that starts to match is ADDED, one that stops matching DELETED.
+func filterEvent(f *filter, ev consensus.Event) (string, bool) {
+	now := f.matches(&storedObject{obj: ev.Object})
+	switch ev.Type {
+	case consensus.Added:
+		return "ADDED", now
+	case consensus.Deleted:
+		return "DELETED", now
+	}
+	before := ev.Prev != nil && f.matches(&storedObject{obj: ev.Prev})
+	switch {
+	case now && before:
+		return "MODIFIED", true
+	case now:
+		return "ADDED", true
+	case before:
+		return "DELETED", true
+	}
+	return "", false
+}
+
+// eventEncoder writes {"type":...,"object":...} lines.
+type eventEncoder struct {
+	s     *Server
+	k     *registry.Kind
+	table bool
+	w     http.ResponseWriter
+	buf   bytes.Buffer
+}
+
+func (e *eventEncoder) write(typ string, so *storedObject) error {
+	raw := so.obj.Raw
+	if e.table {
+		t, err := e.s.buildTable(e.k, []*storedObject{so}, "")
+		if err != nil {
+			return err
+		}
+		t.ColumnDefinitions = nil
+		raw, err = json.Marshal(t)
+		if err != nil {
+			return err
+		}
+	}
+	return e.writeRaw(typ, raw)
+}
+
+func (e *eventEncoder) writeRaw(typ string, raw []byte) error {
+	e.buf.Reset()
+	e.buf.WriteString(`{"type":"`)
+	e.buf.WriteString(typ)
+	e.buf.WriteString(`","object":`)
+	e.buf.Write(raw)
+	e.buf.WriteString("}\n")
+	_, err := e.w.Write(e.buf.Bytes())
+	return err
+}
+
+func (e *eventEncoder) writeBookmark(rv uint64) error {
+	b, _ := json.Marshal(map[string]any{
+		"kind": e.k.Kind, "apiVersion": e.k.GroupVersion().String(),
+		"metadata": map[string]any{"resourceVersion": strconv.FormatUint(rv, 10)},
+	})
+	return e.writeRaw("BOOKMARK", b)
+}
+
+func (e *eventEncoder) writeError(err error) {
+	var st apierrors.APIStatus
+	if !errors.As(err, &st) {
+		st = apierrors.NewInternalError(err)
+	}
+	status := st.Status()
+	status.TypeMeta = metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}
+	b, _ := json.Marshal(&status)
+	e.writeRaw("ERROR", b)
+}

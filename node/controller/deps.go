@@ -1,0 +1,31 @@
+package controller
+
+import (
+	"log/slog"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/shoal-project/shoal/consensus"
+)
+
+// Deps are what every controller uses.
+type Deps struct {
+	// Store is the local replica, read only.
+	Store *consensus.Store
+	// Client writes through the API.
+	Client kubernetes.Interface
+	// Dynamic writes kinds generically (garbage collection, namespaces).
+	Dynamic dynamic.Interface
+	Logger  *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (d Deps) now() time.Time {
+	if d.Now == nil {
+		return time.Now()
+	}
+	return d.Now()
+}

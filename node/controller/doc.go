@@ -1,0 +1,9 @@
+// Package controller holds the leader-only control loops: node lifecycle
+// (Node objects from gossip), namespace finalization and garbage
+// collection. Each loop reads the local replica of the store (the leader's
+// is current) and writes through the Kubernetes API with client-go, the
+// same path and the same validation as every other client.
+//
+// Every controller has Run(ctx) error, level-triggered: a full pass at
+// start, then passes on store or gossip events and on a periodic resync.
+package controller

@@ -1,0 +1,137 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/shoal-project/shoal/node/apiserver/registry"
+)
+
+// SystemNamespaces exist from the cluster's first moment.
+var SystemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
+
+// namespaceFinalizer holds a namespace until its contents are gone; the API
+// server adds it when the namespace is deleted.
+const namespaceFinalizer = "kubernetes"
+
+// EnsureNamespaces creates the system namespaces that are missing,
+// retrying until ctx ends.
+func EnsureNamespaces(ctx context.Context, d Deps) error {
+	for _, name := range SystemNamespaces {
+		for {
+			_, err := d.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+			if err == nil || apierrors.IsAlreadyExists(err) {
+				break
+			}
+			d.Logger.Debug("create namespace", "name", name, "error", err)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// Namespaces finishes the deletion of namespaces: it marks them
+// Terminating, deletes everything in them, and then releases the
+// namespace's finalizer so the store removes it.
+type Namespaces struct {
+	Deps
+}
+
+// Run reconciles until ctx is cancelled.
+func (c *Namespaces) Run(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	w, err := c.Store.Watch("namespaces", "", 0)
+	if err != nil {
+		return fmt.Errorf("watch namespaces: %w", err)
+	}
+	defer w.Stop()
+	for {
+		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			c.Logger.Warn("namespace controller", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-w.Events():
+			if !ok {
+				if w, err = c.Store.Watch("namespaces", "", 0); err != nil {
+					return fmt.Errorf("watch namespaces: %w", err)
+				}
+			}
+		case <-t.C:
+		}
+	}
+}
+
+// Reconcile makes one pass over the namespaces being deleted.
+func (c *Namespaces) Reconcile(ctx context.Context) error {
+	nss, _, _ := c.Store.List("namespaces", "", "", 0)
+	var errs []error
+	for _, o := range nss {
+		var ns corev1.Namespace
+		if err := json.Unmarshal(o.Raw, &ns); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ns.DeletionTimestamp == nil {
+			continue
+		}
+		if err := c.finalize(ctx, &ns); err != nil {
+			errs = append(errs, fmt.Errorf("namespace %s: %w", ns.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Namespaces) finalize(ctx context.Context, ns *corev1.Namespace) error {
+	if ns.Status.Phase != corev1.NamespaceTerminating {
+		ns.Status.Phase = corev1.NamespaceTerminating
+		if _, err := c.Client.CoreV1().Namespaces().UpdateStatus(ctx, ns, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("mark terminating: %w", err)
+		}
+	}
+	remaining := 0
+	bg := metav1.DeletePropagationBackground
+	for _, k := range registry.All() {
+		if !k.Namespaced {
+			continue
+		}
+		objs, _, _ := c.Store.List(k.GroupResource().String(), ns.Name, "", 0)
+		remaining += len(objs)
+		for _, o := range objs {
+			m, err := metaOf(o)
+			if err != nil || m.DeletionTimestamp != nil {
+				continue
+			}
+			err = c.Dynamic.Resource(gvr(k)).Namespace(ns.Name).Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &bg})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("delete %s %s: %w", k.GroupResource(), o.Name, err)
+			}
+		}
+	}
+	if remaining > 0 || !slices.Contains(ns.Finalizers, namespaceFinalizer) {
+		return nil
+	}
+	patch := []byte(`{"metadata":{"$deleteFromPrimitiveList/finalizers":["` + namespaceFinalizer + `"]}}`)
+	_, err := c.Client.CoreV1().Namespaces().Patch(ctx, ns.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("release finalizer: %w", err)
+	}
+	c.Logger.Info("namespace deleted", "name", ns.Name)
+	return nil
+}
+

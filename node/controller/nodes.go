@@ -1,0 +1,176 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/membership"
+)
+
+// Members is the gossip view the node lifecycle controller follows.
+type Members interface {
+	Members() []membership.Member
+	Subscribe() (<-chan struct{}, func())
+}
+
+// NodeLifecycle keeps a Node object for every gossip member, with its
+// Ready condition following gossip: Alive is Ready=True, Suspect keeps the
+// last answer, Dead and Left are Ready=Unknown.
+type NodeLifecycle struct {
+	Deps
+	Members Members
+	// Resync is how often a full pass runs without events; 0 means 5s.
+	Resync time.Duration
+}
+
+// Run reconciles until ctx is cancelled.
+func (c *NodeLifecycle) Run(ctx context.Context) error {
+	changes, cancel := c.Members.Subscribe()
+	defer cancel()
+	resync := c.Resync
+	if resync == 0 {
+		resync = 5 * time.Second
+	}
+	t := time.NewTicker(resync)
+	defer t.Stop()
+	for {
+		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			c.Logger.Warn("node lifecycle", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changes:
+		case <-t.C:
+		}
+	}
+}
+
+// Reconcile makes one pass over the members.
+func (c *NodeLifecycle) Reconcile(ctx context.Context) error {
+	var errs []error
+	for _, m := range c.Members.Members() {
+		if err := c.reconcileMember(ctx, m); err != nil {
+			errs = append(errs, fmt.Errorf("node %s: %w", m.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member) error {
+	stored, err := c.Store.Get("nodes", "", m.Name)
+	if errors.Is(err, consensus.ErrNotFound) {
+		if m.State != membership.Alive {
+			return nil
+		}
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: m.Name, Labels: nodeLabels(m)}}
+		created, err := c.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+		c.Logger.Info("node registered", "name", m.Name)
+		return c.updateStatus(ctx, created, m)
+	}
+	if err != nil {
+		return err
+	}
+	var node corev1.Node
+	if err := json.Unmarshal(stored.Raw, &node); err != nil {
+		return err
+	}
+	return c.updateStatus(ctx, &node, m)
+}
+
+// updateStatus writes the status gossip implies, when it changed.
+func (c *NodeLifecycle) updateStatus(ctx context.Context, node *corev1.Node, m membership.Member) error {
+	want := node.DeepCopy()
+	c.desiredStatus(want, m)
+	if equality.Semantic.DeepEqual(want.Status, node.Status) {
+		return nil
+	}
+	_, err := c.Client.CoreV1().Nodes().UpdateStatus(ctx, want, metav1.UpdateOptions{})
+	if err != nil {
+		return fmt.Errorf("update status: %w", err)
+	}
+	return nil
+}
+
+func (c *NodeLifecycle) desiredStatus(node *corev1.Node, m membership.Member) {
+	st := &node.Status
+	if m.State == membership.Alive || m.State == membership.Suspect || len(st.Capacity) == 0 {
+		st.Capacity = corev1.ResourceList{
+			corev1.ResourceCPU:    *resource.NewMilliQuantity(m.Meta.CPU, resource.DecimalSI),
+			corev1.ResourceMemory: *resource.NewQuantity(m.Meta.MemoryBytes, resource.BinarySI),
+			corev1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
+		}
+		st.Allocatable = st.Capacity.DeepCopy()
+		host, _, _ := net.SplitHostPort(m.Meta.APIAddr)
+		st.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: host}, {Type: corev1.NodeHostName, Address: m.Name}}
+		st.NodeInfo.KubeletVersion = m.Meta.Version
+		st.NodeInfo.KubeProxyVersion = m.Meta.Version
+		st.NodeInfo.OperatingSystem = "linux"
+		st.NodeInfo.Architecture = "amd64"
+		if m.Meta.PodCIDR != "" && node.Spec.PodCIDR == "" {
+			node.Spec.PodCIDR = m.Meta.PodCIDR
+		}
+	}
+	status, reason, message := corev1.ConditionTrue, "KubeletReady", "shoal agent is ready; gossip reports it alive"
+	switch m.State {
+	case membership.Suspect:
+		if cur := readyCondition(st); cur != nil {
+			status, reason, message = cur.Status, cur.Reason, cur.Message
+		}
+	case membership.Dead:
+		status, reason, message = corev1.ConditionUnknown, "NodeStatusUnknown", "Kubelet stopped posting node status: gossip reports the node dead."
+	case membership.Left:
+		status, reason, message = corev1.ConditionUnknown, "NodeStatusUnknown", "Kubelet stopped posting node status: the node left the cluster."
+	}
+	setReady(st, status, reason, message, metav1.NewTime(c.now().Truncate(time.Second)))
+}
+
+func readyCondition(st *corev1.NodeStatus) *corev1.NodeCondition {
+	for i := range st.Conditions {
+		if st.Conditions[i].Type == corev1.NodeReady {
+			return &st.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func setReady(st *corev1.NodeStatus, status corev1.ConditionStatus, reason, message string, now metav1.Time) {
+	cur := readyCondition(st)
+	if cur == nil {
+		st.Conditions = append(st.Conditions, corev1.NodeCondition{Type: corev1.NodeReady})
+		cur = &st.Conditions[len(st.Conditions)-1]
+	}
+	if cur.Status == status && cur.Reason == reason && cur.Message == message {
+		return
+	}
+	if cur.Status != status {
+		cur.LastTransitionTime = now
+	}
+	cur.Status, cur.Reason, cur.Message, cur.LastHeartbeatTime = status, reason, message, now
+}
+
+func nodeLabels(m membership.Member) map[string]string {
+	return map[string]string{
+		"kubernetes.io/hostname": m.Name,
+		"kubernetes.io/os":       "linux",
+		"kubernetes.io/arch":     "amd64",
+		"beta.kubernetes.io/os":  "linux",
+	}
+}

@@ -1,0 +1,133 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/controller"
+	"github.com/shoal-project/shoal/node/membership"
+)
+
+// runLeadership follows raft leadership: onLeader starts every leader-only
+// loop under one child context, losing leadership cancels it and waits for
+// them all. Nowhere else asks whether this node leads.
+func (n *Node) runLeadership(ctx context.Context) error {
+	var (
+		cancel context.CancelFunc
+		wg     sync.WaitGroup
+	)
+	stop := func() {
+		if cancel != nil {
+			cancel()
+			wg.Wait()
+			cancel = nil
+			n.log.Info("leader loops stopped")
+		}
+	}
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case leading := <-n.raft.LeaderChanges():
+			if leading && cancel == nil {
+				cancel = n.onLeader(ctx, &wg)
+			} else if !leading {
+				stop()
+			}
+		}
+	}
+}
+
+// onLeader starts the leader-only loops under a child of ctx and returns
+// what stops them.
+func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.CancelFunc {
+	ctx, cancel := context.WithCancel(parent)
+	n.log.Info("became leader; starting leader loops")
+	deps, err := n.controllerDeps()
+	if err != nil {
+		n.log.Error("leader loops not started", "error", err)
+		return cancel
+	}
+	loops := map[string]func(context.Context) error{
+		"voters": membership.NewVoterReconciler(n.cfg.Name, n.gossip, raftConfigurator{n.raft},
+			n.cfg.Voters, n.cfg.VoterGrace, n.log.With("component", "voters"), time.Now).Run,
+		"namespaces-bootstrap": func(ctx context.Context) error { return controller.EnsureNamespaces(ctx, deps.named("bootstrap")) },
+		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip}).Run,
+		"namespace-controller": (&controller.Namespaces{Deps: deps.named("namespaces")}).Run,
+		"garbage-collector":    (&controller.GarbageCollector{Deps: deps.named("gc")}).Run,
+	}
+	for name, run := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil && ctx.Err() == nil {
+				n.log.Error("leader loop failed", "loop", name, "error", err)
+			}
+		}()
+	}
+	return cancel
+}
+
+// controllerDeps builds the API clients the controllers write through:
+// this node's own API over loopback TLS, as the admin.
+func (n *Node) controllerDeps() (ctrlDeps, error) {
+	cfg := &rest.Config{
+		Host:            "https://" + hostPort(loopbackFor(n.cfg.BindAddr, n.cfg.AdvertiseAddr), n.cfg.APIPort),
+		BearerToken:     n.cluster.AdminToken(),
+		TLSClientConfig: rest.TLSClientConfig{CAData: n.cluster.CACertPEM},
+		QPS:             500,
+		Burst:           1000,
+		UserAgent:       "shoal-controller",
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return ctrlDeps{}, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return ctrlDeps{}, err
+	}
+	return ctrlDeps{controller.Deps{Store: n.store, Client: client, Dynamic: dyn, Logger: n.log}}, nil
+}
+
+type ctrlDeps struct{ controller.Deps }
+
+func (d ctrlDeps) named(name string) controller.Deps {
+	c := d.Deps
+	c.Logger = c.Logger.With("component", name)
+	return c
+}
+
+// loopbackFor is the address this node reaches its own API on.
+func loopbackFor(bind, advertise string) string {
+	if bind == "0.0.0.0" || bind == "::" || bind == "" {
+		return "127.0.0.1"
+	}
+	return bind
+}
+
+// raftConfigurator adapts consensus.Raft to what the voter reconciler needs.
+type raftConfigurator struct{ r *consensus.Raft }
+
+func (a raftConfigurator) Servers() ([]membership.Server, error) {
+	ss, err := a.r.Servers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]membership.Server, len(ss))
+	for i, s := range ss {
+		out[i] = membership.Server{ID: s.ID, Address: s.Address, Voter: s.Voter}
+	}
+	return out, nil
+}
+func (a raftConfigurator) AddVoter(id, addr string) error    { return a.r.AddVoter(id, addr) }
+func (a raftConfigurator) AddNonvoter(id, addr string) error { return a.r.AddNonvoter(id, addr) }
+func (a raftConfigurator) RemoveServer(id string) error      { return a.r.RemoveServer(id) }
+

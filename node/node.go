@@ -1,0 +1,260 @@
+package node
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/identity"
+	"github.com/shoal-project/shoal/node/membership"
+)
+
+// RunAgent runs one shoal daemon until ctx is cancelled: the entry point of
+// `shoal agent` and `shoal join`.
+func RunAgent(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	n, err := New(cfg, logger)
+	if err != nil {
+		return err
+	}
+	return n.Run(ctx)
+}
+
+// Node is one running daemon. Fields are set as Run brings parts up; only
+// Run and its shutdown touch them.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+
+	ready     chan struct{}
+	readyOnce sync.Once
+	// crashed makes shutdown skip the gossip leave, so that peers find the
+	// node dead as if it had crashed (tests).
+	crashed atomic.Bool
+
+	// Set during Run.
+	cluster *identity.Cluster
+	store   *consensus.Store
+	raft    *consensus.Raft
+	gossip  *membership.Membership
+	api     *apiserver.Server
+	apiAddr string
+}
+
+// New checks cfg and fills the defaults that depend on the machine; it does
+// no I/O.
+func New(cfg Config, logger *slog.Logger) (*Node, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if cfg.AdvertiseAddr == "" {
+		cfg.AdvertiseAddr = advertiseFor(cfg.BindAddr)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Node{cfg: cfg, log: logger.With("node", cfg.Name), ready: make(chan struct{})}, nil
+}
+
+// SimulateCrash makes the coming shutdown skip the gossip leave, so that
+// peers see the node fail rather than leave. For tests.
+func (n *Node) SimulateCrash() { n.crashed.Store(true) }
+
+// Ready is closed once the node serves the API.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// APIURL is the HTTPS address of this node's API.
+func (n *Node) APIURL() string { return "https://" + hostPort(n.cfg.AdvertiseAddr, n.cfg.APIPort) }
+
+// Cluster is the cluster identity (valid after Ready).
+func (n *Node) Cluster() *identity.Cluster { return n.cluster }
+
+// Raft is the consensus node (valid after Ready).
+func (n *Node) Raft() *consensus.Raft { return n.raft }
+
+// Store is the local replica (valid after Ready).
+func (n *Node) Store() *consensus.Store { return n.store }
+
+// Membership is the gossip view (valid after Ready).
+func (n *Node) Membership() *membership.Membership { return n.gossip }
+
+// Run brings the node up in dependency order (identity and gossip, raft,
+// API, leader loops), serves until ctx is cancelled, then stops the parts
+// in reverse order.
+func (n *Node) Run(ctx context.Context) error {
+	cfg := &n.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	startGossip := func(key []byte) (*membership.Membership, error) {
+		ml, err := membership.New(membership.Config{
+			Name: cfg.Name, BindAddr: cfg.BindAddr, BindPort: cfg.GossipPort,
+			AdvertiseAddr: cfg.AdvertiseAddr, AdvertisePort: cfg.GossipPort,
+			Meta: n.meta(), SecretKey: key, Logger: n.log.With("component", "gossip"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := ml.Start(); err != nil {
+			return nil, fmt.Errorf("start gossip: %w", err)
+		}
+		return ml, nil
+	}
+	id, ml, err := obtainIdentity(ctx, cfg, startGossip, n.log)
+	if err != nil {
+		return err
+	}
+	n.cluster, n.gossip = id.cluster, ml
+	defer n.shutdown()
+
+	ips := []net.IP{net.ParseIP(cfg.AdvertiseAddr)}
+	if b := net.ParseIP(cfg.BindAddr); b != nil && !b.IsUnspecified() {
+		ips = append(ips, b)
+	}
+	if err := identity.EnsureNodeCert(cfg.DataDir, cfg.Name, ips, n.cluster); err != nil {
+		return fmt.Errorf("node certificate: %w", err)
+	}
+	serverTLS, clientTLS, err := n.cluster.NodeTLS(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	apiTLS, err := n.cluster.APIServerTLS(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+
+	n.store = consensus.NewStore()
+	n.raft, err = consensus.NewRaft(consensus.RaftConfig{
+		NodeID: cfg.Name, DataDir: filepath.Join(cfg.DataDir, "raft"),
+		BindAddr: hostPort(cfg.BindAddr, cfg.RaftPort), AdvertiseAddr: hostPort(cfg.AdvertiseAddr, cfg.RaftPort),
+		ServerTLS: serverTLS, ClientTLS: clientTLS, Bootstrap: id.created,
+		Logger: n.log.With("component", "raft"),
+	}, n.store)
+	if err != nil {
+		n.raft = nil
+		return fmt.Errorf("start raft: %w", err)
+	}
+
+	apiListener, err := net.Listen("tcp", hostPort(cfg.BindAddr, cfg.APIPort))
+	if err != nil {
+		return fmt.Errorf("listen for the API: %w", err)
+	}
+	adminToken := n.cluster.AdminToken()
+	n.api = apiserver.New(apiserver.Config{
+		Store: n.store, Proposer: n.raft, Logger: n.log.With("component", "apiserver"),
+		Authenticate:    func(r *http.Request) bool { return authenticated(r, adminToken) },
+		Unauthenticated: map[string]http.Handler{"/shoal/v1/join": identity.JoinHandler(n.cluster)},
+		ServerAddress:   hostPort(cfg.AdvertiseAddr, cfg.APIPort),
+	})
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return n.api.Serve(gctx, apiListener, apiTLS) })
+	g.Go(func() error { return n.runLeadership(gctx) })
+	g.Go(func() error { return n.rejoin(gctx) })
+
+	if err := WriteAgentInfo(cfg.DataDir, AgentInfo{
+		Name: cfg.Name, AdvertiseAddr: cfg.AdvertiseAddr,
+		GossipPort: cfg.GossipPort, RaftPort: cfg.RaftPort, APIPort: cfg.APIPort,
+	}); err != nil {
+		n.log.Warn("record agent info", "error", err)
+	}
+	if id.created {
+		fmt.Fprintf(os.Stderr, "shoal: cluster created; join others with:\n  shoal join %s --token %s\n",
+			hostPort(cfg.AdvertiseAddr, cfg.GossipPort), n.cluster.JoinToken())
+	}
+	n.log.Info("node running", "api", n.APIURL(), "gossip", hostPort(cfg.AdvertiseAddr, cfg.GossipPort), "raft", hostPort(cfg.AdvertiseAddr, cfg.RaftPort))
+	n.readyOnce.Do(func() { close(n.ready) })
+	err = g.Wait()
+	n.log.Info("node stopping")
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// shutdown stops what outlives the errgroup, in the order peers need: the
+// gossip leave first (so peers hear of it at once), then raft, then gossip.
+func (n *Node) shutdown() {
+	if !n.crashed.Load() {
+		if err := n.gossip.Leave(2 * time.Second); err != nil {
+			n.log.Warn("gossip leave", "error", err)
+		}
+	}
+	if n.raft != nil {
+		if err := n.raft.Shutdown(); err != nil {
+			n.log.Warn("raft shutdown", "error", err)
+		}
+	}
+	if err := n.gossip.Shutdown(); err != nil {
+		n.log.Warn("gossip shutdown", "error", err)
+	}
+}
+
+// meta is what this node tells others through gossip.
+func (n *Node) meta() membership.Meta {
+	return membership.Meta{
+		APIAddr:     hostPort(n.cfg.AdvertiseAddr, n.cfg.APIPort),
+		RaftAddr:    hostPort(n.cfg.AdvertiseAddr, n.cfg.RaftPort),
+		Roles:       []string{"voter-eligible", "worker"},
+		CPU:         int64(runtime.NumCPU()) * 1000,
+		MemoryBytes: machineMemory(),
+		Version:     apiserver.Version.GitVersion,
+	}
+}
+
+// authenticated accepts the admin bearer token or a client certificate
+// signed by the cluster CA.
+func authenticated(r *http.Request, adminToken string) bool {
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		return true
+	}
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(adminToken)) == 1
+}
+
+// advertiseFor picks the address others reach this node on: the bind
+// address when it is specific, else the first non-loopback address.
+func advertiseFor(bind string) string {
+	if ip := net.ParseIP(bind); ip != nil && !ip.IsUnspecified() {
+		return bind
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+// machineMemory is the machine's memory in bytes, from /proc/meminfo.
+func machineMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	var kb int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "MemTotal:") {
+			fmt.Sscanf(strings.TrimPrefix(line, "MemTotal:"), "%d", &kb)
+		}
+	}
+	return kb * 1024
+}
