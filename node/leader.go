@@ -130,4 +130,3 @@ func (a raftConfigurator) Servers() ([]membership.Server, error) {
 func (a raftConfigurator) AddVoter(id, addr string) error    { return a.r.AddVoter(id, addr) }
 func (a raftConfigurator) AddNonvoter(id, addr string) error { return a.r.AddNonvoter(id, addr) }
 func (a raftConfigurator) RemoveServer(id string) error      { return a.r.RemoveServer(id) }
-

@@ -134,4 +134,3 @@ func (c *Namespaces) finalize(ctx context.Context, ns *corev1.Namespace) error {
 	c.Logger.Info("namespace deleted", "name", ns.Name)
 	return nil
 }
-
