@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -174,6 +175,13 @@ func (cl *clients) deleteTargets(ctx context.Context, o deleteOptions) (targets 
 			}
 			targets = append(targets, deleteTarget{mapping: mapping, namespace: ns, name: m.obj.GetName(), source: m.source})
 		}
+		// A manifest lists its namespaces first so that apply can create
+		// them; deleting them last lets every object of the manifest be
+		// deleted (and reported) by name rather than swept away with its
+		// namespace.
+		sort.SliceStable(targets, func(i, j int) bool {
+			return !isNamespace(targets[i]) && isNamespace(targets[j])
+		})
 		return targets, errs, nil
 	}
 	groups, err := cl.parseResourceArgs(o.Args)
@@ -203,6 +211,11 @@ func (cl *clients) deleteTargets(ctx context.Context, o deleteOptions) (targets 
 		}
 	}
 	return targets, errs, nil
+}
+
+func isNamespace(t deleteTarget) bool {
+	gk := t.mapping.GroupVersionKind.GroupKind()
+	return gk.Group == "" && gk.Kind == "Namespace"
 }
 
 // waitGone polls until GET answers 404, backing off from 100ms to 1s.

@@ -78,12 +78,7 @@ func obtainIdentity(ctx context.Context, cfg *Config, startGossip func(key []byt
 	if err := ml.Join(ctx, cfg.Join); err != nil {
 		return fail(err)
 	}
-	apiURL, err := waitForPeerAPI(ctx, ml, cfg.Name)
-	if err != nil {
-		return fail(err)
-	}
-	log.Info("requesting cluster identity", "peer", apiURL)
-	c, err = identity.RequestJoin(ctx, apiURL, cfg.Name, tok)
+	c, err = requestIdentity(ctx, ml, cfg.Name, tok, log)
 	if err != nil {
 		return fail(err)
 	}
@@ -93,20 +88,36 @@ func obtainIdentity(ctx context.Context, cfg *Config, startGossip func(key []byt
 	return &clusterIdentity{cluster: c}, ml, nil
 }
 
-// waitForPeerAPI returns the API URL of an alive peer learnt through gossip.
-func waitForPeerAPI(ctx context.Context, ml *membership.Membership, self string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+// requestIdentity asks the peers that gossip advertises for the cluster
+// identity, one after another, until one answers. A peer may advertise its
+// API a moment before it serves it; a refusal of the token is final.
+func requestIdentity(ctx context.Context, ml *membership.Membership, self string, tok *identity.Token, log *slog.Logger) (*identity.Cluster, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	var lastErr error
 	for {
 		for _, m := range ml.Members() {
-			if m.Name != self && m.State == membership.Alive && m.Meta.APIAddr != "" {
-				return "https://" + m.Meta.APIAddr, nil
+			if m.Name == self || m.State != membership.Alive || m.Meta.APIAddr == "" {
+				continue
 			}
+			log.Info("requesting cluster identity", "peer", m.Meta.APIAddr)
+			c, err := identity.RequestJoin(ctx, "https://"+m.Meta.APIAddr, self, tok)
+			if err == nil {
+				return c, nil
+			}
+			if errors.Is(err, identity.ErrWrongToken) || errors.Is(err, identity.ErrCAMismatch) {
+				return nil, err
+			}
+			lastErr = err
+			log.Debug("peer did not answer the join", "peer", m.Meta.APIAddr, "error", err)
 		}
 		select {
 		case <-ctx.Done():
-			return "", errors.New("join: no peer advertised an API address through gossip")
-		case <-time.After(100 * time.Millisecond):
+			if lastErr == nil {
+				lastErr = errors.New("no peer advertised an API address through gossip")
+			}
+			return nil, fmt.Errorf("join: %w", lastErr)
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

@@ -105,6 +105,38 @@ func decodeObject(r *http.Request, k *registry.Kind, body []byte) (runtime.Objec
 	return out, nil
 }
 
+// decodeInto decodes a body that is not an object of a served kind (the
+// DeleteOptions of a delete, the Scale of a scale update) into into. client-go's
+// typed clients send these as protobuf; everyone else sends JSON or YAML.
+func decodeInto(r *http.Request, body []byte, into runtime.Object) error {
+	what := fmt.Sprintf("%T", into)
+	if i := strings.LastIndexByte(what, '.'); i >= 0 {
+		what = what[i+1:]
+	}
+	switch mt := mediaType(r); mt {
+	case "application/vnd.kubernetes.protobuf":
+		info, _ := runtime.SerializerInfoForMediaType(laxCodecs.SupportedMediaTypes(), mt)
+		out, _, err := info.Serializer.Decode(body, nil, into)
+		if err != nil {
+			return badRequest("invalid %s: %v", what, err)
+		}
+		if out != into {
+			return badRequest("invalid %s: the body holds a %s", what, out.GetObjectKind().GroupVersionKind().Kind)
+		}
+		return nil
+	case "application/yaml":
+		j, err := yaml.ToJSON(body)
+		if err != nil {
+			return badRequest("invalid %s: %v", what, err)
+		}
+		body = j
+	}
+	if err := json.Unmarshal(body, into); err != nil {
+		return badRequest("invalid %s: %v", what, err)
+	}
+	return nil
+}
+
 // decodeStored decodes an object the store holds (always JSON of kind k).
 func decodeStored(k *registry.Kind, raw []byte) (runtime.Object, error) {
 	obj := k.New()

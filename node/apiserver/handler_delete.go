@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -30,8 +29,8 @@ func deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 		return nil, err
 	}
 	if len(body) > 0 {
-		if err := json.Unmarshal(body, opts); err != nil {
-			return nil, badRequest("invalid DeleteOptions: %v", err)
+		if err := decodeInto(r, body, opts); err != nil {
+			return nil, err
 		}
 	}
 	qv := r.URL.Query()
@@ -70,8 +69,10 @@ func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request, q *request)
 	if err != nil {
 		return err
 	}
+	// As kube-apiserver: 200 even when the object is only marked for
+	// deletion, 202 only when the client asked orphanDependents=false.
 	code := http.StatusOK
-	if !gone {
+	if !gone && opts.OrphanDependents != nil && !*opts.OrphanDependents {
 		code = http.StatusAccepted
 	}
 	writeRawJSON(w, code, obj.Raw)

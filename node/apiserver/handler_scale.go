@@ -102,18 +102,19 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, q *request) 
 			return nil
 		}
 		scRaw, _ := json.Marshal(sc)
-		var newRaw []byte
+		var want autoscalingv1.Scale
 		if r.Method == http.MethodPut {
-			newRaw = body
+			if err := decodeInto(r, body, &want); err != nil {
+				return err
+			}
 		} else {
-			newRaw, err = applyPatch(q.kind, types.PatchType(mediaType(r)), scRaw, body)
+			newRaw, err := applyPatch(q.kind, types.PatchType(mediaType(r)), scRaw, body)
 			if err != nil {
 				return err
 			}
-		}
-		var want autoscalingv1.Scale
-		if err := json.Unmarshal(newRaw, &want); err != nil {
-			return badRequest("invalid Scale: %v", err)
+			if err := json.Unmarshal(newRaw, &want); err != nil {
+				return badRequest("invalid Scale: %v", err)
+			}
 		}
 		if want.Spec.Replicas < 0 {
 			return apierrors.NewInvalid(schema.GroupKind{Group: "autoscaling", Kind: "Scale"}, q.name, fieldErrors("spec.replicas", want.Spec.Replicas, "must be greater than or equal to 0"))

@@ -1,0 +1,160 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+func TestUpdateGeneration(t *testing.T) {
+	e := newTestEnv(t)
+	deps := e.cs.AppsV1().Deployments("default")
+	d, err := deps.Create(e.ctx, testDeployment("web", 2), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Generation != 1 {
+		t.Fatalf("generation after create = %d, want 1", d.Generation)
+	}
+	steps := []struct {
+		name   string
+		change func(d *appsv1.Deployment)
+		want   int64
+	}{
+		{"label change keeps generation", func(d *appsv1.Deployment) { d.Labels["extra"] = "x" }, 1},
+		{"replicas change bumps", func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To[int32](3) }, 2},
+		{"no change keeps", func(d *appsv1.Deployment) {}, 2},
+		{"image change bumps", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "nginx:1.26" }, 3},
+		{"client generation is ignored", func(d *appsv1.Deployment) { d.Generation = 42 }, 3},
+	}
+	for _, s := range steps {
+		s.change(d)
+		d, err = deps.Update(e.ctx, d, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if d.Generation != s.want {
+			t.Errorf("%s: generation %d, want %d", s.name, d.Generation, s.want)
+		}
+	}
+}
+
+func TestStatusSubresource(t *testing.T) {
+	e := newTestEnv(t)
+	deps := e.cs.AppsV1().Deployments("default")
+	d, err := deps.Create(e.ctx, testDeployment("web", 2), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A status update changes only the status, whatever else it carries.
+	d.Status.Replicas, d.Status.ObservedGeneration = 2, 1
+	d.Spec.Replicas = ptr.To[int32](9)
+	d.Labels["sneaky"] = "yes"
+	got, err := deps.UpdateStatus(e.ctx, d, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Replicas != 2 || got.Status.ObservedGeneration != 1 {
+		t.Errorf("status not stored: %+v", got.Status)
+	}
+	if *got.Spec.Replicas != 2 || got.Labels["sneaky"] != "" || got.Generation != 1 {
+		t.Errorf("status update changed more than status: replicas %d labels %v generation %d", *got.Spec.Replicas, got.Labels, got.Generation)
+	}
+	// A main update keeps the stored status.
+	got.Status.Replicas = 0
+	got.Spec.Replicas = ptr.To[int32](3)
+	got, err = deps.Update(e.ctx, got, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Replicas != 2 || *got.Spec.Replicas != 3 {
+		t.Errorf("main update: status.replicas %d (want 2 kept), spec.replicas %d (want 3)", got.Status.Replicas, *got.Spec.Replicas)
+	}
+}
+
+func TestDeletePropagation(t *testing.T) {
+	e := newTestEnv(t)
+	deps := e.cs.AppsV1().Deployments("default")
+	tests := []struct {
+		policy    metav1.DeletionPropagation
+		finalizer string
+	}{
+		{metav1.DeletePropagationOrphan, metav1.FinalizerOrphanDependents},
+		{metav1.DeletePropagationForeground, metav1.FinalizerDeleteDependents},
+	}
+	for _, tt := range tests {
+		name := "d-" + string(tt.policy)[:3]
+		name = "d-" + map[metav1.DeletionPropagation]string{"Orphan": "orphan", "Foreground": "fg"}[tt.policy]
+		if _, err := deps.Create(e.ctx, testDeployment(name, 1), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		body, _ := json.Marshal(metav1.DeleteOptions{PropagationPolicy: &tt.policy})
+		rep := e.do("DELETE", "/apis/apps/v1/namespaces/default/deployments/"+name, "application/json", body)
+		if rep.code != http.StatusOK {
+			t.Errorf("%s delete: HTTP %d, want 200: %s", tt.policy, rep.code, rep.body)
+		}
+		var answered appsv1.Deployment
+		if err := json.Unmarshal(rep.body, &answered); err != nil || answered.DeletionTimestamp == nil {
+			t.Errorf("%s delete answered %s, want the object marked for deletion", tt.policy, rep.body)
+		}
+		got, err := deps.Get(e.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("%s: object gone after delete: %v", tt.policy, err)
+		}
+		if got.DeletionTimestamp == nil || !slices.Contains(got.Finalizers, tt.finalizer) {
+			t.Errorf("%s: deletionTimestamp %v finalizers %v, want %s", tt.policy, got.DeletionTimestamp, got.Finalizers, tt.finalizer)
+		}
+		// Removing the finalizer (the garbage collector's job) removes it.
+		got.Finalizers = nil
+		if _, err := deps.Update(e.ctx, got, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := deps.Get(e.ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("%s: after the last finalizer went: %v, want NotFound", tt.policy, err)
+		}
+	}
+
+	// Background deletes at once; a second delete is NotFound.
+	if _, err := deps.Create(e.ctx, testDeployment("bg", 1), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bg := metav1.DeletePropagationBackground
+	if err := deps.Delete(e.ctx, "bg", metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil {
+		t.Fatal(err)
+	}
+	err := deps.Delete(e.ctx, "bg", metav1.DeleteOptions{})
+	if !apierrors.IsNotFound(err) || err.Error() != `deployments.apps "bg" not found` {
+		t.Errorf("second delete: %v, want deployments.apps \"bg\" not found", err)
+	}
+	rep := e.do("DELETE", "/apis/apps/v1/namespaces/default/deployments/x", "application/json", []byte(`{"propagationPolicy":"Sideways"}`))
+	e.status(rep, 400)
+}
+
+func TestDeleteCollection(t *testing.T) {
+	e := newTestEnv(t)
+	cms := e.cs.CoreV1().ConfigMaps("default")
+	for _, n := range []string{"a1", "a2", "b1"} {
+		cm := testConfigMap(n, map[string]string{"group": n[:1]})
+		if _, err := cms.Create(e.ctx, cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.cs.CoreV1().ConfigMaps("kube-system").Create(e.ctx, testConfigMap("a3", map[string]string{"group": "a"}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cms.DeleteCollection(e.ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "group=a"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.names("/api/v1/namespaces/default/configmaps"); !slices.Equal(got, []string{"b1"}) {
+		t.Errorf("default after deletecollection: %v, want [b1]", got)
+	}
+	if got := e.names("/api/v1/namespaces/kube-system/configmaps"); !slices.Equal(got, []string{"a3"}) {
+		t.Errorf("kube-system after deletecollection in default: %v, want [a3]", got)
+	}
+}
