@@ -53,7 +53,7 @@ func (a *agent) apiURL() string { return "https://" + net.JoinHostPort(a.ip, str
 
 // cluster is a set of agent processes with a shared kubeconfig.
 type cluster struct {
-	t          *testing.T
+	t          testing.TB
 	dir        string
 	agents     []*agent
 	kubeconfig string
@@ -62,7 +62,7 @@ type cluster struct {
 
 // startCluster starts n agents on 127.0.0.1 ports: the first creates the
 // cluster, the others run the join command `shoal token` prints.
-func startCluster(t *testing.T, n int) *cluster {
+func startCluster(t testing.TB, n int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir()}
 	t.Cleanup(c.stop)
@@ -189,7 +189,7 @@ func (c *cluster) mustKubectl(args ...string) string {
 	return out
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -204,7 +204,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error
 	}
 }
 
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	for len(ports) < n {
@@ -224,7 +224,7 @@ func freePorts(t *testing.T, n int) []int {
 }
 
 // contains fails unless out has every want.
-func contains(t *testing.T, what, out string, wants ...string) {
+func contains(t testing.TB, what, out string, wants ...string) {
 	t.Helper()
 	for _, w := range wants {
 		if !strings.Contains(out, w) {

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -83,10 +84,17 @@ func decodeObject(r *http.Request, k *registry.Kind, body []byte) (runtime.Objec
 			Kind       string `json:"kind"`
 		}
 		if err := json.Unmarshal(body, &tm); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && te.Field == "" {
+				err = fmt.Errorf("expected a JSON object, got %s", te.Value)
+			}
 			return nil, badRequest("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf: %v", err)
 		}
-		if tm.Kind != "" && tm.Kind != gvk.Kind || tm.APIVersion != "" && tm.APIVersion != gvk.GroupVersion().String() {
-			return nil, badRequest("the API version in the data (%s) does not match the expected API version (%s) or kind %q does not match %q", tm.APIVersion, gvk.GroupVersion(), tm.Kind, gvk.Kind)
+		if tm.APIVersion != "" && tm.APIVersion != gvk.GroupVersion().String() {
+			return nil, badRequest("the API version in the data (%s) does not match the expected API version (%s)", tm.APIVersion, gvk.GroupVersion())
+		}
+		if tm.Kind != "" && tm.Kind != gvk.Kind {
+			return nil, badRequest("the kind in the data (%s) does not match the expected kind (%s)", tm.Kind, gvk.Kind)
 		}
 		info, _ := runtime.SerializerInfoForMediaType(codecs.SupportedMediaTypes(), "application/json")
 		decoder = info.Serializer

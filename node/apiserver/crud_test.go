@@ -82,15 +82,15 @@ func TestDeletePropagation(t *testing.T) {
 	e := newTestEnv(t)
 	deps := e.cs.AppsV1().Deployments("default")
 	tests := []struct {
+		name      string
 		policy    metav1.DeletionPropagation
 		finalizer string
 	}{
-		{metav1.DeletePropagationOrphan, metav1.FinalizerOrphanDependents},
-		{metav1.DeletePropagationForeground, metav1.FinalizerDeleteDependents},
+		{"orphan", metav1.DeletePropagationOrphan, metav1.FinalizerOrphanDependents},
+		{"fg", metav1.DeletePropagationForeground, metav1.FinalizerDeleteDependents},
 	}
 	for _, tt := range tests {
-		name := "d-" + string(tt.policy)[:3]
-		name = "d-" + map[metav1.DeletionPropagation]string{"Orphan": "orphan", "Foreground": "fg"}[tt.policy]
+		name := tt.name
 		if _, err := deps.Create(e.ctx, testDeployment(name, 1), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}

@@ -128,8 +128,10 @@ func splitPath(p string) []string {
 	return strings.Split(p, "/")
 }
 
+// methodNotAllowed is kube-apiserver's answer to a method the path does not
+// serve (POST on an object, PUT on a collection).
 func methodNotAllowed() error {
-	return apierrors.NewMethodNotSupported(schema.GroupResource{}, "this verb")
+	return apierrors.NewGenericServerResponse(http.StatusMethodNotAllowed, "", schema.GroupResource{}, "", "", 0, false)
 }
 
 // dispatch picks the handler for the method and the shape of the path.
