@@ -16,14 +16,15 @@ const (
 	// differs from the stored one (or Command.UID is set and differs). uid,
 	// creationTimestamp and deletionTimestamp are kept from the stored object;
 	// metadata.generation is bumped when the top-level "spec" changed. When
-	// the stored object has a deletionTimestamp and the new one has no
-	// finalizers left, the object is removed instead (a DELETED event).
+	// the stored object has a deletionTimestamp and the update removes its
+	// last finalizer, the object is removed instead (a DELETED event).
 	OpUpdate Op = 2
 	// OpDelete removes an object (ErrNotFound / ErrConflict as for update,
 	// with Command.UID and Command.ResourceVersion as preconditions). When the
 	// object has finalizers, or Command.Graceful is set, it is kept and only
 	// marked: deletionTimestamp = Command.Time (if not already set) and
-	// deletionGracePeriodSeconds = Command.GracePeriodSeconds.
+	// deletionGracePeriodSeconds = Command.GracePeriodSeconds. A plain delete
+	// of an object already marked and without finalizers removes it.
 	OpDelete Op = 3
 )
 

@@ -49,7 +49,7 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 		return
 	}
 	attrs := make([]any, 0, len(a.implied)+len(args)+2)
-	attrs = append(attrs, "component", a.name)
+	attrs = append(attrs, "subsystem", a.name)
 	attrs = append(attrs, a.implied...)
 	attrs = append(attrs, args...)
 	if len(attrs)%2 == 1 {

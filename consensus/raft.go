@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 )
 
 // Raft runs a node's raft instance with the Store as its FSM, and forwards
@@ -30,6 +31,7 @@ type Raft struct {
 
 	raft  *raft.Raft
 	logs  *wal.WAL
+	meta  *metadb.BoltMetaDB
 	trans *raft.NetworkTransport
 	mux   *mux
 	fwd   *forwarder
@@ -70,11 +72,15 @@ func NewRaft(cfg RaftConfig, store *Store) (_ *Raft, err error) {
 	if err := os.MkdirAll(walDir, 0o700); err != nil {
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
-	logs, err := wal.Open(walDir, wal.WithLogger(hl.Named("wal")))
+	// raft-wal's Close leaves its meta database (and its file lock) open, so
+	// the store is ours to close, after the WAL.
+	meta := &metadb.BoltMetaDB{}
+	logs, err := wal.Open(walDir, wal.WithLogger(hl.Named("wal")), wal.WithMetaStore(meta))
 	if err != nil {
+		_ = meta.Close()
 		return nil, fmt.Errorf("consensus: open raft wal: %w", err)
 	}
-	cleanup = append(cleanup, func() { _ = logs.Close() })
+	cleanup = append(cleanup, func() { _ = logs.Close(); _ = meta.Close() })
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl.Named("snapshots"))
 	if err != nil {
 		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
@@ -108,6 +114,7 @@ func NewRaft(cfg RaftConfig, store *Store) (_ *Raft, err error) {
 		logger:    logger,
 		store:     store,
 		logs:      logs,
+		meta:      meta,
 		trans:     trans,
 		mux:       m,
 		notifyCh:  make(chan bool, 16),
@@ -236,6 +243,9 @@ func (r *Raft) Shutdown() error {
 		r.wg.Wait()
 		if err := r.logs.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close raft wal: %w", err))
+		}
+		if err := r.meta.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft wal meta: %w", err))
 		}
 		r.shutdownErr = errors.Join(errs...)
 		r.logger.Info("raft stopped")

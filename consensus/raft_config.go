@@ -46,7 +46,7 @@ type RaftTuning struct {
 	// quorum (default HeartbeatTimeout/2; must not exceed HeartbeatTimeout).
 	LeaderLeaseTimeout time.Duration
 	// CommitTimeout: the longest a follower waits to learn of a commit
-	// (default 50ms).
+	// (default 5ms, so a follower answering a forwarded write learns of its commit quickly).
 	CommitTimeout time.Duration
 	// SnapshotThreshold: log entries since the last snapshot that trigger
 	// one (default 8192).
@@ -84,7 +84,7 @@ func (c *RaftConfig) raftConfig() *raft.Config {
 	if rc.ElectionTimeout < rc.HeartbeatTimeout {
 		rc.ElectionTimeout = rc.HeartbeatTimeout
 	}
-	rc.CommitTimeout = orDuration(t.CommitTimeout, 50*time.Millisecond)
+	rc.CommitTimeout = orDuration(t.CommitTimeout, 5*time.Millisecond)
 	rc.SnapshotThreshold = orUint(t.SnapshotThreshold, 8192)
 	rc.SnapshotInterval = orDuration(t.SnapshotInterval, 2*time.Minute)
 	rc.TrailingLogs = orUint(t.TrailingLogs, 10240)

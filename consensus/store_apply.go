@@ -16,11 +16,13 @@ import (
 // (ErrNotFound, ErrAlreadyExists, ErrConflict, ErrInvalid) and leave the
 // objects unchanged. A successful write publishes one event (ADDED,
 // MODIFIED or DELETED) after it is committed; a delete of an object already
-// marked for deletion returns the object and publishes nothing.
+// marked for deletion returns the object and publishes nothing, unless it is
+// a plain (not Graceful) delete of an object with no finalizers left, which
+// removes it (a kubelet's final delete of a stopped pod).
 //
-// An update (main resource or status) that leaves an object with a
-// deletionTimestamp and no finalizers removes it; the DELETED event and the
-// returned object carry the state the update produced.
+// An update that removes the last finalizer of an object with a
+// deletionTimestamp removes it; the DELETED event and the returned object
+// carry the state the update produced.
 func (s *Store) Apply(index uint64, cmd *Command) (*Object, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -161,7 +163,10 @@ func applyUpdate(txn *memdb.Txn, index uint64, cmd *Command, old *Object) (*Obje
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.meta.DeletionTimestamp != nil && len(d.meta.Finalizers) == 0 {
+	// Releasing the last finalizer of an object being deleted removes it.
+	// An object marked without finalizers (a pod its kubelet is stopping)
+	// stays until it is deleted again.
+	if d.meta.DeletionTimestamp != nil && len(d.meta.Finalizers) == 0 && len(prev.meta.Finalizers) > 0 {
 		if err := txn.Delete(tableObjects, old); err != nil {
 			return nil, nil, fmt.Errorf("consensus: delete: %w", err)
 		}
@@ -181,8 +186,8 @@ func applyDelete(txn *memdb.Txn, index uint64, cmd *Command, old *Object) (*Obje
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.meta.DeletionTimestamp != nil {
-		return old, nil, nil // already marked: nothing to do
+	if d.meta.DeletionTimestamp != nil && (cmd.Graceful || len(d.meta.Finalizers) > 0) {
+		return old, nil, nil // already marked: nothing more to do yet
 	}
 	if len(d.meta.Finalizers) == 0 && !cmd.Graceful {
 		obj, err := d.object(cmd.Resource, cmd.Namespace, cmd.Name, index)

@@ -38,7 +38,9 @@ type Watcher struct {
 // watcher waits for those events.
 //
 // Replay and subscription happen under the store's write lock, so the
-// watcher sees every event exactly once, in order, with no gap.
+// watcher sees every event exactly once, in order, with no gap. The caller
+// must Stop the watcher when done with it (unless it was closed by the
+// store), or its goroutine lingers.
 func (s *Store) Watch(resource, namespace string, fromRV uint64) (*Watcher, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -239,6 +239,8 @@ func TestListSelectors(t *testing.T) {
 		{ns: "default", label: "app=web,tier=front", want: []string{"web-1"}},
 		{ns: "default", field: "metadata.name=db-1", want: []string{"db-1"}},
 		{ns: "default", field: "metadata.name=missing"},
+		{ns: "", field: "metadata.name=sys", want: []string{"sys"}},
+		{ns: "", label: "app=web", field: "metadata.name=web-1", want: []string{"web-1"}},
 		{ns: "", field: "metadata.namespace=kube-system", want: []string{"sys"}},
 		{ns: "", field: "spec.nodeName=node-a", want: []string{"db-1", "web-1", "sys"}},
 		{ns: "default", field: "spec.nodeName=", want: []string{"lone"}},
@@ -267,6 +269,13 @@ func TestListSelectors(t *testing.T) {
 	}
 	rep = e.do("GET", "/api/v1/namespaces/default/pods?labelSelector=a%20in%20(", "", nil)
 	e.status(rep, 400)
+
+	// Across all namespaces a collection is only listed and watched.
+	e.status(e.do("DELETE", "/api/v1/pods", "", nil), 405)
+	e.status(e.do("POST", "/api/v1/pods", "application/json", []byte(`{"metadata":{"name":"x","namespace":"default"},"spec":{"containers":[{"name":"c","image":"i"}]}}`)), 405)
+	if l, err := e.cs.CoreV1().Pods("").List(e.ctx, metav1.ListOptions{}); err != nil || len(l.Items) != 5 {
+		t.Errorf("pods after refused cluster-wide writes: %v, %d items", err, len(l.Items))
+	}
 }
 
 func TestListPaging(t *testing.T) {

@@ -7,8 +7,11 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 )
 
@@ -156,5 +159,63 @@ func TestDeleteCollection(t *testing.T) {
 	}
 	if got := e.names("/api/v1/namespaces/kube-system/configmaps"); !slices.Equal(got, []string{"a3"}) {
 		t.Errorf("kube-system after deletecollection in default: %v, want [a3]", got)
+	}
+}
+
+func TestDeleteNamespace(t *testing.T) {
+	e := newTestEnv(t)
+	nss := e.cs.CoreV1().Namespaces()
+	if _, err := nss.Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "doomed"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.do("DELETE", "/api/v1/namespaces/doomed", "application/json", []byte(`{"propagationPolicy":"Background"}`))
+	if rep.code != http.StatusOK {
+		t.Fatalf("delete namespace: %d %s", rep.code, rep.body)
+	}
+	ns, err := nss.Get(e.ctx, "doomed", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("namespace gone at once, want it kept for the namespace controller: %v", err)
+	}
+	if ns.DeletionTimestamp == nil || ns.Status.Phase != corev1.NamespaceTerminating {
+		t.Errorf("deleted namespace: deletionTimestamp %v phase %q, want Terminating", ns.DeletionTimestamp, ns.Status.Phase)
+	}
+	_, err = e.cs.CoreV1().ConfigMaps("doomed").Create(e.ctx, testConfigMap("late", nil), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("create in a terminating namespace: %v, want Forbidden", err)
+	}
+}
+
+// TestDynamicClient does what `kubectl apply` does for a new object: JSON
+// through the dynamic client, with fieldValidation=Strict.
+func TestDynamicClient(t *testing.T) {
+	e := newTestEnv(t)
+	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	var u unstructured.Unstructured
+	manifest := deploymentJSON("web", "2", "web")
+	if err := u.UnmarshalJSON([]byte(manifest)); err != nil {
+		t.Fatal(err)
+	}
+	u.SetAnnotations(map[string]string{"kubectl.kubernetes.io/last-applied-configuration": manifest + "\n"})
+	res := e.dyn.Resource(gvr).Namespace("default")
+	created, err := res.Create(e.ctx, &u, metav1.CreateOptions{FieldManager: "kubectl-client-side-apply", FieldValidation: "Strict"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.GetUID() == "" || created.GetGeneration() != 1 || created.GetAnnotations()["kubectl.kubernetes.io/last-applied-configuration"] == "" {
+		t.Errorf("created %v", created.Object["metadata"])
+	}
+	if typ, _, _ := unstructured.NestedString(created.Object, "spec", "strategy", "type"); typ != "RollingUpdate" {
+		t.Errorf("strategy type %q, want the RollingUpdate default", typ)
+	}
+	l, err := res.List(e.ctx, metav1.ListOptions{LabelSelector: "app notin (db)"})
+	if err != nil || len(l.Items) != 1 || l.GetResourceVersion() == "" {
+		t.Fatalf("list: %v %+v", err, l)
+	}
+	bg := metav1.DeletePropagationBackground
+	if err := res.Delete(e.ctx, "web", metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := res.Get(e.ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("get after delete: %v, want NotFound", err)
 	}
 }

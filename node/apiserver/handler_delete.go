@@ -164,7 +164,9 @@ func (s *Server) delete(r *http.Request, q *request, name string, opts *metav1.D
 }
 
 // addFinalizer records fin on the object before it is marked for deletion,
-// so the garbage collector knows how to treat its dependents.
+// so the garbage collector knows how to treat its dependents. A namespace
+// also turns Terminating here, as kube-apiserver does when it sets the
+// deletionTimestamp.
 func (s *Server) addFinalizer(r *http.Request, q *request, name string, current *consensus.Object, fin string) (*consensus.Object, error) {
 	k := q.kind
 	typed, err := decodeStored(k, current.Raw)
@@ -172,17 +174,27 @@ func (s *Server) addFinalizer(r *http.Request, q *request, name string, current 
 		return nil, internalError(err)
 	}
 	meta := objectMeta(typed)
-	if slices.Contains(meta.Finalizers, fin) {
+	changed := false
+	if !slices.Contains(meta.Finalizers, fin) {
+		meta.Finalizers = append(meta.Finalizers, fin)
+		changed = true
+	}
+	if ns, ok := typed.(*corev1.Namespace); ok && ns.Status.Phase != corev1.NamespaceTerminating {
+		ns.Status.Phase = corev1.NamespaceTerminating
+		changed = true
+	}
+	if !changed {
 		return current, nil
 	}
-	meta.Finalizers = append(meta.Finalizers, fin)
 	raw, err := encodeObject(k, typed)
 	if err != nil {
 		return nil, internalError(err)
 	}
+	// typed carries the stored status, and the resourceVersion precondition
+	// keeps it current, so the status is written as is.
 	stored, err := s.prop.Propose(r.Context(), &consensus.Command{
 		Op: consensus.OpUpdate, Resource: k.GroupResource().String(), Namespace: q.namespace, Name: name,
-		Object: raw, ResourceVersion: current.ResourceVersion, PreserveStatus: k.HasStatus,
+		Object: raw, ResourceVersion: current.ResourceVersion,
 	})
 	if err != nil {
 		return nil, storeError(err, k.GroupResource(), name)

@@ -76,7 +76,9 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, q *request) e
 // at most limit of them (0: all). next is the key to continue after, or "".
 func (s *Server) list(q *request, f *filter, start string, limit int) (items []*storedObject, rv uint64, next string, err error) {
 	gr := q.gr().String()
-	if name, ok := f.singleName(); ok {
+	// metadata.name=X names one key, unless a namespaced kind is listed
+	// across namespaces (X may then exist in several).
+	if name, ok := f.singleName(); ok && (q.namespace != "" || !q.kind.Namespaced) {
 		rv = s.store.Index()
 		obj, err := s.store.Get(gr, q.namespace, name)
 		if errors.Is(err, consensus.ErrNotFound) || (err == nil && start != "") {

@@ -155,6 +155,11 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *request) {
 
 func (s *Server) serveObjectVerb(w http.ResponseWriter, r *http.Request, q *request) error {
 	collection := q.name == ""
+	if collection && q.kind.Namespaced && q.namespace == "" && r.Method != http.MethodGet {
+		// Across all namespaces a collection is only listed and watched, as
+		// in kube-apiserver: no cluster-wide create or deletecollection.
+		return methodNotAllowed()
+	}
 	switch r.Method {
 	case http.MethodGet:
 		if isWatch(r) {

@@ -13,17 +13,21 @@ import (
 	"github.com/shoal-project/shoal/node/apiserver/registry"
 )
 
-// wantsTable says whether the client's Accept asks for a meta.k8s.io Table
-// before anything else it accepts (kubectl lists the Table first).
+// wantsTable says whether the client's Accept asks for a JSON meta.k8s.io
+// Table before anything else shoal can produce (kubectl lists the Table
+// first). Table forms shoal does not encode (protobuf, YAML) are skipped in
+// favour of the client's next choice.
 func wantsTable(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
 		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
 		if err != nil {
 			continue
 		}
-		if params["as"] == "Table" && params["g"] == "meta.k8s.io" && (params["v"] == "v1" || params["v"] == "v1beta1") &&
-			(mt == "application/json" || mt == "application/yaml" || mt == "application/vnd.kubernetes.protobuf") {
-			return mt == "application/json"
+		if params["as"] == "Table" && params["g"] == "meta.k8s.io" && (params["v"] == "v1" || params["v"] == "v1beta1") {
+			if mt == "application/json" {
+				return true
+			}
+			continue
 		}
 		if mt == "application/json" || mt == "*/*" || mt == "application/yaml" {
 			return false

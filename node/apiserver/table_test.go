@@ -92,6 +92,12 @@ func TestTables(t *testing.T) {
 		t.Errorf("namespaces Table %+v", tb)
 	}
 
+	// A client that prefers a protobuf Table gets the JSON one it also accepts.
+	rep := e.do("GET", podsPath, "", nil, "Accept", "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+	if err := json.Unmarshal(rep.body, &tb); err != nil || tb.Kind != "Table" {
+		t.Errorf("protobuf-first Table Accept: %v %s", err, rep.body)
+	}
+
 	// Without the Table Accept (kubectl -o json) the answer is the list.
 	for _, accept := range []string{"application/json", "application/json, */*", "application/vnd.kubernetes.protobuf,application/json"} {
 		rep := e.do("GET", podsPath, "", nil, "Accept", accept)

@@ -75,7 +75,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, q *request) 
 			flusher.Flush()
 		}
 	}
-	enc := &eventEncoder{s: s, k: q.kind, table: table, w: w}
+	enc := &eventEncoder{s: s, k: q.kind, table: table, include: qv.Get("includeObject"), w: w}
 
 	watcher, err := s.store.Watch(gr, q.namespace, from)
 	if err != nil {
@@ -125,7 +125,17 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, q *request) 
 			if !ok {
 				continue
 			}
-			if err := enc.write(typ, &storedObject{obj: ev.Object}); err != nil {
+			obj := ev.Object
+			if typ == "DELETED" && ev.Type == consensus.Modified {
+				// The object left the selector: like kube-apiserver, send its
+				// last state the watcher could see, at the change's version.
+				if obj, err = restamp(q.kind, ev.Prev, ev.Object.ResourceVersion); err != nil {
+					enc.writeError(internalError(err))
+					flush()
+					return nil
+				}
+			}
+			if err := enc.write(typ, &storedObject{obj: obj}); err != nil {
 				return nil
 			}
 			// Flush once the burst of queued events is written.
@@ -158,19 +168,36 @@ func filterEvent(f *filter, ev consensus.Event) (string, bool) {
 	return "", false
 }
 
+// restamp returns o with resourceVersion rv.
+func restamp(k *registry.Kind, o *consensus.Object, rv uint64) (*consensus.Object, error) {
+	typed, err := decodeStored(k, o.Raw)
+	if err != nil {
+		return nil, err
+	}
+	objectMeta(typed).ResourceVersion = strconv.FormatUint(rv, 10)
+	raw, err := encodeObject(k, typed)
+	if err != nil {
+		return nil, err
+	}
+	out := *o
+	out.ResourceVersion, out.Raw = rv, raw
+	return &out, nil
+}
+
 // eventEncoder writes {"type":...,"object":...} lines.
 type eventEncoder struct {
-	s     *Server
-	k     *registry.Kind
-	table bool
-	w     http.ResponseWriter
-	buf   bytes.Buffer
+	s       *Server
+	k       *registry.Kind
+	table   bool
+	include string // a Table row's includeObject
+	w       http.ResponseWriter
+	buf     bytes.Buffer
 }
 
 func (e *eventEncoder) write(typ string, so *storedObject) error {
 	raw := so.obj.Raw
 	if e.table {
-		t, err := e.s.buildTable(e.k, []*storedObject{so}, "")
+		t, err := e.s.buildTable(e.k, []*storedObject{so}, e.include)
 		if err != nil {
 			return err
 		}

@@ -121,7 +121,8 @@ func TestWatchLabelSelector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := cms.Watch(e.ctx, metav1.ListOptions{LabelSelector: "app=web", ResourceVersion: web.ResourceVersion})
+	startRV := web.ResourceVersion
+	w, err := cms.Watch(e.ctx, metav1.ListOptions{LabelSelector: "app=web", ResourceVersion: startRV})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +131,7 @@ func TestWatchLabelSelector(t *testing.T) {
 	if web, err = cms.Update(e.ctx, web, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	leaveRV := web.ResourceVersion
 	web.Data["k"] = "v2" // outside the selector: nothing
 	if web, err = cms.Update(e.ctx, web, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
@@ -142,6 +144,23 @@ func TestWatchLabelSelector(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectEvents(t, w, seen{watch.Deleted, "web", "v"}, seen{watch.Added, "web", "v2"})
+
+	// The DELETED event of an object that left the selector carries its
+	// last matching state, at the resourceVersion of the change (as
+	// kube-apiserver's watch cache does).
+	w2, err := cms.Watch(e.ctx, metav1.ListOptions{LabelSelector: "app=web", ResourceVersion: startRV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Stop()
+	ev := <-w2.ResultChan()
+	cm, ok := ev.Object.(*corev1.ConfigMap)
+	if ev.Type != watch.Deleted || !ok || cm.Labels["app"] != "web" {
+		t.Fatalf("replayed leave: %s %+v, want DELETED with app=web", ev.Type, ev.Object)
+	}
+	if cm.ResourceVersion != leaveRV {
+		t.Errorf("DELETED resourceVersion %s, want %s (the change's)", cm.ResourceVersion, leaveRV)
+	}
 }
 
 func TestWatchTimeoutSeconds(t *testing.T) {
@@ -229,7 +248,7 @@ func TestWatchTable(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.hs.URL+"/api/v1/namespaces/default/pods?watch=true&resourceVersion="+p.ResourceVersion, nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.hs.URL+"/api/v1/namespaces/default/pods?watch=true&includeObject=Object&resourceVersion="+p.ResourceVersion, nil)
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	req.Header.Set("Accept", tableAccept)
 	resp, err := e.hs.Client().Do(req)
@@ -247,7 +266,7 @@ func TestWatchTable(t *testing.T) {
 	dec := json.NewDecoder(resp.Body)
 	for _, want := range []struct{ typ, status string }{{"MODIFIED", "Running"}, {"DELETED", "Running"}} {
 		var ev struct {
-			Type   string        `json:"type"`
+			Type   string       `json:"type"`
 			Object metav1.Table `json:"object"`
 		}
 		if err := dec.Decode(&ev); err != nil {
@@ -260,8 +279,8 @@ func TestWatchTable(t *testing.T) {
 		if cells := tb.Rows[0].Cells; cells[0] != "web-1" || cells[2] != want.status {
 			t.Errorf("%s row %v, want web-1 %s", ev.Type, cells, want.status)
 		}
-		var pom metav1.PartialObjectMetadata
-		if err := json.Unmarshal(tb.Rows[0].Object.Raw, &pom); err != nil || pom.Labels["app"] != "web" {
+		var pod corev1.Pod
+		if err := json.Unmarshal(tb.Rows[0].Object.Raw, &pod); err != nil || pod.Kind != "Pod" || pod.Labels["app"] != "web" || pod.Spec.NodeName != "node-a" {
 			t.Errorf("%s row object %s: %v", ev.Type, tb.Rows[0].Object.Raw, err)
 		}
 	}
