@@ -107,6 +107,14 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 		}
 		return nil
 	})
+	c.Eventually(30*time.Second, "the system namespaces", func() error {
+		for _, m := range c.Members {
+			if _, err := m.Node.Store().Get("namespaces", "", "kube-system"); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
+			}
+		}
+		return nil
+	})
 	return c
 }
 

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -73,7 +74,7 @@ func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte
 		return nil, invalid(k.GVK().GroupKind(), meta.Name, errs)
 	}
 	if k.Namespaced {
-		if err := s.checkNamespace(meta.Namespace); err != nil {
+		if err := s.checkNamespace(r.Context(), meta.Namespace); err != nil {
 			return nil, err
 		}
 	}
@@ -112,8 +113,15 @@ func (s *Server) validate(k *registry.Kind, obj, old runtime.Object) field.Error
 
 // checkNamespace refuses writes into a namespace that does not exist or is
 // being deleted, in Kubernetes' words.
-func (s *Server) checkNamespace(ns string) error {
+func (s *Server) checkNamespace(ctx context.Context, ns string) error {
 	obj, err := s.store.Get("namespaces", "", ns)
+	if errors.Is(err, consensus.ErrNotFound) {
+		// This replica may not have seen the namespace yet.
+		if err := s.prop.ConsistentRead(ctx); err != nil {
+			return storeError(err, schema.GroupResource{Resource: "namespaces"}, ns)
+		}
+		obj, err = s.store.Get("namespaces", "", ns)
+	}
 	if errors.Is(err, consensus.ErrNotFound) {
 		return apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, ns)
 	}
