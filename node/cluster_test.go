@@ -200,6 +200,43 @@ func TestVoterReplacedByNonVoter(t *testing.T) {
 	if _, err := c.Client(c.LeaderIndex()).CoreV1().ConfigMaps("default").Create(context.Background(), configMap("after", nil), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("write after replacement: %v", err)
 	}
+	// Gossip, not heartbeats, drives the Node's Ready condition.
+	c.Eventually(30*time.Second, "the dead node's Ready condition to be Unknown", func() error {
+		n, err := c.Client(c.LeaderIndex()).CoreV1().Nodes().Get(context.Background(), c.Members[victim].Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeReady {
+				if cond.Status != corev1.ConditionUnknown {
+					return fmt.Errorf("Ready=%s (%s)", cond.Status, cond.Message)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no Ready condition")
+	})
+	for i, m := range c.Members {
+		if i == victim {
+			continue
+		}
+		n, err := c.Client(c.LeaderIndex()).CoreV1().Nodes().Get(context.Background(), m.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := readyStatus(n); st != corev1.ConditionTrue {
+			t.Fatalf("live node %s: Ready=%s, want True", m.Name, st)
+		}
+	}
+}
+
+func readyStatus(n *corev1.Node) corev1.ConditionStatus {
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			return cond.Status
+		}
+	}
+	return ""
 }
 
 // TestRestartKeepsData: a node stopped and started on the same data dir
