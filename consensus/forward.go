@@ -98,7 +98,11 @@ func newForwarder(r *Raft, d dialer) *forwarder {
 			}
 			return c, nil
 		},
-		MaxIdleConnsPerHost: 8,
+		// Every forwarded write holds a connection for its whole round trip;
+		// keep enough idle ones that a burst of concurrent writers does not
+		// pay a mutual-TLS handshake per request.
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
 	}}
 	return f
