@@ -32,6 +32,9 @@ type NodeLifecycle struct {
 	Members Members
 	// Resync is how often a full pass runs without events; 0 means 5s.
 	Resync time.Duration
+	// ClusterCIDR is split into one /24 pod CIDR per node (default
+	// DefaultClusterCIDR).
+	ClusterCIDR string
 }
 
 // Run reconciles until ctx is cancelled.
@@ -75,6 +78,17 @@ func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member
 			return nil
 		}
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: m.Name, Labels: nodeLabels(m)}}
+		cluster := c.ClusterCIDR
+		if cluster == "" {
+			cluster = DefaultClusterCIDR
+		}
+		// Only the leader runs this loop, one member at a time, so the
+		// lowest free /24 cannot be handed out twice.
+		cidr, err := nextPodCIDR(cluster, c.takenPodCIDRs())
+		if err != nil {
+			return err
+		}
+		node.Spec.PodCIDR, node.Spec.PodCIDRs = cidr, []string{cidr}
 		created, err := c.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil
@@ -124,9 +138,6 @@ func (c *NodeLifecycle) desiredStatus(node *corev1.Node, m membership.Member) {
 		st.NodeInfo.KubeProxyVersion = m.Meta.Version
 		st.NodeInfo.OperatingSystem = "linux"
 		st.NodeInfo.Architecture = "amd64"
-		if m.Meta.PodCIDR != "" && node.Spec.PodCIDR == "" {
-			node.Spec.PodCIDR = m.Meta.PodCIDR
-		}
 	}
 	status, reason, message := corev1.ConditionTrue, "KubeletReady", "shoal agent is ready; gossip reports it alive"
 	switch m.State {
