@@ -46,4 +46,3 @@ func seq256() []string {
 	}
 	return out
 }
-
