@@ -1,0 +1,47 @@
+// Package scheduler binds pending pods to nodes. It runs on the leader only
+// (node/leader.go starts it in onLeader) and follows kube-scheduler's
+// behaviour and wording.
+//
+// The model is one level-triggered loop over the local replica of the
+// store:
+//
+//	store watch (pods, nodes) --+
+//	resync ticker --------------+--> pass: sync cache from Store.List
+//	bind finished --------------+         (decode only changed objects)
+//	                                      snapshot node usage
+//	                                      for each pending pod, by priority then age:
+//	                                        filter -> score -> assume on the node
+//	                                      hand binds / status writes to workers
+//
+// A pass never waits for the API: the chosen node is charged at once (the
+// pod is "assumed" there) and a bounded pool of workers writes the binds
+// concurrently through client-go. Until the store shows the pod bound, its
+// requests stay charged to that node, so later pods of the same or the
+// next pass cannot overcommit it. A bind that fails (a conflict, the pod
+// gone) releases the node and the pod is tried again on the next pass.
+//
+// Filters (filters.go) are kube-scheduler's defaults that matter here:
+// node readiness, spec.unschedulable, taints against tolerations, the node
+// selector and required node affinity, host ports, and the pod's requests
+// (containers summed, init containers maxed, overhead added) against
+// allocatable cpu, memory and pods. Scores (scores.go) are least-allocated,
+// balanced allocation and spreading pods of the same controller; ties are
+// broken at random.
+//
+// A pod no node can take gets PodScheduled=False, reason Unschedulable, with
+// kube-scheduler's message ("0/3 nodes are available: 3 Insufficient
+// memory.") and a FailedScheduling event; both are written only when the
+// message changes. Such pods are tried again when a node changes, when a
+// pod that held resources goes away, and on a timer.
+//
+// Binding: by default a bind is an update of the pod setting spec.nodeName
+// (with a resourceVersion precondition) followed by a status update setting
+// PodScheduled=True. WithBindingSubresource switches to POST
+// pods/NAME/binding, one write, once the API serves it.
+//
+// Usage:
+//
+//	s := scheduler.New(deps, scheduler.WithWorkers(32))
+//	go s.Run(ctx) // returns when ctx is cancelled
+//	<-s.Ready()   // the first pass is done
+package scheduler
