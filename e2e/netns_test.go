@@ -6,14 +6,18 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The pod tests run every node in a network namespace the test creates,
@@ -164,4 +168,32 @@ func unmountUnder(dir string) {
 func cleanDir(dir string) {
 	unmountUnder(filepath.Clean(dir))
 	os.RemoveAll(dir)
+}
+
+// listenIn opens a TCP listener inside namespace ns: the socket belongs to
+// the namespace it was made in, whichever thread accepts on it later.
+func listenIn(ns, addr string) (net.Listener, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return nil, err
+	}
+	defer self.Close()
+	target, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		return nil, err
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		return nil, fmt.Errorf("enter %s: %w", ns, err)
+	}
+	l, lerr := net.Listen("tcp", addr)
+	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+		// This thread is in the wrong namespace now: let it die with the
+		// goroutine rather than be reused (LockOSThread without Unlock).
+		runtime.LockOSThread()
+		return nil, fmt.Errorf("return from %s: %w", ns, err)
+	}
+	return l, lerr
 }

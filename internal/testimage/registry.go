@@ -26,8 +26,9 @@ func (nopCloser) Close() error { return nil }
 type Registry struct {
 	// Addr is host:port; agents reach it through --registry-mirror
 	// HOST=http://Addr.
-	Addr string
-	srv  *http.Server
+	Addr    string
+	handler http.Handler
+	t       testing.TB
 }
 
 // StartRegistry serves a registry on addr ("127.0.0.1:0" picks a port)
@@ -38,14 +39,21 @@ func StartRegistry(t testing.TB, addr string) *Registry {
 	if err != nil {
 		t.Fatalf("registry listen: %v", err)
 	}
-	srv := &http.Server{Handler: registry.New(registry.Logger(discardLogger())), ReadHeaderTimeout: 10 * time.Second}
+	r := &Registry{Addr: l.Addr().String(), handler: registry.New(registry.Logger(discardLogger())), t: t}
+	r.ServeOn(l)
+	return r
+}
+
+// ServeOn serves the same registry (the same images) on another listener
+// too, e.g. one opened inside a test network namespace.
+func (r *Registry) ServeOn(l net.Listener) {
+	srv := &http.Server{Handler: r.handler, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
-	t.Cleanup(func() {
+	r.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return &Registry{Addr: l.Addr().String(), srv: srv}
 }
 
 // Push stores img as repo:tag (e.g. "google-samples/kubernetes-bootcamp:v1").
