@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/membership"
@@ -109,14 +110,29 @@ func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member
 	return c.updateStatus(ctx, &node, m)
 }
 
-// updateStatus writes the status gossip implies, when it changed.
+// updateStatus writes the part of the status gossip implies, when it
+// changed, as a strategic merge patch: the Ready condition always, and the
+// capacity and addresses gossip knows only while the node's own kubelet has
+// not reported them. The kubelet patches the rest, so neither overwrites the
+// other.
 func (c *NodeLifecycle) updateStatus(ctx context.Context, node *corev1.Node, m membership.Member) error {
 	want := node.DeepCopy()
 	c.desiredStatus(want, m)
 	if equality.Semantic.DeepEqual(want.Status, node.Status) {
 		return nil
 	}
-	_, err := c.Client.CoreV1().Nodes().UpdateStatus(ctx, want, metav1.UpdateOptions{})
+	patch := map[string]any{"conditions": want.Status.Conditions}
+	if len(node.Status.Capacity) == 0 {
+		patch["capacity"] = want.Status.Capacity
+		patch["allocatable"] = want.Status.Allocatable
+		patch["addresses"] = want.Status.Addresses
+		patch["nodeInfo"] = want.Status.NodeInfo
+	}
+	body, err := json.Marshal(map[string]any{"status": patch})
+	if err != nil {
+		return err
+	}
+	_, err = c.Client.CoreV1().Nodes().Patch(ctx, node.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{}, "status")
 	if err != nil {
 		return fmt.Errorf("update status: %w", err)
 	}
@@ -125,7 +141,7 @@ func (c *NodeLifecycle) updateStatus(ctx context.Context, node *corev1.Node, m m
 
 func (c *NodeLifecycle) desiredStatus(node *corev1.Node, m membership.Member) {
 	st := &node.Status
-	if m.State == membership.Alive || m.State == membership.Suspect || len(st.Capacity) == 0 {
+	if len(st.Capacity) == 0 {
 		st.Capacity = corev1.ResourceList{
 			corev1.ResourceCPU:    *resource.NewMilliQuantity(m.Meta.CPU, resource.DecimalSI),
 			corev1.ResourceMemory: *resource.NewQuantity(m.Meta.MemoryBytes, resource.BinarySI),
