@@ -69,6 +69,8 @@ func NewApp(deps Deps) *App {
 			newGetCommand(deps),
 			newDeleteCommand(deps),
 			newDescribeCommand(deps),
+			newLogsCommand(deps),
+			newExecCommand(deps),
 		},
 		Reader:    deps.Stdin,
 		Writer:    deps.Stdout,

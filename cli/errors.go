@@ -18,15 +18,29 @@ var ErrReported = errors.New("errors were reported")
 
 // ExitCode prints err the way kubectl would, unless it was already reported,
 // and returns the process exit code: 0 for success and for a cancelled
-// context (SIGINT/SIGTERM), 1 otherwise.
+// context (SIGINT/SIGTERM), a remote command's own code for `exec`, 1
+// otherwise.
 func ExitCode(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return 0
+	}
+	var ec *exitCodeError
+	if errors.As(err, &ec) {
+		fmt.Fprintln(stderr, ec.Error())
+		return ec.code
 	}
 	if !errors.Is(err, ErrReported) {
 		fmt.Fprintln(stderr, FormatError(err))
 	}
 	return 1
+}
+
+// exitCodeError is a remote command's non-zero exit: `shoal exec` exits
+// with the command's code, as kubectl does.
+type exitCodeError struct{ code int }
+
+func (e *exitCodeError) Error() string {
+	return fmt.Sprintf("command terminated with exit code %d", e.code)
 }
 
 // FormatError renders an error as kubectl does: API Status errors as

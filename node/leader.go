@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/membership"
+	"github.com/shoal-project/shoal/node/scheduler"
 )
 
 // runLeadership follows raft leadership: onLeader starts every leader-only
@@ -62,6 +64,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip}).Run,
 		"namespace-controller": (&controller.Namespaces{Deps: deps.named("namespaces")}).Run,
 		"garbage-collector":    (&controller.GarbageCollector{Deps: deps.named("gc")}).Run,
+		"scheduler":            scheduler.New(deps.named("scheduler"), scheduler.WithBindingSubresource()).Run,
 	}
 	for name, run := range loops {
 		wg.Add(1)
@@ -85,6 +88,17 @@ func (n *Node) controllerDeps() (ctrlDeps, error) {
 		QPS:             500,
 		Burst:           1000,
 		UserAgent:       "shoal-controller",
+		// The scheduler and controllers keep many requests in flight;
+		// client-go's pool of 25 idle connections would make most of them
+		// open a new TLS connection.
+		WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
+			if t, ok := rt.(*http.Transport); ok {
+				t = t.Clone()
+				t.MaxIdleConnsPerHost = 128
+				return t
+			}
+			return rt
+		},
 	}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

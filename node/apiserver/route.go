@@ -138,6 +138,8 @@ func methodNotAllowed() error {
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *request) {
 	var err error
 	switch {
+	case q.subresource == "binding":
+		err = s.serveBinding(w, r, q)
 	case q.subresource == "scale":
 		err = s.serveScale(w, r, q)
 	case q.subresource == "status" || q.subresource == "":

@@ -17,11 +17,17 @@
 //     serves the request with the local NodeServer when the pod is on this
 //     node, or reverse-proxies it (upgrades included) to the pod's node.
 //
-// Wiring, in node/:
+// Wiring, in node/ (names outside this package are illustrative):
 //
-//	ns := streaming.NewNodeServer(streaming.NodeServerConfig{Runtime: rt, Locate: kubelet.Locate, Logger: log})
-//	px := streaming.NewProxy(streaming.ProxyConfig{Store: st, NodeAddr: peers.APIBase, Local: name,
+//	ns := streaming.NewNodeServer(streaming.NodeServerConfig{
+//		Runtime: rt, Locate: kubelet.LocateContainer, Logger: log})
+//	px := streaming.NewProxy(streaming.ProxyConfig{
+//		Store: store, NodeAddr: apiBaseOf, Local: cfg.Name,
 //		LocalHandler: ns, Transport: nodeTransport, Logger: log})
-//	apiCfg.Authenticated[streaming.NodePathPrefix] = ns // node-to-node, mutual TLS
+//	apiCfg.Authenticated = map[string]http.Handler{streaming.NodePathPrefix: ns}
 //	apiCfg.Subresources = px.Handlers()
+//
+// The API server must hand the handlers a ResponseWriter that can Hijack
+// (upgrades) and Flush (following logs). Exec sessions are hijacked
+// connections: http.Server.Shutdown does not wait for them.
 package streaming

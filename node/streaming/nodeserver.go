@@ -1,8 +1,6 @@
 package streaming
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -77,19 +75,8 @@ func (s *NodeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.S
 // the answers kubelet gives.
 func (s *NodeServer) locate(namespace, pod, container string, previous bool) (string, error) {
 	id, err := s.cfg.Locate(namespace, pod, container, previous)
-	if err == nil {
-		return id, nil
+	if err != nil {
+		return "", s.runtimeError(err, pod, container, previous)
 	}
-	var st apierrors.APIStatus
-	switch {
-	case errors.As(err, &st):
-		return "", err
-	case errors.Is(err, runtime.ErrNotFound) && previous:
-		return "", apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", container, pod))
-	case errors.Is(err, runtime.ErrNotFound):
-		return "", apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is not available", container, pod))
-	case errors.Is(err, runtime.ErrNotRunning):
-		return "", apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is not running", container, pod))
-	}
-	return "", apierrors.NewInternalError(fmt.Errorf("locate container %q of pod %s/%s: %w", container, namespace, pod, err))
+	return id, nil
 }

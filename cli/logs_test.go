@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/streaming"
+	"github.com/shoal-project/shoal/node/streaming/streamingtest"
+	"github.com/shoal-project/shoal/runtime"
+)
+
+// streamingAPI is a real API server on node "a" whose pods/log and
+// pods/exec go through streaming's proxy to a node server over a scripted
+// runtime. Pods: web (container app), multi (containers a, b), done
+// (phase Succeeded).
+func streamingAPI(t *testing.T) (*streamingtest.Runtime, *httptest.Server) {
+	t.Helper()
+	rt := streamingtest.New()
+	rt.AddContainer("c-web", "one", "two", "three")
+	rt.AddContainer("c-multi-a", "from a")
+	rt.AddContainer("c-multi-b", "from b")
+	ids := map[string]string{"default/web/app": "c-web", "default/multi/a": "c-multi-a", "default/multi/b": "c-multi-b", "default/done/app": "c-web"}
+	locate := func(ns, pod, container string, previous bool) (string, error) {
+		if id, ok := ids[ns+"/"+pod+"/"+container]; ok && !previous {
+			return id, nil
+		}
+		return "", fmt.Errorf("%s/%s/%s: %w", ns, pod, container, runtime.ErrNotFound)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	node := streaming.NewNodeServer(streaming.NodeServerConfig{Runtime: rt, Locate: locate, Logger: logger})
+
+	st := consensus.NewStore()
+	for _, p := range []struct {
+		name       string
+		phase      corev1.PodPhase
+		containers []string
+	}{{"web", corev1.PodRunning, []string{"app"}}, {"multi", corev1.PodRunning, []string{"a", "b"}}, {"done", corev1.PodSucceeded, []string{"app"}}} {
+		pod := corev1.Pod{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+			ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: "default"},
+			Spec:       corev1.PodSpec{NodeName: "a"},
+			Status:     corev1.PodStatus{Phase: p.phase},
+		}
+		for _, c := range p.containers {
+			pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: c, Image: "busybox"})
+		}
+		raw, _ := json.Marshal(&pod)
+		if _, err := consensus.NewLocalProposer(st).Propose(context.Background(), &consensus.Command{
+			Op: consensus.OpCreate, Resource: "pods", Namespace: "default", Name: p.name, Object: raw,
+			UID: "uid-" + p.name, Time: "2024-01-02T03:04:05Z",
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	px := streaming.NewProxy(streaming.ProxyConfig{
+		Store: st, Local: "a", LocalHandler: node, Logger: logger,
+		NodeAddr: func(string) (string, bool) { return "", false },
+	})
+	api := apiserver.New(apiserver.Config{Store: st, Proposer: consensus.NewLocalProposer(st), Logger: logger, Subresources: px.Handlers()})
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return rt, srv
+}
+
+// streamingApp is an App with stdin talking to streamingAPI.
+func streamingApp(t *testing.T, stdin string) (*streamingtest.Runtime, *testApp, func(args ...string) error) {
+	t.Helper()
+	isolateKubeconfig(t)
+	rt, srv := streamingAPI(t)
+	ta := newTestApp(t, Deps{Stdin: strings.NewReader(stdin)})
+	dataDir := t.TempDir()
+	return rt, ta, func(args ...string) error {
+		ta.stdout.Reset()
+		ta.stderr.Reset()
+		// The connection flags go first: exec's command follows "--".
+		if len(args) == 0 {
+			return ta.run()
+		}
+		return ta.run(append([]string{args[0], "--server", srv.URL, "--data-dir", dataDir}, args[1:]...)...)
+	}
+}
+
+func TestLogsCommand(t *testing.T) {
+	rt, ta, run := streamingApp(t, "")
+	rt.Exit("c-web") // so that -f ends
+	for _, tc := range []struct {
+		args           []string
+		stdout, stderr string
+	}{
+		{[]string{"logs", "web"}, "one\ntwo\nthree\n", ""},
+		{[]string{"logs", "pod/web", "--tail", "1", "-n", "default"}, "three\n", ""},
+		{[]string{"logs", "-f", "web", "--tail=2"}, "two\nthree\n", ""},
+		{[]string{"logs", "web", "--timestamps", "--tail", "1"}, "2024-01-02T03:04:05Z three\n", ""},
+		{[]string{"logs", "web", "--limit-bytes", "5"}, "one\nt", ""},
+		{[]string{"logs", "multi"}, "from a\n", "Defaulted container \"a\" out of: a, b\n"},
+		{[]string{"logs", "multi", "-c", "b"}, "from b\n", ""},
+		{[]string{"logs", "multi", "b"}, "from b\n", ""},
+	} {
+		if err := run(tc.args...); err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+			continue
+		}
+		if ta.stdout.String() != tc.stdout || ta.stderr.String() != tc.stderr {
+			t.Errorf("%v: stdout %q stderr %q, want %q %q", tc.args, ta.stdout.String(), ta.stderr.String(), tc.stdout, tc.stderr)
+		}
+	}
+}
+
+func TestLogsCommandErrors(t *testing.T) {
+	_, ta, run := streamingApp(t, "")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"logs", "nope"}, `Error from server (NotFound): pods "nope" not found`},
+		{[]string{"logs", "multi", "-c", "c"}, "Error from server (BadRequest): container c is not valid for pod multi"},
+		{[]string{"logs", "web", "-p"}, `Error from server (BadRequest): previous terminated container "app" in pod "web" not found`},
+		{[]string{"logs"}, "error: expected 'logs [-f] [-p] POD [-c CONTAINER]'"},
+		{[]string{"logs", "deploy/web"}, `error: only pods are supported here, not "deploy/web"`},
+		{[]string{"logs", "web", "--since", "1m", "--since-time", "2024-01-01T00:00:00Z"}, "at most one of `sinceTime` or `sinceSeconds`"},
+	} {
+		err := run(tc.args...)
+		if code := ExitCode(err, &ta.stderr); code != 1 || !strings.Contains(ta.stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, ta.stderr.String(), tc.want)
+		}
+	}
+}

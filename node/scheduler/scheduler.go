@@ -1,0 +1,280 @@
+package scheduler
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/controller"
+)
+
+// Option configures a Scheduler.
+type Option func(*options)
+
+type options struct {
+	workers            int
+	eventWorkers       int
+	resync             time.Duration
+	retry              time.Duration
+	assumeTTL          time.Duration
+	seed               *[2]uint64
+	bindingSubresource bool
+	schedulerName      string
+	percentageOfNodes  int
+}
+
+func defaultOptions() options {
+	return options{
+		workers:       32,
+		eventWorkers:  8,
+		resync:        10 * time.Second,
+		retry:         30 * time.Second,
+		assumeTTL:     30 * time.Second,
+		schedulerName: corev1.DefaultSchedulerName,
+	}
+}
+
+// WithWorkers sets how many binds (and status writes) are in flight at
+// most (default 32). More workers bind faster while the API has idle
+// cores; each one holds one connection to the API.
+func WithWorkers(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.workers = n
+		}
+	}
+}
+
+// WithEventWorkers sets how many events are written at once (default 8).
+func WithEventWorkers(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.eventWorkers = n
+		}
+	}
+}
+
+// WithResync sets how often a pass runs with no event (default 10s); it
+// heals anything a missed event would have left behind.
+func WithResync(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.resync = d
+		}
+	}
+}
+
+// WithUnschedulableRetry sets how long an unschedulable pod waits before
+// another try when no node changed and no pod freed resources (default
+// 30s). Those changes retry it at once.
+func WithUnschedulableRetry(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.retry = d
+		}
+	}
+}
+
+// WithSeed makes tie-breaking between equally good nodes reproducible.
+// Without it the scheduler picks at random.
+func WithSeed(seed uint64) Option {
+	return func(o *options) { o.seed = &[2]uint64{seed, seed ^ 0x9e3779b97f4a7c15} }
+}
+
+// WithBindingSubresource binds with POST pods/NAME/binding (one write that
+// sets spec.nodeName and PodScheduled=True) instead of an update of the
+// pod followed by a status update. Use it once the API serves binding.
+func WithBindingSubresource() Option {
+	return func(o *options) { o.bindingSubresource = true }
+}
+
+// WithSchedulerName sets the spec.schedulerName this scheduler serves
+// (default "default-scheduler"; pods with none are served too) and the
+// source of its events.
+func WithSchedulerName(name string) Option {
+	return func(o *options) {
+		if name != "" {
+			o.schedulerName = name
+		}
+	}
+}
+
+// WithPercentageOfNodesToScore sets the share of nodes a pod's search
+// stops at once that many are feasible, as kube-scheduler's setting of
+// that name: 0 (default) is adaptive (50% down to 5% as the cluster grows,
+// never fewer than 100 nodes), 100 examines every node.
+func WithPercentageOfNodesToScore(pct int) Option {
+	return func(o *options) {
+		if pct >= 0 && pct <= 100 {
+			o.percentageOfNodes = pct
+		}
+	}
+}
+
+// Scheduler binds pending pods to nodes. Build it with New, then call Run
+// once; after leadership is lost and regained, build a new one.
+//
+//	built --Run--> first pass --close(Ready)--> passing --ctx done--> stopped
+type Scheduler struct {
+	deps  controller.Deps
+	opts  options
+	log   *slog.Logger
+	now   func() time.Time
+	cache *cache
+	rec   *recorder
+
+	// Owned by the loop goroutine.
+	rnd       *rand.Rand
+	nextStart int
+	unsched   map[string]attempt
+	feasible  []*nodeState
+
+	jobs  chan job
+	wake  chan struct{} // cap 1: something changed, run a pass
+	ready chan struct{}
+
+	// mu guards what the workers share with the loop.
+	mu       sync.Mutex
+	inflight map[string]*inflight // by pod key
+	backoff  map[string]backoff   // by pod key: binds that failed
+	failed   uint64               // writes that failed and released what they held
+}
+
+// attempt records an unschedulable verdict: the pod is not tried again
+// until something in it changes.
+type attempt struct {
+	uid                       types.UID
+	generation                int64
+	nodeGen, freedGen, failed uint64
+	at                        time.Time
+}
+
+// New assembles a scheduler over deps: it reads deps.Store and writes
+// through deps.Client. It does no I/O.
+func New(deps controller.Deps, opts ...Option) *Scheduler {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	var src rand.Source
+	if o.seed != nil {
+		src = rand.NewPCG(o.seed[0], o.seed[1])
+	} else {
+		src = rand.NewPCG(rand.Uint64(), rand.Uint64())
+	}
+	return &Scheduler{
+		deps:     deps,
+		opts:     o,
+		log:      log,
+		now:      now,
+		cache:    newCache(o.schedulerName),
+		rec:      newRecorder(deps.Client, o.schedulerName, now, log),
+		rnd:      rand.New(src),
+		unsched:  make(map[string]attempt),
+		jobs:     make(chan job, 4*o.workers),
+		wake:     make(chan struct{}, 1),
+		ready:    make(chan struct{}),
+		inflight: make(map[string]*inflight),
+		backoff:  make(map[string]backoff),
+	}
+}
+
+// Ready is closed once the first pass is done.
+func (s *Scheduler) Ready() <-chan struct{} { return s.ready }
+
+// Run schedules until ctx is cancelled, then waits for its writes in
+// flight to end and returns nil.
+func (s *Scheduler) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	// Subscribe before the first pass (L10), so nothing falls in between.
+	for _, resource := range []string{"pods", "nodes"} {
+		wg.Go(func() { s.follow(ctx, resource) })
+	}
+	for range s.opts.workers {
+		wg.Go(func() { s.work(ctx) })
+	}
+	for range s.opts.eventWorkers {
+		wg.Go(func() { s.rec.run(ctx) })
+	}
+	t := time.NewTicker(s.opts.resync)
+	defer t.Stop()
+	first := true
+	for {
+		s.pass(ctx)
+		if first {
+			close(s.ready)
+			first = false
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// poke asks for a pass; it never blocks.
+func (s *Scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// follow pokes the loop on every committed change of resource. A watch the
+// store closes (a slow reader, a snapshot restore) is opened again; the
+// pass that follows re-reads everything, so nothing is lost.
+func (s *Scheduler) follow(ctx context.Context, resource string) {
+	for {
+		w, err := s.deps.Store.Watch(resource, "", 0)
+		if err != nil {
+			s.log.Warn("scheduler watch", "resource", resource, "error", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+				continue
+			}
+		}
+		s.poke()
+		if !s.drain(ctx, w.Events()) {
+			w.Stop()
+			return
+		}
+	}
+}
+
+// drain pokes the loop for each event until the watch ends (true) or ctx
+// does (false).
+func (s *Scheduler) drain(ctx context.Context, events <-chan consensus.Event) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case _, ok := <-events:
+			if !ok {
+				return true
+			}
+			s.poke()
+		}
+	}
+}
