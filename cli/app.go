@@ -69,6 +69,7 @@ func NewApp(deps Deps) *App {
 			newGetCommand(deps),
 			newDeleteCommand(deps),
 			newDescribeCommand(deps),
+			newImagesCommand(deps),
 			newLogsCommand(deps),
 			newExecCommand(deps),
 		},

@@ -17,6 +17,10 @@ type AgentInfo struct {
 	GossipPort    int    `json:"gossipPort"`
 	RaftPort      int    `json:"raftPort"`
 	APIPort       int    `json:"apiPort"`
+	// ContainerdSocket and ContainerdNamespace say where this node's images
+	// and containers live (`shoal images` works on them directly).
+	ContainerdSocket    string `json:"containerdSocket,omitempty"`
+	ContainerdNamespace string `json:"containerdNamespace,omitempty"`
 }
 
 const agentInfoFile = "agent.json"

@@ -48,6 +48,9 @@ type Config struct {
 	NodeEvictionTimeout time.Duration
 	// RegistryMirrors maps a registry host to a mirror URL.
 	RegistryMirrors map[string]string
+	// RunPods makes the node run pods (containerd, the pod network, the
+	// kubelet). Default true; in-process control-plane tests turn it off.
+	RunPods bool
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -63,6 +66,7 @@ func DefaultConfig() Config {
 		Voters:              3,
 		VoterGrace:          10 * time.Second,
 		NodeEvictionTimeout: 10 * time.Second,
+		RunPods:             true,
 	}
 }
 

@@ -78,16 +78,17 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 	return cancel
 }
 
-// controllerDeps builds the API clients the controllers write through:
-// this node's own API over loopback TLS, as the admin.
-func (n *Node) controllerDeps() (ctrlDeps, error) {
-	cfg := &rest.Config{
+// selfRESTConfig reaches this node's own API over loopback TLS, as the
+// admin: controllers and the kubelet write through the same path as every
+// client, and read their own writes in the local replica.
+func (n *Node) selfRESTConfig() *rest.Config {
+	return &rest.Config{
 		Host:            "https://" + hostPort(loopbackFor(n.cfg.BindAddr, n.cfg.AdvertiseAddr), n.cfg.APIPort),
 		BearerToken:     n.cluster.AdminToken(),
 		TLSClientConfig: rest.TLSClientConfig{CAData: n.cluster.CACertPEM},
 		QPS:             500,
 		Burst:           1000,
-		UserAgent:       "shoal-controller",
+		UserAgent:       "shoal/" + n.cfg.Name,
 		// The scheduler and controllers keep many requests in flight;
 		// client-go's pool of 25 idle connections would make most of them
 		// open a new TLS connection.
@@ -100,6 +101,16 @@ func (n *Node) controllerDeps() (ctrlDeps, error) {
 			return rt
 		},
 	}
+}
+
+// selfClient is a clientset for this node's own API.
+func (n *Node) selfClient() (kubernetes.Interface, error) {
+	return kubernetes.NewForConfig(n.selfRESTConfig())
+}
+
+// controllerDeps builds what the leader-only loops use.
+func (n *Node) controllerDeps() (ctrlDeps, error) {
+	cfg := n.selfRESTConfig()
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return ctrlDeps{}, err

@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +22,8 @@ import (
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/identity"
 	"github.com/shoal-project/shoal/node/membership"
+	"github.com/shoal-project/shoal/node/streaming"
+	"github.com/shoal-project/shoal/runtime"
 )
 
 // RunAgent runs one shoal daemon until ctx is cancelled: the entry point of
@@ -40,8 +42,12 @@ type Node struct {
 	cfg Config
 	log *slog.Logger
 
+	opts      options
 	ready     chan struct{}
 	readyOnce sync.Once
+	// nodeStreams serves log and exec of this node's pods once the runtime
+	// is up.
+	nodeStreams lateHandler
 	// crashed makes shutdown skip the gossip leave, so that peers find the
 	// node dead as if it had crashed (tests).
 	crashed atomic.Bool
@@ -55,9 +61,19 @@ type Node struct {
 	apiAddr string
 }
 
+// Option changes how New builds a node (tests).
+type Option func(*options)
+
+type options struct {
+	runtime runtime.Runtime
+}
+
+// WithRuntime runs pods with rt instead of containerd (tests use a fake).
+func WithRuntime(rt runtime.Runtime) Option { return func(o *options) { o.runtime = rt } }
+
 // New checks cfg and fills the defaults that depend on the machine; it does
 // no I/O.
-func New(cfg Config, logger *slog.Logger) (*Node, error) {
+func New(cfg Config, logger *slog.Logger, opts ...Option) (*Node, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -67,7 +83,11 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Node{cfg: cfg, log: logger.With("node", cfg.Name), ready: make(chan struct{})}, nil
+	n := &Node{cfg: cfg, log: logger.With("node", cfg.Name), ready: make(chan struct{})}
+	for _, o := range opts {
+		o(&n.opts)
+	}
+	return n, nil
 }
 
 // SimulateCrash makes the coming shutdown skip the gossip leave, so that
@@ -158,6 +178,8 @@ func (n *Node) Run(ctx context.Context) error {
 		Store: n.store, Proposer: n.raft, Logger: n.log.With("component", "apiserver"),
 		Authenticate:    func(r *http.Request) bool { return authenticated(r, adminToken) },
 		Unauthenticated: map[string]http.Handler{"/shoal/v1/join": identity.JoinHandler(n.cluster)},
+		Authenticated:   map[string]http.Handler{streaming.NodePathPrefix: &n.nodeStreams},
+		Subresources:    n.streamingProxy(clientTLS).Handlers(),
 		ServerAddress:   hostPort(cfg.AdvertiseAddr, cfg.APIPort),
 	})
 
@@ -165,10 +187,16 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.api.Serve(gctx, apiListener, apiTLS) })
 	g.Go(func() error { return n.runLeadership(gctx) })
 	g.Go(func() error { return n.rejoin(gctx) })
+	runsPods := cfg.RunPods || n.opts.runtime != nil
+	if runsPods {
+		g.Go(func() error { return n.runPods(gctx) })
+	}
 
 	if err := WriteAgentInfo(cfg.DataDir, AgentInfo{
 		Name: cfg.Name, AdvertiseAddr: cfg.AdvertiseAddr,
 		GossipPort: cfg.GossipPort, RaftPort: cfg.RaftPort, APIPort: cfg.APIPort,
+		ContainerdSocket:    podsOnly(runsPods && n.opts.runtime == nil, n.containerdSocket()),
+		ContainerdNamespace: podsOnly(runsPods && n.opts.runtime == nil, containerdNamespace(cfg.Name)),
 	}); err != nil {
 		n.log.Warn("record agent info", "error", err)
 	}
@@ -204,13 +232,20 @@ func (n *Node) shutdown() {
 	}
 }
 
+func podsOnly(runsPods bool, v string) string {
+	if runsPods {
+		return v
+	}
+	return ""
+}
+
 // meta is what this node tells others through gossip.
 func (n *Node) meta() membership.Meta {
 	return membership.Meta{
 		APIAddr:     hostPort(n.cfg.AdvertiseAddr, n.cfg.APIPort),
 		RaftAddr:    hostPort(n.cfg.AdvertiseAddr, n.cfg.RaftPort),
 		Roles:       []string{"voter-eligible", "worker"},
-		CPU:         int64(runtime.NumCPU()) * 1000,
+		CPU:         int64(goruntime.NumCPU()) * 1000,
 		MemoryBytes: machineMemory(),
 		Version:     apiserver.Version.GitVersion,
 	}

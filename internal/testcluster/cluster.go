@@ -77,6 +77,7 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 		cfg.BindAddr, cfg.AdvertiseAddr = "127.0.0.1", "127.0.0.1"
 		cfg.GossipPort, cfg.RaftPort, cfg.APIPort = ports[0], ports[1], ports[2]
 		cfg.Voters = o.voters
+		cfg.RunPods = false
 		cfg.VoterGrace = o.voterGrace
 		if i > 0 {
 			cfg.Join = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Members[0].Config.GossipPort))}

@@ -1,0 +1,53 @@
+// Package kubelet runs the pods bound to one node. It runs on every node,
+// leader or not: it reads its pods (spec.nodeName == this node), and the
+// configmaps and secrets they use, from the local replica of the store, and
+// writes back through the API (pod status, events, the final delete of a
+// pod it has stopped). The containers themselves run through runtime.
+//
+// The loop is level-triggered: Run subscribes to the store's watches of
+// pods, configmaps and secrets, then makes a full pass (every pod of this
+// node, every sandbox the runtime holds, every pod directory on disk), then
+// follows the watch events with a full pass every Tuning.Resync. Each pod
+// uid has its own worker goroutine, so a slow image pull or a long stop
+// grace holds up only its own pod; a worker also re-checks its containers
+// every Tuning.PodSync, which is how exits are noticed.
+//
+// A pod worker's life:
+//
+//	        start (pod event, full pass, sandbox or pod dir found)
+//	                           |
+//	                           v
+//	+---------------------> syncing: volumes, sandbox (RunSandbox is
+//	|  wake / PodSync tick     |     idempotent: adopts after a restart),
+//	+--------------------------+     init containers in order, app
+//	                           |     containers, restarts with back-off,
+//	                           |     probes, status when it changed
+//	      phase Succeeded/Failed | deletionTimestamp set      | pod gone from
+//	               v             v                            | the store, or
+//	           finished      terminating: SIGTERM all         | not ours (orphan)
+//	     (sandbox stopped,   containers, wait the grace,      v
+//	      containers kept    SIGKILL; StopSandbox,        tearing down: the
+//	      for their logs)    RemoveSandbox, volumes;      same, with a 2s
+//	           |             delete pod (grace 0, uid     grace, no API call
+//	           |             precondition)                    |
+//	           |                  |                           v
+//	           +------------------+--> pod gone from store --> done (worker exits)
+//
+// Container states come from the runtime (ListContainers of the sandbox:
+// the newest attempt of each container is its current state, the one before
+// its lastState, older ones are removed); the restart count is the attempt
+// number. What the runtime cannot tell (why a container waits:
+// ContainerCreating, ErrImagePull, ImagePullBackOff, CrashLoopBackOff,
+// CreateContainerConfigError; probe results) the worker keeps in memory.
+// Status is computed by a pure function (computeStatus) and written with
+// UpdateStatus only when it differs from the stored one.
+//
+// Usage:
+//
+//	k := kubelet.New(kubelet.Config{NodeName: "node-a", Store: st, Client: cs,
+//		Runtime: rt, RootDir: "/var/lib/shoal/kubelet", ClusterDNS: []string{"10.0.0.1"},
+//		Logger: log.With("component", "kubelet")})
+//	go k.Run(ctx)
+//	<-k.Ready()
+//	id, err := k.ContainerID("default", "web-1", "web", false) // for logs and exec
+package kubelet

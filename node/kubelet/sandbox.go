@@ -1,0 +1,185 @@
+package kubelet
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/runtime"
+)
+
+// Labels the kubelet records on sandboxes and containers (CRI's names), by
+// which it finds its pods again after a restart.
+const (
+	labelPodUID        = "io.kubernetes.pod.uid"
+	labelPodName       = "io.kubernetes.pod.name"
+	labelPodNamespace  = "io.kubernetes.pod.namespace"
+	labelContainerName = "io.kubernetes.container.name"
+)
+
+// maxDNSSearches is the resolv.conf limit the kubelet enforces.
+const maxDNSSearches = 32
+
+// sandboxConfig turns a pod into the runtime's sandbox description.
+func sandboxConfig(pod *corev1.Pod, clusterDNS []string, domain string) runtime.SandboxConfig {
+	hostname := pod.Name
+	if pod.Spec.Hostname != "" {
+		hostname = pod.Spec.Hostname
+	}
+	if len(hostname) > 63 {
+		hostname = strings.TrimRight(hostname[:63], "-.")
+	}
+	cfg := runtime.SandboxConfig{
+		UID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,
+		Hostname:    hostname,
+		DNS:         dnsConfig(pod, clusterDNS, domain),
+		HostNetwork: pod.Spec.HostNetwork,
+		Labels: map[string]string{
+			labelPodUID: string(pod.UID), labelPodNamespace: pod.Namespace, labelPodName: pod.Name,
+		},
+	}
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.HostPort == 0 {
+				continue
+			}
+			proto := string(p.Protocol)
+			if proto == "" {
+				proto = string(corev1.ProtocolTCP)
+			}
+			cfg.PortMappings = append(cfg.PortMappings, runtime.PortMapping{
+				Protocol: proto, ContainerPort: p.ContainerPort, HostPort: p.HostPort, HostIP: p.HostIP,
+			})
+		}
+	}
+	return cfg
+}
+
+// dnsConfig is the kubelet's GetPodDNS: the resolv.conf of a pod from its
+// dnsPolicy and dnsConfig. nil means the node's own resolv.conf.
+//
+//   - ClusterFirst (and ClusterFirstWithHostNet): the cluster nameservers,
+//     searches <ns>.svc.<domain> svc.<domain> <domain>, ndots:5. Without
+//     cluster DNS, and for ClusterFirst pods on the host network, it falls
+//     back to Default, as the kubelet does.
+//   - Default: the node's resolv.conf (nil).
+//   - None: only spec.dnsConfig.
+//
+// spec.dnsConfig is merged into the first two: nameservers and searches
+// appended (deduplicated), options overriding by name.
+func dnsConfig(pod *corev1.Pod, clusterDNS []string, domain string) *runtime.DNSConfig {
+	policy := pod.Spec.DNSPolicy
+	if policy == "" {
+		policy = corev1.DNSClusterFirst
+	}
+	if policy == corev1.DNSClusterFirst && pod.Spec.HostNetwork {
+		policy = corev1.DNSDefault
+	}
+	if (policy == corev1.DNSClusterFirst || policy == corev1.DNSClusterFirstWithHostNet) && len(clusterDNS) == 0 {
+		policy = corev1.DNSDefault
+	}
+	var out *runtime.DNSConfig
+	switch policy {
+	case corev1.DNSNone:
+		out = &runtime.DNSConfig{}
+	case corev1.DNSDefault:
+		if pod.Spec.DNSConfig == nil {
+			return nil
+		}
+		out = &runtime.DNSConfig{}
+	default:
+		out = &runtime.DNSConfig{
+			Servers: append([]string(nil), clusterDNS...),
+			Searches: []string{
+				pod.Namespace + ".svc." + domain, "svc." + domain, domain,
+			},
+			Options: []string{"ndots:5"},
+		}
+	}
+	if dc := pod.Spec.DNSConfig; dc != nil {
+		out.Servers = appendUnique(out.Servers, dc.Nameservers...)
+		out.Searches = appendUnique(out.Searches, dc.Searches...)
+		for _, o := range dc.Options {
+			opt := o.Name
+			if o.Value != nil {
+				opt += ":" + *o.Value
+			}
+			out.Options = setOption(out.Options, o.Name, opt)
+		}
+	}
+	if len(out.Searches) > maxDNSSearches {
+		out.Searches = out.Searches[:maxDNSSearches]
+	}
+	return out
+}
+
+func appendUnique(list []string, add ...string) []string {
+	for _, a := range add {
+		dup := false
+		for _, l := range list {
+			dup = dup || l == a
+		}
+		if !dup {
+			list = append(list, a)
+		}
+	}
+	return list
+}
+
+// setOption replaces the option called name (with or without ":value") or
+// appends opt.
+func setOption(opts []string, name, opt string) []string {
+	for i, o := range opts {
+		if n, _, _ := strings.Cut(o, ":"); n == name {
+			opts[i] = opt
+			return opts
+		}
+	}
+	return append(opts, opt)
+}
+
+// storeObjects reads configmaps and secrets from the local replica.
+type storeObjects struct{ store *consensus.Store }
+
+var _ objects = storeObjects{}
+
+// notFoundError words a missing object as the kubelet's managers do
+// (`configmap "x" not found`) and matches errNotFound.
+type notFoundError struct{ kind, name string }
+
+func (e *notFoundError) Error() string { return fmt.Sprintf("%s %q not found", e.kind, e.name) }
+func (e *notFoundError) Unwrap() error { return errNotFound }
+
+func (s storeObjects) configMap(namespace, name string) (*corev1.ConfigMap, error) {
+	cm := &corev1.ConfigMap{}
+	if err := s.get("configmaps", "configmap", namespace, name, cm); err != nil {
+		return nil, err
+	}
+	return cm, nil
+}
+
+func (s storeObjects) secret(namespace, name string) (*corev1.Secret, error) {
+	sec := &corev1.Secret{}
+	if err := s.get("secrets", "secret", namespace, name, sec); err != nil {
+		return nil, err
+	}
+	return sec, nil
+}
+
+func (s storeObjects) get(resource, kind, namespace, name string, into any) error {
+	o, err := s.store.Get(resource, namespace, name)
+	if errors.Is(err, consensus.ErrNotFound) {
+		return &notFoundError{kind: kind, name: name}
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(o.Raw, into); err != nil {
+		return fmt.Errorf("decode %s %s/%s: %w", kind, namespace, name, err)
+	}
+	return nil
+}

@@ -1,0 +1,183 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shoal-project/shoal/node/kubelet"
+	"github.com/shoal-project/shoal/node/network"
+	"github.com/shoal-project/shoal/node/streaming"
+	"github.com/shoal-project/shoal/runtime"
+	ctrd "github.com/shoal-project/shoal/runtime/containerd"
+)
+
+// containerdNamespace is this node's containerd namespace: nodes sharing
+// one containerd keep their images and containers apart.
+func containerdNamespace(nodeName string) string {
+	return "shoal-" + regexp.MustCompile(`[^a-zA-Z0-9._-]`).ReplaceAllString(nodeName, "-")
+}
+
+// containerdSocket is the socket the node uses: the one given, or its own
+// supervised daemon's.
+func (n *Node) containerdSocket() string {
+	if n.cfg.ContainerdSocket != "" {
+		return n.cfg.ContainerdSocket
+	}
+	return filepath.Join(n.cfg.DataDir, "containerd", "containerd.sock")
+}
+
+// runContainerd supervises the node's private containerd until ctx ends.
+// It returns at once when the node uses an existing containerd.
+func (n *Node) runContainerd(ctx context.Context, ready chan<- error) error {
+	if n.cfg.ContainerdSocket != "" {
+		ready <- nil
+		<-ctx.Done()
+		return nil
+	}
+	if _, err := exec.LookPath("containerd"); err != nil {
+		ready <- fmt.Errorf("containerd not found on PATH (install Debian's containerd and runc, or pass --containerd SOCKET): %w", err)
+		<-ctx.Done()
+		return nil
+	}
+	sup := ctrd.NewSupervisor(filepath.Join(n.cfg.DataDir, "containerd"), ctrd.WithSupervisorLogger(n.log.With("component", "containerd")))
+	go func() {
+		select {
+		case <-sup.Ready():
+			ready <- nil
+		case <-ctx.Done():
+		}
+	}()
+	return sup.Run(ctx)
+}
+
+// waitPodCIDR waits until the leader has given this node a pod CIDR.
+func (n *Node) waitPodCIDR(ctx context.Context) (string, error) {
+	for {
+		if o, err := n.store.Get("nodes", "", n.cfg.Name); err == nil {
+			var node corev1.Node
+			if json.Unmarshal(o.Raw, &node) == nil && node.Spec.PodCIDR != "" {
+				return node.Spec.PodCIDR, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// newRuntime connects the container runtime, with the pod network on the
+// node's pod CIDR.
+func (n *Node) newRuntime(ctx context.Context, podCIDR string) (runtime.Runtime, error) {
+	cni, err := network.NewCNI(network.CNIConfig{PodCIDR: podCIDR, StateDir: filepath.Join(n.cfg.DataDir, "cni")})
+	if err != nil {
+		return nil, err
+	}
+	rt, err := ctrd.New(ctx, ctrd.Options{
+		Socket:    n.containerdSocket(),
+		Namespace: containerdNamespace(n.cfg.Name),
+		StateDir:  filepath.Join(n.cfg.DataDir, "pods"),
+		Network:   cni,
+		Mirrors:   n.cfg.RegistryMirrors,
+		Logger:    n.log.With("component", "runtime"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect containerd: %w", err)
+	}
+	return rt, nil
+}
+
+// runPods runs the node's pod side once the leader has given the node a
+// pod CIDR: containerd (its own, supervised, unless --containerd names
+// one), the pod network, the runtime and the kubelet, and it makes log and
+// exec of this node's pods available to the streaming proxy.
+func (n *Node) runPods(ctx context.Context) error {
+	var rt runtime.Runtime = n.opts.runtime
+	g, ctx := errgroup.WithContext(ctx)
+	if rt == nil {
+		ready := make(chan error, 1)
+		g.Go(func() error { return n.runContainerd(ctx, ready) })
+		select {
+		case err := <-ready:
+			if err != nil {
+				n.log.Error("this node cannot run pods", "error", err)
+				return g.Wait()
+			}
+		case <-ctx.Done():
+			return g.Wait()
+		}
+		podCIDR, err := n.waitPodCIDR(ctx)
+		if err != nil {
+			return g.Wait()
+		}
+		crt, err := n.newRuntime(ctx, podCIDR)
+		if err != nil {
+			n.log.Error("this node cannot run pods", "error", err)
+			return g.Wait()
+		}
+		defer crt.Close()
+		rt = crt
+		n.log.Info("container runtime connected", "pod_cidr", podCIDR, "containerd", n.containerdSocket())
+	}
+	client, err := n.selfClient()
+	if err != nil {
+		return err
+	}
+	k := kubelet.New(kubelet.Config{
+		NodeName: n.cfg.Name, Store: n.store, Client: client, Runtime: rt,
+		RootDir: filepath.Join(n.cfg.DataDir, "kubelet"), ClusterDomain: "cluster.local",
+		Logger: n.log.With("component", "kubelet"),
+	})
+	n.nodeStreams.set(streaming.NewNodeServer(streaming.NodeServerConfig{
+		Runtime: rt, Locate: k.ContainerID, Logger: n.log.With("component", "streaming"),
+	}))
+	g.Go(func() error { return k.Run(ctx) })
+	return g.Wait()
+}
+
+// lateHandler serves with a handler set once the part behind it is up,
+// and answers 503 until then.
+type lateHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
+
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := l.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	http.Error(w, "this node runs no container runtime (yet)", http.StatusServiceUnavailable)
+}
+
+// streamingProxy serves pods/log and pods/exec on any peer: here for this
+// node's pods, else through the pod's node, over mutual TLS.
+func (n *Node) streamingProxy(clientTLS *tls.Config) *streaming.Proxy {
+	return streaming.NewProxy(streaming.ProxyConfig{
+		Store: n.store,
+		NodeAddr: func(name string) (string, bool) {
+			for _, m := range n.gossip.Members() {
+				if m.Name == name && m.Meta.APIAddr != "" {
+					return "https://" + m.Meta.APIAddr, true
+				}
+			}
+			return "", false
+		},
+		Local:        n.cfg.Name,
+		LocalHandler: &n.nodeStreams,
+		Transport:    &http.Transport{TLSClientConfig: clientTLS.Clone(), ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16},
+		Logger:       n.log.With("component", "streaming"),
+	})
+}
