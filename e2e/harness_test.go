@@ -38,6 +38,8 @@ func TestMain(m *testing.M) {
 
 // agent is one `shoal agent` process.
 type agent struct {
+	// ns is the network namespace the agent runs in ("" = the machine's).
+	ns      string
 	name    string
 	dataDir string
 	ip      string
@@ -58,6 +60,16 @@ type cluster struct {
 	agents     []*agent
 	kubeconfig string
 	mu         sync.Mutex
+	// clientNS, when set, is the network namespace the CLI commands run in.
+	clientNS string
+}
+
+// command builds a command, inside namespace ns when it is set.
+func command(ctx context.Context, ns, bin string, args ...string) *exec.Cmd {
+	if ns == "" {
+		return exec.CommandContext(ctx, bin, args...)
+	}
+	return exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/" + ns, bin}, args...)...)
 }
 
 // startCluster starts n agents on 127.0.0.1 ports: the first creates the
@@ -115,7 +127,7 @@ func (c *cluster) run(a *agent, verb string, args ...string) {
 	full := append([]string{verb}, args...)
 	full = append(full, "--name", a.name, "--data-dir", a.dataDir, "--bind", a.ip,
 		"--gossip-port", strconv.Itoa(a.gossip), "--raft-port", strconv.Itoa(a.raft), "--api-port", strconv.Itoa(a.api))
-	a.cmd = exec.Command(shoalBin, full...)
+	a.cmd = command(context.Background(), a.ns, shoalBin, full...)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	if err := a.cmd.Start(); err != nil {
 		c.t.Fatalf("start %s: %v", a.name, err)
@@ -147,7 +159,7 @@ func (c *cluster) stop() {
 func (c *cluster) shoal(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, shoalBin, args...)
+	cmd := command(ctx, c.clientNS, shoalBin, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("shoal %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -171,7 +183,7 @@ func (c *cluster) kubectl(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	args = append([]string{"--kubeconfig", c.kubeconfig, "--cache-dir", filepath.Join(c.dir, "kube-cache")}, args...)
-	cmd := exec.CommandContext(ctx, "kubectl", args...)
+	cmd := command(ctx, c.clientNS, "kubectl", args...)
 	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+filepath.Join(c.dir, "kube-cache"), "HOME="+c.dir)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -91,6 +91,9 @@ func (l *netLab) ip(args ...string) {
 }
 
 // in runs a command inside namespace ns and fails the test if it fails.
+// Commands enter only the network namespace (nsenter --net), not a new
+// mount namespace as `ip netns exec` would: runc needs the machine's
+// cgroup mounts, which `ip netns exec` hides behind a fresh /sys.
 func (l *netLab) in(ns string, args ...string) string {
 	l.t.Helper()
 	out, err := l.run(ns, args...)
@@ -104,7 +107,7 @@ func (l *netLab) in(ns string, args ...string) string {
 func (l *netLab) run(ns string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
+	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/" + ns}, args...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("in %s: %s: %v\n%s", ns, strings.Join(args, " "), err, out)
@@ -115,7 +118,7 @@ func (l *netLab) run(ns string, args ...string) (string, error) {
 // start runs a long-lived command in ns; the lab kills it at the end.
 func (l *netLab) start(ns string, logTo *bytes.Buffer, args ...string) *exec.Cmd {
 	l.t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	cmd := exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns}, args...)...)
 	if logTo != nil {
 		cmd.Stdout, cmd.Stderr = logTo, logTo
 	}
@@ -196,4 +199,15 @@ func listenIn(ns, addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("return from %s: %w", ns, err)
 	}
 	return l, lerr
+}
+
+// killAll kills every process left in the lab's namespaces.
+func (l *netLab) killAll() {
+	for _, ns := range append([]string{l.hub}, l.nodes...) {
+		out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+		for _, pid := range strings.Fields(string(out)) {
+			exec.Command("kill", "-9", pid).Run()
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
 }

@@ -1,0 +1,252 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// TestPodsOnContainerd runs real pods on three real agents (containerd,
+// runc, CNI), each node in its own network namespace, and checks what a
+// user would: status columns, cgroup limits, shared volumes and localhost,
+// image pull and crash back-off, logs and exec through another peer, and
+// the clean-up of a deleted pod.
+func TestPodsOnContainerd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped in -short")
+	}
+	pc := startPodCluster(t, 3)
+	manifests, _ := filepath.Abs("../testdata/manifests")
+
+	t.Run("memory-demo", func(t *testing.T) {
+		pc.mustShoal("apply", "-f", filepath.Join(manifests, "memory-demo.yaml"), "--kubeconfig", pc.kubeconfig)
+		out := pc.waitPod("mem-example", "memory-demo", "Running", 90*time.Second)
+		contains(t, "get pod", out, "NAME", "READY", "STATUS", "RESTARTS", "AGE", "1/1")
+		limit := pc.mustShoal("exec", "-n", "mem-example", "memory-demo", "--kubeconfig", pc.kubeconfig, "--",
+			"sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max")
+		if strings.TrimSpace(limit) != "209715200" {
+			t.Fatalf("container memory limit = %q, want 209715200 (200Mi)", limit)
+		}
+		mounts := pc.mustShoal("exec", "-n", "mem-example", "memory-demo", "--kubeconfig", pc.kubeconfig, "--", "sh", "-c", "grep /data/redis /proc/mounts")
+		contains(t, "the emptyDir is mounted", mounts, "/data/redis")
+	})
+
+	t.Run("oom-killed", func(t *testing.T) {
+		manifest := filepath.Join(t.TempDir(), "oom.yaml")
+		orig, _ := os.ReadFile(filepath.Join(manifests, "memory-demo.yaml"))
+		m := strings.NewReplacer("name: memory-demo\n", "name: memory-hog\n", `"150M"`, `"250M"`).Replace(string(orig))
+		os.WriteFile(manifest, []byte(m), 0o600)
+		pc.mustShoal("apply", "-f", manifest, "--kubeconfig", pc.kubeconfig)
+		waitFor(t, 120*time.Second, "memory-hog OOMKilled with restarts", func() error {
+			p := pc.pod("mem-example", "memory-hog")
+			if len(p.Status.ContainerStatuses) == 0 {
+				return fmt.Errorf("no container status yet")
+			}
+			cs := p.Status.ContainerStatuses[0]
+			term := cs.LastTerminationState.Terminated
+			if term == nil && cs.State.Terminated != nil {
+				term = cs.State.Terminated
+			}
+			if term == nil || term.Reason != "OOMKilled" || cs.RestartCount < 1 {
+				return fmt.Errorf("restarts %d, state %+v, last %+v", cs.RestartCount, cs.State, cs.LastTerminationState)
+			}
+			return nil
+		})
+	})
+
+	t.Run("two-containers", func(t *testing.T) {
+		pc.mustShoal("apply", "-f", filepath.Join(manifests, "two-containers.yaml"), "--kubeconfig", pc.kubeconfig)
+		out := pc.waitPod("default", "two-containers", "2/2", 90*time.Second)
+		contains(t, "get pod", out, "Running")
+		waitFor(t, 30*time.Second, "B fetched A's file over localhost into the shared volume", func() error {
+			got, err := pc.shoal("exec", "two-containers", "-c", "a", "--kubeconfig", pc.kubeconfig, "--", "cat", "/shared/b-got")
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(got) != "from-a" {
+				return fmt.Errorf("/shared/b-got seen from A = %q", got)
+			}
+			return nil
+		})
+		got := pc.mustShoal("exec", "two-containers", "-c", "b", "--kubeconfig", pc.kubeconfig, "--", "cat", "/shared/from-a")
+		if strings.TrimSpace(got) != "from-a" {
+			t.Fatalf("/shared/from-a seen from B = %q", got)
+		}
+	})
+
+	t.Run("image-pull-backoff", func(t *testing.T) {
+		pc.podFromYAML(t, `apiVersion: v1
+kind: Pod
+metadata:
+  name: no-such-tag
+spec:
+  containers:
+  - name: app
+    image: gcr.io/google-samples/kubernetes-bootcamp:no-such-tag
+`)
+		pc.waitPod("default", "no-such-tag", "ImagePullBackOff", 90*time.Second)
+		if _, err := exec.LookPath("kubectl"); err == nil {
+			waitFor(t, 30*time.Second, "kubectl shows ImagePullBackOff", func() error {
+				out, err := pc.kubectl("get", "pods", "no-such-tag")
+				if err == nil && !strings.Contains(out, "ImagePullBackOff") && !strings.Contains(out, "ErrImagePull") {
+					err = fmt.Errorf("%s", out)
+				}
+				return err
+			})
+		}
+		out := pc.mustShoal("describe", "pod", "no-such-tag", "--kubeconfig", pc.kubeconfig)
+		contains(t, "describe pod", out, "Failed to pull image", "Back-off pulling image", "ImagePullBackOff")
+	})
+
+	t.Run("logs-and-exec-through-another-peer", func(t *testing.T) {
+		pc.podFromYAML(t, `apiVersion: v1
+kind: Pod
+metadata:
+  name: bootcamp
+spec:
+  containers:
+  - name: app
+    image: gcr.io/google-samples/kubernetes-bootcamp:v1
+    env:
+    - name: GREETING
+      value: hello-from-env
+`)
+		pc.waitPod("default", "bootcamp", "Running", 90*time.Second)
+		p := pc.pod("default", "bootcamp")
+		other := pc.otherPeer(p.Spec.NodeName)
+		logs := pc.mustShoal("logs", "bootcamp", "--kubeconfig", pc.kubeconfig, "--server", other)
+		contains(t, "shoal logs", logs, "Kubernetes Bootcamp App Started At: port 8080")
+		env := pc.mustShoal("exec", "bootcamp", "--kubeconfig", pc.kubeconfig, "--server", other, "--", "env")
+		contains(t, "shoal exec env", env, "GREETING=hello-from-env")
+		if _, err := exec.LookPath("kubectl"); err != nil {
+			t.Log("kubectl absent: skipping the kubectl steps")
+			return
+		}
+		env = pc.mustKubectl("--server", other, "exec", "bootcamp", "--", "env")
+		contains(t, "kubectl exec env", env, "GREETING=hello-from-env")
+		out, _ := pc.kubectlFor(5*time.Second, "--server", other, "logs", "-f", "bootcamp")
+		contains(t, "kubectl logs -f", out, "Kubernetes Bootcamp App Started At")
+		pc.interactiveShell(t, other, "bootcamp")
+	})
+
+	t.Run("crash-loop", func(t *testing.T) {
+		pc.podFromYAML(t, `apiVersion: v1
+kind: Pod
+metadata:
+  name: crasher
+spec:
+  containers:
+  - name: app
+    image: busybox
+    command: ["sh", "-c", "echo about to fail; exit 1"]
+`)
+		waitFor(t, 120*time.Second, "CrashLoopBackOff with a growing restart count", func() error {
+			out, err := pc.get("pod", "crasher")
+			if err != nil {
+				return err
+			}
+			p := pc.pod("default", "crasher")
+			if !strings.Contains(out, "CrashLoopBackOff") || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].RestartCount < 2 {
+				return fmt.Errorf("%s", out)
+			}
+			return nil
+		})
+	})
+
+	t.Run("delete-cleans-up", func(t *testing.T) {
+		p := pc.pod("default", "bootcamp")
+		node := nodeIndex(p.Spec.NodeName)
+		ip := p.Status.PodIP
+		dataDir := pc.agents[node].dataDir
+		ipam := filepath.Join(dataDir, "cni", "ipam", "shoal", ip)
+		if _, err := os.Stat(ipam); err != nil {
+			t.Fatalf("before delete: the pod's address %s is not allocated: %v", ip, err)
+		}
+		netnsDir := filepath.Join(dataDir, "pods", "netns") + "/"
+		before := mountsUnder(netnsDir)
+		pc.mustShoal("delete", "pod", "bootcamp", "--kubeconfig", pc.kubeconfig)
+		if _, err := pc.get("pod", "bootcamp"); err == nil {
+			t.Fatal("the pod object still exists after delete returned")
+		}
+		if _, err := os.Stat(ipam); !os.IsNotExist(err) {
+			t.Fatalf("after delete: the address %s is still allocated (%v)", ip, err)
+		}
+		after := mountsUnder(netnsDir)
+		if len(after) != len(before)-1 {
+			t.Fatalf("after delete: netns mounts under %s: before %v, after %v: want exactly the pod's gone", netnsDir, before, after)
+		}
+		if out, _ := exec.Command("pgrep", "-f", "/bootcamp").Output(); len(out) > 0 {
+			// Other tests' bootcamp pods may run; none should be this one's.
+			t.Logf("bootcamp processes still running (other pods): %s", out)
+		}
+		if out, _ := pc.sh(node, "busybox wget -T 2 -qO- http://"+ip+":8080/ 2>&1"); strings.Contains(out, "Hello") {
+			t.Fatalf("after delete: the pod still answers on %s", ip)
+		}
+	})
+
+	t.Run("unschedulable", func(t *testing.T) {
+		pc.podFromYAML(t, `apiVersion: v1
+kind: Pod
+metadata:
+  name: too-big
+spec:
+  containers:
+  - name: app
+    image: busybox
+    resources:
+      requests:
+        memory: 100Ti
+`)
+		waitFor(t, 30*time.Second, "PodScheduled=False with the reason", func() error {
+			p := pc.pod("default", "too-big")
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == "Unschedulable" && strings.Contains(c.Message, "Insufficient memory") {
+					return nil
+				}
+			}
+			return fmt.Errorf("conditions %+v", p.Status.Conditions)
+		})
+		out := pc.mustShoal("get", "pod", "too-big", "--kubeconfig", pc.kubeconfig)
+		contains(t, "get pod", out, "Pending")
+	})
+}
+
+// mountsUnder lists the mount points below dir.
+func mountsUnder(dir string) []string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir) {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+func nodeIndex(name string) int {
+	var i int
+	fmt.Sscanf(name, "node-%d", &i)
+	return i
+}
+
+// otherPeer is the API URL of a node other than the named one.
+func (pc *podCluster) otherPeer(nodeName string) string {
+	i := (nodeIndex(nodeName) + 1) % len(pc.agents)
+	return "https://" + pc.lab.NodeIP(i) + ":6443"
+}
+
+// podFromYAML applies a manifest given inline.
+func (pc *podCluster) podFromYAML(t *testing.T, manifest string) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "pod.yaml")
+	if err := os.WriteFile(f, []byte(manifest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pc.mustShoal("apply", "-f", f, "--kubeconfig", pc.kubeconfig)
+}
