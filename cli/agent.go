@@ -44,6 +44,7 @@ func agentFlags(def node.Config) []ucli.Flag {
 		&ucli.IntFlag{Name: "voters", Value: def.Voters, Usage: "raft voters the cluster keeps (1, 3, 5 or 7)"},
 		&ucli.StringFlag{Name: "containerd", Value: def.ContainerdSocket, Usage: "`SOCKET` of an existing containerd (default: start our own)"},
 		&ucli.StringSliceFlag{Name: "registry-mirror", Usage: "`HOST=URL`: pull images of registry HOST from URL (repeatable)"},
+		&ucli.BoolFlag{Name: "run-pods", Value: def.RunPods, Usage: "run pods on this node (containerd, the pod network, the kubelet); false makes a control-plane-only member"},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -65,6 +66,7 @@ func decodeAgentConfig(c *ucli.Context) (agentConfig, error) {
 	n.Token = c.String("token")
 	n.Voters = c.Int("voters")
 	n.ContainerdSocket = c.String("containerd")
+	n.RunPods = c.Bool("run-pods")
 
 	var errs []error
 	mirrors, err := parseMirrors(c.StringSlice("registry-mirror"))

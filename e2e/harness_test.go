@@ -125,6 +125,11 @@ func (c *cluster) newAgent(name string) *agent {
 func (c *cluster) run(a *agent, verb string, args ...string) {
 	c.t.Helper()
 	full := append([]string{verb}, args...)
+	if a.ns == "" {
+		// Agents in the machine's own namespace never run pods: pods get
+		// addresses only inside test network namespaces.
+		full = append(full, "--run-pods=false")
+	}
 	full = append(full, "--name", a.name, "--data-dir", a.dataDir, "--bind", a.ip,
 		"--gossip-port", strconv.Itoa(a.gossip), "--raft-port", strconv.Itoa(a.raft), "--api-port", strconv.Itoa(a.api))
 	a.cmd = command(context.Background(), a.ns, shoalBin, full...)

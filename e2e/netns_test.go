@@ -211,3 +211,44 @@ func (l *netLab) killAll() {
 	}
 	time.Sleep(300 * time.Millisecond)
 }
+
+// killContainersOf kills every process in the cgroups runc made for the
+// containerd namespaces of the named nodes ("/shoal-<node>/<container>"):
+// the containers live in their pods' network namespaces, not the node's,
+// and outlive a killed shim.
+func killContainersOf(nodes []string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid := e.Name()
+		if pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + pid + "/cgroup")
+		if err != nil {
+			continue
+		}
+		for _, n := range nodes {
+			if strings.Contains(string(b), ":/shoal-"+n+"/") {
+				exec.Command("kill", "-9", pid).Run()
+				break
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	// Then the cgroups runc left behind, children first.
+	for _, n := range nodes {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/shoal-" + n)
+		if u, _ := filepath.Glob("/sys/fs/cgroup/shoal-" + n); len(u) > 0 {
+			dirs = append(dirs, u...)
+		}
+		for _, d := range dirs {
+			kids, _ := filepath.Glob(d + "/*")
+			for _, k := range kids {
+				if st, err := os.Stat(k); err == nil && st.IsDir() {
+					syscall.Rmdir(k)
+				}
+			}
+			syscall.Rmdir(d)
+		}
+	}
+}

@@ -41,6 +41,12 @@ func startPodCluster(t *testing.T, n int) *podCluster {
 		// namespaces (containerd, shims, containers), then their mounts.
 		c.stop()
 		lab.killAll()
+		var names []string
+		for _, a := range c.agents {
+			names = append(names, a.name)
+		}
+		killContainersOf(names)
+		time.Sleep(200 * time.Millisecond)
 		for _, a := range c.agents {
 			cleanDir(a.dataDir)
 		}

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs what shoal's tests need when it is missing. Safe to run twice.
+# As root it installs Debian's containerd, runc, CNI plugins, nftables,
+# iproute2 and busybox-static; without root the tests that need them skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +10,27 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
 fi
 go mod download
 
-# kubectl is optional: the e2e tests that drive it skip when it is absent.
+need=()
+command -v containerd >/dev/null 2>&1 || need+=(containerd)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || need+=(containernetworking-plugins)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+[ -x /usr/bin/busybox ] && /usr/bin/busybox --list >/dev/null 2>&1 && ldd /usr/bin/busybox 2>&1 | grep -q "not a dynamic" || need+=(busybox-static)
+
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "deps: installing ${need[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq "${need[@]}" >/dev/null
+	else
+		echo "deps: missing ${need[*]} (run as root to install); the tests that need them will skip" >&2
+	fi
+fi
+
+# kubectl is optional: the e2e steps that drive it skip when it is absent.
 if ! command -v kubectl >/dev/null 2>&1; then
 	echo "deps: kubectl not found; the kubectl e2e steps will be skipped" >&2
 fi
