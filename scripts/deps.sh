@@ -17,7 +17,7 @@ command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
-[ -x /usr/bin/busybox ] && /usr/bin/busybox --list >/dev/null 2>&1 && ldd /usr/bin/busybox 2>&1 | grep -q "not a dynamic" || need+=(busybox-static)
+dpkg -s busybox-static >/dev/null 2>&1 || [ -x /usr/bin/busybox ] || need+=(busybox-static)
 
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

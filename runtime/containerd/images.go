@@ -9,7 +9,9 @@ import (
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/platforms"
+	clog "github.com/containerd/log"
 	"github.com/distribution/reference"
+	"github.com/sirupsen/logrus"
 
 	"github.com/shoal-project/shoal/runtime"
 )
@@ -26,6 +28,8 @@ func (r *Runtime) PullImage(ctx context.Context, ref string, auth *runtime.Regis
 		return nil, fmt.Errorf("%w: %w", runtime.ErrImagePull, err)
 	}
 	r.log.Debug("pulling image", "image", name)
+	// containerd's resolver logs through logrus; keep it out of shoal's output.
+	ctx = clog.WithLogger(ctx, logrus.NewEntry(quietLogrus))
 	img, err := r.client.Pull(ctx, name,
 		containerd.WithResolver(res),
 		containerd.WithPullUnpack,
@@ -159,3 +163,10 @@ func normalize(ref string) (string, error) {
 	}
 	return n.String(), nil
 }
+
+// quietLogrus discards containerd's client-side logs.
+var quietLogrus = func() *logrus.Logger {
+	l := logrus.New()
+	l.Out = io.Discard
+	return l
+}()

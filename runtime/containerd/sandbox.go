@@ -41,8 +41,10 @@ func sandboxID(cfg runtime.SandboxConfig) string {
 	return hex.EncodeToString(h[:8])
 }
 
-func (r *Runtime) sandboxDir(id string) string { return filepath.Join(sandboxesDir(r.opts.StateDir), id) }
-func (r *Runtime) netnsPath(id string) string  { return filepath.Join(netnsDir(r.opts.StateDir), id) }
+func (r *Runtime) sandboxDir(id string) string {
+	return filepath.Join(sandboxesDir(r.opts.StateDir), id)
+}
+func (r *Runtime) netnsPath(id string) string { return filepath.Join(netnsDir(r.opts.StateDir), id) }
 
 // RunSandbox creates (or re-readies) the pod's sandbox.
 func (r *Runtime) RunSandbox(ctx context.Context, cfg runtime.SandboxConfig) (*runtime.Sandbox, error) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -123,12 +124,24 @@ func (s *Supervisor) runOnce(ctx context.Context, bin, cfg string) error {
 	// Own process group, so a terminal's ^C reaches shoal, which then stops
 	// containerd in order; Pdeathsig covers shoal itself being killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	// Pdeathsig fires when the forking *thread* exits, and Go ends threads
+	// (e.g. the ones that made network namespaces), so fork from a locked
+	// thread that lives until containerd does.
+	started, exited := make(chan error, 1), make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		defer goruntime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		exited <- cmd.Wait()
+	}()
+	if err := <-started; err != nil {
 		return fmt.Errorf("start containerd: %w", err)
 	}
 	s.logger.Info("containerd started", "pid", cmd.Process.Pid, "socket", s.Socket())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 	go s.waitSocket(ctx, exited)
 
 	select {
