@@ -29,7 +29,7 @@ type podCluster struct {
 
 // startPodCluster starts n agents in a fresh lab, with the tutorial's and
 // the seed's image names served by the test registry.
-func startPodCluster(t *testing.T, n int) *podCluster {
+func startPodCluster(t testing.TB, n int) *podCluster {
 	t.Helper()
 	requireRoot(t)
 	dir := t.TempDir() // removed last, after the mounts below it are gone

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -42,7 +41,6 @@ type CNI struct {
 	cni      *libcni.CNIConfig
 	list     *libcni.NetworkConfigList
 	loopback *libcni.NetworkConfigList
-	mu       sync.Mutex
 }
 
 var _ runtime.NetworkPlugin = (*CNI)(nil)
@@ -143,8 +141,8 @@ func (c *CNI) runtimeConf(id, netnsPath string, pod runtime.PodRef, ifName strin
 // Setup brings up lo and eth0 in the sandbox's namespace and returns the
 // pod's address.
 func (c *CNI) Setup(ctx context.Context, id, netnsPath string, pod runtime.PodRef, ports []runtime.PortMapping) (string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	// No lock: the plugins serialise what must be (host-local locks its
+	// allocation store), and pods start in parallel.
 	if _, err := c.cni.AddNetworkList(ctx, c.loopback, c.runtimeConf(id, netnsPath, pod, "lo")); err != nil {
 		return "", fmt.Errorf("pod network: loopback for %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
@@ -167,8 +165,6 @@ func (c *CNI) Setup(ctx context.Context, id, netnsPath string, pod runtime.PodRe
 // Teardown detaches the sandbox and releases its address. It is
 // idempotent: a namespace already gone still releases the address.
 func (c *CNI) Teardown(ctx context.Context, id, netnsPath string, pod runtime.PodRef) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if netnsPath != "" {
 		if _, err := os.Stat(netnsPath); errors.Is(err, os.ErrNotExist) {
 			netnsPath = ""
