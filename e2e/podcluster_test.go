@@ -25,6 +25,8 @@ type podCluster struct {
 	*cluster
 	lab *netLab
 	reg *testimage.Registry
+	// mirrors are the agents' --registry-mirror flags.
+	mirrors []string
 }
 
 // startPodCluster starts n agents in a fresh lab, with the tutorial's and
@@ -65,6 +67,7 @@ func startPodCluster(t testing.TB, n int) *podCluster {
 
 	mirror := "http://" + lab.HubIP() + ":" + registryPort
 	mirrors := []string{"--registry-mirror", "gcr.io=" + mirror, "--registry-mirror", "docker.io=" + mirror}
+	pc.mirrors = mirrors
 	for i := 0; i < n; i++ {
 		a := &agent{ns: lab.nodes[i], name: fmt.Sprintf("node-%d", i), dataDir: filepath.Join(dir, fmt.Sprintf("node-%d", i)),
 			ip: lab.NodeIP(i), gossip: 7946, raft: 7947, api: 6443, log: &bytes.Buffer{}, done: make(chan struct{})}
@@ -130,13 +133,22 @@ func (pc *podCluster) waitPod(ns, name, want string, timeout time.Duration) stri
 // pod reads a pod as JSON through shoal get -o json.
 func (pc *podCluster) pod(ns, name string) *corev1.Pod {
 	pc.t.Helper()
+	p, err := pc.tryPod(ns, name)
+	if err != nil {
+		pc.t.Fatal(err)
+	}
+	return p
+}
+
+// tryPod is pod for polling loops: errors come back.
+func (pc *podCluster) tryPod(ns, name string) (*corev1.Pod, error) {
 	out, err := pc.get("pod", name, "-n", ns, "-o", "json")
 	if err != nil {
-		pc.t.Fatalf("get pod %s/%s: %v", ns, name, err)
+		return nil, fmt.Errorf("get pod %s/%s: %w", ns, name, err)
 	}
 	var p corev1.Pod
 	if err := json.Unmarshal([]byte(out), &p); err != nil {
-		pc.t.Fatalf("decode pod %s/%s: %v\n%s", ns, name, err, out)
+		return nil, fmt.Errorf("decode pod %s/%s: %v\n%s", ns, name, err, out)
 	}
-	return &p
+	return &p, nil
 }

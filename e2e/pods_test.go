@@ -24,6 +24,23 @@ func TestPodsOnContainerd(t *testing.T) {
 	pc := startPodCluster(t, 3)
 	manifests, _ := filepath.Abs("../testdata/manifests")
 
+	t.Run("node-status-from-the-kubelet", func(t *testing.T) {
+		waitFor(t, 30*time.Second, "nodeInfo reported by every kubelet", func() error {
+			out, err := pc.get("nodes", "-o", "wide")
+			if err != nil {
+				return err
+			}
+			if strings.Count(out, "containerd://") != 3 || strings.Contains(out, "<unknown>") {
+				return fmt.Errorf("%s", out)
+			}
+			return nil
+		})
+		out, _ := pc.get("nodes", "-o", "wide")
+		contains(t, "get nodes -o wide", out, "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME", pc.lab.NodeIP(1))
+		node := pc.mustShoal("get", "node", "node-1", "-o", "json", "--kubeconfig", pc.kubeconfig)
+		contains(t, "node-1 status", node, `"ephemeral-storage"`, `"pods": "110"`, `"type": "InternalIP"`)
+	})
+
 	t.Run("memory-demo", func(t *testing.T) {
 		pc.mustShoal("apply", "-f", filepath.Join(manifests, "memory-demo.yaml"), "--kubeconfig", pc.kubeconfig)
 		out := pc.waitPod("mem-example", "memory-demo", "Running", 90*time.Second)
@@ -44,7 +61,10 @@ func TestPodsOnContainerd(t *testing.T) {
 		os.WriteFile(manifest, []byte(m), 0o600)
 		pc.mustShoal("apply", "-f", manifest, "--kubeconfig", pc.kubeconfig)
 		waitFor(t, 120*time.Second, "memory-hog OOMKilled with restarts", func() error {
-			p := pc.pod("mem-example", "memory-hog")
+			p, err := pc.tryPod("mem-example", "memory-hog")
+			if err != nil {
+				return err
+			}
 			if len(p.Status.ContainerStatuses) == 0 {
 				return fmt.Errorf("no container status yet")
 			}
@@ -135,6 +155,54 @@ spec:
 		pc.interactiveShell(t, other, "bootcamp")
 	})
 
+	t.Run("agent-restart-keeps-pods", func(t *testing.T) {
+		before := pc.pod("default", "bootcamp")
+		i := nodeIndex(before.Spec.NodeName)
+		a := pc.agents[i]
+		a.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-a.done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s did not stop", a.name)
+		}
+		if out, err := pc.sh(i, "timeout 3 busybox wget -qO- http://"+before.Status.PodIP+":8080/"); err != nil || !strings.Contains(out, "Hello Kubernetes bootcamp") {
+			t.Fatalf("while the agent is down the pod should keep serving: %v %s", err, out)
+		}
+		a.done = make(chan struct{})
+		a.log.Reset()
+		pc.run(a, "agent", pc.mirrors...)
+		waitFor(t, 60*time.Second, "the restarted agent's pod Running again, not restarted", func() error {
+			p, err := pc.tryPod("default", "bootcamp")
+			if err != nil {
+				return err
+			}
+			if p.Status.Phase != corev1.PodRunning || len(p.Status.ContainerStatuses) == 0 || !p.Status.ContainerStatuses[0].Ready {
+				return fmt.Errorf("phase %s, statuses %+v", p.Status.Phase, p.Status.ContainerStatuses)
+			}
+			cs, was := p.Status.ContainerStatuses[0], before.Status.ContainerStatuses[0]
+			if cs.ContainerID != was.ContainerID || cs.RestartCount != 0 {
+				return fmt.Errorf("container %s (restarts %d), was %s", cs.ContainerID, cs.RestartCount, was.ContainerID)
+			}
+			return nil
+		})
+		// The restarted agent serves the pod's log again once its runtime
+		// is back: the same log, so the container was not restarted.
+		waitFor(t, 60*time.Second, "the log of the adopted container", func() error {
+			logs, err := pc.shoal("logs", "bootcamp", "--kubeconfig", pc.kubeconfig)
+			if err != nil {
+				return err
+			}
+			if n := strings.Count(logs, "Kubernetes Bootcamp App Started At"); n != 1 {
+				return fmt.Errorf("%d start lines in:\n%s", n, logs)
+			}
+			return nil
+		})
+		p := pc.pod("default", "bootcamp")
+		if cs := p.Status.ContainerStatuses[0]; cs.ContainerID != before.Status.ContainerStatuses[0].ContainerID || cs.RestartCount != 0 {
+			t.Fatalf("after the agent restart the container is %s with %d restarts; before it was %s", cs.ContainerID, cs.RestartCount, before.Status.ContainerStatuses[0].ContainerID)
+		}
+	})
+
 	t.Run("crash-loop", func(t *testing.T) {
 		pc.podFromYAML(t, `apiVersion: v1
 kind: Pod
@@ -151,7 +219,10 @@ spec:
 			if err != nil {
 				return err
 			}
-			p := pc.pod("default", "crasher")
+			p, err := pc.tryPod("default", "crasher")
+			if err != nil {
+				return err
+			}
 			if !strings.Contains(out, "CrashLoopBackOff") || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].RestartCount < 2 {
 				return fmt.Errorf("%s", out)
 			}
@@ -170,6 +241,7 @@ spec:
 		}
 		netnsDir := filepath.Join(dataDir, "pods", "netns") + "/"
 		before := mountsUnder(netnsDir)
+		allBefore := mountsUnder(dataDir + "/")
 		pc.mustShoal("delete", "pod", "bootcamp", "--kubeconfig", pc.kubeconfig)
 		if _, err := pc.get("pod", "bootcamp"); err == nil {
 			t.Fatal("the pod object still exists after delete returned")
@@ -181,11 +253,15 @@ spec:
 		if len(after) != len(before)-1 {
 			t.Fatalf("after delete: netns mounts under %s: before %v, after %v: want exactly the pod's gone", netnsDir, before, after)
 		}
+		// The netns and the container's root file system.
+		if allAfter := mountsUnder(dataDir + "/"); len(allAfter) > len(allBefore)-2 {
+			t.Fatalf("after delete: %d mounts under %s, before %d: want the pod's netns and rootfs gone", len(allAfter), dataDir, len(allBefore))
+		}
 		if out, _ := exec.Command("pgrep", "-f", "/bootcamp").Output(); len(out) > 0 {
 			// Other tests' bootcamp pods may run; none should be this one's.
 			t.Logf("bootcamp processes still running (other pods): %s", out)
 		}
-		if out, _ := pc.sh(node, "busybox wget -T 2 -qO- http://"+ip+":8080/ 2>&1"); strings.Contains(out, "Hello") {
+		if out, _ := pc.sh(node, "timeout 3 busybox wget -qO- http://"+ip+":8080/ 2>&1"); strings.Contains(out, "Hello") {
 			t.Fatalf("after delete: the pod still answers on %s", ip)
 		}
 	})
@@ -204,7 +280,10 @@ spec:
         memory: 100Ti
 `)
 		waitFor(t, 30*time.Second, "PodScheduled=False with the reason", func() error {
-			p := pc.pod("default", "too-big")
+			p, err := pc.tryPod("default", "too-big")
+			if err != nil {
+				return err
+			}
 			for _, c := range p.Status.Conditions {
 				if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == "Unschedulable" && strings.Contains(c.Message, "Insufficient memory") {
 					return nil

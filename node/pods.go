@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/kubelet"
 	"github.com/shoal-project/shoal/node/network"
 	"github.com/shoal-project/shoal/node/streaming"
@@ -139,6 +140,7 @@ func (n *Node) runPods(ctx context.Context) error {
 	k := kubelet.New(kubelet.Config{
 		NodeName: n.cfg.Name, Store: n.store, Client: client, Runtime: rt,
 		RootDir: filepath.Join(n.cfg.DataDir, "kubelet"), ClusterDomain: "cluster.local",
+		NodeIP: n.cfg.AdvertiseAddr, Version: apiserver.Version.GitVersion,
 		Logger: n.log.With("component", "kubelet"),
 	})
 	n.nodeStreams.set(streaming.NewNodeServer(streaming.NodeServerConfig{

@@ -45,6 +45,9 @@ type Config struct {
 	// Tuning holds the loop periods and back-offs; zero values are
 	// Kubernetes' defaults.
 	Tuning Tuning
+	// NodeIP is the node's InternalIP address; Version is reported as the
+	// kubelet version.
+	NodeIP, Version string
 }
 
 // Tuning are the kubelet's periods and back-offs. Tests shorten them.
@@ -144,6 +147,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	}
 	var bg sync.WaitGroup
 	bg.Go(func() { k.events.run(ctx) })
+	bg.Go(func() { k.reportNodeStatus(ctx) })
 	defer func() {
 		cancel()
 		k.wg.Wait()

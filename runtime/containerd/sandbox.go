@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -152,6 +153,9 @@ func (r *Runtime) StopSandbox(ctx context.Context, id string) error {
 	cs, err := r.ListContainers(ctx, id)
 	if err != nil {
 		return err
+	}
+	if !rec.Ready && !slices.ContainsFunc(cs, func(c *runtime.ContainerStatus) bool { return c.State == runtime.StateRunning }) {
+		return nil // stopped already (a failed teardown leaves it Ready)
 	}
 	for _, c := range cs {
 		if c.State == runtime.StateRunning || c.State == runtime.StateUnknown {
