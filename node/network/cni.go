@@ -34,13 +34,12 @@ type CNIConfig struct {
 	MTU int
 }
 
-// CNI attaches sandboxes to the node's bridge through the standard bridge,
-// host-local and loopback plugins.
+// CNI attaches sandboxes to the node's bridge through the standard bridge
+// and host-local plugins.
 type CNI struct {
-	cfg      CNIConfig
-	cni      *libcni.CNIConfig
-	list     *libcni.NetworkConfigList
-	loopback *libcni.NetworkConfigList
+	cfg  CNIConfig
+	cni  *libcni.CNIConfig
+	list *libcni.NetworkConfigList
 }
 
 var _ runtime.NetworkPlugin = (*CNI)(nil)
@@ -56,7 +55,7 @@ func NewCNI(cfg CNIConfig) (*CNI, error) {
 	if len(cfg.PluginDirs) == 0 {
 		cfg.PluginDirs = DefaultPluginDirs
 	}
-	for _, p := range []string{"bridge", "host-local", "loopback"} {
+	for _, p := range []string{"bridge", "host-local"} {
 		if !pluginExists(cfg.PluginDirs, p) {
 			return nil, fmt.Errorf("pod network: CNI plugin %q not found in %v (install containernetworking-plugins)", p, cfg.PluginDirs)
 		}
@@ -75,15 +74,10 @@ func NewCNI(cfg CNIConfig) (*CNI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pod network: parse CNI config: %w", err)
 	}
-	lo, err := libcni.ConfListFromBytes([]byte(`{"cniVersion":"1.0.0","name":"shoal-loopback","plugins":[{"type":"loopback"}]}`))
-	if err != nil {
-		return nil, fmt.Errorf("pod network: loopback config: %w", err)
-	}
 	return &CNI{
-		cfg:      cfg,
-		cni:      libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(cfg.StateDir, "cache"), nil),
-		list:     list,
-		loopback: lo,
+		cfg:  cfg,
+		cni:  libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(cfg.StateDir, "cache"), nil),
+		list: list,
 	}, nil
 }
 
@@ -138,14 +132,12 @@ func (c *CNI) runtimeConf(id, netnsPath string, pod runtime.PodRef, ifName strin
 	}
 }
 
-// Setup brings up lo and eth0 in the sandbox's namespace and returns the
-// pod's address.
+// Setup brings up eth0 in the sandbox's namespace and returns the pod's
+// address.
 func (c *CNI) Setup(ctx context.Context, id, netnsPath string, pod runtime.PodRef, ports []runtime.PortMapping) (string, error) {
 	// No lock: the plugins serialise what must be (host-local locks its
-	// allocation store), and pods start in parallel.
-	if _, err := c.cni.AddNetworkList(ctx, c.loopback, c.runtimeConf(id, netnsPath, pod, "lo")); err != nil {
-		return "", fmt.Errorf("pod network: loopback for %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
+	// allocation store), and pods start in parallel. The runtime brings lo
+	// up when it makes the namespace, so only eth0 is left to the plugins.
 	res, err := c.cni.AddNetworkList(ctx, c.list, c.runtimeConf(id, netnsPath, pod, "eth0"))
 	if err != nil {
 		return "", fmt.Errorf("pod network: attach %s/%s: %w", pod.Namespace, pod.Name, err)
