@@ -72,6 +72,7 @@ func NewApp(deps Deps) *App {
 			newImagesCommand(deps),
 			newLogsCommand(deps),
 			newExecCommand(deps),
+			newRolloutCommand(deps),
 		},
 		Reader:    deps.Stdin,
 		Writer:    deps.Stdout,
