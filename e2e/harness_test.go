@@ -47,7 +47,7 @@ type agent struct {
 	raft    int
 	api     int
 	cmd     *exec.Cmd
-	log     *bytes.Buffer
+	log     *syncBuffer
 	done    chan struct{}
 }
 
@@ -117,7 +117,7 @@ func startCluster(t testing.TB, n int) *cluster {
 func (c *cluster) newAgent(name string) *agent {
 	ports := freePorts(c.t, 3)
 	a := &agent{name: name, dataDir: filepath.Join(c.dir, name), ip: "127.0.0.1",
-		gossip: ports[0], raft: ports[1], api: ports[2], log: &bytes.Buffer{}, done: make(chan struct{})}
+		gossip: ports[0], raft: ports[1], api: ports[2], log: &syncBuffer{}, done: make(chan struct{})}
 	c.agents = append(c.agents, a)
 	return a
 }
@@ -248,4 +248,28 @@ func contains(t testing.TB, what, out string, wants ...string) {
 			t.Fatalf("%s: want %q in output:\n%s", what, w, out)
 		}
 	}
+}
+
+// syncBuffer is a buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }

@@ -2,9 +2,9 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand"
 	"net"
 	"os"
@@ -116,7 +116,7 @@ func (l *netLab) run(ns string, args ...string) (string, error) {
 }
 
 // start runs a long-lived command in ns; the lab kills it at the end.
-func (l *netLab) start(ns string, logTo *bytes.Buffer, args ...string) *exec.Cmd {
+func (l *netLab) start(ns string, logTo io.Writer, args ...string) *exec.Cmd {
 	l.t.Helper()
 	cmd := exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns}, args...)...)
 	if logTo != nil {

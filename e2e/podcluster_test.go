@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -70,7 +69,7 @@ func startPodCluster(t testing.TB, n int) *podCluster {
 	pc.mirrors = mirrors
 	for i := 0; i < n; i++ {
 		a := &agent{ns: lab.nodes[i], name: fmt.Sprintf("node-%d", i), dataDir: filepath.Join(dir, fmt.Sprintf("node-%d", i)),
-			ip: lab.NodeIP(i), gossip: 7946, raft: 7947, api: 6443, log: &bytes.Buffer{}, done: make(chan struct{})}
+			ip: lab.NodeIP(i), gossip: 7946, raft: 7947, api: 6443, log: &syncBuffer{}, done: make(chan struct{})}
 		c.agents = append(c.agents, a)
 		if i == 0 {
 			c.run(a, "agent", mirrors...)
