@@ -76,6 +76,9 @@ func NewApp(deps Deps) *App {
 			newCreateCommand(deps),
 			newScaleCommand(deps),
 			newSetCommand(deps),
+			newExposeCommand(deps),
+			newLabelCommand(deps),
+			newAnnotateCommand(deps),
 		},
 		Reader:    deps.Stdin,
 		Writer:    deps.Stdout,
@@ -111,6 +114,15 @@ func intersperse(cmds []*ucli.Command, args []string) []string {
 	}
 	if cmd == nil {
 		return args
+	}
+	// A subcommand (`create deployment`, `rollout status`) is treated as
+	// the command, with the parent's name standing in for the program's.
+	if len(args) > 2 {
+		for _, sc := range cmd.Subcommands {
+			if sc.HasName(args[2]) {
+				return append([]string{args[0]}, intersperse(cmd.Subcommands, args[1:])...)
+			}
+		}
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {

@@ -99,8 +99,15 @@ type rolloutTarget struct {
 
 func (r *rolloutTarget) gk() schema.GroupKind { return r.mapping.GroupVersionKind.GroupKind() }
 
+// String is how kubectl names the object in its messages:
+// "deployment.apps/web", "pod/p1".
 func (r *rolloutTarget) String() string {
-	return resourceString(r.mapping.Resource.GroupResource()) + "/" + r.name
+	gk := r.gk()
+	s := strings.ToLower(gk.Kind)
+	if gk.Group != "" {
+		s += "." + gk.Group
+	}
+	return s + "/" + r.name
 }
 
 // get reads the object as its typed Go struct.

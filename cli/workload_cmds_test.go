@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver"
+)
+
+// workloadAPI is a real API server over a fresh store with the default
+// namespace, and a clientset to check what the commands wrote.
+func workloadAPI(t *testing.T) (*httptest.Server, kubernetes.Interface) {
+	t.Helper()
+	st := consensus.NewStore()
+	api := apiserver.New(apiserver.Config{Store: st, Proposer: consensus.NewLocalProposer(st), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+	cs := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
+	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return srv, cs
+}
+
+// TestWorkloadCommands runs the tutorial's write commands against a real
+// API server and checks what they stored and printed: create deployment,
+// scale, set image, label, annotate, expose.
+func TestWorkloadCommands(t *testing.T) {
+	isolateKubeconfig(t)
+	srv, cs := workloadAPI(t)
+	ta := newTestApp(t, Deps{})
+	ctx := context.Background()
+	run := func(want string, args ...string) {
+		t.Helper()
+		ta.stdout.Reset()
+		ta.stderr.Reset()
+		full := append([]string{args[0]}, append(args[1:], "--server", srv.URL, "--data-dir", t.TempDir())...)
+		if err := ta.run(full...); err != nil {
+			t.Fatalf("shoal %s: %v\n%s", strings.Join(args, " "), err, ta.stderr.String())
+		}
+		if got := ta.stdout.String(); !strings.Contains(got, want) {
+			t.Fatalf("shoal %s printed %q, want %q", strings.Join(args, " "), got, want)
+		}
+	}
+	run("deployment.apps/kubernetes-bootcamp created", "create", "deployment", "kubernetes-bootcamp", "--image=gcr.io/google-samples/kubernetes-bootcamp:v1")
+	d, err := cs.AppsV1().Deployments("default").Get(ctx, "kubernetes-bootcamp", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := d.Spec.Template.Spec.Containers[0]; c.Name != "kubernetes-bootcamp" || c.Image != "gcr.io/google-samples/kubernetes-bootcamp:v1" || *d.Spec.Replicas != 1 {
+		t.Fatalf("created deployment: %+v", d.Spec)
+	}
+
+	run("deployment.apps/kubernetes-bootcamp scaled", "scale", "deployments/kubernetes-bootcamp", "--replicas=4")
+	d, _ = cs.AppsV1().Deployments("default").Get(ctx, "kubernetes-bootcamp", metav1.GetOptions{})
+	if *d.Spec.Replicas != 4 {
+		t.Fatalf("after scale: replicas %d, want 4", *d.Spec.Replicas)
+	}
+
+	run("deployment.apps/kubernetes-bootcamp image updated", "set", "image", "deployments/kubernetes-bootcamp", "kubernetes-bootcamp=docker.io/jocatalin/kubernetes-bootcamp:v2")
+	d, _ = cs.AppsV1().Deployments("default").Get(ctx, "kubernetes-bootcamp", metav1.GetOptions{})
+	if c := d.Spec.Template.Spec.Containers[0]; c.Image != "docker.io/jocatalin/kubernetes-bootcamp:v2" || c.TerminationMessagePath == "" {
+		t.Fatalf("after set image: %+v (the other fields must be kept)", c)
+	}
+	if d.Generation != 3 {
+		t.Fatalf("generation %d after create, scale and set image; want 3", d.Generation)
+	}
+
+	run("service/kubernetes-bootcamp exposed", "expose", "deployment/kubernetes-bootcamp", "--type=NodePort", "--port", "8080")
+	svc, err := cs.CoreV1().Services("default").Get(ctx, "kubernetes-bootcamp", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spec.Type != corev1.ServiceTypeNodePort || svc.Spec.Selector["app"] != "kubernetes-bootcamp" || svc.Spec.Ports[0].Port != 8080 || svc.Spec.Ports[0].TargetPort.IntVal != 8080 {
+		b, _ := json.Marshal(svc.Spec)
+		t.Fatalf("exposed service: %s", b)
+	}
+
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p1", Labels: map[string]string{"app": "x"}}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run("pod/p1 labeled", "label", "pods", "p1", "version=v1")
+	run("pod/p1 annotated", "annotate", "pods/p1", "note=hello")
+	p, _ := cs.CoreV1().Pods("default").Get(ctx, "p1", metav1.GetOptions{})
+	if p.Labels["version"] != "v1" || p.Labels["app"] != "x" || p.Annotations["note"] != "hello" {
+		t.Fatalf("labels %v annotations %v", p.Labels, p.Annotations)
+	}
+	ta.stdout.Reset()
+	if err := ta.run("label", "pods", "p1", "version=v2", "--server", srv.URL, "--data-dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "--overwrite is false") {
+		t.Fatalf("relabel without --overwrite: want an error, got %v", err)
+	}
+	run("pod/p1 labeled", "label", "pods", "p1", "version-")
+	p, _ = cs.CoreV1().Pods("default").Get(ctx, "p1", metav1.GetOptions{})
+	if _, ok := p.Labels["version"]; ok {
+		t.Fatalf("label version- left %v", p.Labels)
+	}
+}
