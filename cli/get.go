@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/rest"
+	kubectlget "k8s.io/kubectl/pkg/cmd/get"
 )
 
 // tableAccept asks the server for a meta.k8s.io Table, as kubectl get does,
@@ -34,10 +36,10 @@ type getOptions struct {
 // Validate checks the flags.
 func (o *getOptions) Validate() error {
 	var errs []error
-	switch o.Output {
-	case "", "wide", "yaml", "json", "name":
+	switch format, _, _ := strings.Cut(o.Output, "="); format {
+	case "", "wide", "yaml", "json", "name", "go-template", "jsonpath", "custom-columns":
 	default:
-		errs = append(errs, fmt.Errorf("--output: unable to match a printer suitable for the output format %q, allowed formats are: json,name,wide,yaml", o.Output))
+		errs = append(errs, fmt.Errorf("--output: unable to match a printer suitable for the output format %q, allowed formats are: custom-columns,go-template,json,jsonpath,name,wide,yaml", o.Output))
 	}
 	if len(o.Args) == 0 {
 		errs = append(errs, errors.New("you must specify the type of resource to get, e.g. pods, services, deployments, nodes or all"))
@@ -51,7 +53,7 @@ func newGetCommand(deps Deps) *ucli.Command {
 		Usage:     "list objects, or show some by name",
 		ArgsUsage: "TYPE[,TYPE...] [NAME...] | TYPE/NAME...",
 		Flags: append([]ucli.Flag{
-			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "wide, yaml, json or name"},
+			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "wide, yaml, json, name, go-template=T, jsonpath=E or custom-columns=SPEC"},
 			&ucli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "label `SELECTOR`, e.g. app=web"},
 			&ucli.StringFlag{Name: "field-selector", Usage: "field `SELECTOR`, e.g. metadata.name=web"},
 			&ucli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "list across all namespaces"},
@@ -244,17 +246,11 @@ func (cl *clients) getObjects(ctx context.Context, o getOptions, groups []resour
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	var printer printers.ResourcePrinter
-	switch o.Output {
-	case "json":
-		printer = &printers.JSONPrinter{}
-	case "yaml":
-		printer = &printers.YAMLPrinter{}
-	default:
-		printer = &printers.NamePrinter{}
+	printer, err := objectPrinter(o.Output)
+	if err != nil {
+		return err
 	}
 	singleItemImplied := len(groups) == 1 && len(groups[0].names) == 1
-	var err error
 	switch {
 	case singleItemImplied && len(items) == 1:
 		err = printer.PrintObj(&items[0], cl.out)
@@ -283,6 +279,36 @@ func (cl *clients) getObjects(ctx context.Context, o getOptions, groups []resour
 		errs = append(errs, err)
 	}
 	return reportAll(cl.errw, errs)
+}
+
+// objectPrinter is kubectl's printer for -o json|yaml|name|go-template=T|
+// jsonpath=E|custom-columns=SPEC.
+func objectPrinter(output string) (printers.ResourcePrinter, error) {
+	format, arg, _ := strings.Cut(output, "=")
+	switch format {
+	case "json":
+		return &printers.JSONPrinter{}, nil
+	case "yaml":
+		return &printers.YAMLPrinter{}, nil
+	case "go-template":
+		p, err := printers.NewGoTemplatePrinter([]byte(arg))
+		if err != nil {
+			return nil, fmt.Errorf("error parsing template %s, %w", arg, err)
+		}
+		p.AllowMissingKeys(true)
+		return p, nil
+	case "jsonpath":
+		p, err := printers.NewJSONPathPrinter(arg)
+		if err != nil {
+			return nil, fmt.Errorf("error parsing jsonpath %s, %w", arg, err)
+		}
+		p.AllowMissingKeys(true)
+		p.EnableJSONOutput(false)
+		return p, nil
+	case "custom-columns":
+		return kubectlget.NewCustomColumnsPrinterFromSpec(arg, unstructured.UnstructuredJSONScheme, false)
+	}
+	return &printers.NamePrinter{}, nil
 }
 
 // reportAll prints each error and returns ErrReported if there was any.

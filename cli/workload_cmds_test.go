@@ -107,3 +107,40 @@ func TestWorkloadCommands(t *testing.T) {
 		t.Fatalf("label version- left %v", p.Labels)
 	}
 }
+
+// TestGetTemplates checks the tutorial's -o go-template and jsonpath forms.
+func TestGetTemplates(t *testing.T) {
+	isolateKubeconfig(t)
+	srv, cs := workloadAPI(t)
+	ctx := context.Background()
+	for _, n := range []string{"a", "b"} {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: n}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+		if _, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort,
+		Ports: []corev1.ServicePort{{Port: 8080, NodePort: 31234}}}}
+	if _, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ta := newTestApp(t, Deps{})
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"get", "pods", "-o", `go-template={{range .items}}{{.metadata.name}}{{"\n"}}{{end}}`}, "a\nb\n"},
+		{[]string{"get", "services/web", "-o", "go-template={{(index .spec.ports 0).nodePort}}"}, "31234"},
+		{[]string{"get", "pods", "-o", "jsonpath={.items[*].metadata.name}"}, "a b"},
+		{[]string{"get", "pods", "-o", "custom-columns=NAME:.metadata.name,IMAGE:.spec.containers[0].image"}, "NAME   IMAGE\na      busybox\nb      busybox\n"},
+	}
+	for _, tc := range cases {
+		ta.stdout.Reset()
+		if err := ta.run(append(tc.args, "--server", srv.URL, "--data-dir", t.TempDir())...); err != nil {
+			t.Fatalf("shoal %v: %v", tc.args, err)
+		}
+		if got := ta.stdout.String(); got != tc.want {
+			t.Errorf("shoal %v printed %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
