@@ -153,6 +153,24 @@ spec:
 		out, _ := pc.kubectlFor(5*time.Second, "--server", other, "logs", "-f", "bootcamp")
 		contains(t, "kubectl logs -f", out, "Kubernetes Bootcamp App Started At")
 		pc.interactiveShell(t, other, "bootcamp")
+
+		// kubectl proxy, then the tutorial's curl to the pod through the API.
+		kp := pc.lab.start(pc.lab.nodes[0], nil, "kubectl", "--kubeconfig", pc.kubeconfig, "--server", other, "proxy", "--port=8001")
+		defer kp.Process.Kill()
+		waitFor(t, 20*time.Second, "the app's answer through kubectl proxy", func() error {
+			out, err := pc.sh(0, "timeout 3 busybox wget -qO- http://127.0.0.1:8001/api/v1/namespaces/default/pods/bootcamp:8080/proxy/")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(out, "Hello Kubernetes bootcamp! | Running on: bootcamp | v=v1") {
+				return fmt.Errorf("answer %q", out)
+			}
+			return nil
+		})
+		out, err := pc.sh(0, "timeout 3 busybox wget -qO- http://127.0.0.1:8001/version")
+		if err != nil || !strings.Contains(out, `"gitVersion"`) {
+			t.Fatalf("curl /version through kubectl proxy: %v %s", err, out)
+		}
 	})
 
 	t.Run("agent-restart-keeps-pods", func(t *testing.T) {

@@ -62,6 +62,7 @@ func NewNodeServer(cfg NodeServerConfig) *NodeServer {
 	s.mux.HandleFunc("GET "+NodePathPrefix+"{namespace}/{name}/log", s.serveLog)
 	s.mux.HandleFunc("GET "+NodePathPrefix+"{namespace}/{name}/exec", s.serveExec)
 	s.mux.HandleFunc("POST "+NodePathPrefix+"{namespace}/{name}/exec", s.serveExec)
+	s.mux.HandleFunc(NodePathPrefix+"{namespace}/{name}/proxy/{port}/{rest...}", s.serveNodeProxy)
 	s.mux.HandleFunc(NodePathPrefix, func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, apierrors.NewNotFound(podsResource, ""))
 	})

@@ -72,6 +72,7 @@ func (p *Proxy) Handlers() map[string]apiserver.SubresourceHandler {
 		"log":    subresource{p, "log"},
 		"exec":   subresource{p, "exec"},
 		"attach": subresource{p, "attach"},
+		"proxy":  subresource{p, "proxy"},
 	}
 }
 
@@ -89,6 +90,10 @@ func (s subresource) ServeSubresource(w http.ResponseWriter, r *http.Request, re
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, sub, resource, namespace, name, rest string) {
+	if sub == "proxy" {
+		p.serveProxy(w, r, resource, namespace, name, rest)
+		return
+	}
 	if resource != "pods" || rest != "" {
 		writeStatus(w, apierrors.NewNotFound(podsResource, name))
 		return
