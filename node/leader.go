@@ -64,6 +64,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip}).Run,
 		"namespace-controller": (&controller.Namespaces{Deps: deps.named("namespaces")}).Run,
 		"garbage-collector":    (&controller.GarbageCollector{Deps: deps.named("gc")}).Run,
+		"endpoints":            (&controller.Endpoints{Deps: deps.named("endpoints")}).Run,
 		"scheduler":            scheduler.New(deps.named("scheduler"), scheduler.WithBindingSubresource()).Run,
 	}
 	for name, run := range loops {
