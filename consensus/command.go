@@ -62,4 +62,18 @@ type Command struct {
 	// Graceful marks the object for deletion instead of removing it (pods
 	// bound to a node, removed later by their kubelet).
 	Graceful bool `json:"graceful,omitempty"`
+
+	// Claims are unique names the object holds (see Store.Claims), e.g.
+	// "service-ip/10.43.0.12". On create they become the object's claims;
+	// on update they are added, or with SetClaims they replace the
+	// object's claims. A name another object holds fails the command with
+	// ErrClaimed and nothing is written. Removing the object releases its
+	// claims.
+	Claims []string `json:"claims,omitempty"`
+	// Releases are claims an update drops (without SetClaims).
+	Releases []string `json:"releases,omitempty"`
+	// SetClaims makes an update set the object's claims to exactly Claims
+	// (none when empty). Without it an update keeps the object's claims
+	// apart from Claims and Releases.
+	SetClaims bool `json:"setClaims,omitempty"`
 }

@@ -11,6 +11,11 @@
 // ResourceVersion is the raft index of its last change, so resourceVersions
 // are totally ordered across all resources.
 //
+// Objects may also hold claims (Command.Claims): unique names such as a
+// Service's cluster IP, which the FSM gives to one object at a time
+// (ErrClaimed otherwise) and frees when the object is removed, so
+// allocators need no lock beyond the raft log (store_claims.go).
+//
 // Every write publishes one Event after commit into a bounded ring (for
 // watch replay) and to the matching Watchers. A slow watcher is closed with
 // ErrWatchOverflow rather than blocking the FSM; a snapshot restore closes

@@ -10,6 +10,7 @@ const (
 	kindNotFound  = "notfound"
 	kindExists    = "exists"
 	kindConflict  = "conflict"
+	kindClaimed   = "claimed"
 	kindGone      = "gone"
 	kindInvalid   = "invalid"
 	kindNotLeader = "notleader"
@@ -23,6 +24,7 @@ var errKinds = []struct {
 	{kindNotFound, ErrNotFound},
 	{kindExists, ErrAlreadyExists},
 	{kindConflict, ErrConflict},
+	{kindClaimed, ErrClaimed},
 	{kindGone, ErrGone},
 	{kindInvalid, ErrInvalid},
 	{kindNotLeader, ErrNotLeader},

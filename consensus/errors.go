@@ -9,6 +9,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrAlreadyExists: create found the key taken.
 	ErrAlreadyExists = errors.New("already exists")
+	// ErrClaimed: a command claimed a name (Command.Claims) that another
+	// object holds.
+	ErrClaimed = errors.New("already claimed by another object")
 	// ErrConflict: a resourceVersion or uid precondition failed.
 	ErrConflict = errors.New("precondition failed: the object has been modified")
 	// ErrGone: a watch asked for a resourceVersion older than the event ring.

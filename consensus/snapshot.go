@@ -11,8 +11,9 @@ import (
 )
 
 // Snapshot format: JSON lines. The first line is a snapshotHeader, then one
-// snapshotObject per line in key order.
-const snapshotVersion = 1
+// snapshotObject per line in key order, then (since version 2) one
+// {"claim":{...}} line per claim. Restore reads versions 1 and 2.
+const snapshotVersion = 2
 
 type snapshotHeader struct {
 	Version int    `json:"version"`
@@ -27,6 +28,12 @@ type snapshotObject struct {
 	UID             string            `json:"uid,omitempty"`
 	Labels          map[string]string `json:"labels,omitempty"`
 	Raw             json.RawMessage   `json:"raw"`
+}
+
+// snapshotLine is any line after the header: an object, or a claim.
+type snapshotLine struct {
+	snapshotObject
+	Claim *snapshotClaim `json:"claim,omitempty"`
 }
 
 // StoreSnapshot is an immutable point-in-time copy of the store. Taking it
@@ -49,7 +56,8 @@ func (sn *StoreSnapshot) WriteTo(w io.Writer) (int64, error) {
 	if err := enc.Encode(snapshotHeader{Version: snapshotVersion, Index: sn.view.index}); err != nil {
 		return cw.n, fmt.Errorf("snapshot header: %w", err)
 	}
-	it, err := sn.view.db.Txn(false).Get(tableObjects, "id")
+	txn := sn.view.db.Txn(false)
+	it, err := txn.Get(tableObjects, "id")
 	if err != nil {
 		return cw.n, fmt.Errorf("snapshot: %w", err)
 	}
@@ -62,6 +70,9 @@ func (sn *StoreSnapshot) WriteTo(w io.Writer) (int64, error) {
 		if err := enc.Encode(&rec); err != nil {
 			return cw.n, fmt.Errorf("snapshot %s: %w", o.Key(), err)
 		}
+	}
+	if err := writeClaims(txn, enc.Encode); err != nil {
+		return cw.n, err
 	}
 	if err := bw.Flush(); err != nil {
 		return cw.n, fmt.Errorf("snapshot: %w", err)
@@ -79,7 +90,7 @@ func (s *Store) Restore(r io.Reader) error {
 	if err := dec.Decode(&hdr); err != nil {
 		return fmt.Errorf("restore header: %w", err)
 	}
-	if hdr.Version != snapshotVersion {
+	if hdr.Version != 1 && hdr.Version != snapshotVersion {
 		return fmt.Errorf("restore: unsupported snapshot version %d", hdr.Version)
 	}
 	db, err := memdb.NewMemDB(storeSchema())
@@ -88,13 +99,21 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	txn := db.Txn(true)
 	for {
-		var rec snapshotObject
-		if err := dec.Decode(&rec); errors.Is(err, io.EOF) {
+		var line snapshotLine
+		if err := dec.Decode(&line); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			txn.Abort()
 			return fmt.Errorf("restore object: %w", err)
 		}
+		if line.Claim != nil {
+			if err := restoreClaim(txn, line.Claim); err != nil {
+				txn.Abort()
+				return err
+			}
+			continue
+		}
+		rec := &line.snapshotObject
 		o := &Object{
 			Resource: rec.Resource, Namespace: rec.Namespace, Name: rec.Name,
 			ResourceVersion: rec.ResourceVersion, UID: rec.UID, Labels: rec.Labels, Raw: []byte(rec.Raw),

@@ -23,6 +23,10 @@ import (
 // An update that removes the last finalizer of an object with a
 // deletionTimestamp removes it; the DELETED event and the returned object
 // carry the state the update produced.
+//
+// Create and update also record the command's claims (Command.Claims); a
+// name another object holds fails the command with ErrClaimed. Removing an
+// object releases its claims.
 func (s *Store) Apply(index uint64, cmd *Command) (*Object, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -78,7 +82,7 @@ func validateCommand(cmd *Command) error {
 	case cmd.Op == OpUpdate && cmd.Subresource != SubresourceNone && cmd.Subresource != SubresourceStatus:
 		return fmt.Errorf("%w: unknown subresource %q", ErrInvalid, cmd.Subresource)
 	}
-	return nil
+	return validateClaims(cmd)
 }
 
 // checkPreconditions tests cmd's uid and resourceVersion against old.
@@ -120,6 +124,9 @@ func applyCreate(txn *memdb.Txn, index uint64, cmd *Command, old *Object) (*Obje
 	}
 	if err := txn.Insert(tableObjects, obj); err != nil {
 		return nil, nil, fmt.Errorf("consensus: insert: %w", err)
+	}
+	if err := applyClaims(txn, cmd, obj); err != nil {
+		return nil, nil, err
 	}
 	return obj, &Event{Type: Added, Object: obj}, nil
 }
@@ -170,10 +177,18 @@ func applyUpdate(txn *memdb.Txn, index uint64, cmd *Command, old *Object) (*Obje
 		if err := txn.Delete(tableObjects, old); err != nil {
 			return nil, nil, fmt.Errorf("consensus: delete: %w", err)
 		}
+		if err := releaseClaims(txn, old.Key()); err != nil {
+			return nil, nil, err
+		}
 		return obj, &Event{Type: Deleted, Object: obj, Prev: old}, nil
 	}
 	if err := txn.Insert(tableObjects, obj); err != nil {
 		return nil, nil, fmt.Errorf("consensus: insert: %w", err)
+	}
+	if cmd.SetClaims || len(cmd.Claims) > 0 || len(cmd.Releases) > 0 {
+		if err := applyClaims(txn, cmd, obj); err != nil {
+			return nil, nil, err
+		}
 	}
 	return obj, &Event{Type: Modified, Object: obj, Prev: old}, nil
 }
@@ -196,6 +211,9 @@ func applyDelete(txn *memdb.Txn, index uint64, cmd *Command, old *Object) (*Obje
 		}
 		if err := txn.Delete(tableObjects, old); err != nil {
 			return nil, nil, fmt.Errorf("consensus: delete: %w", err)
+		}
+		if err := releaseClaims(txn, old.Key()); err != nil {
+			return nil, nil, err
 		}
 		return obj, &Event{Type: Deleted, Object: obj, Prev: old}, nil
 	}

@@ -21,6 +21,7 @@ func storeSchema() *memdb.DBSchema {
 				"id": {Name: "id", Unique: true, Indexer: keyIndexer{}},
 			},
 		},
+		tableClaims: claimsTableSchema(),
 	}}
 }
 

@@ -65,6 +65,10 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		"namespace-controller": (&controller.Namespaces{Deps: deps.named("namespaces")}).Run,
 		"garbage-collector":    (&controller.GarbageCollector{Deps: deps.named("gc")}).Run,
 		"endpoints":            (&controller.Endpoints{Deps: deps.named("endpoints")}).Run,
+		"deployment":           controller.NewDeploymentController(deps.named("deployment")).Run,
+		"replicaset":           controller.NewReplicaSetController(deps.named("replicaset")).Run,
+		"replication":          controller.NewReplicationController(deps.named("replication")).Run,
+		"eviction":             controller.NewEviction(deps.named("eviction"), n.cfg.NodeEvictionTimeout).Run,
 		"scheduler":            scheduler.New(deps.named("scheduler"), scheduler.WithBindingSubresource()).Run,
 	}
 	for name, run := range loops {

@@ -78,6 +78,11 @@ func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte
 			return nil, err
 		}
 	}
+	// Cluster IPs and node ports, claimed in the store with the object.
+	alloc, err := s.allocate(obj, nil)
+	if err != nil {
+		return nil, err
+	}
 	if isDryRun(r) {
 		return encodeObject(k, obj)
 	}
@@ -91,9 +96,14 @@ func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte
 			Namespace: meta.Namespace, Name: meta.Name, Object: raw,
 			UID: uuid.NewString(), Time: s.now().UTC().Format(time.RFC3339),
 		}
+		alloc.setClaims(cmd)
 		stored, err := s.prop.Propose(r.Context(), cmd)
 		if generated && errors.Is(err, consensus.ErrAlreadyExists) && attempt < 8 {
 			meta.Name = generateName(meta.GenerateName)
+			continue
+		}
+		retry, err := alloc.retryClaims(err, attempt, k.GroupResource())
+		if retry {
 			continue
 		}
 		if err != nil {

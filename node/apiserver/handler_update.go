@@ -61,6 +61,7 @@ func (s *Server) update(ctx context.Context, r *http.Request, q *request, obj ru
 	if err != nil {
 		return nil, internalError(err)
 	}
+	var alloc *serviceAllocation
 	if q.subresource == "" {
 		if k.Default != nil {
 			k.Default(obj)
@@ -71,28 +72,39 @@ func (s *Server) update(ctx context.Context, r *http.Request, q *request, obj ru
 		if errs := s.validate(k, obj, oldTyped); len(errs) > 0 {
 			return nil, invalid(k.GVK().GroupKind(), q.name, errs)
 		}
+		// Keeps the allocated cluster IPs and node ports, assigns new ones.
+		if alloc, err = s.allocate(obj, oldTyped); err != nil {
+			return nil, err
+		}
 	}
 	if isDryRun(r) {
 		return encodeObject(k, obj)
 	}
-	raw, err := encodeObject(k, obj)
-	if err != nil {
-		return nil, internalError(err)
+	for attempt := 0; ; attempt++ {
+		raw, err := encodeObject(k, obj)
+		if err != nil {
+			return nil, internalError(err)
+		}
+		cmd := &consensus.Command{
+			Op: consensus.OpUpdate, Resource: k.GroupResource().String(),
+			Namespace: q.namespace, Name: q.name, Object: raw,
+			ResourceVersion: precondition,
+			Subresource:     q.subresource,
+			PreserveStatus:  k.HasStatus && q.subresource == "",
+		}
+		alloc.setClaims(cmd)
+		stored, err := s.prop.Propose(ctx, cmd)
+		retry, err := alloc.retryClaims(err, attempt, k.GroupResource())
+		if retry {
+			continue
+		}
+		if err != nil {
+			return nil, storeError(err, k.GroupResource(), q.name)
+		}
+		if stored == nil {
+			// The update removed the last finalizer of an object being deleted.
+			return raw, nil
+		}
+		return stored.Raw, nil
 	}
-	cmd := &consensus.Command{
-		Op: consensus.OpUpdate, Resource: k.GroupResource().String(),
-		Namespace: q.namespace, Name: q.name, Object: raw,
-		ResourceVersion: precondition,
-		Subresource:     q.subresource,
-		PreserveStatus:  k.HasStatus && q.subresource == "",
-	}
-	stored, err := s.prop.Propose(ctx, cmd)
-	if err != nil {
-		return nil, storeError(err, k.GroupResource(), q.name)
-	}
-	if stored == nil {
-		// The update removed the last finalizer of an object being deleted.
-		return raw, nil
-	}
-	return stored.Raw, nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -42,6 +43,14 @@ type Config struct {
 	// Subresources serve the streaming subresources (log, exec, proxy,
 	// portforward) by name; those not listed answer 404.
 	Subresources map[string]SubresourceHandler
+	// ServiceCIDR is the IPv4 range Services' cluster IPs come from; its
+	// first host address is the kubernetes Service's. Optional: the zero
+	// value means DefaultServiceCIDR (10.43.0.0/16).
+	ServiceCIDR netip.Prefix
+	// NodePortRange is the range of Services' node ports. Optional: the
+	// zero value means DefaultNodePortRange (30000-32767). Validation
+	// still refuses node ports outside 30000-32767.
+	NodePortRange PortRange
 }
 
 // SubresourceHandler serves one subresource of an object, e.g. a pod's log.
@@ -59,6 +68,8 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	handler http.Handler
+	// services allocates Services' cluster IPs and node ports.
+	services *serviceAllocator
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -72,6 +83,10 @@ func New(cfg Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.services = newServiceAllocator(cfg.Store, cfg.ServiceCIDR, cfg.NodePortRange)
+	if err := s.services.err; err != nil {
+		s.log.Error("services cannot be given addresses", "error", err)
 	}
 	s.handler = s.recoverPanics(s.route())
 	return s

@@ -1,6 +1,7 @@
 // Package controller holds the leader-only control loops: node lifecycle
-// (Node objects from gossip), namespace finalization and garbage
-// collection. Each loop reads the local replica of the store (the leader's
+// (Node objects, Ready and taints from gossip) and eviction of a lost node's
+// pods, Deployments, ReplicaSets and ReplicationControllers, Endpoints,
+// namespace finalization and garbage collection. Each loop reads the local replica of the store (the leader's
 // is current) and writes through the Kubernetes API with client-go, the
 // same path and the same validation as every other client.
 //

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/membership"
@@ -36,10 +39,16 @@ type NodeLifecycle struct {
 	// ClusterCIDR is split into one /24 pod CIDR per node (default
 	// DefaultClusterCIDR).
 	ClusterCIDR string
+
+	// rec records NodeReady and NodeNotReady; set by Run (nil: no events).
+	rec record.EventRecorder
 }
 
 // Run reconciles until ctx is cancelled.
 func (c *NodeLifecycle) Run(ctx context.Context) error {
+	rec, stopRec := NewRecorder(c.Deps, "node-controller")
+	defer stopRec()
+	c.rec = rec
 	changes, cancel := c.Members.Subscribe()
 	defer cancel()
 	resync := c.Resync
@@ -98,7 +107,11 @@ func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member
 			return fmt.Errorf("create: %w", err)
 		}
 		c.Logger.Info("node registered", "name", m.Name)
-		return c.updateStatus(ctx, created, m)
+		updated, err := c.updateStatus(ctx, created, m)
+		if err != nil {
+			return err
+		}
+		return c.updateTaints(ctx, updated)
 	}
 	if err != nil {
 		return err
@@ -107,19 +120,23 @@ func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member
 	if err := json.Unmarshal(stored.Raw, &node); err != nil {
 		return err
 	}
-	return c.updateStatus(ctx, &node, m)
+	updated, err := c.updateStatus(ctx, &node, m)
+	if err != nil {
+		return err
+	}
+	return c.updateTaints(ctx, updated)
 }
 
 // updateStatus writes the part of the status gossip implies, when it
 // changed, as a strategic merge patch: the Ready condition always, and the
 // capacity and addresses gossip knows only while the node's own kubelet has
 // not reported them. The kubelet patches the rest, so neither overwrites the
-// other.
-func (c *NodeLifecycle) updateStatus(ctx context.Context, node *corev1.Node, m membership.Member) error {
+// other. It returns the node as stored afterwards.
+func (c *NodeLifecycle) updateStatus(ctx context.Context, node *corev1.Node, m membership.Member) (*corev1.Node, error) {
 	want := node.DeepCopy()
 	c.desiredStatus(want, m)
 	if equality.Semantic.DeepEqual(want.Status, node.Status) {
-		return nil
+		return node, nil
 	}
 	patch := map[string]any{"conditions": want.Status.Conditions}
 	if len(node.Status.Capacity) == 0 {
@@ -130,13 +147,14 @@ func (c *NodeLifecycle) updateStatus(ctx context.Context, node *corev1.Node, m m
 	}
 	body, err := json.Marshal(map[string]any{"status": patch})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = c.Client.CoreV1().Nodes().Patch(ctx, node.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{}, "status")
+	updated, err := c.Client.CoreV1().Nodes().Patch(ctx, node.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{}, "status")
 	if err != nil {
-		return fmt.Errorf("update status: %w", err)
+		return nil, fmt.Errorf("update status: %w", err)
 	}
-	return nil
+	c.recordReadyChange(node, updated)
+	return updated, nil
 }
 
 func (c *NodeLifecycle) desiredStatus(node *corev1.Node, m membership.Member) {
@@ -199,5 +217,110 @@ func nodeLabels(m membership.Member) map[string]string {
 		"kubernetes.io/os":       "linux",
 		"kubernetes.io/arch":     "amd64",
 		"beta.kubernetes.io/os":  "linux",
+	}
+}
+
+// recordReadyChange records NodeNotReady or NodeReady on the node when
+// its Ready condition left True or came back to it, as Kubernetes' node
+// lifecycle controller does.
+func (c *NodeLifecycle) recordReadyChange(before, after *corev1.Node) {
+	if c.rec == nil {
+		return
+	}
+	was, now := readyCondition(&before.Status), readyCondition(&after.Status)
+	if was == nil || now == nil || (was.Status == corev1.ConditionTrue) == (now.Status == corev1.ConditionTrue) {
+		return
+	}
+	status := "NodeNotReady"
+	if now.Status == corev1.ConditionTrue {
+		status = "NodeReady"
+	}
+	// Kubernetes refers to nodes in events with their name as uid.
+	ref := &corev1.ObjectReference{Kind: "Node", Name: after.Name, UID: types.UID(after.Name)}
+	c.rec.Eventf(ref, corev1.EventTypeNormal, status, "Node %s status is now: %s", after.Name, status)
+}
+
+// readinessTaints are the taints Kubernetes' node lifecycle controller
+// puts on a node whose Ready condition is False (not-ready) or Unknown
+// (unreachable): NoSchedule keeps new pods off it, NoExecute makes the
+// eviction controller delete its pods after the eviction timeout.
+func readinessTaints(ready corev1.ConditionStatus) []corev1.Taint {
+	key := ""
+	switch ready {
+	case corev1.ConditionFalse:
+		key = corev1.TaintNodeNotReady
+	case corev1.ConditionUnknown:
+		key = corev1.TaintNodeUnreachable
+	default:
+		return nil
+	}
+	return []corev1.Taint{{Key: key, Effect: corev1.TaintEffectNoSchedule}, {Key: key, Effect: corev1.TaintEffectNoExecute}}
+}
+
+func isReadinessTaint(t *corev1.Taint) bool {
+	return (t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable) &&
+		(t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute)
+}
+
+// withReadinessTaints returns taints with the readiness taints made to
+// follow ready: the ones it wants kept as they are (with their
+// timeAdded), the others removed, the missing ones added (NoExecute with
+// timeAdded now). Other taints are left alone.
+func withReadinessTaints(taints []corev1.Taint, ready corev1.ConditionStatus, now time.Time) []corev1.Taint {
+	want := readinessTaints(ready)
+	var out []corev1.Taint
+	for _, t := range taints {
+		if !isReadinessTaint(&t) || slices.ContainsFunc(want, func(w corev1.Taint) bool { return w.MatchTaint(&t) }) {
+			out = append(out, t)
+		}
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(out, func(t corev1.Taint) bool { return w.MatchTaint(&t) }) {
+			if w.Effect == corev1.TaintEffectNoExecute {
+				w.TimeAdded = ptr.To(metav1.NewTime(now.Truncate(time.Second)))
+			}
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// updateTaints makes the node's readiness taints follow its Ready
+// condition. It writes spec.taints whole, with the node's resourceVersion
+// as precondition so a taint written meanwhile (kubectl taint) is not
+// lost; on a conflict it starts again from the store.
+func (c *NodeLifecycle) updateTaints(ctx context.Context, node *corev1.Node) error {
+	for attempt := 0; ; attempt++ {
+		ready := readyCondition(&node.Status)
+		if ready == nil {
+			return nil
+		}
+		want := withReadinessTaints(node.Spec.Taints, ready.Status, c.now())
+		if equality.Semantic.DeepEqual(want, node.Spec.Taints) {
+			return nil
+		}
+		body, err := json.Marshal(map[string]any{
+			"metadata": map[string]any{"resourceVersion": node.ResourceVersion},
+			"spec":     map[string]any{"taints": want},
+		})
+		if err != nil {
+			return err
+		}
+		_, err = c.Client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, metav1.PatchOptions{})
+		if err == nil {
+			c.Logger.Info("node taints", "name", node.Name, "ready", ready.Status, "taints", len(want))
+			return nil
+		}
+		if !apierrors.IsConflict(err) || attempt == 2 {
+			return fmt.Errorf("update taints: %w", err)
+		}
+		stored, err := c.Store.Get("nodes", "", node.Name)
+		if err != nil {
+			return err
+		}
+		node = &corev1.Node{}
+		if err := json.Unmarshal(stored.Raw, node); err != nil {
+			return err
+		}
 	}
 }

@@ -1,0 +1,207 @@
+package dnsd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// DefaultShutdownTimeout bounds how long Run waits for in-flight queries
+// after its context is cancelled (CoreDNS's graceTimeout).
+const DefaultShutdownTimeout = 5 * time.Second
+
+// ServerConfig configures the transport. Zero fields take defaults.
+type ServerConfig struct {
+	// Addrs are the "ip:port" addresses to serve, each over both UDP and
+	// TCP: the node's pod bridge gateway IP:53 plus any from a flag. Port 0
+	// picks a free port, the same one for UDP and TCP (see Server.Addrs).
+	Addrs []string
+	// ShutdownTimeout bounds the graceful stop, default
+	// DefaultShutdownTimeout; after it Run closes the sockets and returns.
+	ShutdownTimeout time.Duration
+	// ReadTimeout and WriteTimeout bound TCP reads and writes, default 2s.
+	ReadTimeout, WriteTimeout time.Duration
+	// Logger receives start, stop and error logs; nil discards.
+	Logger *slog.Logger
+}
+
+// Server serves a Handler over UDP and TCP. Its lifecycle:
+//
+//	NewServer ──Run(ctx)──> listening ──all sockets serving──> Ready() closed
+//	                 │                                              │
+//	                 └── listen error: Run returns it   ctx done or serve error
+//	                                                                │
+//	                           graceful stop (≤ ShutdownTimeout) <──┘
+//	                                      │
+//	                         Run returns (nil after ctx cancel)
+//
+// A Server runs once.
+type Server struct {
+	cfg     ServerConfig
+	handler *Handler
+	log     *slog.Logger
+
+	ready   chan struct{}
+	running atomic.Bool
+
+	mu    sync.Mutex
+	addrs []string
+}
+
+// NewServer returns a server for h. It does no I/O; Run listens.
+func NewServer(h *Handler, cfg ServerConfig) *Server {
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 2 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, handler: h, log: cfg.Logger, ready: make(chan struct{})}
+}
+
+// Ready is closed once every UDP and TCP socket is serving. It is never
+// closed if Run fails before that.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addrs returns the bound "ip:port" addresses, one per ServerConfig.Addrs
+// entry (UDP and TCP share the port), once Run has opened its sockets.
+func (s *Server) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.addrs...)
+}
+
+// Reload replaces the handler's hot-reloadable settings; see Handler.Reload.
+func (s *Server) Reload(settings Settings) { s.handler.Reload(settings) }
+
+// Run listens on every address and serves until ctx is cancelled (then it
+// returns nil) or a socket fails (then it returns the error). Either way it
+// stops all sockets and waits for in-flight queries, at most
+// ShutdownTimeout, before returning.
+func (s *Server) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("dnsd: server already run")
+	}
+	if len(s.cfg.Addrs) == 0 {
+		return errors.New("dnsd: no listen address")
+	}
+	var sockets []io.Closer
+	var servers []*dns.Server
+	var bound []string
+	for _, addr := range s.cfg.Addrs {
+		pc, l, err := listenPair(addr)
+		if err != nil {
+			for _, c := range sockets {
+				c.Close()
+			}
+			return fmt.Errorf("dnsd: %w", err)
+		}
+		sockets = append(sockets, pc, l)
+		bound = append(bound, pc.LocalAddr().String())
+		servers = append(servers, &dns.Server{PacketConn: pc}, &dns.Server{Listener: l})
+	}
+	s.mu.Lock()
+	s.addrs = bound
+	s.mu.Unlock()
+
+	// runCtx cancels queries being forwarded when the server stops.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		s.handler.serve(runCtx, w, r)
+	})
+	var pending atomic.Int32
+	pending.Store(int32(len(servers)))
+	notify := func() {
+		if pending.Add(-1) == 0 {
+			s.log.Info("dnsd: serving", "addrs", bound)
+			close(s.ready)
+		}
+	}
+	errc := make(chan error, len(servers))
+	for _, srv := range servers {
+		srv.Handler = handler
+		srv.UDPSize = 4096 // read buffer for queries
+		srv.ReadTimeout = s.cfg.ReadTimeout
+		srv.WriteTimeout = s.cfg.WriteTimeout
+		srv.NotifyStartedFunc = notify
+		go func() { errc <- srv.ActivateAndServe() }()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		runErr = fmt.Errorf("dnsd: serve: %w", err)
+	}
+	cancel()
+
+	stopCtx, stop := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer stop()
+	for i, srv := range servers {
+		if err := srv.ShutdownContext(stopCtx); err != nil {
+			// Not started yet, or the grace period ran out: closing the
+			// socket makes its serve loop return.
+			sockets[i].Close()
+		}
+	}
+	waiting := len(servers)
+	if runErr != nil {
+		waiting--
+	}
+	for ; waiting > 0; waiting-- {
+		select {
+		case <-errc:
+		case <-stopCtx.Done():
+			s.log.Warn("dnsd: shutdown timed out", "timeout", s.cfg.ShutdownTimeout)
+			for _, c := range sockets {
+				c.Close()
+			}
+			return runErr
+		}
+	}
+	s.log.Info("dnsd: stopped")
+	return runErr
+}
+
+// listenPair opens UDP and TCP sockets on addr. With port 0 it picks a port
+// free for both.
+func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen %q: %w", addr, err)
+	}
+	tries := 1
+	if port == "0" {
+		tries = 20
+	}
+	for i := 0; ; i++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		_, p, _ := net.SplitHostPort(pc.LocalAddr().String())
+		l, err := net.Listen("tcp", net.JoinHostPort(host, p))
+		if err == nil {
+			return pc, l, nil
+		}
+		pc.Close()
+		if i+1 >= tries {
+			return nil, nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+		}
+	}
+}

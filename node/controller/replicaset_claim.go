@@ -1,0 +1,141 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// replicaClaim is what a controller does with one active pod of its
+// namespace (Kubernetes' ControllerRefManager.ClaimPods).
+type replicaClaim int
+
+const (
+	replicaIgnore  replicaClaim = iota // another controller's, or not a match
+	replicaKeep                        // ours and matching
+	replicaAdopt                       // a matching orphan: take it
+	replicaRelease                     // ours but no longer matching: let go
+)
+
+// replicaClaimFor decides what rs does with pod.
+func replicaClaimFor(rs *appsv1.ReplicaSet, selector labels.Selector, pod *corev1.Pod) replicaClaim {
+	match := selector.Matches(labels.Set(pod.Labels))
+	if ref := replicaControllerRef(&pod.ObjectMeta); ref != nil {
+		switch {
+		case ref.UID != rs.UID:
+			return replicaIgnore
+		case match:
+			return replicaKeep
+		case rs.DeletionTimestamp != nil:
+			return replicaIgnore // an owner being deleted releases nothing
+		}
+		return replicaRelease
+	}
+	if !match || rs.DeletionTimestamp != nil || pod.DeletionTimestamp != nil {
+		return replicaIgnore
+	}
+	return replicaAdopt
+}
+
+// claim returns the pods rs owns among active, adopting matching orphans
+// and releasing owned pods that no longer match.
+func (m *replicaManager) claim(ctx context.Context, rs *appsv1.ReplicaSet, selector labels.Selector, active []*corev1.Pod) ([]*corev1.Pod, error) {
+	var claimed []*corev1.Pod
+	var errs []error
+	for _, p := range active {
+		switch replicaClaimFor(rs, selector, p) {
+		case replicaKeep:
+			claimed = append(claimed, p)
+		case replicaAdopt:
+			ref := replicaNewControllerRef(&rs.ObjectMeta, m.kind.gvk)
+			err := m.patchOwners(ctx, p, map[string]any{"ownerReferences": []metav1.OwnerReference{ref}, "uid": p.UID})
+			if err == nil {
+				m.log.Info("adopted pod", "controller", rs.Namespace+"/"+rs.Name, "pod", p.Name)
+				claimed = append(claimed, p)
+			} else if !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("adopt pod %s: %w", p.Name, err))
+			}
+		case replicaRelease:
+			del := map[string]any{"$patch": "delete", "uid": rs.UID}
+			err := m.patchOwners(ctx, p, map[string]any{"ownerReferences": []any{del}, "uid": p.UID})
+			if err == nil {
+				m.log.Info("released pod", "controller", rs.Namespace+"/"+rs.Name, "pod", p.Name)
+			} else if !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("release pod %s: %w", p.Name, err))
+			}
+		}
+	}
+	return claimed, errors.Join(errs...)
+}
+
+// patchOwners writes a strategic merge patch of the pod's metadata. The
+// pod's uid in the patch makes it fail on a pod re-created under the same
+// name.
+func (m *replicaManager) patchOwners(ctx context.Context, p *corev1.Pod, meta map[string]any) error {
+	body, err := json.Marshal(map[string]any{"metadata": meta})
+	if err != nil {
+		return err
+	}
+	_, err = m.deps.Client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+	return err
+}
+
+// replicaOwner is what the pod handlers need of one controller.
+type replicaOwner struct {
+	rv       uint64
+	name     string
+	uid      types.UID
+	parent   types.UID // uid of its own controller (a Deployment), if any
+	selector labels.Selector
+}
+
+// replicaOwnerCache decodes each controller once per resourceVersion.
+type replicaOwnerCache struct {
+	mu sync.Mutex
+	m  map[string]replicaOwner // by store key
+}
+
+func (c *replicaOwnerCache) forget(key string) {
+	c.mu.Lock()
+	delete(c.m, key)
+	c.mu.Unlock()
+}
+
+// ownersIn returns the controllers of the namespace with a valid selector.
+func (m *replicaManager) ownersIn(ns string) []replicaOwner {
+	objs, _, _ := m.deps.Store.List(m.kind.resource, ns, "", 0)
+	out := make([]replicaOwner, 0, len(objs))
+	c := m.owners
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, o := range objs {
+		if e, ok := c.m[o.Key()]; ok && e.rv == o.ResourceVersion {
+			out = append(out, e)
+			continue
+		}
+		rs, _, err := m.kind.decode(o.Raw)
+		if err != nil {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
+		if err != nil {
+			continue
+		}
+		e := replicaOwner{rv: o.ResourceVersion, name: o.Name, uid: rs.UID, selector: sel}
+		if p := replicaControllerRef(&rs.ObjectMeta); p != nil {
+			e.parent = p.UID
+		}
+		c.m[o.Key()] = e
+		out = append(out, e)
+	}
+	return out
+}

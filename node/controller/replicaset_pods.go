@@ -1,0 +1,337 @@
+package controller
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
+
+	"github.com/shoal-project/shoal/consensus"
+)
+
+// replicaPodDeletionCostAnnotation is the annotation that orders scale-down by the user's
+// preference (lower cost goes first), as in Kubernetes.
+const replicaPodDeletionCostAnnotation = "controller.kubernetes.io/pod-deletion-cost"
+
+// replicaPodActive reports whether a pod counts towards replicas: not being
+// deleted and not terminated (Kubernetes' IsPodActive).
+func replicaPodActive(p *corev1.Pod) bool {
+	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+}
+
+// replicaPodReadyCondition returns the pod's Ready condition, or nil.
+func replicaPodReadyCondition(p *corev1.Pod) *corev1.PodCondition {
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == corev1.PodReady {
+			return &p.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// replicaPodReady reports whether the pod's Ready condition is True.
+func replicaPodReady(p *corev1.Pod) bool {
+	c := replicaPodReadyCondition(p)
+	return c != nil && c.Status == corev1.ConditionTrue
+}
+
+// replicaPodAvailable is Kubernetes' IsPodAvailable: ready for at least
+// minReadySeconds.
+func replicaPodAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bool {
+	c := replicaPodReadyCondition(p)
+	if c == nil || c.Status != corev1.ConditionTrue {
+		return false
+	}
+	if minReadySeconds == 0 {
+		return true
+	}
+	d := time.Duration(minReadySeconds) * time.Second
+	return !c.LastTransitionTime.IsZero() && c.LastTransitionTime.Add(d).Before(now)
+}
+
+// replicaControllerRef returns the owner reference with controller=true, or nil.
+func replicaControllerRef(m *metav1.ObjectMeta) *metav1.OwnerReference {
+	for i := range m.OwnerReferences {
+		if r := &m.OwnerReferences[i]; r.Controller != nil && *r.Controller {
+			return r
+		}
+	}
+	return nil
+}
+
+// replicaNewControllerRef is the owner reference a controller puts on what it
+// creates or adopts.
+func replicaNewControllerRef(owner *metav1.ObjectMeta, gvk schema.GroupVersionKind) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion:         gvk.GroupVersion().String(),
+		Kind:               gvk.Kind,
+		Name:               owner.Name,
+		UID:                owner.UID,
+		Controller:         ptr.To(true),
+		BlockOwnerDeletion: ptr.To(true),
+	}
+}
+
+// replicaPodFromTemplate is Kubernetes' GetPodFromTemplate: a pod to create for
+// rs, named by the API server from generateName "<rs>-".
+func replicaPodFromTemplate(rs *appsv1.ReplicaSet, gvk schema.GroupVersionKind) *corev1.Pod {
+	t := &rs.Spec.Template
+	prefix := rs.Name + "-"
+	if len(apivalidation.NameIsDNSSubdomain(prefix, true)) != 0 {
+		prefix = rs.Name
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName:    prefix,
+			Namespace:       rs.Namespace,
+			Labels:          maps.Clone(t.Labels),
+			Annotations:     maps.Clone(t.Annotations),
+			Finalizers:      slices.Clone(t.Finalizers),
+			OwnerReferences: []metav1.OwnerReference{replicaNewControllerRef(&rs.ObjectMeta, gvk)},
+		},
+		Spec: *t.Spec.DeepCopy(),
+	}
+	return pod
+}
+
+// replicaPhaseOrdinal orders phases for scale-down: pending pods go first.
+var replicaPhaseOrdinal = map[corev1.PodPhase]int{corev1.PodPending: 0, corev1.PodUnknown: 1, corev1.PodRunning: 2}
+
+// replicaRankedPod is a pod with the number of related pods on its node.
+type replicaRankedPod struct {
+	pod  *corev1.Pod
+	rank int
+}
+
+// replicaDeleteFirst is Kubernetes' ActivePodsWithRanks.Less (without the
+// logarithmic scale-down buckets): whether a should be deleted before b.
+//  1. unscheduled < scheduled
+//  2. Pending < Unknown < Running
+//  3. not ready < ready
+//  4. lower pod-deletion-cost < higher
+//  5. more related pods on the same node < fewer
+//  6. ready for less time < more
+//  7. more container restarts < fewer
+//  8. newer < older
+func replicaDeleteFirst(a, b replicaRankedPod) bool {
+	pa, pb := a.pod, b.pod
+	if (pa.Spec.NodeName == "") != (pb.Spec.NodeName == "") {
+		return pa.Spec.NodeName == ""
+	}
+	if oa, ob := replicaPhaseOrdinal[pa.Status.Phase], replicaPhaseOrdinal[pb.Status.Phase]; oa != ob {
+		return oa < ob
+	}
+	ra, rb := replicaPodReady(pa), replicaPodReady(pb)
+	if ra != rb {
+		return !ra
+	}
+	if ca, cb := replicaDeletionCost(pa), replicaDeletionCost(pb); ca != cb {
+		return ca < cb
+	}
+	if a.rank != b.rank {
+		return a.rank > b.rank
+	}
+	if ra && rb {
+		ta, tb := replicaReadySince(pa), replicaReadySince(pb)
+		if !ta.Equal(tb) {
+			return replicaAfterOrZero(ta, tb)
+		}
+	}
+	if xa, xb := replicaMaxRestarts(pa), replicaMaxRestarts(pb); xa != xb {
+		return xa > xb
+	}
+	ta, tb := pa.CreationTimestamp.Time, pb.CreationTimestamp.Time
+	if !ta.Equal(tb) {
+		return replicaAfterOrZero(ta, tb)
+	}
+	return pa.UID < pb.UID
+}
+
+// replicaAfterOrZero: a zero time sorts first, then the later time.
+func replicaAfterOrZero(a, b time.Time) bool {
+	if a.IsZero() || b.IsZero() {
+		return a.IsZero()
+	}
+	return a.After(b)
+}
+
+func replicaReadySince(p *corev1.Pod) time.Time {
+	if c := replicaPodReadyCondition(p); c != nil {
+		return c.LastTransitionTime.Time
+	}
+	return time.Time{}
+}
+
+func replicaDeletionCost(p *corev1.Pod) int32 {
+	v, ok := p.Annotations[replicaPodDeletionCostAnnotation]
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil {
+		return 0 // Kubernetes rejects such values at admission
+	}
+	return int32(n)
+}
+
+func replicaMaxRestarts(p *corev1.Pod) int32 {
+	var n int32
+	for _, s := range p.Status.ContainerStatuses {
+		n = max(n, s.RestartCount)
+	}
+	for _, s := range p.Status.InitContainerStatuses {
+		n = max(n, s.RestartCount)
+	}
+	return n
+}
+
+// replicaPodsToDelete picks the n pods of pods to delete first. related are the
+// active pods of this controller and of its siblings (the ReplicaSets of
+// the same Deployment): a pod whose node holds more of them is "doubled
+// up" and goes before one that is alone on its node.
+func replicaPodsToDelete(pods, related []*corev1.Pod, n int) []*corev1.Pod {
+	n = min(n, len(pods))
+	perNode := map[string]int{}
+	for _, p := range related {
+		if p.Spec.NodeName != "" && replicaPodActive(p) {
+			perNode[p.Spec.NodeName]++
+		}
+	}
+	ranked := make([]replicaRankedPod, len(pods))
+	for i, p := range pods {
+		ranked[i] = replicaRankedPod{pod: p, rank: perNode[p.Spec.NodeName]}
+	}
+	slices.SortStableFunc(ranked, func(a, b replicaRankedPod) int {
+		switch {
+		case replicaDeleteFirst(a, b):
+			return -1
+		case replicaDeleteFirst(b, a):
+			return 1
+		}
+		return 0
+	})
+	out := make([]*corev1.Pod, n)
+	for i := range out {
+		out[i] = ranked[i].pod
+	}
+	return out
+}
+
+// replicaSlowStartBatches splits count into batches of initial, 2*initial, 4*initial,
+// ... items (the last one smaller), as Kubernetes' slowStartBatch does: a
+// controller whose creates all fail (a quota, a bad template) fails once
+// rather than hundreds of times.
+func replicaSlowStartBatches(count, initial int) []int {
+	var out []int
+	for size := min(count, initial); size > 0; {
+		out = append(out, size)
+		count -= size
+		size = min(2*size, count)
+	}
+	return out
+}
+
+// slowStart calls fn count times, in slow-start batches whose calls run in
+// parallel, and stops after the first batch with a failure. It returns how
+// many calls succeeded and the first error.
+func replicaSlowStart(count, initial int, fn func() error) (int, error) {
+	successes := 0
+	for _, size := range replicaSlowStartBatches(count, initial) {
+		errs := make(chan error, size)
+		var wg sync.WaitGroup
+		for range size {
+			wg.Go(func() {
+				if err := fn(); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		successes += size - len(errs)
+		if err, ok := <-errs; ok {
+			return successes, err
+		}
+	}
+	return successes, nil
+}
+
+// replicaPodCache decodes each stored pod once per resourceVersion. It is shared
+// by the workers: the pods it returns must not be changed.
+type replicaPodCache struct {
+	mu   sync.Mutex
+	pods map[string]replicaCachedPod // by store key
+}
+
+type replicaCachedPod struct {
+	rv  uint64
+	pod *corev1.Pod
+}
+
+func newReplicaPodCache() *replicaPodCache {
+	return &replicaPodCache{pods: map[string]replicaCachedPod{}}
+}
+
+// decode returns the pods of objs, decoding only those not cached at their
+// resourceVersion. Undecodable objects are skipped.
+func (c *replicaPodCache) decode(objs []*consensus.Object) []*corev1.Pod {
+	out := make([]*corev1.Pod, len(objs))
+	var miss []int
+	c.mu.Lock()
+	for i, o := range objs {
+		if e, ok := c.pods[o.Key()]; ok && e.rv == o.ResourceVersion {
+			out[i] = e.pod
+		} else {
+			miss = append(miss, i)
+		}
+	}
+	c.mu.Unlock()
+	if len(miss) == 0 {
+		return out
+	}
+	fresh := make([]replicaCachedPod, 0, len(miss))
+	for _, i := range miss {
+		p := &corev1.Pod{}
+		if err := json.Unmarshal(objs[i].Raw, p); err != nil {
+			continue
+		}
+		out[i] = p
+		fresh = append(fresh, replicaCachedPod{rv: objs[i].ResourceVersion, pod: p})
+	}
+	c.mu.Lock()
+	for _, e := range fresh {
+		key := consensus.ObjectKey("pods", e.pod.Namespace, e.pod.Name)
+		if cur, ok := c.pods[key]; !ok || cur.rv < e.rv {
+			c.pods[key] = e
+		}
+	}
+	c.mu.Unlock()
+	return slices.DeleteFunc(out, func(p *corev1.Pod) bool { return p == nil })
+}
+
+// forget drops a pod the store deleted.
+func (c *replicaPodCache) forget(key string) {
+	c.mu.Lock()
+	delete(c.pods, key)
+	c.mu.Unlock()
+}
+
+// retain drops every cached pod whose key keep rejects.
+func (c *replicaPodCache) retain(keep func(key string) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.pods {
+		if !keep(k) {
+			delete(c.pods, k)
+		}
+	}
+}
