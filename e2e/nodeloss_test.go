@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// killNode loses node i as a machine would: kill -9 its agent, its
+// containerd and shims (everything in its network namespace) and its
+// containers.
+func (pc *podCluster) killNode(i int) {
+	out, _ := exec.Command("ip", "netns", "pids", pc.lab.nodes[i]).Output()
+	for _, pid := range strings.Fields(string(out)) {
+		exec.Command("kill", "-9", pid).Run()
+	}
+	killContainersOf([]string{pc.agents[i].name})
+	select {
+	case <-pc.agents[i].done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// leaderIndex finds the leading node from the agents' logs: the last to
+// say it became leader without saying it stopped its leader loops since.
+func (pc *podCluster) leaderIndex() int {
+	for i, a := range pc.agents {
+		log := a.log.String()
+		if j := strings.LastIndex(log, "became leader"); j >= 0 && !strings.Contains(log[j:], "leader loops stopped") {
+			return i
+		}
+	}
+	return -1
+}
+
+// deploymentReady waits until the deployment has want ready pods, none of
+// them on the node named avoid, and returns how long that took.
+func (pc *podCluster) deploymentReady(t testing.TB, want int, avoid string, timeout time.Duration) time.Duration {
+	start := time.Now()
+	waitFor(t, timeout, fmt.Sprintf("%d ready pods off %s", want, avoid), func() error {
+		pods, err := pc.podList("app=" + bootcamp)
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, p := range pods {
+			if p.Spec.NodeName == avoid || p.DeletionTimestamp != nil {
+				continue
+			}
+			for _, c := range p.Status.Conditions {
+				if c.Type == "Ready" && c.Status == "True" {
+					ready++
+				}
+			}
+		}
+		if ready != want {
+			return fmt.Errorf("%d ready pods off %s", ready, avoid)
+		}
+		return nil
+	})
+	return time.Since(start)
+}
+
+// TestNodeLoss kills a node like a lost machine: its pods come back on the
+// other nodes and the deployment is fully available again.
+func TestNodeLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped in -short")
+	}
+	pc := startPodCluster(t, 3)
+	kc := []string{"--kubeconfig", pc.kubeconfig}
+	pc.mustShoal(append([]string{"create", "deployment", bootcamp, "--image=gcr.io/google-samples/kubernetes-bootcamp:v1", "--replicas=4"}, kc...)...)
+	pc.mustShoal(append([]string{"rollout", "status", "deployments/" + bootcamp, "--timeout", "120s"}, kc...)...)
+	leader := pc.leaderIndex()
+	victim := -1
+	pods, _ := pc.podList("app=" + bootcamp)
+	for _, p := range pods {
+		if i := nodeIndex(p.Spec.NodeName); i != leader && i != 0 {
+			victim = i
+			break
+		}
+	}
+	if victim < 0 {
+		t.Skipf("no pod on a node other than the leader and node-0: %v", pods)
+	}
+	pc.killNode(victim)
+	took := pc.deploymentReady(t, 4, pc.agents[victim].name, 90*time.Second)
+	t.Logf("node %s lost: 4 pods ready on the others after %s", pc.agents[victim].name, took)
+	out := pc.mustShoal(append([]string{"get", "nodes"}, kc...)...)
+	contains(t, "get nodes", out, pc.agents[victim].name, "NotReady")
+	out = pc.mustShoal(append([]string{"get", "deploy", bootcamp}, kc...)...)
+	contains(t, "get deploy", out, "4/4")
+}
+
+// TestLeaderLossDuringRollout kills the leader in the middle of a rolling
+// update: the rollout completes under the new leader.
+func TestLeaderLossDuringRollout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped in -short")
+	}
+	pc := startPodCluster(t, 3)
+	pc.clientNS = pc.lab.nodes[0]
+	kc := []string{"--kubeconfig", pc.kubeconfig}
+	pc.mustShoal(append([]string{"create", "deployment", bootcamp, "--image=gcr.io/google-samples/kubernetes-bootcamp:v1", "--replicas=4"}, kc...)...)
+	pc.mustShoal(append([]string{"rollout", "status", "deployments/" + bootcamp, "--timeout", "120s"}, kc...)...)
+	leader := pc.leaderIndex()
+	survivor := (leader + 1) % 3
+	pc.clientNS = pc.lab.nodes[survivor]
+	// Every client command from now on talks to the survivor.
+	kcfg := pc.mustShoal("kubeconfig", "--data-dir", pc.agents[survivor].dataDir)
+	if err := os.WriteFile(pc.kubeconfig, []byte(kcfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pc.mustShoal(append([]string{"set", "image", "deployments/" + bootcamp, bootcamp + "=gcr.io/google-samples/kubernetes-bootcamp:v2"}, kc...)...)
+	pc.killNode(leader)
+	out := pc.mustShoal(append([]string{"rollout", "status", "deployments/" + bootcamp, "--timeout", "180s"}, kc...)...)
+	contains(t, "rollout status after the leader died", out, "successfully rolled out")
+	pc.deploymentReady(t, 4, pc.agents[leader].name, 90*time.Second)
+}

@@ -1,0 +1,304 @@
+package network
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// This file is a small rule builder: every method appends both the
+// netlink expressions the kernel runs and the nft syntax a person reads
+// (and the unit tests compare), so the two cannot drift apart. Only the
+// subset the Service proxy needs is here, all in the ip family.
+
+// nftRule is one rule under construction.
+type nftRule struct {
+	text  []string
+	exprs []expr.Any
+	// vmap, when set, ends the rule: register 1 is looked up in an
+	// anonymous verdict map whose key i jumps to vmap[i] (a goto). The map
+	// is made when the rule is applied, because its set ID comes from the
+	// connection.
+	vmap []string
+}
+
+func rule() *nftRule { return &nftRule{} }
+
+func (r *nftRule) add(text string, exprs ...expr.Any) *nftRule {
+	r.text = append(r.text, text)
+	r.exprs = append(r.exprs, exprs...)
+	return r
+}
+
+// String is the rule in nft syntax.
+func (r *nftRule) String() string {
+	s := strings.Join(r.text, " ")
+	if len(r.vmap) > 0 {
+		var els []string
+		for i, c := range r.vmap {
+			els = append(els, fmt.Sprintf("%d : goto %s", i, c))
+		}
+		s += " vmap { " + strings.Join(els, ", ") + " }"
+	}
+	return s
+}
+
+// Offsets into the IPv4 header and the transport header.
+const (
+	ipv4SaddrOffset = 12
+	ipv4DaddrOffset = 16
+	thDportOffset   = 2
+)
+
+func loadIPv4(offset uint32) *expr.Payload {
+	return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4}
+}
+
+// addr matches the source or destination address against ip.
+func (r *nftRule) addr(field string, offset uint32, ip net.IP, neq bool) *nftRule {
+	op, sym := expr.CmpOpEq, ""
+	if neq {
+		op, sym = expr.CmpOpNeq, "!= "
+	}
+	return r.add(fmt.Sprintf("ip %s %s%s", field, sym, ip),
+		loadIPv4(offset),
+		&expr.Cmp{Op: op, Register: 1, Data: ip.To4()})
+}
+
+// prefix matches the source or destination address against a subnet.
+func (r *nftRule) prefix(field string, offset uint32, n *net.IPNet, neq bool) *nftRule {
+	op, sym := expr.CmpOpEq, ""
+	if neq {
+		op, sym = expr.CmpOpNeq, "!= "
+	}
+	return r.add(fmt.Sprintf("ip %s %s%s", field, sym, n),
+		loadIPv4(offset),
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: []byte(n.Mask), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: op, Register: 1, Data: n.IP.To4()})
+}
+
+func (r *nftRule) daddr(ip net.IP) *nftRule { return r.addr("daddr", ipv4DaddrOffset, ip, false) }
+func (r *nftRule) saddr(ip net.IP) *nftRule { return r.addr("saddr", ipv4SaddrOffset, ip, false) }
+func (r *nftRule) saddrIn(n *net.IPNet) *nftRule {
+	return r.prefix("saddr", ipv4SaddrOffset, n, false)
+}
+func (r *nftRule) saddrNotIn(n *net.IPNet) *nftRule {
+	return r.prefix("saddr", ipv4SaddrOffset, n, true)
+}
+func (r *nftRule) daddrIn(n *net.IPNet) *nftRule {
+	return r.prefix("daddr", ipv4DaddrOffset, n, false)
+}
+func (r *nftRule) daddrNotIn(n *net.IPNet) *nftRule {
+	return r.prefix("daddr", ipv4DaddrOffset, n, true)
+}
+
+// dport matches the transport protocol and the destination port.
+func (r *nftRule) dport(p l4proto, port int32) *nftRule {
+	return r.add(fmt.Sprintf("%s dport %d", p.name, port),
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p.number}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: thDportOffset, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(uint16(port))})
+}
+
+// ctNew matches the first packet of a connection.
+func (r *nftRule) ctNew() *nftRule {
+	return r.add("ct state new",
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)})
+}
+
+// setMark ORs bit into the packet mark.
+func (r *nftRule) setMark(bit uint32) *nftRule {
+	return r.add(fmt.Sprintf("meta mark set mark | %#x", bit),
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(^bit), Xor: binaryutil.NativeEndian.PutUint32(bit)},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1})
+}
+
+// hasMark matches packets whose mark has bit set.
+func (r *nftRule) hasMark(bit uint32) *nftRule {
+	return r.add(fmt.Sprintf("meta mark & %#x != 0", bit),
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(bit), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)})
+}
+
+// clearMark removes bit from the packet mark (so a packet that is
+// masqueraded once does not carry the bit on, say, into a tunnel).
+func (r *nftRule) clearMark(bit uint32) *nftRule {
+	return r.add(fmt.Sprintf("meta mark set mark & %#x", ^bit),
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(^bit), Xor: make([]byte, 4)},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1})
+}
+
+// dnat rewrites the destination to ip:port.
+func (r *nftRule) dnat(ip net.IP, port int32) *nftRule {
+	return r.add(fmt.Sprintf("dnat to %s:%d", ip, port),
+		&expr.Immediate{Register: 1, Data: ip.To4()},
+		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(uint16(port))},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4,
+			RegAddrMin: 1, RegAddrMax: 1, RegProtoMin: 2, RegProtoMax: 2, Specified: true})
+}
+
+func (r *nftRule) masquerade() *nftRule {
+	return r.add("masquerade", &expr.Masq{})
+}
+
+// reject answers a TCP connection with a reset and anything else with an
+// ICMP port unreachable, like kube-proxy for a Service with no endpoints.
+func (r *nftRule) reject(p l4proto) *nftRule {
+	if p.number == unix.IPPROTO_TCP {
+		return r.add("reject with tcp reset", &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
+	}
+	return r.add("reject", &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 3 /* port unreachable */})
+}
+
+func (r *nftRule) verdict(kind expr.VerdictKind, chain, text string) *nftRule {
+	return r.add(text, &expr.Verdict{Kind: kind, Chain: chain})
+}
+
+func (r *nftRule) jump(chain string) *nftRule {
+	return r.verdict(expr.VerdictJump, chain, "jump "+chain)
+}
+func (r *nftRule) goTo(chain string) *nftRule {
+	return r.verdict(expr.VerdictGoto, chain, "goto "+chain)
+}
+func (r *nftRule) drop() *nftRule { return r.verdict(expr.VerdictDrop, "", "drop") }
+
+// numgenVmap picks one of chains at random for each new connection.
+func (r *nftRule) numgenVmap(chains []string) *nftRule {
+	r.add(fmt.Sprintf("numgen random mod %d", len(chains)),
+		&expr.Numgen{Register: 1, Type: unix.NFT_NG_RANDOM, Modulus: uint32(len(chains))})
+	r.vmap = chains
+	return r
+}
+
+// jhashVmap picks one of chains by a hash of the source address, so one
+// client keeps reaching the same endpoint while the endpoints stay the same.
+func (r *nftRule) jhashVmap(chains []string, seed uint32) *nftRule {
+	r.add(fmt.Sprintf("jhash ip saddr mod %d seed %#x", len(chains), seed),
+		loadIPv4(ipv4SaddrOffset),
+		&expr.Hash{SourceRegister: 1, DestRegister: 1, Length: 4, Modulus: uint32(len(chains)),
+			Seed: seed, Type: expr.HashTypeJenkins})
+	r.vmap = chains
+	return r
+}
+
+// l4proto is a transport protocol a Service port can use.
+type l4proto struct {
+	name   string
+	number byte
+}
+
+var l4protos = map[string]l4proto{
+	"TCP":  {"tcp", unix.IPPROTO_TCP},
+	"UDP":  {"udp", unix.IPPROTO_UDP},
+	"SCTP": {"sctp", unix.IPPROTO_SCTP},
+}
+
+// chainHook makes a chain a base chain.
+type chainHook struct {
+	typ      nftables.ChainType
+	hook     *nftables.ChainHook
+	hookName string
+	priority int32
+}
+
+// nftChain is one chain and its rules, in order.
+type nftChain struct {
+	name  string
+	base  *chainHook
+	rules []*nftRule
+}
+
+func (c *nftChain) append(r *nftRule) { c.rules = append(c.rules, r) }
+
+// ruleset is the whole of shoal's table.
+type ruleset struct {
+	table  string
+	chains []*nftChain
+}
+
+// String renders the table in nft syntax (close to `nft list table`).
+func (rs *ruleset) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table ip %s {\n", rs.table)
+	for i, c := range rs.chains {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "\tchain %s {\n", c.name)
+		if c.base != nil {
+			fmt.Fprintf(&b, "\t\ttype %s hook %s priority %d; policy accept;\n", c.base.typ, c.base.hookName, c.base.priority)
+		}
+		for _, r := range c.rules {
+			fmt.Fprintf(&b, "\t\t%s\n", r)
+		}
+		b.WriteString("\t}\n")
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// queue adds the commands that replace the table with rs to conn's batch:
+// add (so the delete cannot fail), delete, and build it again. The kernel
+// applies the whole batch at Flush as one transaction, so packets see the
+// old table or the new one, never none.
+func (rs *ruleset) queue(conn *nftables.Conn) error {
+	t := &nftables.Table{Name: rs.table, Family: nftables.TableFamilyIPv4}
+	conn.AddTable(t)
+	conn.DelTable(t)
+	conn.AddTable(t)
+	chains := make(map[string]*nftables.Chain, len(rs.chains))
+	for _, c := range rs.chains {
+		ch := &nftables.Chain{Name: c.name, Table: t}
+		if c.base != nil {
+			accept := nftables.ChainPolicyAccept
+			ch.Type, ch.Hooknum, ch.Policy = c.base.typ, c.base.hook, &accept
+			ch.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(c.base.priority))
+		}
+		chains[c.name] = conn.AddChain(ch)
+	}
+	for _, c := range rs.chains {
+		for _, r := range c.rules {
+			exprs := append([]expr.Any(nil), r.exprs...)
+			if len(r.vmap) > 0 {
+				// Keys are in host byte order, as numgen and jhash write
+				// them. (`nft list` shows key 1 as 16777216: google/nftables
+				// labels anonymous sets big-endian; the kernel only compares
+				// bytes, so the lookup is right.)
+				set := &nftables.Set{
+					Table: t, Anonymous: true, Constant: true, IsMap: true,
+					KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict,
+					KeyByteOrder: binaryutil.NativeEndian,
+				}
+				els := make([]nftables.SetElement, len(r.vmap))
+				for i, target := range r.vmap {
+					els[i] = nftables.SetElement{
+						Key:         binaryutil.NativeEndian.PutUint32(uint32(i)),
+						VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: target},
+					}
+				}
+				if err := conn.AddSet(set, els); err != nil {
+					return fmt.Errorf("verdict map for %q: %w", r, err)
+				}
+				exprs = append(exprs, &expr.Lookup{SourceRegister: 1, IsDestRegSet: true, DestRegister: 0,
+					SetID: set.ID, SetName: set.Name})
+			}
+			conn.AddRule(&nftables.Rule{Table: t, Chain: chains[c.name], Exprs: exprs})
+		}
+	}
+	return nil
+}
