@@ -65,6 +65,8 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		"namespace-controller": (&controller.Namespaces{Deps: deps.named("namespaces")}).Run,
 		"garbage-collector":    (&controller.GarbageCollector{Deps: deps.named("gc")}).Run,
 		"endpoints":            (&controller.Endpoints{Deps: deps.named("endpoints")}).Run,
+		"load-balancers":       (&controller.LoadBalancers{Deps: deps.named("load-balancers")}).Run,
+		"kubernetes-service":   n.api.EnsureKubernetesService,
 		"deployment":           controller.NewDeploymentController(deps.named("deployment")).Run,
 		"replicaset":           controller.NewReplicaSetController(deps.named("replicaset")).Run,
 		"replication":          controller.NewReplicationController(deps.named("replication")).Run,

@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -16,9 +18,12 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shoal-project/shoal/dnsd"
 	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/kubelet"
 	"github.com/shoal-project/shoal/node/network"
+	"github.com/shoal-project/shoal/node/servicesync"
 	"github.com/shoal-project/shoal/node/streaming"
 	"github.com/shoal-project/shoal/runtime"
 	ctrd "github.com/shoal-project/shoal/runtime/containerd"
@@ -137,8 +142,21 @@ func (n *Node) runPods(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var clusterDNS []string
+	if n.opts.runtime == nil {
+		// Real pods: the node's Service proxy, routes and DNS server.
+		podCIDR, err := n.waitPodCIDR(ctx)
+		if err != nil {
+			return g.Wait()
+		}
+		if err := n.runServices(ctx, g, podCIDR); err != nil {
+			n.log.Error("this node cannot serve Services", "error", err)
+		} else {
+			clusterDNS = []string{n.cfg.AdvertiseAddr}
+		}
+	}
 	k := kubelet.New(kubelet.Config{
-		NodeName: n.cfg.Name, Store: n.store, Client: client, Runtime: rt,
+		NodeName: n.cfg.Name, Store: n.store, Client: client, Runtime: rt, ClusterDNS: clusterDNS,
 		RootDir: filepath.Join(n.cfg.DataDir, "kubelet"), ClusterDomain: "cluster.local",
 		NodeIP: n.cfg.AdvertiseAddr, Version: apiserver.Version.GitVersion,
 		Logger: n.log.With("component", "kubelet"),
@@ -182,4 +200,52 @@ func (n *Node) streamingProxy(clientTLS *tls.Config) *streaming.Proxy {
 		Transport:    &http.Transport{TLSClientConfig: clientTLS.Clone(), ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16},
 		Logger:       n.log.With("component", "streaming"),
 	})
+}
+
+// runServices starts what makes Services work on this node: forwarding,
+// the nftables Service proxy and routes to the other nodes' pods (kept in
+// step with the store), and the DNS server pods use, on the node's address.
+func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR string) error {
+	if _, err := network.EnableForwarding(); err != nil {
+		return err
+	}
+	routes, err := network.NewRoutes(network.RoutesConfig{ServiceCIDR: apiserver.DefaultServiceCIDR.String()})
+	if err != nil {
+		return err
+	}
+	proxy, err := network.NewServiceProxy(network.ProxyConfig{
+		ClusterCIDR: controller.DefaultClusterCIDR, PodCIDR: podCIDR, Logger: n.log.With("component", "proxy"),
+	})
+	if err != nil {
+		return err
+	}
+	sync := &servicesync.Proxy{Store: n.store, NodeName: n.cfg.Name, NodeIP: n.cfg.AdvertiseAddr,
+		Proxy: proxy, Routes: routes, Logger: n.log.With("component", "proxy")}
+	g.Go(func() error {
+		err := sync.Run(ctx)
+		proxy.Close()
+		routes.Close()
+		return err
+	})
+
+	upstreams, _ := dnsd.UpstreamsFromResolvConf("/etc/resolv.conf")
+	var keep []string
+	for _, u := range upstreams {
+		if h, _, err := net.SplitHostPort(u); err == nil && h == n.cfg.AdvertiseAddr || u == n.cfg.AdvertiseAddr {
+			continue // never forward to ourselves
+		}
+		keep = append(keep, u)
+	}
+	zones := []netip.Prefix{netip.MustParsePrefix(controller.DefaultClusterCIDR), apiserver.DefaultServiceCIDR}
+	h := dnsd.NewHandler(&servicesync.Resolver{Store: n.store}, dnsd.Config{
+		ReverseZones: zones, Settings: dnsd.Settings{Upstreams: keep}, Logger: n.log.With("component", "dnsd"),
+	})
+	srv := dnsd.NewServer(h, dnsd.ServerConfig{Addrs: []string{net.JoinHostPort(n.cfg.AdvertiseAddr, "53")}, Logger: n.log.With("component", "dnsd")})
+	g.Go(func() error {
+		if err := srv.Run(ctx); err != nil {
+			n.log.Error("dns server", "error", err)
+		}
+		return nil
+	})
+	return nil
 }

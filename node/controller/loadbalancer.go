@@ -1,0 +1,93 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// LoadBalancers publishes where LoadBalancer Services answer: every node
+// serves them on its own address (the Service proxy), so their
+// status.loadBalancer.ingress lists the Ready nodes' addresses.
+type LoadBalancers struct {
+	Deps
+	// Resync is how often a full pass runs (0: 2s).
+	Resync time.Duration
+}
+
+// Run reconciles until ctx is cancelled.
+func (c *LoadBalancers) Run(ctx context.Context) error {
+	resync := c.Resync
+	if resync == 0 {
+		resync = 2 * time.Second
+	}
+	t := time.NewTicker(resync)
+	defer t.Stop()
+	for {
+		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			c.Logger.Warn("load balancer status", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Reconcile makes one pass.
+func (c *LoadBalancers) Reconcile(ctx context.Context) error {
+	ingress := c.nodeIngress()
+	svcs, _, _ := c.Store.List("services", "", "", 0)
+	var errs []error
+	for _, o := range svcs {
+		var svc corev1.Service
+		if json.Unmarshal(o.Raw, &svc) != nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			continue
+		}
+		if equality.Semantic.DeepEqual(svc.Status.LoadBalancer.Ingress, ingress) {
+			continue
+		}
+		svc.Status.LoadBalancer.Ingress = ingress
+		_, err := c.Client.CoreV1().Services(svc.Namespace).UpdateStatus(ctx, &svc, metav1.UpdateOptions{})
+		if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("service %s/%s: %w", svc.Namespace, svc.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// nodeIngress lists the InternalIPs of the Ready nodes, sorted.
+func (c *LoadBalancers) nodeIngress() []corev1.LoadBalancerIngress {
+	nodes, _, _ := c.Store.List("nodes", "", "", 0)
+	var ips []string
+	for _, o := range nodes {
+		var n corev1.Node
+		if json.Unmarshal(o.Raw, &n) != nil {
+			continue
+		}
+		if c := readyCondition(&n.Status); c == nil || c.Status != corev1.ConditionTrue {
+			continue
+		}
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				ips = append(ips, a.Address)
+			}
+		}
+	}
+	sort.Strings(ips)
+	var out []corev1.LoadBalancerIngress
+	for _, ip := range ips {
+		mode := corev1.LoadBalancerIPModeVIP
+		out = append(out, corev1.LoadBalancerIngress{IP: ip, IPMode: &mode})
+	}
+	return out
+}
