@@ -232,6 +232,15 @@ func (n *Node) shutdown() {
 	}
 }
 
+// roles are what the node tells others it does: every node may vote; a
+// worker runs pods.
+func (n *Node) roles() []string {
+	if n.cfg.RunPods || n.opts.runtime != nil {
+		return []string{"voter-eligible", membership.RoleWorker}
+	}
+	return []string{"voter-eligible"}
+}
+
 func podsOnly(runsPods bool, v string) string {
 	if runsPods {
 		return v
@@ -244,7 +253,7 @@ func (n *Node) meta() membership.Meta {
 	return membership.Meta{
 		APIAddr:     hostPort(n.cfg.AdvertiseAddr, n.cfg.APIPort),
 		RaftAddr:    hostPort(n.cfg.AdvertiseAddr, n.cfg.RaftPort),
-		Roles:       []string{"voter-eligible", "worker"},
+		Roles:       n.roles(),
 		CPU:         int64(goruntime.NumCPU()) * 1000,
 		MemoryBytes: machineMemory(),
 		Version:     apiserver.Version.GitVersion,

@@ -88,6 +88,13 @@ func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member
 			return nil
 		}
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: m.Name, Labels: nodeLabels(m)}}
+		if !m.HasRole(membership.RoleWorker) {
+			// A member that runs no pods takes part in the control plane
+			// only; the scheduler keeps pods off it, as off a Kubernetes
+			// control-plane node.
+			node.Labels[controlPlaneRole] = ""
+			node.Spec.Taints = []corev1.Taint{{Key: controlPlaneRole, Effect: corev1.TaintEffectNoSchedule}}
+		}
 		cluster := c.ClusterCIDR
 		if cluster == "" {
 			cluster = DefaultClusterCIDR
@@ -210,6 +217,9 @@ func setReady(st *corev1.NodeStatus, status corev1.ConditionStatus, reason, mess
 	}
 	cur.Status, cur.Reason, cur.Message, cur.LastHeartbeatTime = status, reason, message, now
 }
+
+// controlPlaneRole labels and taints members that run no pods.
+const controlPlaneRole = "node-role.kubernetes.io/control-plane"
 
 func nodeLabels(m membership.Member) map[string]string {
 	return map[string]string{

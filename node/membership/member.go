@@ -55,3 +55,16 @@ type Member struct {
 	// Since is when State last changed, by the local clock.
 	Since time.Time
 }
+
+// RoleWorker is the role of a member that runs pods.
+const RoleWorker = "worker"
+
+// HasRole says whether the member announced role.
+func (m Member) HasRole(role string) bool {
+	for _, r := range m.Meta.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
