@@ -37,7 +37,7 @@ func (m *evMembers) Members() []membership.Member {
 	defer m.mu.Unlock()
 	var out []membership.Member
 	for name, s := range m.members {
-		out = append(out, membership.Member{Name: name, State: s, Meta: membership.Meta{CPU: 4000, MemoryBytes: 8 << 30, APIAddr: "127.0.0.1:6443"}})
+		out = append(out, membership.Member{Name: name, State: s, Meta: membership.Meta{Roles: []string{membership.RoleWorker}, CPU: 4000, MemoryBytes: 8 << 30, APIAddr: "127.0.0.1:6443"}})
 	}
 	slices.SortFunc(out, func(a, b membership.Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
