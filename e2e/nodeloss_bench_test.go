@@ -1,0 +1,45 @@
+package e2e
+
+import (
+	"sort"
+	"testing"
+	"time"
+)
+
+// BenchmarkNodeLossRecovery measures the seconds from a node's death (its
+// agent, containerd and containers killed with SIGKILL) to all of a
+// deployment's pods Running and ready again on the other nodes, on three
+// real nodes: the median of 5 runs. Run with `make bench BENCH=NodeLoss`
+// (as root).
+func BenchmarkNodeLossRecovery(b *testing.B) {
+	var runs []float64
+	for i := 0; i < 5; i++ {
+		b.Run("run", func(b *testing.B) {
+			pc := startPodCluster(b, 3)
+			kc := []string{"--kubeconfig", pc.kubeconfig}
+			pc.mustShoal(append([]string{"create", "deployment", bootcamp, "--image=gcr.io/google-samples/kubernetes-bootcamp:v1", "--replicas=4"}, kc...)...)
+			pc.mustShoal(append([]string{"rollout", "status", "deployments/" + bootcamp, "--timeout", "120s"}, kc...)...)
+			leader := pc.leaderIndex()
+			victim := -1
+			pods, _ := pc.podList("app=" + bootcamp)
+			for _, p := range pods {
+				if n := nodeIndex(p.Spec.NodeName); n != leader && n != 0 {
+					victim = n
+				}
+			}
+			if victim < 0 {
+				b.Skip("no pod on a node that neither leads nor runs the client")
+			}
+			start := time.Now()
+			pc.killNode(victim)
+			pc.deploymentReady(b, 4, pc.agents[victim].name, 120*time.Second)
+			runs = append(runs, time.Since(start).Seconds())
+		})
+	}
+	if len(runs) == 0 {
+		b.Skip("no run")
+	}
+	sort.Float64s(runs)
+	b.ReportMetric(runs[len(runs)/2], "s-median-death-to-replaced")
+	b.ReportMetric(runs[len(runs)-1], "s-max")
+}
