@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 func BenchmarkNodeLossRecovery(b *testing.B) {
 	var runs []float64
 	for i := 0; i < 5; i++ {
-		b.Run("run", func(b *testing.B) {
+		b.Run(fmt.Sprintf("run-%d", i), func(b *testing.B) {
 			pc := startPodCluster(b, 3)
 			kc := []string{"--kubeconfig", pc.kubeconfig}
 			pc.mustShoal(append([]string{"create", "deployment", bootcamp, "--image=gcr.io/google-samples/kubernetes-bootcamp:v1", "--replicas=4"}, kc...)...)

@@ -78,7 +78,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 			return nil, fmt.Errorf("runtime state dir: %w", err)
 		}
 	}
-	client, err := containerd.New(opts.Socket, containerd.WithDefaultNamespace(opts.Namespace))
+	client, err := dial(opts.Socket, opts.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("connect to containerd at %s: %w", opts.Socket, err)
 	}
