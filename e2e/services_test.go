@@ -209,3 +209,63 @@ spec:
 		}
 	})
 }
+
+// TestServiceThroughChanges hammers a ClusterIP Service from a pod while
+// the deployment behind it scales down and rolls to a new version: once
+// the endpoints have settled every request succeeds, and answers come only
+// from pods that still exist.
+func TestServiceThroughChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped in -short")
+	}
+	pc := startPodCluster(t, 3)
+	kc := []string{"--kubeconfig", pc.kubeconfig}
+	pc.mustShoal(append([]string{"create", "deployment", bootcamp, "--image=gcr.io/google-samples/kubernetes-bootcamp:v1", "--replicas=3", "--port=8080"}, kc...)...)
+	pc.mustShoal(append([]string{"expose", "deployment/" + bootcamp, "--port", "80", "--target-port", "8080", "--name", "web"}, kc...)...)
+	pc.podFromYAML(t, `apiVersion: v1
+kind: Pod
+metadata:
+  name: hammer
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "while true; do timeout 2 wget -qO- http://web/ 2>&1 || echo FAILED; sleep 0.1; done"]
+`)
+	pc.waitPod("default", "hammer", "Running", 60*time.Second)
+	pc.mustShoal(append([]string{"rollout", "status", "deployments/" + bootcamp, "--timeout", "120s"}, kc...)...)
+
+	pc.mustShoal(append([]string{"scale", "deployments/" + bootcamp, "--replicas=1"}, kc...)...)
+	pc.mustShoal(append([]string{"set", "image", "deployments/" + bootcamp, bootcamp + "=gcr.io/google-samples/kubernetes-bootcamp:v2"}, kc...)...)
+	pc.mustShoal(append([]string{"rollout", "status", "deployments/" + bootcamp, "--timeout", "120s"}, kc...)...)
+	waitFor(t, 30*time.Second, "one ready v2 pod", func() error {
+		pods, err := pc.podList("app=" + bootcamp)
+		if err != nil {
+			return err
+		}
+		if len(pods) != 1 || readyPods(pods) != 1 || !strings.HasSuffix(pods[0].Spec.Containers[0].Image, ":v2") {
+			return fmt.Errorf("%d pods, %d ready", len(pods), readyPods(pods))
+		}
+		return nil
+	})
+	time.Sleep(2 * time.Second) // the endpoints and proxy rules settle
+	before := pc.mustShoal(append([]string{"logs", "hammer"}, kc...)...)
+	time.Sleep(3 * time.Second)
+	after := pc.mustShoal(append([]string{"logs", "hammer"}, kc...)...)
+	settled := strings.TrimPrefix(after, before)
+	pods, _ := pc.podList("app=" + bootcamp)
+	live := pods[0].Name
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(settled), "\n") {
+		if line == "" {
+			continue
+		}
+		n++
+		if !strings.Contains(line, "Running on: "+live+" | v=v2") {
+			t.Fatalf("after the endpoints settled a request got %q; want the live pod %s at v2", line, live)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d requests in 3s after settling:\n%s", n, settled)
+	}
+}
