@@ -34,13 +34,19 @@ func BenchmarkNodeLossRecovery(b *testing.B) {
 			start := time.Now()
 			pc.killNode(victim)
 			pc.deploymentReady(b, 4, pc.agents[victim].name, 120*time.Second)
-			runs = append(runs, time.Since(start).Seconds())
+			took := time.Since(start).Seconds()
+			runs = append(runs, took)
+			b.ReportMetric(took, "s-death-to-replaced")
 		})
 	}
 	if len(runs) == 0 {
 		b.Skip("no run")
 	}
 	sort.Float64s(runs)
-	b.ReportMetric(runs[len(runs)/2], "s-median-death-to-replaced")
-	b.ReportMetric(runs[len(runs)-1], "s-max")
+	// A parent benchmark's own metrics are not printed: report the summary
+	// as a sub-benchmark of its own.
+	b.Run("median-of-5", func(b *testing.B) {
+		b.ReportMetric(runs[len(runs)/2], "s-median-death-to-replaced")
+		b.ReportMetric(runs[len(runs)-1], "s-max")
+	})
 }
