@@ -172,6 +172,21 @@ spec:
 		contains(t, "get svc web-lb", out, "LoadBalancer", pc.lab.NodeIP(0), "9090:")
 	})
 
+	t.Run("describe-shows-endpoints", func(t *testing.T) {
+		waitFor(t, 30*time.Second, "describe service listing the pods as endpoints", func() error {
+			out, err := pc.shoal(append([]string{"describe", "service", "web"}, kc...)...)
+			if err != nil {
+				return err
+			}
+			for _, p := range pods {
+				if !strings.Contains(out, p.Status.PodIP+":8080") {
+					return fmt.Errorf("no %s:8080 in:\n%s", p.Status.PodIP, out)
+				}
+			}
+			return nil
+		})
+	})
+
 	client := pods[0].Name
 	t.Run("externalname-cname", func(t *testing.T) {
 		out, err := pc.shoal("exec", client, "--kubeconfig", pc.kubeconfig, "--", "nslookup", "-type=CNAME", "elsewhere.default.svc.cluster.local")

@@ -54,7 +54,7 @@ func (c *Endpoints) Run(ctx context.Context) error {
 
 func (c *Endpoints) watch() ([]*consensus.Watcher, error) {
 	var ws []*consensus.Watcher
-	for _, r := range []string{"services", "pods", "endpoints"} {
+	for _, r := range []string{"services", "pods", "endpoints"} { // slices follow the endpoints
 		w, err := c.Store.Watch(r, "", 0)
 		if err != nil {
 			for _, o := range ws {
@@ -125,8 +125,12 @@ func (c *Endpoints) Reconcile(ctx context.Context) error {
 			pods = c.pods(svc.Namespace)
 			podsByNS[svc.Namespace] = pods
 		}
-		if err := c.sync(ctx, &svc, EndpointsFor(&svc, pods)); err != nil {
+		subsets := EndpointsFor(&svc, pods)
+		if err := c.sync(ctx, &svc, subsets); err != nil {
 			errs = append(errs, fmt.Errorf("endpoints %s/%s: %w", svc.Namespace, svc.Name, err))
+		}
+		if err := c.syncSlice(ctx, sliceFor(&svc, subsets)); err != nil {
+			errs = append(errs, fmt.Errorf("endpointslice %s/%s: %w", svc.Namespace, svc.Name, err))
 		}
 	}
 	// Endpoints this controller made for services that are gone.
@@ -139,6 +143,9 @@ func (c *Endpoints) Reconcile(ctx context.Context) error {
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.removeStaleSlices(ctx, wanted); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

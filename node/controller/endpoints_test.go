@@ -72,3 +72,23 @@ func TestEndpointsFor(t *testing.T) {
 		t.Fatalf("numeric target ports: %+v", got)
 	}
 }
+
+func TestSliceFor(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}}
+	node := "node-a"
+	subsets := []corev1.EndpointSubset{{
+		Addresses:         []corev1.EndpointAddress{{IP: "10.42.0.2", NodeName: &node}},
+		NotReadyAddresses: []corev1.EndpointAddress{{IP: "10.42.0.3"}},
+		Ports:             []corev1.EndpointPort{{Name: "http", Port: 8080, Protocol: corev1.ProtocolTCP}},
+	}}
+	s := sliceFor(svc, subsets)
+	if s.Labels["kubernetes.io/service-name"] != "web" || s.AddressType != "IPv4" {
+		t.Fatalf("slice meta %+v %s", s.Labels, s.AddressType)
+	}
+	if len(s.Ports) != 1 || *s.Ports[0].Port != 8080 || *s.Ports[0].Name != "http" {
+		t.Fatalf("ports %+v", s.Ports)
+	}
+	if len(s.Endpoints) != 2 || !*s.Endpoints[0].Conditions.Ready || *s.Endpoints[1].Conditions.Ready || *s.Endpoints[0].NodeName != "node-a" {
+		t.Fatalf("endpoints %+v", s.Endpoints)
+	}
+}

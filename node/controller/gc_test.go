@@ -4,8 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"strconv"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 

@@ -113,6 +113,7 @@ var kinds = []*Kind{
 	serviceKind(),
 	deploymentKind(),
 	replicaSetKind(),
+	endpointSliceKind(),
 }
 
 var (

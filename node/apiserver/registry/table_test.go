@@ -129,6 +129,7 @@ func TestColumnNames(t *testing.T) {
 		"endpoints":              {"Name", "Endpoints", "Age"},
 		"configmaps":             {"Name", "Data", "Age"},
 		"secrets":                {"Name", "Type", "Data", "Age"},
+		"endpointslices":         {"Name", "AddressType", "Ports", "Endpoints", "Age"},
 	}
 	for _, k := range All() {
 		var names []string
