@@ -61,6 +61,7 @@ func startPodCluster(t testing.TB, n int) *podCluster {
 	pc.reg.ServeOn(l)
 	pc.reg.Push(t, "google-samples/kubernetes-bootcamp:v1", testimage.Bootcamp(t, "v1"))
 	pc.reg.Push(t, "google-samples/kubernetes-bootcamp:v2", testimage.Bootcamp(t, "v2"))
+	pc.reg.Push(t, "jocatalin/kubernetes-bootcamp:v2", testimage.Bootcamp(t, "v2")) // the tutorial's v2
 	pc.reg.Push(t, "library/busybox:latest", testimage.Busybox(t))
 	pc.reg.Push(t, "polinux/stress:latest", testimage.Stress(t))
 
@@ -97,6 +98,10 @@ func startPodCluster(t testing.TB, n int) *podCluster {
 			return fmt.Errorf("%d Ready nodes in:\n%s", got, out)
 		}
 		return nil
+	})
+	waitFor(t, 30*time.Second, "the kubernetes Service", func() error {
+		_, err := c.shoal("get", "svc", "kubernetes", "--kubeconfig", c.kubeconfig)
+		return err
 	})
 	return pc
 }

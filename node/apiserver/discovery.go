@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"encoding/json"
 	"net/http"
 	"runtime"
 	"sort"
@@ -35,7 +36,9 @@ func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request) {
 	if v.BuildDate == "" {
 		v.BuildDate = "2026-11-26T00:00:00Z"
 	}
-	writeJSON(w, http.StatusOK, v)
+	// kube-apiserver indents this one answer; `curl /version` shows it so.
+	b, _ := json.MarshalIndent(v, "", "  ")
+	writeRawJSON(w, http.StatusOK, append(b, '\n'))
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {

@@ -69,6 +69,9 @@ func (w *podWorker) containerConfig(pod *corev1.Pod, c *corev1.Container, attemp
 	if err != nil {
 		return runtime.ContainerConfig{}, err
 	}
+	// As the kubelet does: the Service variables and HOSTNAME come first,
+	// and the container's own env overrides them.
+	env = append(append([]string{"HOSTNAME=" + podHostname(pod)}, serviceEnv(k.cfg.Store, pod)...), env...)
 	if len(in.invalidNamesSkipped) > 0 {
 		k.events.record(pod, containerField(pod, c.Name), corev1.EventTypeWarning, reasonInvalidEnvNames,
 			fmt.Sprintf("Keys [%s] from the EnvFrom configMap %s/%s were skipped since they are considered invalid environment variable names.",

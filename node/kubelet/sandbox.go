@@ -21,11 +21,9 @@ const (
 	labelContainerName = "io.kubernetes.container.name"
 )
 
-// maxDNSSearches is the resolv.conf limit the kubelet enforces.
-const maxDNSSearches = 32
-
-// sandboxConfig turns a pod into the runtime's sandbox description.
-func sandboxConfig(pod *corev1.Pod, clusterDNS []string, domain string) runtime.SandboxConfig {
+// podHostname is the pod's host name: spec.hostname, else its name, cut
+// to 63 characters.
+func podHostname(pod *corev1.Pod) string {
 	hostname := pod.Name
 	if pod.Spec.Hostname != "" {
 		hostname = pod.Spec.Hostname
@@ -33,6 +31,15 @@ func sandboxConfig(pod *corev1.Pod, clusterDNS []string, domain string) runtime.
 	if len(hostname) > 63 {
 		hostname = strings.TrimRight(hostname[:63], "-.")
 	}
+	return hostname
+}
+
+// maxDNSSearches is the resolv.conf limit the kubelet enforces.
+const maxDNSSearches = 32
+
+// sandboxConfig turns a pod into the runtime's sandbox description.
+func sandboxConfig(pod *corev1.Pod, clusterDNS []string, domain string) runtime.SandboxConfig {
+	hostname := podHostname(pod)
 	cfg := runtime.SandboxConfig{
 		UID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,
 		Hostname:    hostname,
