@@ -79,6 +79,7 @@ func NewApp(deps Deps) *App {
 			newExposeCommand(deps),
 			newLabelCommand(deps),
 			newAnnotateCommand(deps),
+			newProxyCommand(deps),
 		},
 		Reader:    deps.Stdin,
 		Writer:    deps.Stdout,

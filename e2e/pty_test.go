@@ -28,10 +28,16 @@ func (c *cluster) kubectlFor(d time.Duration, args ...string) (string, error) {
 // user at a terminal would: type a command, read its answer, exit.
 func (pc *podCluster) interactiveShell(t *testing.T, server, pod string) {
 	t.Helper()
+	pc.interactiveShellWith(t, "kubectl", "--kubeconfig", pc.kubeconfig, "--cache-dir", filepath.Join(pc.dir, "kube-cache"),
+		"--server", server, "exec", "-ti", pod, "--", "sh")
+}
+
+// interactiveShellWith runs the given exec -ti command line in a pty.
+func (pc *podCluster) interactiveShellWith(t *testing.T, bin string, args ...string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := command(ctx, pc.clientNS, "kubectl", "--kubeconfig", pc.kubeconfig, "--cache-dir", filepath.Join(pc.dir, "kube-cache"),
-		"--server", server, "exec", "-ti", pod, "--", "sh")
+	cmd := command(ctx, pc.clientNS, bin, args...)
 	tty, err := pty.Start(cmd)
 	if err != nil {
 		t.Fatalf("start kubectl exec -ti in a pty: %v", err)
