@@ -5,7 +5,7 @@ RUN_DIR   ?= $(CURDIR)/.run
 RUN_ARGS  ?= --name $(shell hostname) --bind 127.0.0.1 --data-dir $(RUN_DIR)
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build test unit e2e run bench lint deps clean
+.PHONY: all build test unit e2e e2e-kubectl run bench lint deps clean
 
 all: build
 
@@ -27,6 +27,15 @@ unit:
 
 e2e: build
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
+
+# e2e-kubectl runs the tutorial's first half (through expose and scale)
+# with each kubectl of the version matrix that this machine carries.
+KUBECTL_VERSIONS ?= 1.27 1.33
+e2e-kubectl: build
+	@for v in $(KUBECTL_VERSIONS); do \
+		echo "== kubectl $$v"; \
+		SHOAL_E2E_KUBECTL=kubectl.$$v SHOAL_E2E_FIRST_HALF=1 $(GO) test -count=1 -timeout 10m -run 'TestTutorialWithKubectl' -v ./e2e/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|SKIP|tutorial_test' || exit 1; \
+	done
 
 # run starts a one-node cluster in the foreground; Ctrl-C stops it.
 run: build

@@ -57,7 +57,7 @@ func TestKubectlAgainstCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: skipped in -short")
 	}
-	if _, err := exec.LookPath("kubectl"); err != nil {
+	if _, err := exec.LookPath(kubectlBin()); err != nil {
 		t.Skip("kubectl is not installed on this machine; skipping the kubectl steps")
 	}
 	c := startCluster(t, 3)

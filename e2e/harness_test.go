@@ -188,7 +188,7 @@ func (c *cluster) kubectl(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	args = append([]string{"--kubeconfig", c.kubeconfig, "--cache-dir", filepath.Join(c.dir, "kube-cache")}, args...)
-	cmd := command(ctx, c.clientNS, "kubectl", args...)
+	cmd := command(ctx, c.clientNS, kubectlBin(), args...)
 	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+filepath.Join(c.dir, "kube-cache"), "HOME="+c.dir)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -272,4 +272,31 @@ func (b *syncBuffer) Reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf.Reset()
+}
+
+// kubectlBin is the kubectl the tests drive: $SHOAL_E2E_KUBECTL (the
+// version matrix sets kubectl.1.27, kubectl.1.33, ...), else "kubectl".
+// The versioned binaries live beside the dispatcher that `kubectl` on PATH
+// links to (the google-cloud-cli package), so they are looked up there too.
+func kubectlBin() string {
+	b := os.Getenv("SHOAL_E2E_KUBECTL")
+	if b == "" {
+		return "kubectl"
+	}
+	if _, err := exec.LookPath(b); err == nil {
+		return b
+	}
+	if k, err := exec.LookPath("kubectl"); err == nil {
+		if real, err := filepath.EvalSymlinks(k); err == nil {
+			if p := filepath.Join(filepath.Dir(real), b); fileExists(p) {
+				return p
+			}
+		}
+	}
+	return b
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

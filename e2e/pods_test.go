@@ -111,7 +111,7 @@ spec:
     image: gcr.io/google-samples/kubernetes-bootcamp:no-such-tag
 `)
 		pc.waitPod("default", "no-such-tag", "ImagePullBackOff", 90*time.Second)
-		if _, err := exec.LookPath("kubectl"); err == nil {
+		if _, err := exec.LookPath(kubectlBin()); err == nil {
 			waitFor(t, 30*time.Second, "kubectl shows ImagePullBackOff", func() error {
 				out, err := pc.kubectl("get", "pods", "no-such-tag")
 				if err == nil && !strings.Contains(out, "ImagePullBackOff") && !strings.Contains(out, "ErrImagePull") {
@@ -144,7 +144,7 @@ spec:
 		contains(t, "shoal logs", logs, "Kubernetes Bootcamp App Started At: port 8080")
 		env := pc.mustShoal("exec", "bootcamp", "--kubeconfig", pc.kubeconfig, "--server", other, "--", "env")
 		contains(t, "shoal exec env", env, "GREETING=hello-from-env")
-		if _, err := exec.LookPath("kubectl"); err != nil {
+		if _, err := exec.LookPath(kubectlBin()); err != nil {
 			t.Log("kubectl absent: skipping the kubectl steps")
 			return
 		}
@@ -155,7 +155,7 @@ spec:
 		pc.interactiveShell(t, other, "bootcamp")
 
 		// kubectl proxy, then the tutorial's curl to the pod through the API.
-		kp := pc.lab.start(pc.lab.nodes[0], nil, "kubectl", "--kubeconfig", pc.kubeconfig, "--server", other, "proxy", "--port=8001")
+		kp := pc.lab.start(pc.lab.nodes[0], nil, kubectlBin(), "--kubeconfig", pc.kubeconfig, "--server", other, "proxy", "--port=8001")
 		defer kp.Process.Kill()
 		waitFor(t, 20*time.Second, "the app's answer through kubectl proxy", func() error {
 			out, err := pc.sh(0, "timeout 3 busybox wget -qO- http://127.0.0.1:8001/api/v1/namespaces/default/pods/bootcamp:8080/proxy/")

@@ -19,7 +19,7 @@ func (c *cluster) kubectlFor(d time.Duration, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	args = append([]string{"--kubeconfig", c.kubeconfig, "--cache-dir", filepath.Join(c.dir, "kube-cache")}, args...)
-	cmd := command(ctx, c.clientNS, "kubectl", args...)
+	cmd := command(ctx, c.clientNS, kubectlBin(), args...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -28,7 +28,7 @@ func (c *cluster) kubectlFor(d time.Duration, args ...string) (string, error) {
 // user at a terminal would: type a command, read its answer, exit.
 func (pc *podCluster) interactiveShell(t *testing.T, server, pod string) {
 	t.Helper()
-	pc.interactiveShellWith(t, "kubectl", "--kubeconfig", pc.kubeconfig, "--cache-dir", filepath.Join(pc.dir, "kube-cache"),
+	pc.interactiveShellWith(t, kubectlBin(), "--kubeconfig", pc.kubeconfig, "--cache-dir", filepath.Join(pc.dir, "kube-cache"),
 		"--server", server, "exec", "-ti", pod, "--", "sh")
 }
 
