@@ -144,3 +144,42 @@ func TestGetTemplates(t *testing.T) {
 		}
 	}
 }
+
+// TestRolloutPauseResumeRestart checks the rollout verbs that patch the
+// deployment, against a real API server.
+func TestRolloutPauseResumeRestart(t *testing.T) {
+	isolateKubeconfig(t)
+	srv, cs := workloadAPI(t)
+	ta := newTestApp(t, Deps{})
+	ctx := context.Background()
+	run := func(want string, args ...string) {
+		t.Helper()
+		ta.stdout.Reset()
+		if err := ta.run(append(args, "--server", srv.URL, "--data-dir", t.TempDir())...); err != nil {
+			t.Fatalf("shoal %v: %v", args, err)
+		}
+		if got := ta.stdout.String(); !strings.Contains(got, want) {
+			t.Fatalf("shoal %v printed %q, want %q", args, got, want)
+		}
+	}
+	run("deployment.apps/web created", "create", "deployment", "web", "--image=nginx")
+	run("deployment.apps/web paused", "rollout", "pause", "deployment/web")
+	d, _ := cs.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+	if !d.Spec.Paused {
+		t.Fatal("rollout pause did not set spec.paused")
+	}
+	run("deployment.apps/web resumed", "rollout", "resume", "deployment/web")
+	d, _ = cs.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+	if d.Spec.Paused {
+		t.Fatal("rollout resume did not clear spec.paused")
+	}
+	run("deployment.apps/web restarted", "rollout", "restart", "deployment/web")
+	d, _ = cs.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+	if d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == "" {
+		t.Fatalf("rollout restart left template annotations %v", d.Spec.Template.Annotations)
+	}
+	ta.stdout.Reset()
+	if err := ta.run("rollout", "resume", "deployment/web", "--server", srv.URL, "--data-dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "is not paused") {
+		t.Fatalf("resume of a running rollout: want \"is not paused\", got %v", err)
+	}
+}
