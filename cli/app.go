@@ -72,6 +72,7 @@ func NewApp(deps Deps) *App {
 			newImagesCommand(deps),
 			newLogsCommand(deps),
 			newExecCommand(deps),
+			newPortForwardCommand(deps),
 			newRolloutCommand(deps),
 			newCreateCommand(deps),
 			newScaleCommand(deps),

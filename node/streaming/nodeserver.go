@@ -63,6 +63,8 @@ func NewNodeServer(cfg NodeServerConfig) *NodeServer {
 	s.mux.HandleFunc("GET "+NodePathPrefix+"{namespace}/{name}/exec", s.serveExec)
 	s.mux.HandleFunc("POST "+NodePathPrefix+"{namespace}/{name}/exec", s.serveExec)
 	s.mux.HandleFunc(NodePathPrefix+"{namespace}/{name}/proxy/{port}/{rest...}", s.serveNodeProxy)
+	s.mux.HandleFunc("GET "+NodePathPrefix+"{namespace}/{name}/portforward", s.serveNodePortForward)
+	s.mux.HandleFunc("POST "+NodePathPrefix+"{namespace}/{name}/portforward", s.serveNodePortForward)
 	s.mux.HandleFunc(NodePathPrefix, func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, apierrors.NewNotFound(podsResource, ""))
 	})

@@ -73,6 +73,8 @@ func (p *Proxy) Handlers() map[string]apiserver.SubresourceHandler {
 		"exec":   subresource{p, "exec"},
 		"attach": subresource{p, "attach"},
 		"proxy":  subresource{p, "proxy"},
+		// portforward.go
+		"portforward": portForwardHandler{p},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -158,6 +159,14 @@ func TestProxyLogsFollowRemote(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
+	// The response headers come before the runtime starts following: wait
+	// for it, or "four" would count as an old line and be skipped.
+	for deadline := time.Now().Add(5 * time.Second); c.rtB.Followers("b-web") == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the runtime never started following the log")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	br := bufio.NewReader(rc)
 	for _, line := range []string{"four", "five"} {
 		c.rtB.Append("b-web", line)

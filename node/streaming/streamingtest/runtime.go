@@ -51,6 +51,8 @@ type container struct {
 	times  []time.Time
 	exited bool
 	notify chan struct{} // closed and replaced on every change
+	// followers counts Logs calls with Follow that have started.
+	followers int
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -81,6 +83,15 @@ func (r *Runtime) Append(id, line string) {
 	c.times = append(c.times, time.Date(2024, 1, 2, 3, 4, 6, 0, time.UTC))
 	close(c.notify)
 	c.notify = make(chan struct{})
+}
+
+// Followers counts the Logs calls with Follow that have started on id:
+// tests wait for one before appending, so the line is not taken for an
+// old one.
+func (r *Runtime) Followers(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.containers[id].followers
 }
 
 // Exit marks id exited: followers stop after the last line.
@@ -166,6 +177,9 @@ func (r *Runtime) Logs(ctx context.Context, id string, opts runtime.LogOptions, 
 	next := 0
 	if opts.TailLines != nil && int(*opts.TailLines) < len(c.lines) {
 		next = len(c.lines) - int(*opts.TailLines)
+	}
+	if opts.Follow {
+		c.followers++
 	}
 	r.mu.Unlock()
 	for {
