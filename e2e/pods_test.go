@@ -171,6 +171,17 @@ spec:
 		if err != nil || !strings.Contains(out, `"gitVersion"`) {
 			t.Fatalf("curl /version through kubectl proxy: %v %s", err, out)
 		}
+
+		// kubectl port-forward through another peer, then the app locally.
+		pf := pc.lab.start(pc.lab.nodes[0], nil, kubectlBin(), "--kubeconfig", pc.kubeconfig, "--server", other, "port-forward", "pod/bootcamp", "18080:8080")
+		defer pf.Process.Kill()
+		waitFor(t, 20*time.Second, "the app through kubectl port-forward", func() error {
+			out, err := pc.sh(0, "timeout 3 busybox wget -qO- http://127.0.0.1:18080/")
+			if err == nil && !strings.Contains(out, "Running on: bootcamp") {
+				err = fmt.Errorf("answer %q", out)
+			}
+			return err
+		})
 	})
 
 	t.Run("agent-restart-keeps-pods", func(t *testing.T) {
