@@ -18,6 +18,9 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 dpkg -s busybox-static >/dev/null 2>&1 || [ -x /usr/bin/busybox ] || need+=(busybox-static)
+# Load generators of the benchmarks (make bench): dnsd with dnsperf, Services with wrk.
+command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
