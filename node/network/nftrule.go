@@ -152,8 +152,11 @@ func (r *nftRule) dnat(ip net.IP, port int32) *nftRule {
 			RegAddrMin: 1, RegAddrMax: 1, RegProtoMin: 2, RegProtoMax: 2, Specified: true})
 }
 
+// masquerade picks the source port at random (kube-proxy's --random-fully):
+// keeping the client's port makes new connections from one address collide
+// with ones still in TIME_WAIT, and their SYNs are lost.
 func (r *nftRule) masquerade() *nftRule {
-	return r.add("masquerade", &expr.Masq{})
+	return r.add("masquerade fully-random", &expr.Masq{FullyRandom: true})
 }
 
 // reject answers a TCP connection with a reset and anything else with an

@@ -119,8 +119,8 @@ func TestRulesClusterIP(t *testing.T) {
 	}
 
 	chain masquerading {
-		meta mark & 0x4000 != 0 meta mark set mark & 0xffffbfff masquerade
-		ip saddr 10.42.0.0/16 ip daddr != 10.42.0.0/16 masquerade
+		meta mark & 0x4000 != 0 meta mark set mark & 0xffffbfff masquerade fully-random
+		ip saddr 10.42.0.0/16 ip daddr != 10.42.0.0/16 masquerade fully-random
 	}
 
 	chain services {
@@ -308,9 +308,9 @@ func TestRulesMasquerading(t *testing.T) {
 		t.Errorf("table name: %s", got)
 	}
 	wantChain(t, got, "masquerading",
-		"meta mark & 0x100 != 0 meta mark set mark & 0xfffffeff masquerade",
-		"ip saddr 10.50.0.0/16 ip daddr != 10.50.0.0/16 masquerade",
-		"ct status dnat ip saddr 10.50.4.0/24 ip daddr 10.50.4.0/24 masquerade")
+		"meta mark & 0x100 != 0 meta mark set mark & 0xfffffeff masquerade fully-random",
+		"ip saddr 10.50.0.0/16 ip daddr != 10.50.0.0/16 masquerade fully-random",
+		"ct status dnat ip saddr 10.50.4.0/24 ip daddr 10.50.4.0/24 masquerade fully-random")
 	for _, bad := range []ProxyConfig{{ClusterCIDR: "10.42.0.0"}, {PodCIDR: "fd00::/64"}} {
 		if _, err := NewServiceProxy(bad); err == nil {
 			t.Errorf("NewServiceProxy(%+v): no error", bad)
