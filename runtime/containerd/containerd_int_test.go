@@ -147,6 +147,30 @@ func (n *node) cleanup(t *testing.T, socket string) {
 		}
 	}
 	unmountUnder(n.state)
+	removeCgroups(n.ns)
+}
+
+// removeCgroups removes the empty per-namespace cgroups runc leaves behind
+// (cgroupsPath "/<namespace>/<container>"), children first.
+func removeCgroups(ns string) {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + ns)
+	if d := "/sys/fs/cgroup/" + ns; dirExists(d) {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		kids, _ := filepath.Glob(d + "/*")
+		for _, k := range kids {
+			if dirExists(k) {
+				syscall.Rmdir(k)
+			}
+		}
+		syscall.Rmdir(d)
+	}
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 // purgeNamespace kills and deletes every task, container and image of ns,
