@@ -299,3 +299,29 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestNodeRoleLabels: every Node shows its gossip state and raft role, so
+// `get nodes -o wide` (or -l shoal.io/raft-role=leader) tells who leads.
+func TestNodeRoleLabels(t *testing.T) {
+	c := testcluster.New(t, 3)
+	c.Eventually(30*time.Second, "one leader and two voters, all alive", func() error {
+		nodes, err := c.Client(1).CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		roles := map[string]int{}
+		for _, n := range nodes.Items {
+			if n.Labels["shoal.io/gossip"] != "alive" {
+				return fmt.Errorf("%s gossip label %q", n.Name, n.Labels["shoal.io/gossip"])
+			}
+			roles[n.Labels["shoal.io/raft-role"]]++
+			if n.Labels["shoal.io/raft-role"] == "leader" && n.Name != c.Leader().Name {
+				return fmt.Errorf("%s labelled leader, but %s leads", n.Name, c.Leader().Name)
+			}
+		}
+		if roles["leader"] != 1 || roles["voter"] != 2 {
+			return fmt.Errorf("roles %v", roles)
+		}
+		return nil
+	})
+}

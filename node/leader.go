@@ -61,7 +61,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		"voters": membership.NewVoterReconciler(n.cfg.Name, n.gossip, raftConfigurator{n.raft},
 			n.cfg.Voters, n.cfg.VoterGrace, n.log.With("component", "voters"), time.Now).Run,
 		"namespaces-bootstrap": func(ctx context.Context) error { return controller.EnsureNamespaces(ctx, deps.named("bootstrap")) },
-		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip}).Run,
+		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip, RaftRoles: n.raftRoles}).Run,
 		"namespace-controller": (&controller.Namespaces{Deps: deps.named("namespaces")}).Run,
 		"garbage-collector":    (&controller.GarbageCollector{Deps: deps.named("gc")}).Run,
 		"endpoints":            (&controller.Endpoints{Deps: deps.named("endpoints")}).Run,
@@ -162,3 +162,24 @@ func (a raftConfigurator) Servers() ([]membership.Server, error) {
 func (a raftConfigurator) AddVoter(id, addr string) error    { return a.r.AddVoter(id, addr) }
 func (a raftConfigurator) AddNonvoter(id, addr string) error { return a.r.AddNonvoter(id, addr) }
 func (a raftConfigurator) RemoveServer(id string) error      { return a.r.RemoveServer(id) }
+
+// raftRoles names each server's raft role for the Node labels.
+func (n *Node) raftRoles() map[string]string {
+	servers, err := n.raft.Servers()
+	if err != nil {
+		return nil
+	}
+	leader, _ := n.raft.Leader()
+	out := map[string]string{}
+	for _, s := range servers {
+		switch {
+		case s.ID == leader:
+			out[s.ID] = "leader"
+		case s.Voter:
+			out[s.ID] = "voter"
+		default:
+			out[s.ID] = "non-voter"
+		}
+	}
+	return out
+}

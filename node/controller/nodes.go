@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -39,10 +40,20 @@ type NodeLifecycle struct {
 	// ClusterCIDR is split into one /24 pod CIDR per node (default
 	// DefaultClusterCIDR).
 	ClusterCIDR string
+	// RaftRoles names each member's raft role (leader, voter, non-voter);
+	// nil leaves the role label alone.
+	RaftRoles func() map[string]string
 
 	// rec records NodeReady and NodeNotReady; set by Run (nil: no events).
 	rec record.EventRecorder
 }
+
+// Labels that show each node's gossip state and raft role, so that
+// `get nodes -o wide` (and -l) tells who leads.
+const (
+	GossipStateLabel = "shoal.io/gossip"
+	RaftRoleLabel    = "shoal.io/raft-role"
+)
 
 // Run reconciles until ctx is cancelled.
 func (c *NodeLifecycle) Run(ctx context.Context) error {
@@ -131,7 +142,37 @@ func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member
 	if err != nil {
 		return err
 	}
-	return c.updateTaints(ctx, updated)
+	if err := c.updateTaints(ctx, updated); err != nil {
+		return err
+	}
+	return c.updateRoleLabels(ctx, &node, m)
+}
+
+// updateRoleLabels keeps the gossip-state and raft-role labels current.
+func (c *NodeLifecycle) updateRoleLabels(ctx context.Context, node *corev1.Node, m membership.Member) error {
+	want := map[string]string{GossipStateLabel: strings.ToLower(m.State.String())}
+	if c.RaftRoles != nil {
+		role := c.RaftRoles()[m.Name]
+		if role == "" {
+			role = "none"
+		}
+		want[RaftRoleLabel] = role
+	}
+	changed := map[string]string{}
+	for k, v := range want {
+		if node.Labels[k] != v {
+			changed[k] = v
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": changed}})
+	if err != nil {
+		return err
+	}
+	_, err = c.Client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, metav1.PatchOptions{})
+	return err
 }
 
 // updateStatus writes the part of the status gossip implies, when it

@@ -53,8 +53,10 @@ func nodeKind() *Kind {
 			wideColumn("OS-Image", "string", info["osImage"]),
 			wideColumn("Kernel-Version", "string", info["kernelVersion"]),
 			wideColumn("Container-Runtime", "string", info["containerRuntimeVersion"]),
+			wideColumn("Gossip", "string", "The node's state in gossip (shoal): alive, suspect, dead or left"),
+			wideColumn("Raft-Role", "string", "The node's raft role (shoal): leader, voter or non-voter"),
 		},
-		Row:    typedRow(10, nodeRow),
+		Row:    typedRow(12, nodeRow),
 		Fields: typedFields(nodeFields),
 	}
 }
@@ -162,6 +164,8 @@ func nodeRow(n *corev1.Node, now time.Time) []interface{} {
 		orUnknown(info.OSImage),
 		orUnknown(info.KernelVersion),
 		orUnknown(info.ContainerRuntimeVersion),
+		orUnknown(n.Labels["shoal.io/gossip"]),
+		orUnknown(n.Labels["shoal.io/raft-role"]),
 	}
 }
 

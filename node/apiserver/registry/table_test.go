@@ -123,7 +123,7 @@ func TestColumnNames(t *testing.T) {
 		"deployments":            {"Name", "Ready", "Up-to-date", "Available", "Age", "Containers", "Images", "Selector"},
 		"replicasets":            {"Name", "Desired", "Current", "Ready", "Age", "Containers", "Images", "Selector"},
 		"replicationcontrollers": {"Name", "Desired", "Current", "Ready", "Age", "Containers", "Images", "Selector"},
-		"nodes":                  {"Name", "Status", "Roles", "Age", "Version", "Internal-IP", "External-IP", "OS-Image", "Kernel-Version", "Container-Runtime"},
+		"nodes":                  {"Name", "Status", "Roles", "Age", "Version", "Internal-IP", "External-IP", "OS-Image", "Kernel-Version", "Container-Runtime", "Gossip", "Raft-Role"},
 		"namespaces":             {"Name", "Status", "Age"},
 		"events":                 {"Last Seen", "Type", "Reason", "Object", "Subobject", "Source", "Message", "First Seen", "Count", "Name"},
 		"endpoints":              {"Name", "Endpoints", "Age"},
@@ -257,15 +257,15 @@ func TestNodeRows(t *testing.T) {
 		want []interface{}
 	}{
 		{"ready", node(func(*corev1.Node) {}),
-			[]interface{}{"node-a", "Ready", "<none>", "26h", "v1.32.4-shoal", "10.0.0.1", "<none>", "Debian GNU/Linux 13", "6.12.0", "containerd://2.0.0"}},
+			[]interface{}{"node-a", "Ready", "<none>", "26h", "v1.32.4-shoal", "10.0.0.1", "<none>", "Debian GNU/Linux 13", "6.12.0", "containerd://2.0.0", "<unknown>", "<unknown>"}},
 		{"cordoned control plane", node(func(n *corev1.Node) {
 			n.Spec.Unschedulable = true
 			n.Labels = map[string]string{"node-role.kubernetes.io/control-plane": "", "node-role.kubernetes.io/etcd": "true"}
-		}), []interface{}{"node-a", "Ready,SchedulingDisabled", "control-plane,etcd", "26h", "v1.32.4-shoal", "10.0.0.1", "<none>", "Debian GNU/Linux 13", "6.12.0", "containerd://2.0.0"}},
+		}), []interface{}{"node-a", "Ready,SchedulingDisabled", "control-plane,etcd", "26h", "v1.32.4-shoal", "10.0.0.1", "<none>", "Debian GNU/Linux 13", "6.12.0", "containerd://2.0.0", "<unknown>", "<unknown>"}},
 		{"not ready", node(func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionUnknown }),
-			[]interface{}{"node-a", "NotReady", "<none>", "26h", "v1.32.4-shoal", "10.0.0.1", "<none>", "Debian GNU/Linux 13", "6.12.0", "containerd://2.0.0"}},
+			[]interface{}{"node-a", "NotReady", "<none>", "26h", "v1.32.4-shoal", "10.0.0.1", "<none>", "Debian GNU/Linux 13", "6.12.0", "containerd://2.0.0", "<unknown>", "<unknown>"}},
 		{"no conditions", node(func(n *corev1.Node) { n.Status = corev1.NodeStatus{} }),
-			[]interface{}{"node-a", "Unknown", "<none>", "26h", "", "<none>", "<none>", "<unknown>", "<unknown>", "<unknown>"}},
+			[]interface{}{"node-a", "Unknown", "<none>", "26h", "", "<none>", "<none>", "<unknown>", "<unknown>", "<unknown>", "<unknown>", "<unknown>"}},
 	}
 	for _, c := range cases {
 		if got := row(t, c.node); !reflect.DeepEqual(got, c.want) {
