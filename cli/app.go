@@ -81,6 +81,8 @@ func NewApp(deps Deps) *App {
 			newLabelCommand(deps),
 			newAnnotateCommand(deps),
 			newProxyCommand(deps),
+			newVersionCommand(deps),
+			newAPIResourcesCommand(deps),
 		},
 		Reader:    deps.Stdin,
 		Writer:    deps.Stdout,

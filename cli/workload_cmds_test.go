@@ -183,3 +183,25 @@ func TestRolloutPauseResumeRestart(t *testing.T) {
 		t.Fatalf("resume of a running rollout: want \"is not paused\", got %v", err)
 	}
 }
+
+func TestVersionAndAPIResources(t *testing.T) {
+	isolateKubeconfig(t)
+	srv, _ := workloadAPI(t)
+	ta := newTestApp(t, Deps{})
+	if err := ta.run("version", "--server", srv.URL, "--data-dir", t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if got := ta.stdout.String(); !strings.Contains(got, "Client Version: v1.32.4-shoal") || !strings.Contains(got, "Server Version: v1.32.4-shoal") {
+		t.Fatalf("version printed %q", got)
+	}
+	ta.stdout.Reset()
+	if err := ta.run("api-resources", "--server", srv.URL, "--data-dir", t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	got := ta.stdout.String()
+	for _, want := range []string{"NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND", "deployments", "deploy", "apps/v1", "pods", "po", "Pod", "endpointslices"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("api-resources: no %q in:\n%s", want, got)
+		}
+	}
+}
