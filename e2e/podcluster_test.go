@@ -69,7 +69,7 @@ func startPodCluster(t testing.TB, n int) *podCluster {
 	mirrors := []string{"--registry-mirror", "gcr.io=" + mirror, "--registry-mirror", "docker.io=" + mirror}
 	pc.mirrors = mirrors
 	for i := 0; i < n; i++ {
-		a := &agent{ns: lab.nodes[i], name: fmt.Sprintf("node-%d", i), dataDir: filepath.Join(dir, fmt.Sprintf("node-%d", i)),
+		a := &agent{ns: lab.nodes[i], name: fmt.Sprintf("node-%d-%s", i, lab.id), dataDir: filepath.Join(dir, fmt.Sprintf("node-%d", i)),
 			ip: lab.NodeIP(i), gossip: 7946, raft: 7947, api: 6443, log: &syncBuffer{}, done: make(chan struct{})}
 		c.agents = append(c.agents, a)
 		if i == 0 {

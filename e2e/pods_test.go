@@ -37,7 +37,7 @@ func TestPodsOnContainerd(t *testing.T) {
 		})
 		out, _ := pc.get("nodes", "-o", "wide")
 		contains(t, "get nodes -o wide", out, "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME", pc.lab.NodeIP(1))
-		node := pc.mustShoal("get", "node", "node-1", "-o", "json", "--kubeconfig", pc.kubeconfig)
+		node := pc.mustShoal("get", "node", pc.agents[1].name, "-o", "json", "--kubeconfig", pc.kubeconfig)
 		contains(t, "node-1 status", node, `"ephemeral-storage"`, `"pods": "110"`, `"type": "InternalIP"`)
 	})
 
@@ -337,6 +337,9 @@ func mountsUnder(dir string) []string {
 	return out
 }
 
+// nodeIndex reads i from a lab node's name, node-<i>-<lab id>. The lab id
+// keeps two labs on one machine from sharing node names, and so containerd
+// namespaces and cgroups.
 func nodeIndex(name string) int {
 	var i int
 	fmt.Sscanf(name, "node-%d", &i)
