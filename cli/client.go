@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
@@ -110,6 +111,7 @@ type clients struct {
 	mapper     meta.RESTMapper
 	out, errw  io.Writer
 	in         io.Reader
+	typed      kubernetes.Interface // see clientset
 }
 
 // newClients decodes and validates the connection flags and builds the
@@ -232,4 +234,17 @@ func kindString(gk schema.GroupKind) string {
 // resourceString names a resource as API messages do: "deployments.apps".
 func resourceString(gr schema.GroupResource) string {
 	return gr.String()
+}
+
+// clientset is the typed client for the commands that use k8s.io/api
+// structs, built once per invocation.
+func (cl *clients) clientset() (kubernetes.Interface, error) {
+	if cl.typed == nil {
+		cs, err := kubernetes.NewForConfig(cl.rest)
+		if err != nil {
+			return nil, err
+		}
+		cl.typed = cs
+	}
+	return cl.typed, nil
 }

@@ -10,7 +10,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 )
 
 // newCreateCommand is `shoal create deployment NAME --image IMG`, as
@@ -42,7 +41,7 @@ func newCreateCommand(deps Deps) *ucli.Command {
 				if err != nil {
 					return err
 				}
-				cs, err := kubernetes.NewForConfig(cl.rest)
+				cs, err := cl.clientset()
 				if err != nil {
 					return err
 				}

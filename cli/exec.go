@@ -10,7 +10,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
@@ -81,7 +80,7 @@ func newExecCommand(deps Deps) *ucli.Command {
 }
 
 func (cl *clients) exec(ctx context.Context, o execOptions) error {
-	cs, err := kubernetes.NewForConfig(cl.rest)
+	cs, err := cl.clientset()
 	if err != nil {
 		return err
 	}

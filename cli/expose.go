@@ -37,10 +37,7 @@ func newExposeCommand(deps Deps) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			cs, err := kubernetes.NewForConfig(cl.rest)
-			if err != nil {
-				return err
-			}
+			cs := r.cs
 			selector, ports, err := exposeSource(c, cs, r)
 			if err != nil {
 				return err

@@ -12,7 +12,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/cmd/util/podcmd"
 )
 
@@ -145,7 +144,7 @@ func podArg(arg string) (string, error) {
 }
 
 func (cl *clients) logs(ctx context.Context, o logsOptions) error {
-	cs, err := kubernetes.NewForConfig(cl.rest)
+	cs, err := cl.clientset()
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
@@ -76,7 +75,7 @@ func newPortForwardCommand(deps Deps) *ucli.Command {
 // portForward is kubectl's: the pod must be running, named ports become
 // numbers, then the forward runs until ctx ends or the connection is lost.
 func (cl *clients) portForward(ctx context.Context, o portForwardOptions) error {
-	cs, err := kubernetes.NewForConfig(cl.rest)
+	cs, err := cl.clientset()
 	if err != nil {
 		return err
 	}

@@ -147,7 +147,7 @@ func (cl *clients) rolloutTarget(args []string) (*rolloutTarget, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, err := kubernetes.NewForConfig(cl.rest)
+	cs, err := cl.clientset()
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,6 @@ type cluster struct {
 	dir        string
 	agents     []*agent
 	kubeconfig string
-	mu         sync.Mutex
 	// clientNS, when set, is the network namespace the CLI commands run in.
 	clientNS string
 }

@@ -17,20 +17,7 @@ func BenchmarkNodeLossRecovery(b *testing.B) {
 	for i := 0; i < 5; i++ {
 		b.Run(fmt.Sprintf("run-%d", i), func(b *testing.B) {
 			pc := startPodCluster(b, 3)
-			kc := []string{"--kubeconfig", pc.kubeconfig}
-			pc.mustShoal(append([]string{"create", "deployment", bootcamp, "--image=gcr.io/google-samples/kubernetes-bootcamp:v1", "--replicas=4"}, kc...)...)
-			pc.mustShoal(append([]string{"rollout", "status", "deployments/" + bootcamp, "--timeout", "120s"}, kc...)...)
-			leader := pc.leaderIndex()
-			victim := -1
-			pods, _ := pc.podList("app=" + bootcamp)
-			for _, p := range pods {
-				if n := nodeIndex(p.Spec.NodeName); n != leader && n != 0 {
-					victim = n
-				}
-			}
-			if victim < 0 {
-				b.Skip("no pod on a node that neither leads nor runs the client")
-			}
+			victim := pc.deployFourAndPickVictim(b)
 			start := time.Now()
 			pc.killNode(victim)
 			pc.deploymentReady(b, 4, pc.agents[victim].name, 120*time.Second)

@@ -64,6 +64,25 @@ func (pc *podCluster) deploymentReady(t testing.TB, want int, avoid string, time
 	return time.Since(start)
 }
 
+// deployFourAndPickVictim runs 4 bootcamp pods and returns a node that
+// runs one of them and neither leads nor runs the client (node 0); it skips
+// when there is none.
+func (pc *podCluster) deployFourAndPickVictim(tb testing.TB) int {
+	tb.Helper()
+	kc := []string{"--kubeconfig", pc.kubeconfig}
+	pc.mustShoal(append([]string{"create", "deployment", bootcamp, "--image=gcr.io/google-samples/kubernetes-bootcamp:v1", "--replicas=4"}, kc...)...)
+	pc.mustShoal(append([]string{"rollout", "status", "deployments/" + bootcamp, "--timeout", "120s"}, kc...)...)
+	leader := pc.leaderIndex()
+	pods, _ := pc.podList("app=" + bootcamp)
+	for _, p := range pods {
+		if i := nodeIndex(p.Spec.NodeName); i != leader && i != 0 {
+			return i
+		}
+	}
+	tb.Skipf("no pod on a node other than the leader and node-0: %v", pods)
+	return -1
+}
+
 // TestNodeLoss kills a node like a lost machine: its pods come back on the
 // other nodes and the deployment is fully available again.
 func TestNodeLoss(t *testing.T) {
@@ -72,20 +91,7 @@ func TestNodeLoss(t *testing.T) {
 	}
 	pc := startPodCluster(t, 3)
 	kc := []string{"--kubeconfig", pc.kubeconfig}
-	pc.mustShoal(append([]string{"create", "deployment", bootcamp, "--image=gcr.io/google-samples/kubernetes-bootcamp:v1", "--replicas=4"}, kc...)...)
-	pc.mustShoal(append([]string{"rollout", "status", "deployments/" + bootcamp, "--timeout", "120s"}, kc...)...)
-	leader := pc.leaderIndex()
-	victim := -1
-	pods, _ := pc.podList("app=" + bootcamp)
-	for _, p := range pods {
-		if i := nodeIndex(p.Spec.NodeName); i != leader && i != 0 {
-			victim = i
-			break
-		}
-	}
-	if victim < 0 {
-		t.Skipf("no pod on a node other than the leader and node-0: %v", pods)
-	}
+	victim := pc.deployFourAndPickVictim(t)
 	pc.killNode(victim)
 	took := pc.deploymentReady(t, 4, pc.agents[victim].name, 90*time.Second)
 	t.Logf("node %s lost: 4 pods ready on the others after %s", pc.agents[victim].name, took)

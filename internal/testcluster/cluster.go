@@ -52,7 +52,6 @@ type Cluster struct {
 	opts    options
 	Members []*Member
 	token   string
-	mu      sync.Mutex
 }
 
 // New starts n nodes: the first bootstraps the cluster, the others join it
