@@ -142,6 +142,13 @@ func (c *cluster) run(a *agent, verb string, args ...string) {
 // stop ends every agent (SIGTERM, then SIGKILL) and shows the logs of a
 // failed test.
 func (c *cluster) stop() {
+	if c.t.Failed() && c.kubeconfig != "" {
+		// What a user would look at first: where the pods are and why.
+		out, _ := c.shoal("get", "pods", "-A", "-o", "wide", "--kubeconfig", c.kubeconfig)
+		c.t.Logf("--- pods at failure ---\n%s", out)
+		out, _ = c.shoal("get", "events", "-A", "--kubeconfig", c.kubeconfig)
+		c.t.Logf("--- events at failure ---\n%s", out)
+	}
 	for _, a := range c.agents {
 		if a.cmd == nil || a.cmd.Process == nil {
 			continue
@@ -155,6 +162,7 @@ func (c *cluster) stop() {
 		}
 		if c.t.Failed() {
 			c.t.Logf("--- log of %s ---\n%s", a.name, a.log.String())
+			c.t.Logf("--- containerd log of %s (tail) ---\n%s", a.name, fileTail(filepath.Join(a.dataDir, "containerd", "containerd.log"), 8000))
 		}
 	}
 }
@@ -298,4 +306,23 @@ func kubectlBin() string {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// fileTail returns the last n bytes of a file, or why it cannot.
+func fileTail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err.Error()
+	}
+	off := max(st.Size()-n, 0)
+	b := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
