@@ -11,6 +11,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver/registry"
@@ -46,10 +48,30 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, q *request) 
 	table := wantsTable(r)
 	gr := q.gr().String()
 
+	sendInitial := qv.Get("sendInitialEvents") == "true"
+	if sendInitial {
+		if err := validateWatchList(qv.Get("resourceVersionMatch"), bookmarks); err != nil {
+			return err
+		}
+	}
+
 	var initial []*storedObject
 	var from uint64
 	rv := qv.Get("resourceVersion")
-	if rv == "" || rv == "0" {
+	switch {
+	case sendInitial:
+		// A watch-list (client-go's reflectors since 1.35): the state at
+		// least as new as rv as ADDED events, a bookmark marking their end,
+		// then the changes. Without the end mark the client waits for it
+		// until the watch times out.
+		if err := s.readConsistency(ctx, r); err != nil {
+			return err
+		}
+		initial, from, _, err = s.list(q, f, "", 0)
+		if err != nil {
+			return err
+		}
+	case rv == "" || rv == "0":
 		if rv == "" {
 			if err := s.readConsistency(ctx, r); err != nil {
 				return err
@@ -59,7 +81,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, q *request) 
 		if err != nil {
 			return err
 		}
-	} else {
+	default:
 		from, err = strconv.ParseUint(rv, 10, 64)
 		if err != nil {
 			return badRequest("invalid resourceVersion %q", rv)
@@ -91,6 +113,11 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, q *request) 
 
 	for _, it := range initial {
 		if err := enc.write("ADDED", it); err != nil {
+			return nil
+		}
+	}
+	if sendInitial {
+		if err := enc.writeInitialEventsEnd(from); err != nil {
 			return nil
 		}
 	}
@@ -222,11 +249,40 @@ func (e *eventEncoder) writeRaw(typ string, raw []byte) error {
 }
 
 func (e *eventEncoder) writeBookmark(rv uint64) error {
+	return e.writeBookmarkMeta(map[string]any{"resourceVersion": strconv.FormatUint(rv, 10)})
+}
+
+// writeInitialEventsEnd is the bookmark that ends a watch-list's initial
+// events, annotated as kube-apiserver does.
+func (e *eventEncoder) writeInitialEventsEnd(rv uint64) error {
+	return e.writeBookmarkMeta(map[string]any{
+		"resourceVersion": strconv.FormatUint(rv, 10),
+		"annotations":     map[string]string{metav1.InitialEventsAnnotationKey: "true"},
+	})
+}
+
+func (e *eventEncoder) writeBookmarkMeta(md map[string]any) error {
 	b, _ := json.Marshal(map[string]any{
 		"kind": e.k.Kind, "apiVersion": e.k.GroupVersion().String(),
-		"metadata": map[string]any{"resourceVersion": strconv.FormatUint(rv, 10)},
+		"metadata": md,
 	})
 	return e.writeRaw("BOOKMARK", b)
+}
+
+// validateWatchList refuses what kube-apiserver refuses with
+// sendInitialEvents=true.
+func validateWatchList(rvMatch string, bookmarks bool) error {
+	var errs field.ErrorList
+	if rvMatch != string(metav1.ResourceVersionMatchNotOlderThan) {
+		errs = append(errs, field.Forbidden(field.NewPath("resourceVersionMatch"), "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
+	}
+	if !bookmarks {
+		errs = append(errs, field.Forbidden(field.NewPath("allowWatchBookmarks"), "sendInitialEvents requires setting allowWatchBookmarks to true"))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return invalid(schema.GroupKind{Group: metav1.GroupName, Kind: "ListOptions"}, "", errs)
 }
 
 func (e *eventEncoder) writeError(err error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -283,5 +284,51 @@ func TestWatchTable(t *testing.T) {
 		if err := json.Unmarshal(tb.Rows[0].Object.Raw, &pod); err != nil || pod.Kind != "Pod" || pod.Labels["app"] != "web" || pod.Spec.NodeName != "node-a" {
 			t.Errorf("%s row object %s: %v", ev.Type, tb.Rows[0].Object.Raw, err)
 		}
+	}
+}
+
+func TestWatchList(t *testing.T) {
+	// client-go's reflectors (WatchListClient, on by default since 1.35)
+	// ask for the initial state as events and wait for the bookmark that
+	// ends it.
+	e := newTestEnv(t)
+	cms := e.cs.CoreV1().ConfigMaps("default")
+	for _, n := range []string{"x", "y"} {
+		if _, err := cms.Create(e.ctx, testConfigMap(n, nil), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := cms.List(e.ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	for _, rv := range []string{"", l.ResourceVersion} {
+		w, err := cms.Watch(e.ctx, metav1.ListOptions{ResourceVersion: rv, SendInitialEvents: &yes,
+			ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan, AllowWatchBookmarks: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := next(t, w); got != (seen{watch.Added, "x", "v"}) {
+			t.Fatalf("rv %q: first event %+v, want ADDED x", rv, got)
+		}
+		if got := next(t, w); got != (seen{watch.Added, "y", "v"}) {
+			t.Fatalf("rv %q: second event %+v, want ADDED y", rv, got)
+		}
+		var ev watch.Event
+		select {
+		case ev = <-w.ResultChan():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("rv %q: no bookmark within 5s after the initial events", rv)
+		}
+		cm, _ := ev.Object.(*corev1.ConfigMap)
+		if ev.Type != watch.Bookmark || cm == nil || cm.Annotations[metav1.InitialEventsAnnotationKey] != "true" || cm.ResourceVersion != l.ResourceVersion {
+			t.Fatalf("rv %q: third event %s %+v, want a BOOKMARK at %s annotated %s", rv, ev.Type, ev.Object, l.ResourceVersion, metav1.InitialEventsAnnotationKey)
+		}
+		w.Stop()
+	}
+	st := e.status(e.do("GET", cmPath+"?watch=true&sendInitialEvents=true", "", nil), http.StatusUnprocessableEntity)
+	if want := "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"; !strings.Contains(st.Message, want) {
+		t.Errorf("message %q lacks %q", st.Message, want)
 	}
 }
