@@ -257,6 +257,17 @@ func isKeyMismatch(err error) bool {
 	return strings.Contains(s, "decrypt") || strings.Contains(s, "not encrypted") || strings.Contains(s, "encryption")
 }
 
+// HealthScore is memberlist's awareness score of this node: 0 is healthy,
+// higher means this node itself is slow to answer probes, and its failure
+// detector waits longer before suspecting others. 0 before Start.
+func (m *Membership) HealthScore() int {
+	list, err := m.started()
+	if err != nil {
+		return 0
+	}
+	return list.GetHealthScore()
+}
+
 // Members returns every member ever seen, this node included, in no
 // particular order. Dead and Left members stay, with Since telling how long.
 // The slice and its Members are copies the caller owns.
