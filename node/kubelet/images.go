@@ -62,7 +62,11 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.
 	}
 	k.events.record(pod, field, corev1.EventTypeNormal, reasonPulling, fmt.Sprintf("Pulling image %q", c.Image))
 	start := time.Now()
-	img, err := k.rt.PullImage(ctx, c.Image, w.pullAuth(pod, c.Image))
+	var (
+		img *runtime.Image
+		err error
+	)
+	w.yieldStart(ctx, func() { img, err = k.rt.PullImage(ctx, c.Image, w.pullAuth(pod, c.Image)) })
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}

@@ -65,6 +65,9 @@ type Tuning struct {
 	// EventFlush is how often repeated events are written with their new
 	// count (0: 2s).
 	EventFlush time.Duration
+	// StartConcurrency is how many pods make their first start at once
+	// (0: two per core); see startGate.
+	StartConcurrency int
 }
 
 // BackOffPolicy is an exponential back-off: Initial, doubling to Max.
@@ -80,6 +83,7 @@ type Kubelet struct {
 	events *recorder
 	crash  *backOff // keyed by uid/container
 	pulls  *backOff // keyed by uid_image
+	starts *startGate
 	ready  chan struct{}
 
 	mu      sync.Mutex
@@ -107,6 +111,9 @@ func New(cfg Config) *Kubelet {
 	t.CrashBackOff.Max = orDefault(t.CrashBackOff.Max, 5*time.Minute)
 	t.ImagePullBackOff.Initial = orDefault(t.ImagePullBackOff.Initial, 10*time.Second)
 	t.ImagePullBackOff.Max = orDefault(t.ImagePullBackOff.Max, 5*time.Minute)
+	if t.StartConcurrency <= 0 {
+		t.StartConcurrency = defaultStartConcurrency()
+	}
 	return &Kubelet{
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -114,6 +121,7 @@ func New(cfg Config) *Kubelet {
 		events:  newRecorder(cfg.Client, cfg.NodeName, cfg.Now, cfg.Logger, t.EventFlush),
 		crash:   newBackOff(t.CrashBackOff),
 		pulls:   newBackOff(t.ImagePullBackOff),
+		starts:  newStartGate(t.StartConcurrency),
 		ready:   make(chan struct{}),
 		scheme:  "containerd",
 		workers: make(map[types.UID]*podWorker),

@@ -40,7 +40,9 @@ type loopEnv struct {
 	cs    kubernetes.Interface
 	rt    *fakeRuntime
 	// use, when set, replaces rt as the kubelet's runtime.
-	use  runtime.Runtime
+	use runtime.Runtime
+	// tune, when set, changes the kubelet's Tuning before start.
+	tune func(*Tuning)
 	root string
 	k    *Kubelet
 }
@@ -109,11 +111,15 @@ func (e *loopEnv) start() {
 	if e.use != nil {
 		rt = e.use
 	}
+	tuning := testTuning
+	if e.tune != nil {
+		e.tune(&tuning)
+	}
 	e.k = New(Config{
 		NodeName: testNode, Store: e.store, Client: e.cs, Runtime: rt, RootDir: e.root,
 		ClusterDNS: []string{"10.43.0.10"},
 		Logger:     slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Tuning:     testTuning,
+		Tuning:     tuning,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -30,6 +30,7 @@ type podWorker struct {
 	killedForProbe  map[string]bool // container ids stopped by a failed probe
 	terminated      bool            // containers stopped for deletion
 	terminalStopped bool            // sandbox stopped after the pod finished
+	startHeld       bool            // holds a slot of the kubelet's startGate
 }
 
 func newPodWorker(k *Kubelet, uid types.UID, namespace, name string) *podWorker {
@@ -127,6 +128,12 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod) error {
 	}
 	w.volumes = vols
 	if w.sandbox == nil {
+		// The pod's first start: one slot of the start gate until its
+		// containers have been started.
+		if err := w.holdStart(ctx); err != nil {
+			return nil
+		}
+		defer w.releaseStart()
 		sb, err := k.rt.RunSandbox(ctx, sandboxConfig(pod, k.cfg.ClusterDNS, k.cfg.ClusterDomain))
 		if err != nil {
 			if ctx.Err() != nil {
@@ -146,6 +153,7 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod) error {
 			return err
 		}
 	}
+	w.releaseStart() // the status write below needs no slot
 	w.prober.sync(ctx, pod, latest)
 	return w.report(ctx, pod, latest, previous)
 }
