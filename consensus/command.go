@@ -57,6 +57,10 @@ type Command struct {
 	Subresource string `json:"subresource,omitempty"`
 	// PreserveStatus keeps the stored status on a main-resource update.
 	PreserveStatus bool `json:"preserveStatus,omitempty"`
+	// AnnotationsBumpGeneration makes a main-resource update also bump
+	// metadata.generation when metadata.annotations changed (Deployments:
+	// their annotations are copied to their ReplicaSets).
+	AnnotationsBumpGeneration bool `json:"annotationsBumpGeneration,omitempty"`
 	// GracePeriodSeconds is recorded as deletionGracePeriodSeconds on delete.
 	GracePeriodSeconds *int64 `json:"gracePeriodSeconds,omitempty"`
 	// Graceful marks the object for deletion instead of removing it (pods

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"fmt"
+	"maps"
 
 	memdb "github.com/hashicorp/go-memdb"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -162,7 +163,8 @@ func applyUpdate(txn *memdb.Txn, index uint64, cmd *Command, old *Object) (*Obje
 		d.meta.Generation = prev.meta.Generation
 		oldSpec, oldOK := prev.top["spec"]
 		newSpec, newOK := d.top["spec"]
-		if !sameJSON(oldSpec, oldOK, newSpec, newOK) {
+		if !sameJSON(oldSpec, oldOK, newSpec, newOK) ||
+			(cmd.AnnotationsBumpGeneration && !maps.Equal(prev.meta.Annotations, d.meta.Annotations)) {
 			d.meta.Generation++
 		}
 	}

@@ -35,6 +35,10 @@ func TestUpdateGeneration(t *testing.T) {
 		{"no change keeps", func(d *appsv1.Deployment) {}, 2},
 		{"image change bumps", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "nginx:1.26" }, 3},
 		{"client generation is ignored", func(d *appsv1.Deployment) { d.Generation = 42 }, 3},
+		// As in Kubernetes: a Deployment's annotations are copied to its
+		// ReplicaSets, so changing them is a new generation.
+		{"annotation change bumps", func(d *appsv1.Deployment) { d.Annotations = map[string]string{"team": "blue"} }, 4},
+		{"same annotations keep", func(d *appsv1.Deployment) {}, 4},
 	}
 	for _, s := range steps {
 		s.change(d)

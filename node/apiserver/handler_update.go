@@ -88,9 +88,10 @@ func (s *Server) update(ctx context.Context, r *http.Request, q *request, obj ru
 		cmd := &consensus.Command{
 			Op: consensus.OpUpdate, Resource: k.GroupResource().String(),
 			Namespace: q.namespace, Name: q.name, Object: raw,
-			ResourceVersion: precondition,
-			Subresource:     q.subresource,
-			PreserveStatus:  k.HasStatus && q.subresource == "",
+			ResourceVersion:           precondition,
+			Subresource:               q.subresource,
+			PreserveStatus:            k.HasStatus && q.subresource == "",
+			AnnotationsBumpGeneration: k.AnnotationsBumpGeneration && q.subresource == "",
 		}
 		alloc.setClaims(cmd)
 		stored, err := s.prop.Propose(ctx, cmd)

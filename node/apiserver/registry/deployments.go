@@ -34,10 +34,13 @@ func deploymentKind() *Kind {
 		Validate:         typedValidate(validateDeployment),
 		PrepareForCreate: typed(func(d *appsv1.Deployment) { d.Generation = 1; d.Status = appsv1.DeploymentStatus{} }),
 		PrepareForUpdate: typed2(func(d, old *appsv1.Deployment) {
-			// Spec or annotation changes (rollback requests) bump generation.
+			// Spec or annotation changes bump generation: annotations are
+			// copied to the ReplicaSets. The FSM decides it again
+			// (AnnotationsBumpGeneration); this is for dry runs.
 			bumpGeneration(&d.ObjectMeta, &old.ObjectMeta,
 				!apiequality.Semantic.DeepEqual(d.Spec, old.Spec) || !apiequality.Semantic.DeepEqual(d.Annotations, old.Annotations))
 		}),
+		AnnotationsBumpGeneration: true,
 		Columns: append([]metav1.TableColumnDefinition{
 			nameColumn(),
 			column("Ready", "string", "Number of the pod with ready state"),

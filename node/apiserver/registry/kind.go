@@ -31,6 +31,9 @@ type Kind struct {
 	// HasStatus reports a status subresource: updates of the main resource
 	// keep the stored status, and status updates keep the stored spec.
 	HasStatus bool
+	// AnnotationsBumpGeneration: a change of metadata.annotations bumps
+	// metadata.generation, as a spec change does (Deployments).
+	AnnotationsBumpGeneration bool
 
 	// New returns an empty object of this kind, NewList an empty list.
 	New     func() runtime.Object
