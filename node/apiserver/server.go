@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shoal-project/shoal/consensus"
 )
 
@@ -51,6 +53,10 @@ type Config struct {
 	// zero value means DefaultNodePortRange (30000-32767). Validation
 	// still refuses node ports outside 30000-32767.
 	NodePortRange PortRange
+	// Metrics receives the request metrics (apiserver_request_total,
+	// apiserver_request_duration_seconds, ...). Optional: nil counts
+	// nothing.
+	Metrics prometheus.Registerer
 }
 
 // SubresourceHandler serves one subresource of an object, e.g. a pod's log.
@@ -70,6 +76,7 @@ type Server struct {
 	handler http.Handler
 	// services allocates Services' cluster IPs and node ports.
 	services *serviceAllocator
+	metrics  *requestMetrics // nil without Config.Metrics
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -88,7 +95,8 @@ func New(cfg Config) *Server {
 	if err := s.services.err; err != nil {
 		s.log.Error("services cannot be given addresses", "error", err)
 	}
-	s.handler = s.recoverPanics(s.route())
+	s.metrics = newRequestMetrics(cfg.Metrics, cfg)
+	s.handler = s.instrument(s.recoverPanics(s.route()))
 	return s
 }
 
