@@ -82,9 +82,9 @@ func (s *Server) serveAPIVersions(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func apiGroup(name string) (metav1.APIGroup, bool) {
+func (s *Server) apiGroup(name string) (metav1.APIGroup, bool) {
 	g := metav1.APIGroup{TypeMeta: metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}, Name: name}
-	for _, gv := range groupVersions() {
+	for _, gv := range s.allGroupVersions() {
 		if gv.Group == name {
 			gvd := metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version}
 			g.Versions = append(g.Versions, gvd)
@@ -99,12 +99,12 @@ func apiGroup(name string) (metav1.APIGroup, bool) {
 func (s *Server) serveAPIGroups(w http.ResponseWriter, r *http.Request) {
 	list := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{}}
 	seen := map[string]bool{}
-	for _, gv := range groupVersions() {
+	for _, gv := range s.allGroupVersions() {
 		if gv.Group == "" || seen[gv.Group] {
 			continue
 		}
 		seen[gv.Group] = true
-		g, _ := apiGroup(gv.Group)
+		g, _ := s.apiGroup(gv.Group)
 		g.TypeMeta = metav1.TypeMeta{}
 		list.Groups = append(list.Groups, g)
 	}
@@ -112,7 +112,7 @@ func (s *Server) serveAPIGroups(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveAPIGroup(w http.ResponseWriter, r *http.Request, name string) {
-	g, ok := apiGroup(name)
+	g, ok := s.apiGroup(name)
 	if !ok {
 		writeStatus(w, notFoundPath())
 		return
@@ -139,6 +139,9 @@ func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request, group
 			}
 			list.APIResources = append(list.APIResources, res)
 		}
+	}
+	if svc := s.apiService(group, version); svc != nil {
+		list.APIResources = append(list.APIResources, svc.Resources...)
 	}
 	if len(list.APIResources) == 0 {
 		writeStatus(w, notFoundPath())

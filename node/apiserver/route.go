@@ -69,6 +69,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		s.serveResourceList(w, r, group, version)
 		return
 	}
+	if svc := s.apiService(group, version); svc != nil {
+		svc.Handler.ServeHTTP(w, r)
+		return
+	}
 	q, err := parseResourcePath(group, version, parts)
 	if err != nil {
 		writeStatus(w, err)

@@ -57,6 +57,9 @@ type Config struct {
 	// apiserver_request_duration_seconds, ...). Optional: nil counts
 	// nothing.
 	Metrics prometheus.Registerer
+	// APIServices are group-versions served by other handlers (the
+	// resource metrics API). Optional.
+	APIServices []APIService
 }
 
 // SubresourceHandler serves one subresource of an object, e.g. a pod's log.
