@@ -30,6 +30,7 @@ type job struct {
 	node    string
 	message string
 	flight  *inflight
+	start   time.Time // when the scheduling attempt began (binds)
 }
 
 // inflight is a write being made for a pod. While it lasts the pod is not
@@ -103,6 +104,11 @@ func (s *Scheduler) finishBind(j job, err error) {
 		}
 	}
 	s.mu.Unlock()
+	if err == nil {
+		s.stats.attempt(resultScheduled, j.start)
+	} else {
+		s.stats.attempt(resultError, j.start)
+	}
 	switch {
 	case err == nil:
 		s.log.Debug("pod bound", "pod", key, "node", j.node)

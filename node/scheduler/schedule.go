@@ -25,15 +25,23 @@ func (s *Scheduler) pass(ctx context.Context) {
 			}
 		}
 	})
-	pending := s.pendingLocked(now)
+	pending, backingOff := s.pendingLocked(now)
 	s.mu.Unlock()
+	s.stats.setPending(len(pending), backingOff, len(s.unsched))
 
+	binds := 0
 	for _, p := range pending {
 		if ctx.Err() != nil {
 			return
 		}
-		s.scheduleOne(ctx, snap, p, now)
+		if s.scheduleOne(ctx, snap, p, now) {
+			binds++
+		}
 	}
+	if binds > 0 {
+		s.stats.bindsPerPass.Observe(float64(binds))
+	}
+	s.stats.setPending(0, backingOff, len(s.unsched))
 }
 
 // settleLocked forgets binds the store now reflects (the pod is charged to
@@ -63,8 +71,9 @@ func (s *Scheduler) settleLocked(now time.Time) {
 // pendingLocked returns the pods to place in this pass: pending, not being
 // written, not backing off after a failed bind, and not found
 // unschedulable since the last relevant change. Higher priority first,
-// then older first. s.mu is held.
-func (s *Scheduler) pendingLocked(now time.Time) []*podInfo {
+// then older first. backingOff counts the pending pods left out for their
+// back-off. s.mu is held.
+func (s *Scheduler) pendingLocked(now time.Time) (_ []*podInfo, backingOff int) {
 	for key := range s.unsched {
 		if p := s.cache.pods[key]; p == nil || !p.pending() {
 			delete(s.unsched, key)
@@ -79,6 +88,7 @@ func (s *Scheduler) pendingLocked(now time.Time) []*podInfo {
 			continue
 		}
 		if b, ok := s.backoff[key]; ok && now.Before(b.until) {
+			backingOff++
 			continue
 		}
 		if a, ok := s.unsched[key]; ok && a.uid == p.pod.UID && a.generation == p.pod.Generation &&
@@ -97,15 +107,18 @@ func (s *Scheduler) pendingLocked(now time.Time) []*podInfo {
 		}
 		return cmp.Compare(a.key, b.key)
 	})
-	return out
+	return out, backingOff
 }
 
 // scheduleOne places p: on the best feasible node (charged at once, the
 // bind handed to a worker), or nowhere, with the reasons written to the
-// pod's PodScheduled condition when they changed.
-func (s *Scheduler) scheduleOne(ctx context.Context, snap *snapshot, p *podInfo, now time.Time) {
+// pod's PodScheduled condition when they changed. It reports whether it
+// handed a bind to the workers.
+func (s *Scheduler) scheduleOne(ctx context.Context, snap *snapshot, p *podInfo, now time.Time) bool {
+	start := time.Now()
 	feasible, diag := s.findFeasible(snap, p)
 	if len(feasible) == 0 {
+		s.stats.attempt(resultUnschedulable, start)
 		s.mu.Lock()
 		failed := s.failed
 		s.mu.Unlock()
@@ -114,16 +127,17 @@ func (s *Scheduler) scheduleOne(ctx context.Context, snap *snapshot, p *podInfo,
 		msg := diag.message()
 		if c := p.scheduledCondition(); c != nil && c.Status == corev1.ConditionFalse &&
 			c.Reason == corev1.PodReasonUnschedulable && c.Message == msg {
-			return // already says so
+			return false // already says so
 		}
 		s.log.Debug("pod unschedulable", "pod", p.key, "reason", msg)
 		s.dispatch(ctx, job{pod: p, message: msg})
-		return
+		return false
 	}
 	delete(s.unsched, p.key)
 	n := selectHost(p, feasible, s.rnd)
 	n.add(p)
-	s.dispatch(ctx, job{pod: p, node: n.name})
+	s.dispatch(ctx, job{pod: p, node: n.name, start: start})
+	return true
 }
 
 // findFeasible runs the filters over the nodes, starting where the last

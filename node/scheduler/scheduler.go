@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/controller"
 )
@@ -28,6 +30,7 @@ type options struct {
 	bindingSubresource bool
 	schedulerName      string
 	percentageOfNodes  int
+	metrics            prometheus.Registerer
 }
 
 func defaultOptions() options {
@@ -118,6 +121,13 @@ func WithPercentageOfNodesToScore(pct int) Option {
 	}
 }
 
+// WithMetrics registers the scheduler's metrics (attempts, their
+// duration, pending pods) on reg. A scheduler built again on the same reg
+// (after leadership came back) carries on the same counters.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(o *options) { o.metrics = reg }
+}
+
 // Scheduler binds pending pods to nodes. Build it with New, then call Run
 // once; after leadership is lost and regained, build a new one.
 //
@@ -129,6 +139,7 @@ type Scheduler struct {
 	now   func() time.Time
 	cache *cache
 	rec   *recorder
+	stats *schedulerMetrics
 
 	// Owned by the loop goroutine.
 	rnd       *rand.Rand
@@ -184,6 +195,7 @@ func New(deps controller.Deps, opts ...Option) *Scheduler {
 		now:      now,
 		cache:    newCache(o.schedulerName),
 		rec:      newRecorder(deps.Client, o.schedulerName, now, log),
+		stats:    newSchedulerMetrics(o.metrics, o.schedulerName),
 		rnd:      rand.New(src),
 		unsched:  make(map[string]attempt),
 		jobs:     make(chan job, 4*o.workers),
@@ -202,6 +214,7 @@ func (s *Scheduler) Ready() <-chan struct{} { return s.ready }
 func (s *Scheduler) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	defer s.stats.setPending(0, 0, 0) // a follower has no queue
 	defer wg.Wait()
 	defer cancel()
 	// Subscribe before the first pass (L10), so nothing falls in between.
