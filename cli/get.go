@@ -31,6 +31,10 @@ type getOptions struct {
 	FieldSelector string
 	AllNamespaces bool
 	ShowLabels    bool
+	// Watch prints the objects, then every change; WatchOnly only the
+	// changes.
+	Watch     bool
+	WatchOnly bool
 }
 
 // Validate checks the flags.
@@ -58,6 +62,8 @@ func newGetCommand(deps Deps) *ucli.Command {
 			&ucli.StringFlag{Name: "field-selector", Usage: "field `SELECTOR`, e.g. metadata.name=web"},
 			&ucli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "list across all namespaces"},
 			&ucli.BoolFlag{Name: "show-labels", Usage: "add a LABELS column"},
+			&ucli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "after listing, print every change"},
+			&ucli.BoolFlag{Name: "watch-only", Usage: "print every change, without listing first"},
 		}, clientFlags()...),
 		Action: func(c *ucli.Context) error {
 			o := getOptions{
@@ -67,6 +73,8 @@ func newGetCommand(deps Deps) *ucli.Command {
 				FieldSelector: c.String("field-selector"),
 				AllNamespaces: c.Bool("all-namespaces"),
 				ShowLabels:    c.Bool("show-labels"),
+				Watch:         c.Bool("watch"),
+				WatchOnly:     c.Bool("watch-only"),
 			}
 			if err := o.Validate(); err != nil {
 				return err
@@ -84,6 +92,9 @@ func (cl *clients) get(ctx context.Context, o getOptions) error {
 	groups, err := cl.parseResourceArgs(o.Args)
 	if err != nil {
 		return err
+	}
+	if o.Watch || o.WatchOnly {
+		return cl.getWatch(ctx, o, groups)
 	}
 	if o.Output == "" || o.Output == "wide" {
 		return cl.getTables(ctx, o, groups)
