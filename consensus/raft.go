@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -35,6 +36,10 @@ type Raft struct {
 	trans *raft.NetworkTransport
 	mux   *mux
 	fwd   *forwarder
+
+	// readyTerm is the term in which this node, as leader, has applied
+	// everything committed before it (see leaderReadIndex).
+	readyTerm atomic.Uint64
 
 	notifyCh chan bool // from raft
 	leaderCh chan bool // to the node

@@ -159,6 +159,19 @@ func (r *Raft) leaderReadIndex(ctx context.Context) (idx uint64, retry bool, err
 		}
 		return 0, false, fmt.Errorf("consensus: verify leader: %w: %v", ErrNotLeader, err)
 	}
+	// A new leader may not yet have applied what earlier terms committed:
+	// until an entry of its own term commits, its applied index can lag
+	// behind writes the cluster already acknowledged (a restarted leader
+	// would read an empty store). One barrier per term closes that gap.
+	if term := r.raft.CurrentTerm(); r.readyTerm.Load() != term {
+		if err := r.raft.Barrier(applyTimeout).Error(); err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+				return 0, true, err
+			}
+			return 0, false, fmt.Errorf("consensus: barrier of a new term: %w: %v", ErrNotLeader, err)
+		}
+		r.readyTerm.Store(term)
+	}
 	idx, err = r.visibleIndex(ctx, r.raft.AppliedIndex())
 	return idx, false, err
 }

@@ -479,3 +479,33 @@ func newTestTLS(t *testing.T) *testTLS {
 		client: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS13},
 	}
 }
+
+// A leader that has just been elected (here: a one-node cluster
+// restarting) answers a consistent read only after it has applied every
+// write committed before its term.
+func TestRaftNewLeaderReadsEarlierTerms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: restarts a node")
+	}
+	n := &testNode{id: "solo", dir: t.TempDir()}
+	n.start(t, true)
+	ctx := testCtx(t)
+	const writes = 200
+	for i := range writes {
+		if _, err := n.raft.Propose(ctx, createCmd("ns", fmt.Sprint("w", i), nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 5 {
+		n.stop(t)
+		n.start(t, false)
+		eventually(t, "leader again", n.raft.IsLeader)
+		if err := n.raft.ConsistentRead(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if items, _, _ := n.store.List("configmaps", "", "", 0); len(items) != writes {
+			t.Fatalf("restart %d: a consistent read right after the election saw %d of %d objects", round, len(items), writes)
+		}
+	}
+	n.stop(t)
+}
