@@ -31,20 +31,22 @@ func (b *syncBuffer) String() string {
 }
 
 // lines are the output's lines with their fields single-spaced and the
-// AGE column (found in the header, if any) left out, so that ages and
-// column widths do not matter.
+// AGE column left out, so that ages and column widths do not matter. A
+// header is the first line and any line after a blank one.
 func lines(out string) []string {
 	var ls []string
-	age := -1
-	for i, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+	age, header := -1, true
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
 		f := strings.Fields(l)
-		if i == 0 {
+		if header {
+			age = -1
 			for j, h := range f {
 				if h == "AGE" {
 					age = j
 				}
 			}
 		}
+		header = len(f) == 0
 		if age >= 0 && len(f) > age {
 			f = append(f[:age:age], f[age+1:]...)
 		}
