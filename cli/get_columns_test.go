@@ -24,9 +24,18 @@ func TestGetColumns(t *testing.T) {
 			_, err := cs.CoreV1().Pods("default").Create(ctx, testPod("web", map[string]string{"app": "web"}), metav1.CreateOptions{})
 			return err
 		},
-		func() error { _, err := cs.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); return err },
-		func() error { _, err := cs.AppsV1().ReplicaSets("default").Create(ctx, rs, metav1.CreateOptions{}); return err },
-		func() error { _, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); return err },
+		func() error {
+			_, err := cs.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{})
+			return err
+		},
+		func() error {
+			_, err := cs.AppsV1().ReplicaSets("default").Create(ctx, rs, metav1.CreateOptions{})
+			return err
+		},
+		func() error {
+			_, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
+			return err
+		},
 		func() error {
 			_, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}, metav1.CreateOptions{})
 			return err
