@@ -22,6 +22,7 @@ import (
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/identity"
 	"github.com/shoal-project/shoal/node/membership"
+	"github.com/shoal-project/shoal/node/resourcemetrics"
 	"github.com/shoal-project/shoal/node/streaming"
 	"github.com/shoal-project/shoal/runtime"
 )
@@ -48,6 +49,9 @@ type Node struct {
 	// nodeStreams serves log and exec of this node's pods once the runtime
 	// is up.
 	nodeStreams lateHandler
+	// nodeStats serves this node's resource figures once its collector
+	// runs.
+	nodeStats lateHandler
 	// crashed makes shutdown skip the gossip leave, so that peers find the
 	// node dead as if it had crashed (tests).
 	crashed atomic.Bool
@@ -174,12 +178,14 @@ func (n *Node) Run(ctx context.Context) error {
 		return fmt.Errorf("listen for the API: %w", err)
 	}
 	adminToken := n.cluster.AdminToken()
+	nodeTr := nodeTransport(clientTLS)
 	n.api = apiserver.New(apiserver.Config{
 		Store: n.store, Proposer: n.raft, Logger: n.log.With("component", "apiserver"),
 		Authenticate:    func(r *http.Request) bool { return authenticated(r, adminToken) },
 		Unauthenticated: map[string]http.Handler{"/shoal/v1/join": identity.JoinHandler(n.cluster)},
-		Authenticated:   map[string]http.Handler{streaming.NodePathPrefix: &n.nodeStreams},
-		Subresources:    n.streamingProxy(clientTLS).Handlers(),
+		Authenticated:   map[string]http.Handler{streaming.NodePathPrefix: &n.nodeStreams, resourcemetrics.SummaryPath: &n.nodeStats},
+		Subresources:    n.streamingProxy(nodeTr).Handlers(),
+		APIServices:     []apiserver.APIService{n.metricsAPI(nodeTr).APIService()},
 		ServerAddress:   hostPort(cfg.AdvertiseAddr, cfg.APIPort),
 	})
 
@@ -190,6 +196,8 @@ func (n *Node) Run(ctx context.Context) error {
 	runsPods := cfg.RunPods || n.opts.runtime != nil
 	if runsPods {
 		g.Go(func() error { return n.runPods(gctx) })
+	} else {
+		n.runStats(gctx, g, nil) // node figures only
 	}
 
 	if err := WriteAgentInfo(cfg.DataDir, AgentInfo{

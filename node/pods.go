@@ -23,6 +23,7 @@ import (
 	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/kubelet"
 	"github.com/shoal-project/shoal/node/network"
+	"github.com/shoal-project/shoal/node/resourcemetrics"
 	"github.com/shoal-project/shoal/node/servicesync"
 	"github.com/shoal-project/shoal/node/streaming"
 	"github.com/shoal-project/shoal/runtime"
@@ -164,6 +165,7 @@ func (n *Node) runPods(ctx context.Context) error {
 	n.nodeStreams.set(streaming.NewNodeServer(streaming.NodeServerConfig{
 		Runtime: rt, Locate: k.ContainerID, Logger: n.log.With("component", "streaming"),
 	}))
+	n.runStats(ctx, g, rt)
 	g.Go(func() error { return k.Run(ctx) })
 	return g.Wait()
 }
@@ -182,24 +184,52 @@ func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "this node runs no container runtime (yet)", http.StatusServiceUnavailable)
 }
 
+// nodeTransport reaches other nodes' APIs with this node's certificate.
+func nodeTransport(clientTLS *tls.Config) *http.Transport {
+	return &http.Transport{TLSClientConfig: clientTLS.Clone(), ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16}
+}
+
+// nodeAPIBase is a node's API base URL, from gossip.
+func (n *Node) nodeAPIBase(name string) (string, bool) {
+	for _, m := range n.gossip.Members() {
+		if m.Name == name && m.Meta.APIAddr != "" {
+			return "https://" + m.Meta.APIAddr, true
+		}
+	}
+	return "", false
+}
+
 // streamingProxy serves pods/log and pods/exec on any peer: here for this
 // node's pods, else through the pod's node, over mutual TLS.
-func (n *Node) streamingProxy(clientTLS *tls.Config) *streaming.Proxy {
+func (n *Node) streamingProxy(nodeTr http.RoundTripper) *streaming.Proxy {
 	return streaming.NewProxy(streaming.ProxyConfig{
-		Store: n.store,
-		NodeAddr: func(name string) (string, bool) {
-			for _, m := range n.gossip.Members() {
-				if m.Name == name && m.Meta.APIAddr != "" {
-					return "https://" + m.Meta.APIAddr, true
-				}
-			}
-			return "", false
-		},
+		Store:        n.store,
+		NodeAddr:     n.nodeAPIBase,
 		Local:        n.cfg.Name,
 		LocalHandler: &n.nodeStreams,
-		Transport:    &http.Transport{TLSClientConfig: clientTLS.Clone(), ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16},
+		Transport:    nodeTr,
 		Logger:       n.log.With("component", "streaming"),
 	})
+}
+
+// metricsAPI serves metrics.k8s.io on any peer from every node's figures,
+// fetched over mutual TLS (this node's too: one path for all).
+func (n *Node) metricsAPI(nodeTr http.RoundTripper) *resourcemetrics.API {
+	return resourcemetrics.NewAPI(resourcemetrics.APIConfig{
+		Store:     n.store,
+		Summaries: &resourcemetrics.NodeClient{NodeAddr: n.nodeAPIBase, Transport: nodeTr},
+		Logger:    n.log.With("component", "metrics"),
+	})
+}
+
+// runStats samples this node's figures (and, with rt, its containers')
+// in g, and serves them to the peers' metrics APIs.
+func (n *Node) runStats(ctx context.Context, g *errgroup.Group, rt runtime.Runtime) {
+	c := resourcemetrics.NewCollector(resourcemetrics.CollectorConfig{
+		NodeName: n.cfg.Name, Runtime: rt, FsPath: n.cfg.DataDir, Logger: n.log.With("component", "stats"),
+	})
+	n.nodeStats.set(c)
+	g.Go(func() error { return c.Run(ctx) })
 }
 
 // runServices starts what makes Services work on this node: forwarding,

@@ -1,0 +1,333 @@
+package resourcemetrics
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/shoal-project/shoal/runtime"
+)
+
+// Defaults of CollectorConfig.
+const (
+	DefaultInterval  = 10 * time.Second
+	DefaultMinWindow = time.Second
+)
+
+// maxSamples bounds the history whatever the request rate (on-demand
+// samples are at most one per MinWindow).
+const maxSamples = 64
+
+// Containers is the part of runtime.Runtime the collector reads.
+type Containers interface {
+	ListSandboxes(ctx context.Context) ([]*runtime.Sandbox, error)
+	ListContainers(ctx context.Context, sandboxID string) ([]*runtime.ContainerStatus, error)
+	ContainerStats(ctx context.Context, id string) (*runtime.ContainerStats, error)
+}
+
+var _ Containers = runtime.Runtime(nil)
+
+// CollectorConfig holds what a Collector uses. NodeName is required.
+type CollectorConfig struct {
+	NodeName string
+	// Runtime lists the node's containers and reads their cgroup figures;
+	// nil reports node figures only.
+	Runtime Containers
+	// FsPath is a path on the filesystem to report (the data directory);
+	// "" leaves Fs out.
+	FsPath string
+	// ProcRoot is where proc is mounted; "" means /proc. Network counters
+	// are those of the namespace the process runs in.
+	ProcRoot string
+	// Interval is the sampling period (0: DefaultInterval). Rates are
+	// averaged over up to one and a half Intervals.
+	Interval time.Duration
+	// MinWindow is the shortest window a rate is computed over, and the
+	// age beyond which a request takes a fresh sample (0: DefaultMinWindow).
+	MinWindow time.Duration
+	Logger    *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Collector samples the node's and its containers' figures every Interval
+// (and on demand) and reports them with CPU rates computed between two
+// samples, as the kubelet's summary API and metrics-server do together.
+type Collector struct {
+	cfg       CollectorConfig
+	log       *slog.Logger
+	maxWindow time.Duration
+
+	sampleMu sync.Mutex // one sample at a time
+	mu       sync.Mutex
+	samples  []*sample // oldest first
+}
+
+// sample is one reading of everything.
+type sample struct {
+	at         time.Time
+	cpu        *uint64 // machine busy core-nanoseconds
+	mem        *meminfo
+	net        []InterfaceStats
+	netOK      bool
+	fs         *FsStats
+	containers map[string]containerSample // by runtime container id
+}
+
+// containerSample is one reading of a running container.
+type containerSample struct {
+	pod  PodReference
+	name string
+	at   time.Time
+	cpu  uint64
+	mem  uint64
+}
+
+// NewCollector assembles a collector; it does no I/O.
+func NewCollector(cfg CollectorConfig) *Collector {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.MinWindow <= 0 {
+		cfg.MinWindow = DefaultMinWindow
+	}
+	return &Collector{cfg: cfg, log: cfg.Logger, maxWindow: cfg.Interval * 3 / 2}
+}
+
+// Run samples every Interval until ctx ends.
+func (c *Collector) Run(ctx context.Context) error {
+	t := time.NewTicker(c.cfg.Interval)
+	defer t.Stop()
+	for {
+		c.sample(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Summary reports the freshest figures, sampling first when the last
+// sample is older than MinWindow.
+func (c *Collector) Summary(ctx context.Context) *Summary {
+	c.mu.Lock()
+	var last *sample
+	if n := len(c.samples); n > 0 {
+		last = c.samples[n-1]
+	}
+	c.mu.Unlock()
+	if last == nil || c.cfg.Now().Sub(last.at) >= c.cfg.MinWindow {
+		c.sample(ctx)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.summarize()
+}
+
+// sample reads everything once and appends it to the history.
+func (c *Collector) sample(ctx context.Context) {
+	c.sampleMu.Lock()
+	defer c.sampleMu.Unlock()
+	s := &sample{at: c.cfg.Now()}
+	if cpu, err := readProc(c.cfg.ProcRoot, "stat", parseProcStat); err == nil {
+		s.cpu = &cpu
+	} else {
+		c.log.Debug("read node cpu", "error", err)
+	}
+	if m, err := readProc(c.cfg.ProcRoot, "meminfo", parseMeminfo); err == nil {
+		s.mem = &m
+	} else {
+		c.log.Debug("read node memory", "error", err)
+	}
+	if ifs, err := readProc(c.cfg.ProcRoot, "net/dev", parseNetDev); err == nil {
+		s.net, s.netOK = ifs, true
+	} else {
+		c.log.Debug("read node network", "error", err)
+	}
+	if c.cfg.FsPath != "" {
+		if fs, err := statFS(c.cfg.FsPath); err == nil {
+			s.fs = &fs
+		} else {
+			c.log.Debug("read node filesystem", "error", err)
+		}
+	}
+	if c.cfg.Runtime != nil {
+		s.containers = c.sampleContainers(ctx, s.at)
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.samples = append(c.samples, s)
+	// Keep what a later sample could still use as its base.
+	keep := 0
+	for keep < len(c.samples)-1 && (s.at.Sub(c.samples[keep].at) > c.maxWindow+c.cfg.Interval || len(c.samples)-keep > maxSamples) {
+		keep++
+	}
+	c.samples = append([]*sample(nil), c.samples[keep:]...)
+}
+
+// sampleContainers reads every running container of the node's pods.
+func (c *Collector) sampleContainers(ctx context.Context, now time.Time) map[string]containerSample {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Interval)
+	defer cancel()
+	sbs, err := c.cfg.Runtime.ListSandboxes(ctx)
+	if err != nil {
+		c.log.Debug("list sandboxes", "error", err)
+		return nil
+	}
+	pods := make(map[string]PodReference, len(sbs))
+	for _, sb := range sbs {
+		pods[sb.ID] = PodReference{Name: sb.Name, Namespace: sb.Namespace, UID: sb.UID}
+	}
+	list, err := c.cfg.Runtime.ListContainers(ctx, "")
+	if err != nil {
+		c.log.Debug("list containers", "error", err)
+		return nil
+	}
+	out := make(map[string]containerSample, len(list))
+	for _, cs := range list {
+		pod, ok := pods[cs.SandboxID]
+		if !ok || cs.State != runtime.StateRunning {
+			continue
+		}
+		st, err := c.cfg.Runtime.ContainerStats(ctx, cs.ID)
+		if err != nil {
+			if !errors.Is(err, runtime.ErrNotRunning) && !errors.Is(err, runtime.ErrNotFound) {
+				c.log.Debug("container stats", "container_id", cs.ID, "error", err)
+			}
+			continue
+		}
+		at := st.Timestamp
+		if at.IsZero() {
+			at = now
+		}
+		out[cs.ID] = containerSample{pod: pod, name: cs.Name, at: at, cpu: st.CPUUsageNanos, mem: st.MemoryWorkingSetBytes}
+	}
+	return out
+}
+
+// summarize reports the newest sample, with rates against the oldest
+// earlier sample within the window. c.mu is held.
+func (c *Collector) summarize() *Summary {
+	sum := &Summary{Node: NodeStats{NodeName: c.cfg.NodeName}, Pods: []PodStats{}}
+	if len(c.samples) == 0 {
+		return sum
+	}
+	cur := c.samples[len(c.samples)-1]
+	earlier := c.samples[:len(c.samples)-1]
+
+	if cur.cpu != nil {
+		cs := &CPUStats{Time: cur.at, UsageCoreNanoSeconds: ptr(*cur.cpu)}
+		for _, s := range c.bases(earlier, cur.at) {
+			if s.cpu == nil {
+				continue
+			}
+			if r, ok := rate(*s.cpu, *cur.cpu, cur.at.Sub(s.at)); ok {
+				cs.UsageNanoCores, cs.Window = ptr(r), cur.at.Sub(s.at)
+			}
+			break
+		}
+		sum.Node.CPU = cs
+	}
+	if m := cur.mem; m != nil {
+		sum.Node.Memory = &MemoryStats{Time: cur.at, AvailableBytes: ptr(m.Available), UsageBytes: ptr(m.usage()), WorkingSetBytes: ptr(m.workingSet())}
+	}
+	if cur.netOK {
+		sum.Node.Network = &NetworkStats{Time: cur.at, InterfaceStats: sumInterfaces(cur.net), Interfaces: cur.net}
+	}
+	if cur.fs != nil {
+		fs := *cur.fs
+		fs.Time = cur.at
+		sum.Node.Fs = &fs
+	}
+
+	byPod := map[string]int{} // uid -> index in sum.Pods
+	for _, id := range sortedKeys(cur.containers) {
+		cc := cur.containers[id]
+		cs := ContainerStats{
+			Name:   cc.name,
+			CPU:    &CPUStats{Time: cc.at, UsageCoreNanoSeconds: ptr(cc.cpu)},
+			Memory: &MemoryStats{Time: cc.at, WorkingSetBytes: ptr(cc.mem)},
+		}
+		for _, s := range c.bases(earlier, cur.at) {
+			prev, ok := s.containers[id]
+			if !ok {
+				continue
+			}
+			if r, ok := rate(prev.cpu, cc.cpu, cc.at.Sub(prev.at)); ok {
+				cs.CPU.UsageNanoCores, cs.CPU.Window = ptr(r), cc.at.Sub(prev.at)
+			}
+			break
+		}
+		i, ok := byPod[cc.pod.UID]
+		if !ok {
+			i = len(sum.Pods)
+			byPod[cc.pod.UID] = i
+			sum.Pods = append(sum.Pods, PodStats{PodRef: cc.pod})
+		}
+		sum.Pods[i].Containers = append(sum.Pods[i].Containers, cs)
+	}
+	sort.Slice(sum.Pods, func(i, j int) bool {
+		a, b := sum.Pods[i].PodRef, sum.Pods[j].PodRef
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name || a.Name == b.Name && a.UID < b.UID
+	})
+	for _, p := range sum.Pods {
+		sort.SliceStable(p.Containers, func(i, j int) bool { return p.Containers[i].Name < p.Containers[j].Name })
+	}
+	return sum
+}
+
+// bases are the samples a rate ending at end may start from, oldest
+// first: at most maxWindow and at least MinWindow before end.
+func (c *Collector) bases(earlier []*sample, end time.Time) []*sample {
+	var out []*sample
+	for _, s := range earlier {
+		age := end.Sub(s.at)
+		if age > c.maxWindow {
+			continue
+		}
+		if age < c.cfg.MinWindow {
+			break
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// rate is the average CPU usage, in nanocores, of a counter of core
+// nanoseconds that went from prev to cur over window. A counter that went
+// backwards (a restarted container) or an empty window has no rate.
+func rate(prev, cur uint64, window time.Duration) (uint64, bool) {
+	if window <= 0 || cur < prev {
+		return 0, false
+	}
+	return uint64(float64(cur-prev) / window.Seconds()), true
+}
+
+func ptr(v uint64) *uint64 { return &v }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
