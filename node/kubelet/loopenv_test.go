@@ -1,0 +1,259 @@
+package kubelet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/runtime"
+)
+
+const testNode = "node-a"
+
+// loopEnv is a kubelet over a fake runtime, a real store with a
+// LocalProposer and the API served in-process.
+type loopEnv struct {
+	t     *testing.T
+	ctx   context.Context
+	store *consensus.Store
+	cs    kubernetes.Interface
+	rt    *fakeRuntime
+	// use, when set, replaces rt as the kubelet's runtime.
+	use runtime.Runtime
+	// tune, when set, changes the kubelet's Tuning before start.
+	tune func(*Tuning)
+	root string
+	k    *Kubelet
+}
+
+// testTuning makes every period and back-off short.
+var testTuning = Tuning{
+	Resync: 200 * time.Millisecond, PodSync: 30 * time.Millisecond, EventFlush: 50 * time.Millisecond,
+	CrashBackOff:     BackOffPolicy{Initial: 150 * time.Millisecond, Max: 600 * time.Millisecond},
+	ImagePullBackOff: BackOffPolicy{Initial: 300 * time.Millisecond, Max: time.Second},
+}
+
+type testWriter struct {
+	mu sync.Mutex
+	t  *testing.T
+	on bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.on {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
+// newLoopEnv serves the API and prepares the kubelet; start runs it.
+func newLoopEnv(t *testing.T) *loopEnv {
+	t.Helper()
+	st := consensus.NewStore()
+	srv := apiserver.New(apiserver.Config{
+		Store: st, Proposer: consensus.NewLocalProposer(st),
+		Authenticate:  func(*http.Request) bool { return true },
+		Logger:        slog.New(slog.DiscardHandler),
+		ServerAddress: "127.0.0.1:6443",
+	})
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		hs.Close()
+	})
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: hs.URL, QPS: 1e6, Burst: 1e6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &loopEnv{t: t, ctx: context.Background(), store: st, cs: cs, rt: newFakeRuntime(), root: t.TempDir()}
+	if _, err := cs.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := cs.CoreV1().Nodes().Create(e.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: testNode}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.10"}}
+	if _, err := cs.CoreV1().Nodes().UpdateStatus(e.ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// start runs the kubelet until the test ends.
+func (e *loopEnv) start() {
+	e.t.Helper()
+	lw := &testWriter{t: e.t, on: testing.Verbose()}
+	var rt runtime.Runtime = e.rt
+	if e.use != nil {
+		rt = e.use
+	}
+	tuning := testTuning
+	if e.tune != nil {
+		e.tune(&tuning)
+	}
+	e.k = New(Config{
+		NodeName: testNode, Store: e.store, Client: e.cs, Runtime: rt, RootDir: e.root,
+		ClusterDNS: []string{"10.43.0.10"},
+		Logger:     slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Tuning:     tuning,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.k.Run(ctx) }()
+	e.t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				e.t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			e.t.Error("Run did not return after cancel")
+		}
+		lw.mu.Lock()
+		lw.on = false
+		lw.mu.Unlock()
+	})
+	select {
+	case <-e.k.Ready():
+	case <-time.After(5 * time.Second):
+		e.t.Fatal("kubelet not ready")
+	}
+}
+
+func (e *loopEnv) createPod(pod *corev1.Pod) *corev1.Pod {
+	e.t.Helper()
+	if pod.Spec.NodeName == "" {
+		pod.Spec.NodeName = testNode
+	}
+	created, err := e.cs.CoreV1().Pods("default").Create(e.ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return created
+}
+
+func testPod(name, image string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
+	}
+}
+
+// eventually polls cond until it holds, failing the test after 10s with
+// cond's last explanation.
+func (e *loopEnv) eventually(what string, cond func() (bool, string)) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var why string
+	for time.Now().Before(deadline) {
+		var ok bool
+		if ok, why = cond(); ok {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("timed out waiting for %s: %s", what, why)
+}
+
+func (e *loopEnv) pod(name string) *corev1.Pod {
+	e.t.Helper()
+	p, err := e.cs.CoreV1().Pods("default").Get(e.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// events lists the events about a pod as "Type Reason fieldPath: message".
+func (e *loopEnv) events(name string) []corev1.Event {
+	e.t.Helper()
+	l, err := e.cs.CoreV1().Events("default").List(e.ctx, metav1.ListOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []corev1.Event
+	for _, ev := range l.Items {
+		if ev.InvolvedObject.Name == name {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// hasEvent waits for an event with reason whose message starts with
+// prefix, and returns it.
+func (e *loopEnv) hasEvent(pod, reason, prefix string) corev1.Event {
+	e.t.Helper()
+	var found corev1.Event
+	e.eventually(fmt.Sprintf("event %s %q", reason, prefix), func() (bool, string) {
+		evs := e.events(pod)
+		var seen []string
+		for _, ev := range evs {
+			if ev.Reason == reason && strings.HasPrefix(ev.Message, prefix) {
+				found = ev
+				return true, ""
+			}
+			seen = append(seen, ev.Reason+": "+ev.Message)
+		}
+		return false, strings.Join(seen, "\n")
+	})
+	return found
+}
+
+// watchReasons records every waiting reason the pod's app container
+// reports, from the store's watch.
+func (e *loopEnv) watchReasons(name string) func() []string {
+	w, err := e.store.Watch("pods", "default", 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		reasons []string
+	)
+	go func() {
+		for ev := range w.Events() {
+			if ev.Object.Name != name {
+				continue
+			}
+			var p corev1.Pod
+			if json.Unmarshal(ev.Object.Raw, &p) != nil {
+				continue
+			}
+			for _, cs := range p.Status.ContainerStatuses {
+				if cs.State.Waiting != nil {
+					mu.Lock()
+					if len(reasons) == 0 || reasons[len(reasons)-1] != cs.State.Waiting.Reason {
+						reasons = append(reasons, cs.State.Waiting.Reason)
+					}
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+	e.t.Cleanup(w.Stop)
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(reasons)
+	}
+}
