@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -48,6 +49,10 @@ type Config struct {
 	// NodeIP is the node's InternalIP address; Version is reported as the
 	// kubelet version.
 	NodeIP, Version string
+	// Metrics receives the kubelet's metrics (running pods and
+	// containers, pod start duration, restarts). Optional: nil counts
+	// nothing. One kubelet per registry.
+	Metrics prometheus.Registerer
 }
 
 // Tuning are the kubelet's periods and back-offs. Tests shorten them.
@@ -84,6 +89,7 @@ type Kubelet struct {
 	crash  *backOff // keyed by uid/container
 	pulls  *backOff // keyed by uid_image
 	starts *startGate
+	stats  *kubeletMetrics
 	ready  chan struct{}
 
 	mu      sync.Mutex
@@ -122,6 +128,7 @@ func New(cfg Config) *Kubelet {
 		crash:   newBackOff(t.CrashBackOff),
 		pulls:   newBackOff(t.ImagePullBackOff),
 		starts:  newStartGate(t.StartConcurrency),
+		stats:   newKubeletMetrics(cfg.Metrics),
 		ready:   make(chan struct{}),
 		scheme:  "containerd",
 		workers: make(map[types.UID]*podWorker),

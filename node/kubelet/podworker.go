@@ -31,6 +31,11 @@ type podWorker struct {
 	terminated      bool            // containers stopped for deletion
 	terminalStopped bool            // sandbox stopped after the pod finished
 	startHeld       bool            // holds a slot of the kubelet's startGate
+	// For the metrics: when the worker started (the kubelet first saw the
+	// pod), whether its start was counted, its containers as last listed.
+	seen          time.Time
+	startObserved bool
+	listed        map[string]*runtime.ContainerStatus
 }
 
 func newPodWorker(k *Kubelet, uid types.UID, namespace, name string) *podWorker {
@@ -40,6 +45,7 @@ func newPodWorker(k *Kubelet, uid types.UID, namespace, name string) *podWorker 
 		waiting:        make(map[string]*corev1.ContainerStateWaiting),
 		images:         make(map[string]*runtime.Image),
 		killedForProbe: make(map[string]bool),
+		seen:           time.Now(),
 	}
 	w.prober = newProber(w)
 	return w
@@ -66,6 +72,7 @@ func (w *podWorker) run(ctx context.Context) {
 		case <-t.C:
 		}
 		done, err := w.syncOnce(ctx)
+		w.count(done)
 		if err != nil && ctx.Err() == nil {
 			w.k.log.Warn("pod sync", "pod", w.namespace+"/"+w.name, "uid", w.uid, "error", err)
 		}
@@ -229,6 +236,7 @@ func (w *podWorker) restart(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 		return false
 	}
 	k.crash.Next(key, finishedAt(cur), now)
+	k.stats.restarts.Inc()
 	w.waiting[c.Name] = w.startContainer(ctx, pod, c, cur.Attempt+1)
 	return true
 }
@@ -284,6 +292,8 @@ func (w *podWorker) report(ctx context.Context, pod *corev1.Pod, latest, previou
 		sandbox: w.sandbox, latest: latest, previous: previous,
 		waiting: w.waiting, images: w.images, ready: ready, started: started,
 	})
+	w.listed = latest
+	w.observeStart(pod, st)
 	return w.writeStatus(ctx, pod, st)
 }
 
