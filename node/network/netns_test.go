@@ -196,3 +196,64 @@ func askMany(t *testing.T, path, addr string, n int) map[string]int {
 	}
 	return seen
 }
+
+// serveNameUDP answers every datagram on addr, inside the namespace at
+// path, with name; it stops when the test ends.
+func serveNameUDP(t *testing.T, path, addr, name string) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := inNetns(path, func() (err error) {
+		pc, err = net.ListenPacket("udp", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("listen udp %s in %s: %v", addr, path, err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo([]byte(name), from)
+		}
+	}()
+}
+
+// udpClient is one UDP socket, made inside a namespace, connected to a
+// Service address.
+type udpClient struct{ c net.Conn }
+
+func dialUDP(t *testing.T, path, addr string) *udpClient {
+	t.Helper()
+	var c net.Conn
+	if err := inNetns(path, func() (err error) {
+		c, err = net.Dial("udp", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("dial udp %s from %s: %v", addr, path, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &udpClient{c}
+}
+
+// ask sends a datagram and returns the answer; it retries a few times, as
+// a UDP client would.
+func (u *udpClient) ask(t *testing.T) string {
+	t.Helper()
+	buf := make([]byte, 512)
+	var err error
+	for range 5 {
+		if _, err = u.c.Write([]byte("who")); err != nil {
+			continue
+		}
+		u.c.SetReadDeadline(time.Now().Add(time.Second))
+		var n int
+		if n, err = u.c.Read(buf); err == nil {
+			return string(buf[:n])
+		}
+	}
+	t.Fatalf("no UDP answer from %s: %v", u.c.RemoteAddr(), err)
+	return ""
+}

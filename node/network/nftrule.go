@@ -232,6 +232,9 @@ func (c *nftChain) append(r *nftRule) { c.rules = append(c.rules, r) }
 type ruleset struct {
 	table  string
 	chains []*nftChain
+	// udp is where UDP Services answer, for the conntrack clean-up; it is
+	// not part of the table.
+	udp udpTargets
 }
 
 // String renders the table in nft syntax (close to `nft list table`).

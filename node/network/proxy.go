@@ -52,6 +52,7 @@ type ServiceProxy struct {
 
 	mu      sync.Mutex
 	applied string // the table last written, in nft syntax
+	udp     udpTargets
 }
 
 // NewServiceProxy checks cfg; it touches nothing until Sync.
@@ -103,6 +104,17 @@ func (sp *ServiceProxy) Sync(st ProxyState) error {
 	}
 	sp.applied = text
 	sp.log.Debug("service proxy: rules written", "services", len(st.Services), "chains", len(rs.chains))
+	// Only after the new rules are in: a datagram arriving between the
+	// delete and the write would recreate a stale entry.
+	if sp.udp != nil {
+		flows := staleUDPFlows(sp.udp, rs.udp)
+		if n, err := deleteConntrack(flows); err != nil {
+			sp.log.Warn("service proxy: conntrack clean-up", "flows", len(flows), "error", err)
+		} else if n > 0 {
+			sp.log.Debug("service proxy: stale UDP conntrack entries deleted", "entries", n, "flows", len(flows))
+		}
+	}
+	sp.udp = rs.udp
 	return nil
 }
 
@@ -122,6 +134,7 @@ func (sp *ServiceProxy) Close() error {
 		return fmt.Errorf("service proxy: delete table %s: %w", sp.p.table, err)
 	}
 	sp.applied = ""
+	sp.udp = nil
 	return nil
 }
 

@@ -77,6 +77,10 @@ func innerProxyTest(t *testing.T) {
 		t.Fatal(err)
 	}
 	both := []ProxyEndpoint{{IP: ips[0], Port: 8080}, {IP: ips[1], Port: 8081}}
+	// A UDP Service whose endpoints the "UDP endpoint replaced" case swaps.
+	serveNameUDP(t, podA, ":5353", "A")
+	serveNameUDP(t, podB, ":5353", "B")
+	udpEndpoints := []ProxyEndpoint{{IP: ips[0], Port: 5353}}
 	state := func(web []ProxyEndpoint) ProxyState {
 		return ProxyState{
 			NodeAddresses: []string{"192.168.79.11"},
@@ -91,6 +95,8 @@ func innerProxyTest(t *testing.T) {
 					Ports: []ProxyPort{{Port: 80, Endpoints: both[:1]}}},
 				{Namespace: "default", Name: "sticky", ClusterIPs: []string{"10.43.0.14"}, SessionAffinity: AffinityClientIP,
 					Ports: []ProxyPort{{Port: 80, Endpoints: both}}},
+				{Namespace: "default", Name: "dns", ClusterIPs: []string{"10.43.0.15"},
+					Ports: []ProxyPort{{Protocol: "UDP", Port: 53, Endpoints: udpEndpoints}}},
 			},
 		}
 	}
@@ -154,6 +160,21 @@ func innerProxyTest(t *testing.T) {
 			t.Fatal(err)
 		}
 		reachesBoth(podC, "10.43.0.10:80")
+	})
+	t.Run("UDP endpoint replaced", func(t *testing.T) {
+		// One client socket, so every datagram has the same conntrack
+		// tuple: after the swap its entry must not keep it on A.
+		client := dialUDP(t, podC, "10.43.0.15:53")
+		if got := client.ask(t); got != "A" {
+			t.Fatalf("UDP Service with endpoint A answered %q", got)
+		}
+		udpEndpoints = []ProxyEndpoint{{IP: ips[1], Port: 5353}}
+		if err := sp.Sync(state(both)); err != nil {
+			t.Fatal(err)
+		}
+		if got := client.ask(t); got != "B" {
+			t.Fatalf("after replacing A by B, the same client socket reached %q, want B (stale conntrack entry)", got)
+		}
 	})
 	t.Run("sync is idempotent", func(t *testing.T) {
 		if err := sp.Sync(state(both)); err != nil {

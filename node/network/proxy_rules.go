@@ -9,6 +9,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 )
 
 // The rules, in nft syntax (see proxy_rules_test.go for whole tables):
@@ -97,7 +98,7 @@ func parseIPv4(s string) net.IP {
 // Entries that cannot be proxied (a bad address, an unknown protocol) are
 // skipped and reported in warnings; they never stop the other Services.
 func buildRuleset(p proxyParams, st ProxyState) (rs *ruleset, warnings []string) {
-	b := &rulesetBuilder{p: p}
+	b := &rulesetBuilder{p: p, udp: udpTargets{}}
 	for _, a := range st.NodeAddresses {
 		if ip := parseIPv4(a); ip != nil {
 			b.nodeIPs = append(b.nodeIPs, ip)
@@ -125,7 +126,7 @@ func buildRuleset(p proxyParams, st ProxyState) (rs *ruleset, warnings []string)
 		return &nftChain{name: name, base: &chainHook{typ: nftables.ChainTypeFilter, hook: h, hookName: hook, priority: prioFilter},
 			rules: []*nftRule{rule().ctNew().jump("no-endpoints")}}
 	}
-	rs = &ruleset{table: p.table}
+	rs = &ruleset{table: p.table, udp: b.udp}
 	rs.chains = append(rs.chains,
 		nat("nat-prerouting", "prerouting", nftables.ChainHookPrerouting, prioDstNAT, rule().jump("services")),
 		nat("nat-output", "output", nftables.ChainHookOutput, prioDstNAT, rule().jump("services")),
@@ -147,6 +148,7 @@ type rulesetBuilder struct {
 	services    *nftChain
 	noEndpoints *nftChain
 	extra       []*nftChain
+	udp         udpTargets
 	warnings    []string
 }
 
@@ -247,6 +249,11 @@ func (b *rulesetBuilder) servicePort(svc ProxyService, id, typ string, clusterIP
 	}
 	if len(matches) == 0 {
 		return
+	}
+	if proto.number == unix.IPPROTO_UDP {
+		for _, m := range matches {
+			b.udp.add(m.ip, m.port, eps)
+		}
 	}
 	if len(eps) == 0 {
 		for _, m := range matches {
