@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -188,15 +189,29 @@ func (r *nftRule) numgenVmap(chains []string) *nftRule {
 	return r
 }
 
-// jhashVmap picks one of chains by a hash of the source address, so one
-// client keeps reaching the same endpoint while the endpoints stay the same.
-func (r *nftRule) jhashVmap(chains []string, seed uint32) *nftRule {
-	r.add(fmt.Sprintf("jhash ip saddr mod %d seed %#x", len(chains), seed),
+// recordClient adds (or refreshes) the packet's source address in the
+// named set, expiring after timeout.
+func (r *nftRule) recordClient(set string, timeout time.Duration) *nftRule {
+	return r.add(fmt.Sprintf("update @%s { ip saddr timeout %s }", set, nftDuration(timeout)),
 		loadIPv4(ipv4SaddrOffset),
-		&expr.Hash{SourceRegister: 1, DestRegister: 1, Length: 4, Modulus: uint32(len(chains)),
-			Seed: seed, Type: expr.HashTypeJenkins})
-	r.vmap = chains
-	return r
+		&expr.Dynset{SrcRegKey: 1, SetName: set, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: timeout})
+}
+
+// saddrInSet matches packets whose source address is in the named set.
+func (r *nftRule) saddrInSet(set string) *nftRule {
+	return r.add("ip saddr @"+set, loadIPv4(ipv4SaddrOffset), &expr.Lookup{SourceRegister: 1, SetName: set})
+}
+
+// nftDuration writes d as nft does (e.g. 3h, 10s).
+func nftDuration(d time.Duration) string {
+	s := int64(d / time.Second)
+	switch {
+	case s > 0 && s%3600 == 0:
+		return fmt.Sprintf("%dh", s/3600)
+	case s > 0 && s%60 == 0:
+		return fmt.Sprintf("%dm", s/60)
+	}
+	return fmt.Sprintf("%ds", s)
 }
 
 // l4proto is a transport protocol a Service port can use.
@@ -232,6 +247,10 @@ func (c *nftChain) append(r *nftRule) { c.rules = append(c.rules, r) }
 type ruleset struct {
 	table  string
 	chains []*nftChain
+	// clientSets are named sets of client addresses with timeouts
+	// (ClientIP affinity). Unlike chains they keep their elements when the
+	// table is rewritten.
+	clientSets []string
 	// udp is where UDP Services answer, for the conntrack clean-up; it is
 	// not part of the table.
 	udp udpTargets
@@ -241,6 +260,9 @@ type ruleset struct {
 func (rs *ruleset) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table ip %s {\n", rs.table)
+	for _, name := range rs.clientSets {
+		fmt.Fprintf(&b, "\tset %s {\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t}\n\n", name)
+	}
 	for i, c := range rs.chains {
 		if i > 0 {
 			b.WriteString("\n")
@@ -258,15 +280,86 @@ func (rs *ruleset) String() string {
 	return b.String()
 }
 
-// queue adds the commands that replace the table with rs to conn's batch:
-// add (so the delete cannot fail), delete, and build it again. The kernel
-// applies the whole batch at Flush as one transaction, so packets see the
-// old table or the new one, never none.
-func (rs *ruleset) queue(conn *nftables.Conn) error {
+// tableContents is what a table holds now: its chains and named sets.
+type tableContents struct {
+	chains, sets []string
+}
+
+// listTable reads the chains and named sets of the table; nil when it does
+// not exist.
+func listTable(conn *nftables.Conn, table string) (*tableContents, error) {
+	t, err := conn.ListTableOfFamily(table, nftables.TableFamilyIPv4)
+	if err != nil {
+		return nil, nil // absent: the only error netlink gives for a lookup
+	}
+	chains, err := conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return nil, fmt.Errorf("list chains: %w", err)
+	}
+	tc := &tableContents{}
+	for _, c := range chains {
+		if c.Table != nil && c.Table.Name == table {
+			tc.chains = append(tc.chains, c.Name)
+		}
+	}
+	sets, err := conn.GetSets(t)
+	if err != nil {
+		return nil, fmt.Errorf("list sets: %w", err)
+	}
+	for _, st := range sets {
+		if !st.Anonymous {
+			tc.sets = append(tc.sets, st.Name)
+		}
+	}
+	return tc, nil
+}
+
+// queue adds the commands that make the table rs to conn's batch. With
+// existing == nil the table is replaced whole (add, so the delete cannot
+// fail, delete, build again). Otherwise the table stays: every chain is
+// flushed, chains and sets rs no longer has are deleted, and the rest is
+// added again; the client sets keep their elements. The kernel applies the
+// whole batch at Flush as one transaction, so packets see the old table or
+// the new one, never none.
+func (rs *ruleset) queue(conn *nftables.Conn, existing *tableContents) error {
 	t := &nftables.Table{Name: rs.table, Family: nftables.TableFamilyIPv4}
 	conn.AddTable(t)
-	conn.DelTable(t)
-	conn.AddTable(t)
+	if existing == nil {
+		conn.DelTable(t)
+		conn.AddTable(t)
+	} else {
+		wantChain := make(map[string]bool, len(rs.chains))
+		for _, c := range rs.chains {
+			wantChain[c.name] = true
+		}
+		for _, name := range existing.chains {
+			conn.FlushChain(&nftables.Chain{Name: name, Table: t})
+		}
+		for _, name := range existing.chains {
+			if !wantChain[name] {
+				conn.DelChain(&nftables.Chain{Name: name, Table: t})
+			}
+		}
+		wantSet := make(map[string]bool, len(rs.clientSets))
+		for _, name := range rs.clientSets {
+			wantSet[name] = true
+		}
+		for _, name := range existing.sets {
+			if !wantSet[name] {
+				conn.DelSet(&nftables.Set{Name: name, Table: t})
+			}
+		}
+	}
+	setIDs := make(map[string]uint32, len(rs.clientSets))
+	for _, name := range rs.clientSets {
+		// No set-wide timeout: each element carries the one its rule
+		// gives, so a changed timeout never has to alter the set.
+		set := &nftables.Set{Table: t, Name: name, KeyType: nftables.TypeIPAddr, HasTimeout: true, Dynamic: true}
+		if err := conn.AddSet(set, nil); err != nil {
+			return fmt.Errorf("client set %s: %w", name, err)
+		}
+		setIDs[name] = set.ID
+	}
 	chains := make(map[string]*nftables.Chain, len(rs.chains))
 	for _, c := range rs.chains {
 		ch := &nftables.Chain{Name: c.name, Table: t}
@@ -279,10 +372,30 @@ func (rs *ruleset) queue(conn *nftables.Conn) error {
 	}
 	for _, c := range rs.chains {
 		for _, r := range c.rules {
-			exprs := append([]expr.Any(nil), r.exprs...)
+			exprs := make([]expr.Any, 0, len(r.exprs)+1)
+			for _, e := range r.exprs {
+				// Sets made in this batch are found by ID.
+				switch e := e.(type) {
+				case *expr.Lookup:
+					if id, ok := setIDs[e.SetName]; ok {
+						cp := *e
+						cp.SetID = id
+						exprs = append(exprs, &cp)
+						continue
+					}
+				case *expr.Dynset:
+					if id, ok := setIDs[e.SetName]; ok {
+						cp := *e
+						cp.SetID = id
+						exprs = append(exprs, &cp)
+						continue
+					}
+				}
+				exprs = append(exprs, e)
+			}
 			if len(r.vmap) > 0 {
-				// Keys are in host byte order, as numgen and jhash write
-				// them. (`nft list` shows key 1 as 16777216: google/nftables
+				// Keys are in host byte order, as numgen writes them.
+				// (`nft list` shows key 1 as 16777216: google/nftables
 				// labels anonymous sets big-endian; the kernel only compares
 				// bytes, so the lookup is right.)
 				set := &nftables.Set{

@@ -25,10 +25,13 @@ import (
 //
 // Design notes:
 //   - Load balancing is `numgen random mod N` into a verdict map of
-//     per-endpoint chains. ClientIP affinity is `jhash ip saddr` instead:
-//     stateless, so it survives the rebuilds (which happen on every change
-//     anywhere in the cluster), but its timeout is not enforced and a
-//     client moves when the endpoint set changes.
+//     per-endpoint chains. ClientIP affinity is kube-proxy's: each
+//     endpoint chain records the client in a named set with a timeout
+//     (sessionAffinityConfig.clientIP.timeoutSeconds, default 3h), and the
+//     Service chain sends a client found in an endpoint's set back there.
+//     A rewrite keeps the table and its sets (chains are flushed and
+//     refilled), so clients stay put across changes elsewhere and across
+//     new endpoints.
 //   - Masquerade: traffic reaching a Service through a node address
 //     (NodePort, LoadBalancer, policy Cluster), traffic to a ClusterIP from
 //     outside the cluster CIDR (the node itself, other hosts), and a pod
@@ -95,10 +98,26 @@ func (sp *ServiceProxy) Sync(st ProxyState) error {
 			return nil
 		}
 	}
-	if err := rs.queue(conn); err != nil {
+	existing, err := listTable(conn, p.table)
+	if err != nil {
+		return fmt.Errorf("service proxy: read table %s: %w", p.table, err)
+	}
+	if err := rs.queue(conn, existing); err != nil {
 		return fmt.Errorf("service proxy: %w", err)
 	}
-	if err := conn.Flush(); err != nil {
+	if err := conn.Flush(); err != nil && existing != nil {
+		// The table holds something the update cannot change in place
+		// (say, a chain of another type left by an older version):
+		// replace it whole, forgetting the affinity sets.
+		sp.log.Warn("service proxy: table update refused; replacing the table", "error", err)
+		if err = rs.queue(conn, nil); err == nil {
+			err = conn.Flush()
+		}
+		if err != nil {
+			sp.applied = ""
+			return fmt.Errorf("service proxy: write table %s: %w", p.table, err)
+		}
+	} else if err != nil {
 		sp.applied = ""
 		return fmt.Errorf("service proxy: write table %s: %w", p.table, err)
 	}

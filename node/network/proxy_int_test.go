@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/shoal-project/shoal/runtime"
 )
@@ -95,6 +96,8 @@ func innerProxyTest(t *testing.T) {
 					Ports: []ProxyPort{{Port: 80, Endpoints: both[:1]}}},
 				{Namespace: "default", Name: "sticky", ClusterIPs: []string{"10.43.0.14"}, SessionAffinity: AffinityClientIP,
 					Ports: []ProxyPort{{Port: 80, Endpoints: both}}},
+				{Namespace: "default", Name: "brief", ClusterIPs: []string{"10.43.0.16"}, SessionAffinity: AffinityClientIP,
+					SessionAffinityTimeout: time.Second, Ports: []ProxyPort{{Port: 80, Endpoints: both}}},
 				{Namespace: "default", Name: "dns", ClusterIPs: []string{"10.43.0.15"},
 					Ports: []ProxyPort{{Protocol: "UDP", Port: 53, Endpoints: udpEndpoints}}},
 			},
@@ -128,10 +131,50 @@ func innerProxyTest(t *testing.T) {
 		}
 	})
 	t.Run("affinity", func(t *testing.T) {
+		sticky := map[string]string{}
 		for _, from := range []string{podC, ""} {
-			if seen := askMany(t, from, "10.43.0.14:80", 20); len(seen) != 1 {
+			seen := askMany(t, from, "10.43.0.14:80", 20)
+			if len(seen) != 1 {
 				t.Fatalf("ClientIP affinity from %q: answers %v, want one endpoint", from, seen)
 			}
+			for name := range seen {
+				sticky[from] = name
+			}
+		}
+		// The endpoint's set holds pod C's address, with the 3h default.
+		epIP := map[string]string{"A": ips[0] + "/8080", "B": ips[1] + "/8081"}[sticky[podC]]
+		out, err := exec.Command("nft", "list", "set", "ip", "shoal", "aff-default/sticky/tcp/80/"+epIP).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), ips[2]+" timeout 3h expires") {
+			t.Fatalf("client set of %s: %v\n%s", epIP, err, out)
+		}
+		// A rewrite of the table (another Service changed) keeps every
+		// client where it was.
+		if err := sp.Sync(state(both[:1])); err != nil {
+			t.Fatal(err)
+		}
+		defer sp.Sync(state(both))
+		for _, from := range []string{podC, ""} {
+			if seen := askMany(t, from, "10.43.0.14:80", 20); seen[sticky[from]] != 20 {
+				t.Fatalf("after a table rewrite, %q reached %v, want only %s", from, seen, sticky[from])
+			}
+		}
+	})
+	t.Run("affinity expires", func(t *testing.T) {
+		seen := askMany(t, podC, "10.43.0.16:80", 5)
+		if len(seen) != 1 {
+			t.Fatalf("ClientIP affinity with a 1s timeout: %v", seen)
+		}
+		set := "aff-default/brief/tcp/80/" + map[string]string{"A": ips[0] + "/8080", "B": ips[1] + "/8081"}[firstKey(seen)]
+		list := func() string {
+			out, _ := exec.Command("nft", "list", "set", "ip", "shoal", set).CombinedOutput()
+			return string(out)
+		}
+		if !strings.Contains(list(), ips[2]+" timeout 1s expires") {
+			t.Fatalf("client not recorded with a 1s timeout:\n%s", list())
+		}
+		time.Sleep(1500 * time.Millisecond)
+		if out := list(); strings.Contains(out, ips[2]) {
+			t.Fatalf("client still recorded after its timeout:\n%s", out)
 		}
 	})
 	t.Run("no endpoints is refused", func(t *testing.T) {
@@ -240,4 +283,11 @@ func innerProxyTest(t *testing.T) {
 			t.Fatal("ClusterIP still answers after Close")
 		}
 	})
+}
+
+func firstKey(m map[string]int) string {
+	for k := range m {
+		return k
+	}
+	return ""
 }

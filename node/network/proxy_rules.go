@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -22,12 +24,14 @@ import (
 //	              ip daddr NODEADDR tcp dport P goto ext-…      (LoadBalancer)
 //	no-endpoints: ip daddr CLUSTERIP tcp dport P reject with tcp reset …
 //	svc-NS/NAME/PROTO/PORT:  ip saddr != CLUSTERCIDR meta mark set mark | MASQ
+//	                         (ClientIP affinity: ip saddr @aff-… goto ep-…,
+//	                          one rule per endpoint)
 //	                         numgen random mod N vmap { 0 : goto ep-…, … }
-//	                         (jhash ip saddr mod N … for ClientIP affinity)
 //	ext-NS/NAME/PROTO/PORT:  meta mark set mark | MASQ; goto svc-…
 //	                         (Local policy: local endpoints only, no mark)
 //	ep-NS/NAME/PROTO/PORT/IP/TPORT:
 //	                         ip saddr IP meta mark set mark | MASQ   (hairpin)
+//	                         (ClientIP affinity: update @aff-… { ip saddr timeout T })
 //	                         dnat to IP:TPORT
 //	masquerading: meta mark & MASQ != 0 meta mark set mark & ~MASQ masquerade
 //	              ip saddr CLUSTERCIDR ip daddr != CLUSTERCIDR masquerade
@@ -41,10 +45,11 @@ const (
 	prioDstNAT = -100
 	prioSrcNAT = 100
 	prioFilter = -1
-	// affinitySeed keeps the client-to-endpoint hash the same across
-	// rebuilds and restarts.
-	affinitySeed = 0x5ba1
 )
+
+// defaultAffinityTimeout is Kubernetes' default for
+// sessionAffinityConfig.clientIP.timeoutSeconds.
+const defaultAffinityTimeout = 10800 * time.Second
 
 // ipsDstNAT is IPS_DST_NAT of the conntrack status bits.
 const ipsDstNAT = 1 << 5
@@ -126,7 +131,7 @@ func buildRuleset(p proxyParams, st ProxyState) (rs *ruleset, warnings []string)
 		return &nftChain{name: name, base: &chainHook{typ: nftables.ChainTypeFilter, hook: h, hookName: hook, priority: prioFilter},
 			rules: []*nftRule{rule().ctNew().jump("no-endpoints")}}
 	}
-	rs = &ruleset{table: p.table, udp: b.udp}
+	rs = &ruleset{table: p.table, udp: b.udp, clientSets: b.clientSets}
 	rs.chains = append(rs.chains,
 		nat("nat-prerouting", "prerouting", nftables.ChainHookPrerouting, prioDstNAT, rule().jump("services")),
 		nat("nat-output", "output", nftables.ChainHookOutput, prioDstNAT, rule().jump("services")),
@@ -148,6 +153,7 @@ type rulesetBuilder struct {
 	services    *nftChain
 	noEndpoints *nftChain
 	extra       []*nftChain
+	clientSets  []string
 	udp         udpTargets
 	warnings    []string
 }
@@ -263,6 +269,10 @@ func (b *rulesetBuilder) servicePort(svc ProxyService, id, typ string, clusterIP
 	}
 
 	affinity := svc.SessionAffinity == AffinityClientIP
+	timeout := svc.SessionAffinityTimeout
+	if timeout <= 0 {
+		timeout = defaultAffinityTimeout
+	}
 	epChains := make([]string, len(eps))
 	var local []string
 	for i, ep := range eps {
@@ -270,6 +280,11 @@ func (b *rulesetBuilder) servicePort(svc ProxyService, id, typ string, clusterIP
 		epChains[i] = name
 		c := &nftChain{name: name}
 		c.append(rule().saddr(ep.ip).setMark(b.p.mark)) // hairpin: a pod reaching itself
+		if affinity {
+			set := clientSetOf(name)
+			b.clientSets = append(b.clientSets, set)
+			c.append(rule().recordClient(set, timeout))
+		}
 		c.append(rule().dnat(ep.ip, ep.port))
 		b.extra = append(b.extra, c)
 		if b.p.podCIDR != nil && b.p.podCIDR.Contains(ep.ip) {
@@ -278,7 +293,7 @@ func (b *rulesetBuilder) servicePort(svc ProxyService, id, typ string, clusterIP
 	}
 	svcChain := &nftChain{name: "svc-" + key}
 	svcChain.append(rule().saddrNotIn(b.p.clusterCIDR).setMark(b.p.mark))
-	svcChain.append(pick(epChains, affinity))
+	pick(svcChain, epChains, affinity)
 	b.extra = append(b.extra, svcChain)
 
 	var extChain string
@@ -296,7 +311,7 @@ func (b *rulesetBuilder) servicePort(svc ProxyService, id, typ string, clusterIP
 			case len(local) == 0:
 				c.append(rule().drop())
 			default:
-				c.append(pick(local, affinity))
+				pick(c, local, affinity)
 			}
 			b.extra = append(b.extra, c)
 		}
@@ -304,13 +319,20 @@ func (b *rulesetBuilder) servicePort(svc ProxyService, id, typ string, clusterIP
 	}
 }
 
-// pick is the load-balancing rule over endpoint chains.
-func pick(chains []string, affinity bool) *nftRule {
+// pick appends the load balancing over endpoint chains to c. With ClientIP
+// affinity a client an endpoint served recently (its set remembers it)
+// goes back to it first.
+func pick(c *nftChain, chains []string, affinity bool) {
 	if affinity {
-		return rule().jhashVmap(chains, affinitySeed)
+		for _, ep := range chains {
+			c.append(rule().saddrInSet(clientSetOf(ep)).goTo(ep))
+		}
 	}
-	return rule().numgenVmap(chains)
+	c.append(rule().numgenVmap(chains))
 }
+
+// clientSetOf names the affinity set of an endpoint chain.
+func clientSetOf(epChain string) string { return "aff-" + strings.TrimPrefix(epChain, "ep-") }
 
 type endpoint struct {
 	ip   net.IP

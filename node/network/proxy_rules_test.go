@@ -4,6 +4,7 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
@@ -26,7 +27,11 @@ func build(t *testing.T, cfg ProxyConfig, st ProxyState) (string, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rs.queue(conn); err != nil {
+	if err := rs.queue(conn, nil); err != nil {
+		t.Fatal(err)
+	}
+	// And as an update of a table that has other chains and sets.
+	if err := rs.queue(conn, &tableContents{chains: []string{"services", "ep-gone"}, sets: []string{"aff-gone"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := conn.Flush(); err != nil {
@@ -191,12 +196,38 @@ func TestRulesNoEndpoints(t *testing.T) {
 }
 
 func TestRulesAffinity(t *testing.T) {
-	svc := webService
-	svc.SessionAffinity = AffinityClientIP
-	got, _ := build(t, ProxyConfig{}, ProxyState{Services: []ProxyService{svc}})
-	wantChain(t, got, "svc-default/web/tcp/80",
-		"ip saddr != 10.42.0.0/16 meta mark set mark | 0x4000",
-		"jhash ip saddr mod 2 seed 0x5ba1 vmap { 0 : goto ep-default/web/tcp/80/10.42.1.5/8080, 1 : goto ep-default/web/tcp/80/10.42.2.5/8080 }")
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		want    string
+	}{
+		{"default timeout", 0, "3h"},
+		{"timeout from the Service", 90 * time.Second, "90s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := webService
+			svc.SessionAffinity = AffinityClientIP
+			svc.SessionAffinityTimeout = tc.timeout
+			got, _ := build(t, ProxyConfig{}, ProxyState{Services: []ProxyService{svc}})
+			wantChain(t, got, "svc-default/web/tcp/80",
+				"ip saddr != 10.42.0.0/16 meta mark set mark | 0x4000",
+				"ip saddr @aff-default/web/tcp/80/10.42.1.5/8080 goto ep-default/web/tcp/80/10.42.1.5/8080",
+				"ip saddr @aff-default/web/tcp/80/10.42.2.5/8080 goto ep-default/web/tcp/80/10.42.2.5/8080",
+				"numgen random mod 2 vmap { 0 : goto ep-default/web/tcp/80/10.42.1.5/8080, 1 : goto ep-default/web/tcp/80/10.42.2.5/8080 }")
+			wantChain(t, got, "ep-default/web/tcp/80/10.42.1.5/8080",
+				"ip saddr 10.42.1.5 meta mark set mark | 0x4000",
+				"update @aff-default/web/tcp/80/10.42.1.5/8080 { ip saddr timeout "+tc.want+" }",
+				"dnat to 10.42.1.5:8080")
+			if !strings.Contains(got, "\tset aff-default/web/tcp/80/10.42.2.5/8080 {\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t}") {
+				t.Errorf("no client set for the second endpoint in\n%s", got)
+			}
+		})
+	}
+	// Without affinity there are no sets.
+	got, _ := build(t, ProxyConfig{}, ProxyState{Services: []ProxyService{webService}})
+	if strings.Contains(got, "aff-") {
+		t.Errorf("client sets without affinity:\n%s", got)
+	}
 }
 
 func TestRulesSeveralPorts(t *testing.T) {
