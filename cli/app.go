@@ -83,6 +83,7 @@ func NewApp(deps Deps) *App {
 			newProxyCommand(deps),
 			newVersionCommand(deps),
 			newAPIResourcesCommand(deps),
+			newTopCommand(deps),
 			newWaitCommand(deps),
 		},
 		Reader:    deps.Stdin,
