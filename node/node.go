@@ -16,12 +16,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/identity"
 	"github.com/shoal-project/shoal/node/membership"
+	"github.com/shoal-project/shoal/node/metrics"
 	"github.com/shoal-project/shoal/node/resourcemetrics"
 	"github.com/shoal-project/shoal/node/streaming"
 	"github.com/shoal-project/shoal/runtime"
@@ -55,6 +57,8 @@ type Node struct {
 	// crashed makes shutdown skip the gossip leave, so that peers find the
 	// node dead as if it had crashed (tests).
 	crashed atomic.Bool
+	// metrics is the node's Prometheus registry, served at /metrics.
+	metrics *prometheus.Registry
 
 	// Set during Run.
 	cluster *identity.Cluster
@@ -87,7 +91,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: logger.With("node", cfg.Name), ready: make(chan struct{})}
+	n := &Node{cfg: cfg, log: logger.With("node", cfg.Name), ready: make(chan struct{}), metrics: metrics.NewRegistry()}
 	for _, o := range opts {
 		o(&n.opts)
 	}
@@ -121,6 +125,8 @@ func (n *Node) Membership() *membership.Membership { return n.gossip }
 // in reverse order.
 func (n *Node) Run(ctx context.Context) error {
 	cfg := &n.cfg
+	// Before raft and gossip start, so that go-metrics has its sink.
+	metricsHandler := metrics.Handler(n.metrics)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -172,6 +178,8 @@ func (n *Node) Run(ctx context.Context) error {
 		n.raft = nil
 		return fmt.Errorf("start raft: %w", err)
 	}
+	metrics.Register(n.metrics, metrics.NewRaftCollector(n.raft))
+	metrics.Register(n.metrics, metrics.NewGossipCollector(n.gossip))
 
 	apiListener, err := net.Listen("tcp", hostPort(cfg.BindAddr, cfg.APIPort))
 	if err != nil {
@@ -183,10 +191,11 @@ func (n *Node) Run(ctx context.Context) error {
 		Store: n.store, Proposer: n.raft, Logger: n.log.With("component", "apiserver"),
 		Authenticate:    func(r *http.Request) bool { return authenticated(r, adminToken) },
 		Unauthenticated: map[string]http.Handler{"/shoal/v1/join": identity.JoinHandler(n.cluster)},
-		Authenticated:   map[string]http.Handler{streaming.NodePathPrefix: &n.nodeStreams, resourcemetrics.SummaryPath: &n.nodeStats},
+		Authenticated:   map[string]http.Handler{streaming.NodePathPrefix: &n.nodeStreams, resourcemetrics.SummaryPath: &n.nodeStats, "/metrics": metricsHandler},
 		Subresources:    n.streamingProxy(nodeTr).Handlers(),
 		APIServices:     []apiserver.APIService{n.metricsAPI(nodeTr).APIService()},
 		ServerAddress:   hostPort(cfg.AdvertiseAddr, cfg.APIPort),
+		Metrics:         n.metrics,
 	})
 
 	g, gctx := errgroup.WithContext(ctx)

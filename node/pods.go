@@ -160,7 +160,7 @@ func (n *Node) runPods(ctx context.Context) error {
 		NodeName: n.cfg.Name, Store: n.store, Client: client, Runtime: rt, ClusterDNS: clusterDNS,
 		RootDir: filepath.Join(n.cfg.DataDir, "kubelet"), ClusterDomain: "cluster.local",
 		NodeIP: n.cfg.AdvertiseAddr, Version: apiserver.Version.GitVersion,
-		Logger: n.log.With("component", "kubelet"),
+		Logger: n.log.With("component", "kubelet"), Metrics: n.metrics,
 	})
 	n.nodeStreams.set(streaming.NewNodeServer(streaming.NodeServerConfig{
 		Runtime: rt, Locate: k.ContainerID, Logger: n.log.With("component", "streaming"),

@@ -208,4 +208,3 @@ func histogramCount(t *testing.T, reg prometheus.Gatherer, want map[string]strin
 	}
 	return n
 }
-
