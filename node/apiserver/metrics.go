@@ -52,6 +52,9 @@ type requestMetrics struct {
 	// extra are the Config's extra handler prefixes, which get a series
 	// each.
 	extra []string
+	// services are the Config's APIServices, whose resources are labelled
+	// as the store's.
+	services []APIService
 }
 
 // newRequestMetrics registers the request metrics on reg; nil reg gives
@@ -79,6 +82,7 @@ func newRequestMetrics(reg prometheus.Registerer, cfg Config) *requestMetrics {
 			Help: "Number of requests being served, not counting long-running ones, by kind (readOnly, mutating).",
 		}, []string{"request_kind"})),
 	}
+	m.services = cfg.APIServices
 	for _, handlers := range []map[string]http.Handler{cfg.Unauthenticated, cfg.Authenticated} {
 		for prefix := range handlers {
 			m.extra = append(m.extra, prefix)
@@ -151,11 +155,12 @@ func (m *requestMetrics) classify(r *http.Request) requestInfo {
 		return info
 	}
 	q, err := parseResourcePath(group, version, parts)
-	if err != nil {
+	if err == nil {
+		info.resource = q.gr().Resource
+	} else if info.resource, q = m.servedResource(group, version, parts); q == nil {
 		return info // an unknown resource: the verb and code say enough
 	}
-	gr := q.gr()
-	info.group, info.version, info.resource, info.subresource = gr.Group, version, gr.Resource, q.subresource
+	info.group, info.version, info.subresource = group, version, q.subresource
 	info.verb = resourceVerb(r, q)
 	switch {
 	case q.name != "" || info.verb == "POST" && q.subresource == "":
@@ -167,6 +172,37 @@ func (m *requestMetrics) classify(r *http.Request) requestInfo {
 	}
 	info.longRunning = info.verb == "WATCH" || longRunningSubresources[q.subresource]
 	return info
+}
+
+// servedResource reads [namespaces/NS/]RESOURCE[/NAME] when it names a
+// resource an APIService lists (metrics.k8s.io's nodes and pods); q is nil
+// when it does not.
+func (m *requestMetrics) servedResource(group, version string, parts []string) (resource string, q *request) {
+	var svc *APIService
+	for i := range m.services {
+		if gv := m.services[i].GroupVersion; gv.Group == group && gv.Version == version {
+			svc = &m.services[i]
+		}
+	}
+	if svc == nil {
+		return "", nil
+	}
+	q = &request{}
+	if len(parts) >= 3 && parts[0] == "namespaces" {
+		q.namespace, parts = parts[1], parts[2:]
+	}
+	if len(parts) > 2 {
+		return "", nil
+	}
+	if len(parts) == 2 {
+		q.name = parts[1]
+	}
+	for _, res := range svc.Resources {
+		if res.Name == parts[0] {
+			return res.Name, q
+		}
+	}
+	return "", nil
 }
 
 // resourceVerb is kube-apiserver's metric verb for a resource request.

@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -20,7 +21,10 @@ import (
 )
 
 func TestClassifyRequest(t *testing.T) {
-	m := &requestMetrics{extra: []string{"/shoal/v1/join", "/shoal/v1/node/pods/"}}
+	m := &requestMetrics{extra: []string{"/shoal/v1/join", "/shoal/v1/node/pods/"}, services: []APIService{{
+		GroupVersion: schema.GroupVersion{Group: "metrics.k8s.io", Version: "v1beta1"},
+		Resources:    []metav1.APIResource{{Name: "nodes"}, {Name: "pods", Namespaced: true}},
+	}}}
 	tests := []struct {
 		method, url, contentType string
 		want                     requestInfo
@@ -52,6 +56,10 @@ func TestClassifyRequest(t *testing.T) {
 		// Unknown resources add no series of their own.
 		{"GET", "/api/v1/namespaces/default/gadgets", "", requestInfo{verb: "GET"}},
 		{"GET", "/apis/example.com/v1/things", "", requestInfo{verb: "GET"}},
+		// An APIService's resources are labelled as the store's.
+		{"GET", "/apis/metrics.k8s.io/v1beta1/nodes", "", requestInfo{verb: "LIST", group: "metrics.k8s.io", version: "v1beta1", resource: "nodes", scope: "cluster"}},
+		{"GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/web", "", requestInfo{verb: "GET", group: "metrics.k8s.io", version: "v1beta1", resource: "pods", scope: "resource"}},
+		{"GET", "/apis/metrics.k8s.io/v1beta1/gadgets", "", requestInfo{verb: "GET"}},
 		// Outside the resource tree: a bounded set of paths.
 		{"GET", "/healthz", "", requestInfo{verb: "GET", subresource: "/healthz"}},
 		{"GET", "/metrics", "", requestInfo{verb: "GET", subresource: "/metrics"}},
