@@ -11,12 +11,17 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 )
@@ -154,48 +159,51 @@ func (cl *clients) rolloutTarget(args []string) (*rolloutTarget, error) {
 	return &rolloutTarget{mapping: m, namespace: cl.namespace, name: name, cs: cs}, nil
 }
 
-// rolloutStatus prints kubectl's rollout messages until the rollout is
-// done (or, without watch, once).
-func (cl *clients) rolloutStatus(ctx context.Context, r *rolloutTarget, watch bool, timeout time.Duration, revision int64) error {
+// rolloutStatus prints kubectl's rollout messages, one per change seen,
+// until the rollout is done (or, without watch, once). Like kubectl it
+// watches through an informer-style list and watch of the one object.
+func (cl *clients) rolloutStatus(ctx context.Context, r *rolloutTarget, watchOn bool, timeout time.Duration, revision int64) error {
 	sv, err := polymorphichelpers.StatusViewerFor(r.gk())
 	if err != nil {
 		return err
 	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
 	ri := cl.resourceInterface(r.mapping, r.namespace)
-	last := ""
-	for {
-		obj, err := ri.Get(ctx, r.name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		msg, done, err := sv.Status(obj, revision)
-		if err != nil {
-			return err
-		}
-		if msg != last {
-			fmt.Fprint(cl.out, msg)
-			last = msg
-		}
-		if done || !watch {
-			return nil
-		}
-		w, err := ri.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", r.name).String(), ResourceVersion: obj.GetResourceVersion()})
-		if err != nil {
-			return err
-		}
-		for range w.ResultChan() {
-			break // re-read and re-evaluate on every change
-		}
-		w.Stop()
-		if ctx.Err() != nil {
-			return fmt.Errorf("timed out waiting for the condition")
-		}
+	// A missing object is an error now, not a wait.
+	if _, err := ri.Get(ctx, r.name, metav1.GetOptions{}); err != nil {
+		return err
 	}
+	fieldSelector := fields.OneTermEqualSelector("metadata.name", r.name).String()
+	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = fieldSelector
+			return ri.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = fieldSelector
+			return ri.Watch(ctx, o)
+		},
+	}, cl.dynamic)
+	ctx, cancel := watchtools.ContextWithOptionalTimeout(ctx, timeout)
+	defer cancel()
+	_, err = watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, nil, func(e watch.Event) (bool, error) {
+		switch e.Type {
+		case watch.Added, watch.Modified:
+			msg, done, err := sv.Status(e.Object.(runtime.Unstructured), revision)
+			if err != nil {
+				return false, err
+			}
+			fmt.Fprint(cl.out, msg)
+			return done || !watchOn, nil
+		case watch.Deleted:
+			// Abort rather than silently watch a re-created object.
+			return true, errors.New("object has been deleted")
+		}
+		return true, fmt.Errorf("internal error: unexpected event %#v", e)
+	})
+	if wait.Interrupted(err) && ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
+		return errors.New("timed out waiting for the condition")
+	}
+	return err
 }
 
 // rolloutPatchCommand builds pause, resume and restart: kubectl's object
