@@ -1,7 +1,8 @@
 // Command stress stands in for polinux/stress in tests. It understands the
 // flags the seed's memory-demo pod passes: --vm N --vm-bytes SIZE
 // --vm-hang SECONDS. It allocates SIZE, touches every page so the memory is
-// really used, and holds it.
+// really used, and holds it. --cpu N spins N workers, each burning a core
+// (with --cpu alone, no memory is allocated, as with the real stress).
 package main
 
 import (
@@ -17,13 +18,22 @@ func main() {
 	vm := flag.Int("vm", 1, "workers (the stand-in uses one)")
 	size := flag.String("vm-bytes", "256M", "bytes to allocate: N, NK, NM or NG")
 	hang := flag.Int("vm-hang", 0, "seconds to hold the memory before touching it again (0: forever)")
+	cpu := flag.Int("cpu", 0, "workers spinning on the CPU")
 	flag.Parse()
 	n, err := parseSize(*size)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stress:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("stress: info: dispatching hogs: 0 cpu, 0 io, %d vm, 0 hdd (%d bytes)\n", *vm, n)
+	vmSet := false
+	flag.Visit(func(f *flag.Flag) { vmSet = vmSet || f.Name == "vm" })
+	if *cpu > 0 && !vmSet {
+		*vm, n = 0, 0
+	}
+	fmt.Printf("stress: info: dispatching hogs: %d cpu, 0 io, %d vm, 0 hdd (%d bytes)\n", *cpu, *vm, n)
+	for i := 0; i < *cpu; i++ {
+		go spin()
+	}
 	buf := make([]byte, n)
 	for {
 		for i := 0; i < len(buf); i += 4096 {
@@ -33,6 +43,17 @@ func main() {
 			select {}
 		}
 		time.Sleep(time.Duration(*hang) * time.Second)
+	}
+}
+
+// spin burns a core until the process ends.
+func spin() {
+	x := 1.0
+	for {
+		x = x*1.0000001 + 1e-9
+		if x > 1e300 {
+			x = 1
+		}
 	}
 }
 
