@@ -124,24 +124,35 @@ func (c *Collector) Run(ctx context.Context) error {
 // Summary reports the freshest figures, sampling first when the last
 // sample is older than MinWindow.
 func (c *Collector) Summary(ctx context.Context) *Summary {
-	c.mu.Lock()
-	var last *sample
-	if n := len(c.samples); n > 0 {
-		last = c.samples[n-1]
-	}
-	c.mu.Unlock()
-	if last == nil || c.cfg.Now().Sub(last.at) >= c.cfg.MinWindow {
-		c.sample(ctx)
-	}
+	c.sampleIfStale(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.summarize()
+}
+
+// sampleIfStale samples unless the last sample is younger than MinWindow.
+// Requests that arrive together (every peer asking at once) wait for one
+// sample rather than take one each.
+func (c *Collector) sampleIfStale(ctx context.Context) {
+	c.sampleMu.Lock()
+	defer c.sampleMu.Unlock()
+	c.mu.Lock()
+	fresh := len(c.samples) > 0 && c.cfg.Now().Sub(c.samples[len(c.samples)-1].at) < c.cfg.MinWindow
+	c.mu.Unlock()
+	if !fresh {
+		c.sampleLocked(ctx)
+	}
 }
 
 // sample reads everything once and appends it to the history.
 func (c *Collector) sample(ctx context.Context) {
 	c.sampleMu.Lock()
 	defer c.sampleMu.Unlock()
+	c.sampleLocked(ctx)
+}
+
+// sampleLocked is sample with sampleMu held.
+func (c *Collector) sampleLocked(ctx context.Context) {
 	s := &sample{at: c.cfg.Now()}
 	if cpu, err := readProc(c.cfg.ProcRoot, "stat", parseProcStat); err == nil {
 		s.cpu = &cpu

@@ -333,3 +333,25 @@ func TestCollectorRunSamplesUntilCancelled(t *testing.T) {
 		t.Errorf("Run returned %v after cancel, want nil", err)
 	}
 }
+
+func TestCollectorConcurrentRequestsShareASample(t *testing.T) {
+	m := newFakeMachine(t)
+	c := m.collector()
+	c.sample(context.Background())
+	m.advance(5 * time.Second)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.Summary(context.Background())
+		}()
+	}
+	wg.Wait()
+	c.mu.Lock()
+	n := len(c.samples)
+	c.mu.Unlock()
+	if n != 2 {
+		t.Errorf("%d samples after 8 simultaneous requests on a stale history, want 2 (one taken on demand)", n)
+	}
+}
