@@ -32,11 +32,15 @@ func TestSchedulerMetrics(t *testing.T) {
 		got := gathered(t, reg)
 		want := map[string]float64{
 			`scheduler_schedule_attempts_total{profile="default-scheduler",result="scheduled"}`:                   2,
-			`scheduler_schedule_attempts_total{profile="default-scheduler",result="unschedulable"}`:               1,
 			`scheduler_scheduling_attempt_duration_seconds_count{profile="default-scheduler",result="scheduled"}`: 2,
 			`scheduler_pending_pods{queue="unschedulable"}`:                                                       1,
 			`scheduler_pending_pods{queue="active"}`:                                                              0,
 			`shoal_scheduler_pass_binds_sum{}`:                                                                    2,
+		}
+		// The pod that fits nowhere may be retried when the cluster
+		// changes (the other binds), so it has at least one attempt.
+		if k := `scheduler_schedule_attempts_total{profile="default-scheduler",result="unschedulable"}`; got[k] < 1 {
+			return fmt.Errorf("%s: expected at least 1, seen %v", k, got[k])
 		}
 		for k, v := range want {
 			if got[k] != v {
