@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shoal-project/shoal/node/identity"
@@ -19,6 +20,8 @@ type clusterIdentity struct {
 	cluster *identity.Cluster
 	// created: this node made a new cluster and bootstraps raft.
 	created bool
+	// joined: this node just joined a cluster through --join.
+	joined bool
 }
 
 // obtainIdentity loads the identity from the data dir (a restart), creates
@@ -28,7 +31,7 @@ type clusterIdentity struct {
 //
 // startGossip starts membership with the given gossip key; obtainIdentity
 // calls it once it knows the key, and returns the membership it made.
-func obtainIdentity(ctx context.Context, cfg *Config, startGossip func(key []byte) (*membership.Membership, error), log *slog.Logger) (*clusterIdentity, *membership.Membership, error) {
+func obtainIdentity(ctx context.Context, cfg *Config, startGossip func(key []byte) (*membership.Membership, error), log *slog.Logger, p progress) (*clusterIdentity, *membership.Membership, error) {
 	c, err := identity.LoadCluster(cfg.DataDir)
 	if err == nil {
 		if cfg.Token != "" {
@@ -75,23 +78,27 @@ func obtainIdentity(ctx context.Context, cfg *Config, startGossip func(key []byt
 		ml.Shutdown()
 		return nil, nil, err
 	}
+	p.printf("contacting %s...", strings.Join(cfg.Join, ", "))
 	if err := ml.Join(ctx, cfg.Join); err != nil {
 		return fail(err)
 	}
-	c, err = requestIdentity(ctx, ml, cfg.Name, tok, log)
+	p.printf("joined gossip: %d members", len(ml.Members()))
+	c, peer, err := requestIdentity(ctx, ml, cfg.Name, tok, log)
 	if err != nil {
 		return fail(err)
 	}
+	p.printf("got the cluster certificate from %s", peer)
 	if err := c.Save(cfg.DataDir); err != nil {
 		return fail(err)
 	}
-	return &clusterIdentity{cluster: c}, ml, nil
+	return &clusterIdentity{cluster: c, joined: true}, ml, nil
 }
 
 // requestIdentity asks the peers that gossip advertises for the cluster
-// identity, one after another, until one answers. A peer may advertise its
-// API a moment before it serves it; a refusal of the token is final.
-func requestIdentity(ctx context.Context, ml *membership.Membership, self string, tok *identity.Token, log *slog.Logger) (*identity.Cluster, error) {
+// identity, one after another, until one answers, and says which did. A
+// peer may advertise its API a moment before it serves it; a refusal of the
+// token is final.
+func requestIdentity(ctx context.Context, ml *membership.Membership, self string, tok *identity.Token, log *slog.Logger) (*identity.Cluster, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var lastErr error
@@ -103,10 +110,10 @@ func requestIdentity(ctx context.Context, ml *membership.Membership, self string
 			log.Info("requesting cluster identity", "peer", m.Meta.APIAddr)
 			c, err := identity.RequestJoin(ctx, "https://"+m.Meta.APIAddr, self, tok)
 			if err == nil {
-				return c, nil
+				return c, m.Meta.APIAddr, nil
 			}
 			if errors.Is(err, identity.ErrWrongToken) || errors.Is(err, identity.ErrCAMismatch) {
-				return nil, err
+				return nil, "", err
 			}
 			lastErr = err
 			log.Debug("peer did not answer the join", "peer", m.Meta.APIAddr, "error", err)
@@ -116,7 +123,7 @@ func requestIdentity(ctx context.Context, ml *membership.Membership, self string
 			if lastErr == nil {
 				lastErr = errors.New("no peer advertised an API address through gossip")
 			}
-			return nil, fmt.Errorf("join: %w", lastErr)
+			return nil, "", fmt.Errorf("join: %w", lastErr)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -59,6 +60,8 @@ type Node struct {
 	crashed atomic.Bool
 	// metrics is the node's Prometheus registry, served at /metrics.
 	metrics *prometheus.Registry
+	// progress prints the steps of a join for the person at the terminal.
+	progress progress
 
 	// Set during Run.
 	cluster *identity.Cluster
@@ -74,6 +77,8 @@ type Option func(*options)
 
 type options struct {
 	runtime runtime.Runtime
+	// progress receives the join steps; nil means os.Stderr.
+	progress io.Writer
 }
 
 // WithRuntime runs pods with rt instead of containerd (tests use a fake).
@@ -94,6 +99,10 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Node, error) {
 	n := &Node{cfg: cfg, log: logger.With("node", cfg.Name), ready: make(chan struct{}), metrics: metrics.NewRegistry()}
 	for _, o := range opts {
 		o(&n.opts)
+	}
+	n.progress = progress{w: n.opts.progress}
+	if n.progress.w == nil {
+		n.progress.w = os.Stderr
 	}
 	return n, nil
 }
@@ -144,7 +153,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		return ml, nil
 	}
-	id, ml, err := obtainIdentity(ctx, cfg, startGossip, n.log)
+	id, ml, err := obtainIdentity(ctx, cfg, startGossip, n.log, n.progress)
 	if err != nil {
 		return err
 	}
@@ -202,6 +211,9 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.api.Serve(gctx, apiListener, apiTLS) })
 	g.Go(func() error { return n.runLeadership(gctx) })
 	g.Go(func() error { return n.rejoin(gctx) })
+	if id.joined {
+		g.Go(func() error { return n.reportRaftMembership(gctx) })
+	}
 	runsPods := cfg.RunPods || n.opts.runtime != nil
 	if runsPods {
 		g.Go(func() error { return n.runPods(gctx) })
@@ -218,7 +230,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.log.Warn("record agent info", "error", err)
 	}
 	if id.created {
-		fmt.Fprintf(os.Stderr, "shoal: cluster created; join others with:\n  shoal join %s --token %s\n",
+		n.progress.printf("cluster created; join others with:\n  shoal join %s --token %s",
 			hostPort(cfg.AdvertiseAddr, cfg.GossipPort), n.cluster.JoinToken())
 	}
 	n.log.Info("node running", "api", n.APIURL(), "gossip", hostPort(cfg.AdvertiseAddr, cfg.GossipPort), "raft", hostPort(cfg.AdvertiseAddr, cfg.RaftPort))
