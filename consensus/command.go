@@ -57,6 +57,11 @@ type Command struct {
 	Subresource string `json:"subresource,omitempty"`
 	// PreserveStatus keeps the stored status on a main-resource update.
 	PreserveStatus bool `json:"preserveStatus,omitempty"`
+	// AnnotationsWithStatus makes a status update also take
+	// metadata.annotations (Kubernetes' Deployment status strategy keeps
+	// only spec and labels: the controller records revisions that way
+	// without a new generation).
+	AnnotationsWithStatus bool `json:"annotationsWithStatus,omitempty"`
 	// AnnotationsBumpGeneration makes a main-resource update also bump
 	// metadata.generation when metadata.annotations changed (Deployments:
 	// their annotations are copied to their ReplicaSets).

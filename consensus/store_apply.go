@@ -150,6 +150,9 @@ func applyUpdate(txn *memdb.Txn, index uint64, cmd *Command, old *Object) (*Obje
 		st, ok := next.top["status"]
 		d = prev
 		d.setField("status", st, ok)
+		if cmd.AnnotationsWithStatus {
+			d.meta.Annotations = next.meta.Annotations
+		}
 	} else {
 		d = next
 		if cmd.PreserveStatus {

@@ -223,3 +223,25 @@ func TestDynamicClient(t *testing.T) {
 		t.Errorf("get after delete: %v, want NotFound", err)
 	}
 }
+
+// A Deployment's status update also takes its annotations (Kubernetes'
+// status strategy keeps only spec and labels), without a new generation:
+// that is how the controller records revisions.
+func TestStatusUpdateAnnotations(t *testing.T) {
+	e := newTestEnv(t)
+	deps := e.cs.AppsV1().Deployments("default")
+	d, err := deps.Create(e.ctx, testDeployment("web", 2), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Annotations = map[string]string{"deployment.kubernetes.io/revision": "1"}
+	d.Labels["sneaky"] = "yes"
+	got, err := deps.UpdateStatus(e.ctx, d, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Annotations["deployment.kubernetes.io/revision"] != "1" || got.Generation != 1 || got.Labels["sneaky"] != "" {
+		t.Errorf("deployment status update: annotations %v generation %d labels %v; want the revision, generation 1, no new label",
+			got.Annotations, got.Generation, got.Labels)
+	}
+}

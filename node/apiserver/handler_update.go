@@ -92,6 +92,7 @@ func (s *Server) update(ctx context.Context, r *http.Request, q *request, obj ru
 			Subresource:               q.subresource,
 			PreserveStatus:            k.HasStatus && q.subresource == "",
 			AnnotationsBumpGeneration: k.AnnotationsBumpGeneration && q.subresource == "",
+			AnnotationsWithStatus:     k.StatusTakesAnnotations && q.subresource == consensus.SubresourceStatus,
 		}
 		alloc.setClaims(cmd)
 		stored, err := s.prop.Propose(ctx, cmd)

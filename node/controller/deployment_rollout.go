@@ -250,7 +250,7 @@ func (c *DeploymentController) syncRolloutStatus(ctx context.Context, allRSs []*
 		return nil
 	}
 	d.Status = s
-	return c.writeDeployment(ctx, d, false)
+	return c.writeDeployment(ctx, d)
 }
 
 // depReplicaFailures lifts the ReplicaFailure conditions of the ReplicaSets,

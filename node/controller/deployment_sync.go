@@ -49,7 +49,7 @@ func (c *DeploymentController) syncDeployment(ctx context.Context, d *appsv1.Dep
 		c.rec.Event(d, corev1.EventTypeWarning, "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required.")
 		if d.Status.ObservedGeneration < d.Generation {
 			d.Status.ObservedGeneration = d.Generation
-			return c.writeDeployment(ctx, d, false)
+			return c.writeDeployment(ctx, d)
 		}
 		return nil
 	}
@@ -174,25 +174,13 @@ func (c *DeploymentController) releaseReplicaSet(ctx context.Context, d *appsv1.
 	return nil
 }
 
-// writeDeployment stores d: its metadata first when metaChanged (the
-// revision annotation; shoal's status subresource keeps metadata), then
-// its status. d is refreshed from the answers, so later writes of the
-// same pass carry the new resourceVersion.
-func (c *DeploymentController) writeDeployment(ctx context.Context, d *appsv1.Deployment, metaChanged bool) error {
-	status := d.Status
-	client := c.deps.Client.AppsV1().Deployments(d.Namespace)
-	if metaChanged {
-		out, err := client.Update(ctx, d, metav1.UpdateOptions{})
-		if err != nil {
-			return err
-		}
-		*d = *out
-		if apiequality.Semantic.DeepEqual(out.Status, status) {
-			return nil
-		}
-		d.Status = status
-	}
-	out, err := client.UpdateStatus(ctx, d, metav1.UpdateOptions{})
+// writeDeployment stores d's status and, through the same status write,
+// its annotations (the revision): Kubernetes' Deployment status strategy
+// takes annotations, so recording a revision is no new generation. d is
+// refreshed from the answer, so later writes of the same pass carry the
+// new resourceVersion.
+func (c *DeploymentController) writeDeployment(ctx context.Context, d *appsv1.Deployment) error {
+	out, err := c.deps.Client.AppsV1().Deployments(d.Namespace).UpdateStatus(ctx, d, metav1.UpdateOptions{})
 	if err != nil {
 		return err
 	}
@@ -246,7 +234,7 @@ func (c *DeploymentController) checkPausedConditions(ctx context.Context, d *app
 	default:
 		return nil
 	}
-	return c.writeDeployment(ctx, d, false)
+	return c.writeDeployment(ctx, d)
 }
 
 // getAllReplicaSetsAndSyncRevision returns the new ReplicaSet (created
@@ -285,7 +273,7 @@ func (c *DeploymentController) getNewReplicaSet(ctx context.Context, d *appsv1.D
 			statusChanged = true
 		}
 		if metaChanged || statusChanged {
-			if err := c.writeDeployment(ctx, d, metaChanged); err != nil {
+			if err := c.writeDeployment(ctx, d); err != nil {
 				return nil, err
 			}
 		}
@@ -339,7 +327,7 @@ func (c *DeploymentController) getNewReplicaSet(ctx context.Context, d *appsv1.D
 			d.Status.CollisionCount = new(int32)
 		}
 		*d.Status.CollisionCount++
-		if dErr := c.writeDeployment(ctx, d, false); dErr == nil {
+		if dErr := c.writeDeployment(ctx, d); dErr == nil {
 			c.log.Info("deployment: pod-template-hash collision, bumped collisionCount", "deployment", d.Namespace+"/"+d.Name, "collisionCount", *d.Status.CollisionCount)
 		}
 		return nil, err
@@ -350,7 +338,7 @@ func (c *DeploymentController) getNewReplicaSet(ctx context.Context, d *appsv1.D
 		msg := fmt.Sprintf("Failed to create new replica set %q: %v", newRS.Name, err)
 		if depHasProgressDeadline(d) {
 			setDeploymentCondition(&d.Status, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionFalse, depReasonFailedRSCreate, msg, c.now()))
-			_ = c.writeDeployment(ctx, d, false)
+			_ = c.writeDeployment(ctx, d)
 		}
 		c.rec.Event(d, corev1.EventTypeWarning, depReasonFailedRSCreate, msg)
 		return nil, err
@@ -366,7 +354,7 @@ func (c *DeploymentController) getNewReplicaSet(ctx context.Context, d *appsv1.D
 		statusChanged = true
 	}
 	if metaChanged || statusChanged {
-		err = c.writeDeployment(ctx, d, metaChanged)
+		err = c.writeDeployment(ctx, d)
 	}
 	return created, err
 }
@@ -511,7 +499,7 @@ func (c *DeploymentController) syncDeploymentStatus(ctx context.Context, allRSs 
 		return nil
 	}
 	d.Status = s
-	return c.writeDeployment(ctx, d, false)
+	return c.writeDeployment(ctx, d)
 }
 
 // calculateStatus is the status the ReplicaSets imply, with d's

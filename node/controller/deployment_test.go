@@ -69,6 +69,10 @@ func TestDeploymentCreateAndStatus(t *testing.T) {
 	if got.Annotations[RevisionAnnotation] != "1" {
 		t.Errorf("deployment revision %q, want 1", got.Annotations[RevisionAnnotation])
 	}
+	// As in Kubernetes, recording the revision is no new generation.
+	if got.Generation != 1 {
+		t.Errorf("generation %d after the controller recorded revision 1, want 1", got.Generation)
+	}
 	s := got.Status
 	if s.ObservedGeneration != got.Generation {
 		t.Errorf("generation %d observed %d", got.Generation, s.ObservedGeneration)

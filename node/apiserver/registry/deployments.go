@@ -41,6 +41,7 @@ func deploymentKind() *Kind {
 				!apiequality.Semantic.DeepEqual(d.Spec, old.Spec) || !apiequality.Semantic.DeepEqual(d.Annotations, old.Annotations))
 		}),
 		AnnotationsBumpGeneration: true,
+		StatusTakesAnnotations:    true,
 		Columns: append([]metav1.TableColumnDefinition{
 			nameColumn(),
 			column("Ready", "string", "Number of the pod with ready state"),

@@ -31,6 +31,9 @@ type Kind struct {
 	// HasStatus reports a status subresource: updates of the main resource
 	// keep the stored status, and status updates keep the stored spec.
 	HasStatus bool
+	// StatusTakesAnnotations: an update of the status subresource also
+	// takes metadata.annotations (Deployments, as in Kubernetes).
+	StatusTakesAnnotations bool
 	// AnnotationsBumpGeneration: a change of metadata.annotations bumps
 	// metadata.generation, as a spec change does (Deployments).
 	AnnotationsBumpGeneration bool
