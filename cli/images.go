@@ -11,14 +11,14 @@ import (
 	ctrd "github.com/shoal-project/shoal/runtime/containerd"
 )
 
-// newImagesCommand is `shoal images import FILE` and `shoal images ls`:
-// they work on the local agent's containerd (the node whose --data-dir is
-// given), not through the API.
+// newImagesCommand is `shoal images import FILE`, `shoal images pull
+// IMAGE` and `shoal images ls`: they work on the local agent's containerd
+// (the node whose --data-dir is given), not through the API.
 func newImagesCommand(deps Deps) *ucli.Command {
 	dataDir := &ucli.StringFlag{Name: "data-dir", Value: node.DefaultDataDir(), Usage: "the local agent's data dir"}
 	return &ucli.Command{
 		Name:  "images",
-		Usage: "list and import the images of the local node",
+		Usage: "list, pull and import the images of the local node",
 		Flags: []ucli.Flag{dataDir},
 		Subcommands: []*ucli.Command{
 			{
@@ -50,6 +50,7 @@ func newImagesCommand(deps Deps) *ucli.Command {
 					return nil
 				},
 			},
+			newImagesPullCommand(deps, dataDir),
 			{
 				Name:    "ls",
 				Aliases: []string{"list"},
@@ -102,5 +103,6 @@ func localRuntime(c *ucli.Context) (*ctrd.Runtime, error) {
 		Socket:    info.ContainerdSocket,
 		Namespace: info.ContainerdNamespace,
 		StateDir:  dir + "/pods",
+		Mirrors:   info.RegistryMirrors,
 	})
 }

@@ -21,6 +21,9 @@ type AgentInfo struct {
 	// and containers live (`shoal images` works on them directly).
 	ContainerdSocket    string `json:"containerdSocket,omitempty"`
 	ContainerdNamespace string `json:"containerdNamespace,omitempty"`
+	// RegistryMirrors are the agent's --registry-mirror settings, so that
+	// `shoal images pull` pulls as the agent's kubelet does.
+	RegistryMirrors map[string]string `json:"registryMirrors,omitempty"`
 }
 
 const agentInfoFile = "agent.json"

@@ -226,6 +226,7 @@ func (n *Node) Run(ctx context.Context) error {
 		GossipPort: cfg.GossipPort, RaftPort: cfg.RaftPort, APIPort: cfg.APIPort,
 		ContainerdSocket:    podsOnly(runsPods && n.opts.runtime == nil, n.containerdSocket()),
 		ContainerdNamespace: podsOnly(runsPods && n.opts.runtime == nil, containerdNamespace(cfg.Name)),
+		RegistryMirrors:     cfg.RegistryMirrors,
 	}); err != nil {
 		n.log.Warn("record agent info", "error", err)
 	}

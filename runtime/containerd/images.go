@@ -18,7 +18,12 @@ import (
 
 // PullImage pulls ref through the configured mirrors and unpacks it.
 func (r *Runtime) PullImage(ctx context.Context, ref string, auth *runtime.RegistryAuth) (*runtime.Image, error) {
-	ctx = r.nsctx(ctx)
+	return r.pull(r.nsctx(ctx), ref, auth)
+}
+
+// pull is PullImage with extra pull options (a progress tracker's image
+// handler). ctx carries the namespace.
+func (r *Runtime) pull(ctx context.Context, ref string, auth *runtime.RegistryAuth, extra ...containerd.RemoteOpt) (*runtime.Image, error) {
 	name, err := normalize(ref)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", runtime.ErrImagePull, err)
@@ -30,11 +35,12 @@ func (r *Runtime) PullImage(ctx context.Context, ref string, auth *runtime.Regis
 	r.log.Debug("pulling image", "image", name)
 	// containerd's resolver logs through logrus; keep it out of shoal's output.
 	ctx = clog.WithLogger(ctx, logrus.NewEntry(quietLogrus))
-	img, err := r.client.Pull(ctx, name,
+	opts := append([]containerd.RemoteOpt{
 		containerd.WithResolver(res),
 		containerd.WithPullUnpack,
 		containerd.WithPullSnapshotter(r.snapshotter),
-	)
+	}, extra...)
+	img, err := r.client.Pull(ctx, name, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", runtime.ErrImagePull, name, err)
 	}
