@@ -24,6 +24,7 @@ func TestTutorialWithShoal(t *testing.T) {
 	contains(t, "get nodes", s("get", "nodes"), "NAME", "STATUS", "ROLES", "AGE", "VERSION", "node-0", "node-1", "node-2")
 	contains(t, "create deployment", s("create", "deployment", app, "--image=gcr.io/google-samples/kubernetes-bootcamp:v1"), "deployment.apps/"+app+" created")
 	s("rollout", "status", "deployments/"+app, "--timeout", "90s")
+	contains(t, "wait", s("wait", "--for=condition=Available", "deployment/"+app, "--timeout", "90s"), "deployment.apps/"+app+" condition met")
 	contains(t, "get deployments", s("get", "deployments"), "1/1")
 
 	kp := pc.lab.start(pc.lab.nodes[0], nil, shoalBin, "proxy", "--port=8001", "--kubeconfig", pc.kubeconfig)
@@ -71,10 +72,20 @@ func TestTutorialWithShoal(t *testing.T) {
 	contains(t, "get pods -l version=v1", s("get", "pods", "-l", "version=v1"), podName)
 
 	contains(t, "get rs", s("get", "rs"), "DESIRED", "CURRENT", "READY")
-	contains(t, "scale", s("scale", "deployments/"+app, "--replicas=4"), "scaled")
+	// Scale while `get pods -w` watches: one header, the pod, then rows for
+	// the new pods as they come.
+	watched, _ := pc.sh(0, fmt.Sprintf("timeout 8 %[1]s get pods -w --kubeconfig %[2]s & sleep 2; %[1]s scale deployments/%[3]s --replicas=4 --kubeconfig %[2]s; wait; true", shoalBin, pc.kubeconfig, app))
+	if strings.Count(watched, "NAME") != 1 || strings.Count(watched, app+"-") < 4 || !strings.Contains(watched, "scaled") {
+		t.Fatalf("get pods -w while scaling to 4: want one header, the pod and rows for the new ones:\n%s", watched)
+	}
 	s("rollout", "status", "deployments/"+app, "--timeout", "90s")
 	contains(t, "get pods -o wide", s("get", "pods", "-o", "wide"), "NODE", "10.42.")
 
+	// The v2 image, pulled by hand on one node through its mirrors.
+	pulled, err := pc.sh(0, shoalBin+" images pull docker.io/jocatalin/kubernetes-bootcamp:v2 --data-dir "+pc.agents[0].dataDir)
+	if err != nil || !strings.Contains(pulled, "Pulling docker.io/jocatalin/kubernetes-bootcamp:v2...") || !strings.Contains(pulled, "pulled docker.io/jocatalin/kubernetes-bootcamp:v2 (sha256:") {
+		t.Fatalf("images pull: %v\n%s", err, pulled)
+	}
 	contains(t, "set image", s("set", "image", "deployments/"+app, app+"=docker.io/jocatalin/kubernetes-bootcamp:v2"), "image updated")
 	contains(t, "rollout status", s("rollout", "status", "deployments/"+app, "--timeout", "120s"), "successfully rolled out")
 	s("set", "image", "deployments/"+app, app+"=gcr.io/google-samples/kubernetes-bootcamp:v10")
