@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoal-project/shoal/internal/testcluster"
 )
 
 // shoalBin is the binary built once by TestMain.
@@ -228,24 +230,9 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error
 	}
 }
 
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		l.Close()
-		if err == nil {
-			u.Close()
-			ports = append(ports, p)
-		}
-	}
-	return ports
-}
+// freePorts: see testcluster.FreePorts (ports an agent binds late must
+// not come from the ephemeral range).
+func freePorts(t testing.TB, n int) []int { return testcluster.FreePorts(t, n) }
 
 // contains fails unless out has every want.
 func contains(t testing.TB, what, out string, wants ...string) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -69,7 +71,7 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 	c := &Cluster{t: t, opts: o}
 	base := t.TempDir()
 	for i := 0; i < n; i++ {
-		ports := freePorts(t, 3)
+		ports := FreePorts(t, 3)
 		cfg := node.DefaultConfig()
 		cfg.Name = fmt.Sprintf("node-%d", i)
 		cfg.DataDir = filepath.Join(base, cfg.Name)
@@ -273,16 +275,26 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() er
 	}
 }
 
-// freePorts finds n ports free for both TCP and UDP on 127.0.0.1.
-func freePorts(t testing.TB, n int) []int {
+// FreePorts finds n ports free for both TCP and UDP on 127.0.0.1. They
+// come from below the kernel's ephemeral range (32768 and up): a node
+// binds its API port only after it has joined, and in between a port the
+// kernel handed out for ":0" may go to some other process's outgoing
+// connection, while nothing takes a port from this range unasked.
+func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			t.Fatalf("no free port pair below 32768 after %d tries", tries)
 		}
-		p := l.Addr().(*net.TCPAddr).Port
+		p := 20000 + rand.IntN(12000)
+		if slices.Contains(ports, p) {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
 		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		l.Close()
 		if err != nil {
