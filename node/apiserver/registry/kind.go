@@ -120,6 +120,7 @@ var kinds = []*Kind{
 	deploymentKind(),
 	replicaSetKind(),
 	endpointSliceKind(),
+	leaseKind(),
 }
 
 var (

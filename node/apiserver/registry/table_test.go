@@ -130,6 +130,7 @@ func TestColumnNames(t *testing.T) {
 		"configmaps":             {"Name", "Data", "Age"},
 		"secrets":                {"Name", "Type", "Data", "Age"},
 		"endpointslices":         {"Name", "AddressType", "Ports", "Endpoints", "Age"},
+		"leases":                 {"Name", "Holder", "Age"},
 	}
 	for _, k := range All() {
 		var names []string
