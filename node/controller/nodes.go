@@ -43,6 +43,11 @@ type NodeLifecycle struct {
 	// RaftRoles names each member's raft role (leader, voter, non-voter);
 	// nil leaves the role label alone.
 	RaftRoles func() map[string]string
+	// LeaseGrace is how long a node's lease may stand still before its
+	// Ready condition turns Unknown (0: DefaultNodeLeaseGrace).
+	LeaseGrace time.Duration
+
+	leases leaseWatch
 
 	// rec records NodeReady and NodeNotReady; set by Run (nil: no events).
 	rec record.EventRecorder
@@ -222,7 +227,15 @@ func (c *NodeLifecycle) desiredStatus(node *corev1.Node, m membership.Member) {
 		st.NodeInfo.Architecture = "amd64"
 	}
 	status, reason, message := corev1.ConditionTrue, "KubeletReady", "shoal agent is ready; gossip reports it alive"
+	grace := c.LeaseGrace
+	if grace <= 0 {
+		grace = DefaultNodeLeaseGrace
+	}
 	switch m.State {
+	case membership.Alive:
+		if m.HasRole(membership.RoleWorker) && c.leases.stale(c.Store, node.Name, c.now(), grace) {
+			status, reason, message = corev1.ConditionUnknown, "NodeStatusUnknown", "Kubelet stopped posting node status."
+		}
 	case membership.Suspect:
 		if cur := readyCondition(st); cur != nil {
 			status, reason, message = cur.Status, cur.Reason, cur.Message

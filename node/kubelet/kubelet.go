@@ -73,6 +73,9 @@ type Tuning struct {
 	// StartConcurrency is how many pods make their first start at once
 	// (0: two per core); see startGate.
 	StartConcurrency int
+	// LeaseRenew is how often the node lease is renewed (0: 10s), and
+	// LeaseDuration the duration it states (0: 40s); see lease.go.
+	LeaseRenew, LeaseDuration time.Duration
 }
 
 // BackOffPolicy is an exponential back-off: Initial, doubling to Max.
@@ -89,6 +92,7 @@ type Kubelet struct {
 	crash  *backOff // keyed by uid/container
 	pulls  *backOff // keyed by uid_image
 	starts *startGate
+	passes passClock // the sync loop's last full pass, for the lease
 	stats  *kubeletMetrics
 	ready  chan struct{}
 
@@ -117,6 +121,8 @@ func New(cfg Config) *Kubelet {
 	t.CrashBackOff.Max = orDefault(t.CrashBackOff.Max, 5*time.Minute)
 	t.ImagePullBackOff.Initial = orDefault(t.ImagePullBackOff.Initial, 10*time.Second)
 	t.ImagePullBackOff.Max = orDefault(t.ImagePullBackOff.Max, 5*time.Minute)
+	t.LeaseRenew = orDefault(t.LeaseRenew, 10*time.Second)
+	t.LeaseDuration = orDefault(t.LeaseDuration, 40*time.Second)
 	if t.StartConcurrency <= 0 {
 		t.StartConcurrency = defaultStartConcurrency()
 	}
@@ -163,6 +169,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { k.events.run(ctx) })
 	bg.Go(func() { k.reportNodeStatus(ctx) })
+	bg.Go(func() { k.renewLease(ctx) })
 	defer func() {
 		cancel()
 		k.wg.Wait()
@@ -281,6 +288,10 @@ func (k *Kubelet) fullPass(ctx context.Context) {
 		w.wake()
 	}
 	k.mu.Unlock()
+	if err == nil {
+		// A pass counts for the lease only when the runtime answered.
+		k.passes.mark(k.cfg.Now())
+	}
 }
 
 // ensureWorker starts the worker of uid unless it runs.
