@@ -91,6 +91,19 @@ func TestNodeLoss(t *testing.T) {
 	}
 	pc := startPodCluster(t, 3)
 	kc := []string{"--kubeconfig", pc.kubeconfig}
+	// Every kubelet keeps its node's lease, as in Kubernetes.
+	waitFor(t, 30*time.Second, "a lease per node in kube-node-lease", func() error {
+		out, err := pc.shoal(append([]string{"get", "leases", "-n", "kube-node-lease"}, kc...)...)
+		if err != nil {
+			return err
+		}
+		for _, want := range []string{"HOLDER", pc.agents[0].name, pc.agents[1].name, pc.agents[2].name} {
+			if !strings.Contains(out, want) {
+				return fmt.Errorf("no %q in:\n%s", want, out)
+			}
+		}
+		return nil
+	})
 	victim := pc.deployFourAndPickVictim(t)
 	pc.killNode(victim)
 	took := pc.deploymentReady(t, 4, pc.agents[victim].name, 90*time.Second)
