@@ -14,6 +14,7 @@ import (
 // waitOptions are one invocation's `shoal wait` flags and arguments.
 type waitOptions struct {
 	Args          []string
+	Filenames     []string
 	For           []string
 	Timeout       time.Duration
 	Selector      string
@@ -26,8 +27,8 @@ type waitOptions struct {
 // Validate checks what kubectl's library would only find out later.
 func (o *waitOptions) Validate() error {
 	var errs []error
-	if len(o.Args) == 0 {
-		errs = append(errs, errors.New("you must specify the type of resource to wait for, e.g. pod/web or deployment web"))
+	if len(o.Args) == 0 && len(o.Filenames) == 0 {
+		errs = append(errs, errors.New("you must specify the type of resource to wait for, e.g. pod/web or deployment web, or -f FILE"))
 	}
 	if len(o.For) == 0 {
 		errs = append(errs, errors.New("--for is required: create, delete, condition=NAME[=VALUE] or jsonpath='{EXPR}'[=VALUE]"))
@@ -51,9 +52,10 @@ func newWaitCommand(deps Deps) *ucli.Command {
 	return &ucli.Command{
 		Name:      "wait",
 		Usage:     "wait for a condition on one or many objects",
-		ArgsUsage: "TYPE/NAME... | TYPE NAME... | TYPE (-l SELECTOR | --all)",
+		ArgsUsage: "TYPE/NAME... | TYPE NAME... | TYPE (-l SELECTOR | --all) | -f FILE",
 		Flags: append([]ucli.Flag{
 			&listFlag{GenericFlag: ucli.GenericFlag{Name: "for", Usage: "the `CONDITION`: create, delete, condition=NAME[=VALUE] (VALUE defaults to true) or jsonpath='{EXPR}'[=VALUE]; repeatable, all must hold"}},
+			&ucli.StringSliceFlag{Name: "filename", Aliases: []string{"f"}, Usage: "the objects of a manifest `FILE` (or directory, or - for stdin); repeatable"},
 			&ucli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "give up after this long (0: check once; negative: a week)"},
 			&ucli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "label `SELECTOR`, e.g. app=web"},
 			&ucli.StringFlag{Name: "field-selector", Usage: "field `SELECTOR`, e.g. metadata.name=web"},
@@ -64,6 +66,7 @@ func newWaitCommand(deps Deps) *ucli.Command {
 		Action: func(c *ucli.Context) error {
 			o := waitOptions{
 				Args:          c.Args().Slice(),
+				Filenames:     c.StringSlice("filename"),
 				For:           c.Generic("for").(*stringList).values,
 				Timeout:       c.Duration("timeout"),
 				Selector:      c.String("selector"),
@@ -82,6 +85,7 @@ func newWaitCommand(deps Deps) *ucli.Command {
 			wf := kubectlwait.NewWaitFlags(restGetter{cl}, genericiooptions.IOStreams{In: cl.in, Out: cl.out, ErrOut: cl.errw})
 			wf.ForCondition = o.For
 			wf.Timeout = o.Timeout
+			*wf.ResourceBuilderFlags.FileNameFlags.Filenames = o.Filenames
 			*wf.ResourceBuilderFlags.LabelSelector = o.Selector
 			*wf.ResourceBuilderFlags.FieldSelector = o.FieldSelector
 			*wf.ResourceBuilderFlags.All = o.All

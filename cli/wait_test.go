@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +67,10 @@ func TestWaitCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	setPodStatus(t, cs, "db", ready)
+	manifest := filepath.Join(t.TempDir(), "db.yaml")
+	if err := os.WriteFile(manifest, []byte("apiVersion: v1\nkind: Pod\nmetadata:\n  name: db\n  namespace: default\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name string
@@ -99,6 +105,8 @@ func TestWaitCommand(t *testing.T) {
 		{name: "jsonpath", args: []string{"wait", "--for=jsonpath={.status.phase}=Running", "pod/web2", "--timeout=10s"},
 			later:  func() { setPodStatus(t, cs, "web2", ready) },
 			stdout: "pod/web2 condition met\n"},
+		{name: "objects of a manifest", args: []string{"wait", "--for=condition=Ready", "-f", manifest},
+			stdout: "pod/db condition met\n"},
 		{name: "selector", args: []string{"wait", "--for=condition=Ready", "pods", "-l", "app=web"},
 			stdout: "pod/web condition met\npod/web2 condition met\n"},
 		{name: "delete", args: []string{"wait", "--for=delete", "pod/gone", "--timeout=10s"},
