@@ -67,6 +67,9 @@ func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte
 	if k.Default != nil {
 		k.Default(obj)
 	}
+	if err := s.admit(obj); err != nil {
+		return nil, err
+	}
 	if k.PrepareForCreate != nil {
 		k.PrepareForCreate(obj)
 	}

@@ -106,7 +106,8 @@ func scaleSub() Subresource {
 }
 
 // kinds is the registry in the stable order All returns: core/v1 first, then
-// apps/v1, each in the order Kubernetes' discovery lists them.
+// apps/v1, then the named groups, each in the order Kubernetes' discovery
+// lists them.
 var kinds = []*Kind{
 	configMapKind(),
 	endpointsKind(),
@@ -121,6 +122,8 @@ var kinds = []*Kind{
 	replicaSetKind(),
 	endpointSliceKind(),
 	leaseKind(),
+	ingressClassKind(),
+	ingressKind(),
 }
 
 var (

@@ -131,6 +131,8 @@ func TestColumnNames(t *testing.T) {
 		"secrets":                {"Name", "Type", "Data", "Age"},
 		"endpointslices":         {"Name", "AddressType", "Ports", "Endpoints", "Age"},
 		"leases":                 {"Name", "Holder", "Age"},
+		"ingresses":              {"Name", "Class", "Hosts", "Address", "Ports", "Age"},
+		"ingressclasses":         {"Name", "Controller", "Parameters", "Age"},
 	}
 	for _, k := range All() {
 		var names []string

@@ -1,0 +1,146 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+func testIngress(name string, class *string) *networkingv1.Ingress {
+	return &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: networkingv1.IngressSpec{
+			IngressClassName: class,
+			Rules: []networkingv1.IngressRule{{Host: "app.example.test", IngressRuleValue: networkingv1.IngressRuleValue{
+				HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+					Path: "/", PathType: ptr.To(networkingv1.PathTypePrefix),
+					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+						Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}},
+				}}},
+			}}},
+		},
+	}
+}
+
+func testIngressClass(name string, isDefault bool) *networkingv1.IngressClass {
+	c := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: networkingv1.IngressClassSpec{Controller: "shoal.io/ingress"}}
+	if isDefault {
+		c.Annotations = map[string]string{networkingv1.AnnotationIsDefaultIngressClass: "true"}
+	}
+	return c
+}
+
+// TestIngressAPI serves networking.k8s.io/v1 through client-go: the
+// default class is filled in on create (DefaultIngressClass admission),
+// the status subresource takes only status, and a bad Ingress is refused
+// with Kubernetes' field paths.
+func TestIngressAPI(t *testing.T) {
+	e := newTestEnv(t)
+	ings := e.cs.NetworkingV1().Ingresses("default")
+	classes := e.cs.NetworkingV1().IngressClasses()
+
+	// No class yet: the Ingress stays without one.
+	plain, err := ings.Create(e.ctx, testIngress("before", nil), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Spec.IngressClassName != nil || plain.Generation != 1 {
+		t.Errorf("before any class: class %v generation %d", plain.Spec.IngressClassName, plain.Generation)
+	}
+	if _, err := classes.Create(e.ctx, testIngressClass("shoal", true), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ings.Create(e.ctx, testIngress("app", nil), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := got.Spec.IngressClassName; c == nil || *c != "shoal" {
+		t.Errorf("class %v, want the default class shoal", c)
+	}
+	annotated := testIngress("annotated", nil)
+	annotated.Annotations = map[string]string{"kubernetes.io/ingress.class": "nginx"}
+	if got, err := ings.Create(e.ctx, annotated, metav1.CreateOptions{}); err != nil || got.Spec.IngressClassName != nil {
+		t.Errorf("annotated Ingress: %v, class %v; want it left without ingressClassName", err, got.Spec.IngressClassName)
+	}
+
+	// Status: only the status changes.
+	got.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "192.0.2.11"}}
+	got.Spec.Rules[0].Host = "sneaky.example.test"
+	st, err := ings.UpdateStatus(e.ctx, got, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Status.LoadBalancer.Ingress) != 1 || st.Spec.Rules[0].Host != "app.example.test" || st.Generation != 1 {
+		t.Errorf("status update: status %+v host %q generation %d", st.Status, st.Spec.Rules[0].Host, st.Generation)
+	}
+
+	// Table: kubectl's columns.
+	rep := e.do("GET", "/apis/networking.k8s.io/v1/namespaces/default/ingresses/app", "", nil, "Accept", tableAccept)
+	var tbl metav1.Table
+	if err := json.Unmarshal(rep.body, &tbl); err != nil || rep.code != http.StatusOK {
+		t.Fatalf("table: %d %v %s", rep.code, err, rep.body)
+	}
+	var cols []string
+	for _, c := range tbl.ColumnDefinitions {
+		cols = append(cols, c.Name)
+	}
+	if !slices.Equal(cols, []string{"Name", "Class", "Hosts", "Address", "Ports", "Age"}) || len(tbl.Rows) != 1 {
+		t.Fatalf("table columns %v rows %d", cols, len(tbl.Rows))
+	}
+	if c := tbl.Rows[0].Cells; c[1] != "shoal" || c[2] != "app.example.test" || c[3] != "192.0.2.11" || c[4] != "80" {
+		t.Errorf("row %v", c)
+	}
+
+	// Validation errors come back as 422 with field paths.
+	bad := testIngress("bad", nil)
+	bad.Spec.Rules[0].HTTP.Paths[0].PathType = nil
+	bad.Spec.Rules[0].Host = "192.0.2.1"
+	_, err = ings.Create(e.ctx, bad, metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.rules[0].http.paths[0].pathType: Required value") ||
+		!strings.Contains(err.Error(), `spec.rules[0].host: Invalid value: "192.0.2.1": must be a DNS name, not an IP address`) {
+		t.Errorf("bad Ingress: %v", err)
+	}
+
+	// Two default classes: creating a class-less Ingress is forbidden.
+	if _, err := classes.Create(e.ctx, testIngressClass("other", true), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ings.Create(e.ctx, testIngress("ambiguous", nil), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "2 default IngressClasses were found, only 1 allowed") {
+		t.Errorf("two default classes: %v", err)
+	}
+	if _, err := ings.Create(e.ctx, testIngress("explicit", ptr.To("other")), metav1.CreateOptions{}); err != nil {
+		t.Errorf("explicit class with two defaults: %v", err)
+	}
+}
+
+func TestIngressDiscovery(t *testing.T) {
+	e := newTestEnv(t)
+	var l metav1.APIResourceList
+	e.getJSON("/apis/networking.k8s.io/v1", &l)
+	found := map[string]metav1.APIResource{}
+	for _, r := range l.APIResources {
+		found[r.Name] = r
+	}
+	if r := found["ingresses"]; !r.Namespaced || !slices.Equal(r.ShortNames, []string{"ing"}) || r.Kind != "Ingress" {
+		t.Errorf("ingresses %+v", r)
+	}
+	if _, ok := found["ingresses/status"]; !ok {
+		t.Error("no ingresses/status")
+	}
+	if r := found["ingressclasses"]; r.Namespaced || r.Kind != "IngressClass" {
+		t.Errorf("ingressclasses %+v", r)
+	}
+	var groups metav1.APIGroupList
+	e.getJSON("/apis", &groups)
+	if !slices.ContainsFunc(groups.Groups, func(g metav1.APIGroup) bool { return g.Name == "networking.k8s.io" }) {
+		t.Errorf("/apis lacks networking.k8s.io: %+v", groups.Groups)
+	}
+}
