@@ -2,6 +2,7 @@ package streaming
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,8 +32,10 @@ type ProxyConfig struct {
 	// pods bound to it, without a network hop.
 	Local        string
 	LocalHandler http.Handler
-	// Transport reaches other nodes' APIs (mutual TLS). It must speak
-	// HTTP/1.1 for upgrades, which net/http.Transport does on its own.
+	// Transport reaches other nodes' APIs (mutual TLS). Upgrades (exec,
+	// attach, port-forward over SPDY or WebSocket) need HTTP/1.1: an
+	// *http.Transport given here is used as a copy that never negotiates
+	// HTTP/2.
 	Transport http.RoundTripper
 	Logger    *slog.Logger
 }
@@ -49,6 +52,9 @@ type Proxy struct {
 func NewProxy(cfg ProxyConfig) *Proxy {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if t, ok := cfg.Transport.(*http.Transport); ok {
+		cfg.Transport = http1Only(t)
 	}
 	p := &Proxy{cfg: cfg, log: cfg.Logger}
 	p.rp = &httputil.ReverseProxy{
@@ -227,4 +233,17 @@ func withTarget(ctx context.Context, u *url.URL) context.Context {
 func targetFrom(ctx context.Context) *url.URL {
 	u, _ := ctx.Value(targetKey{}).(*url.URL)
 	return u
+}
+
+// http1Only is a copy of t that speaks HTTP/1.1 only. Over HTTP/2 a request
+// with an Upgrade header fails ("http2: invalid Upgrade request header"),
+// which is what kubectl's SPDY exec and port-forward send.
+func http1Only(t *http.Transport) *http.Transport {
+	c := t.Clone()
+	c.ForceAttemptHTTP2 = false
+	c.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	if c.TLSClientConfig != nil {
+		c.TLSClientConfig.NextProtos = nil
+	}
+	return c
 }

@@ -68,13 +68,19 @@ func newCluster(t *testing.T) *cluster {
 	locB := locator{"default/web/app": "b-web"}
 	nodeA := streaming.NewNodeServer(streaming.NodeServerConfig{Runtime: c.rtA, Locate: locA.locate, Logger: testLogger(t)})
 	nodeB := streaming.NewNodeServer(streaming.NodeServerConfig{Runtime: c.rtB, Locate: locB.locate, Logger: testLogger(t)})
-	srvB := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Node B speaks TLS with HTTP/2 on offer, as a real node's API does,
+	// and the node transport would take it: upgrades must still work.
+	srvB := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.nodeBCalls.Add(1)
 		if r.Header.Get("Authorization") != "" {
 			t.Errorf("the client's credentials reached the node: %q", r.Header.Get("Authorization"))
 		}
 		nodeB.ServeHTTP(w, r)
 	}))
+	srvB.EnableHTTP2 = true
+	srvB.StartTLS()
+	nodeTransport := srvB.Client().Transport.(*http.Transport).Clone()
+	nodeTransport.ForceAttemptHTTP2 = true
 	t.Cleanup(func() {
 		srvB.CloseClientConnections()
 		srvB.Close()
@@ -96,7 +102,7 @@ func newCluster(t *testing.T) *cluster {
 		},
 		Local:        "a",
 		LocalHandler: nodeA,
-		Transport:    http.DefaultTransport,
+		Transport:    nodeTransport,
 		Logger:       testLogger(t),
 	})
 	api := apiserver.New(apiserver.Config{
