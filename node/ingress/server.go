@@ -1,0 +1,184 @@
+package ingress
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultShutdownTimeout bounds how long Run waits for requests in flight
+// after its context is cancelled.
+const DefaultShutdownTimeout = 5 * time.Second
+
+// Config configures a Server. Zero ports disable a listener.
+type Config struct {
+	// Addr is the IP both listeners bind: the node's address.
+	Addr string
+	// HTTPPort and HTTPSPort are the plain and TLS ports (80 and 443 on a
+	// node). 0 disables one.
+	HTTPPort, HTTPSPort int
+	// ShutdownTimeout bounds the graceful stop; default
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Logger receives start, stop and error logs; nil discards.
+	Logger *slog.Logger
+}
+
+// Server is the reverse proxy. Its lifecycle:
+//
+//	NewServer ──Run(ctx)──> listening (a busy port is logged and skipped)
+//	                              │
+//	                        Ready() closed ──ctx done──> graceful stop
+//	                                                     (≤ ShutdownTimeout)
+//	                                                          │
+//	                                                     Run returns nil
+//
+// Until the first Update the table is empty: every request gets 404. The
+// Server is also an http.Handler, and TLSConfig serves its certificates,
+// so tests can run it under httptest.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	table atomic.Pointer[Table]
+	proxy *httputil.ReverseProxy
+	fake  *tls.Certificate
+	ready chan struct{}
+}
+
+type targetKey struct{}
+
+// NewServer makes the server and its fallback certificate; Run listens.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	fake, err := fakeCertificate(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, fake: fake, ready: make(chan struct{})}
+	s.table.Store(&Table{})
+	s.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			target := pr.In.Context().Value(targetKey{}).(string)
+			pr.SetURL(&url.URL{Scheme: "http", Host: target})
+			pr.Out.Host = pr.In.Host // the backend sees the Host the client asked for
+			pr.SetXForwarded()
+		},
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 32,
+			IdleConnTimeout:     90 * time.Second,
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.log.Debug("ingress backend", "target", r.Context().Value(targetKey{}), "error", err)
+			http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+		},
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// Update swaps in a new routing table; requests in flight keep the old one.
+func (s *Server) Update(t *Table) { s.table.Store(t) }
+
+// Ready is closed once the listeners are open (or found busy).
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// ServeHTTP routes one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b := s.table.Load().match(r.Host, r.URL.Path)
+	if b == nil {
+		http.Error(w, "default backend - 404", http.StatusNotFound)
+		return
+	}
+	target, ok := b.pick()
+	if !ok {
+		s.log.Debug("ingress backend unavailable", "backend", b.name, "why", b.why)
+		http.Error(w, "503 Service Temporarily Unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, target)))
+}
+
+// TLSConfig picks each connection's certificate by SNI from the current
+// table, the fake certificate when none fits.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if c := s.table.Load().certificate(hello.ServerName); c != nil {
+				return c, nil
+			}
+			return s.fake, nil
+		},
+	}
+}
+
+// Run serves until ctx is cancelled. A port that cannot be bound (taken on
+// a developer's machine, say) is logged and skipped, so the node keeps
+// running without it.
+func (s *Server) Run(ctx context.Context) error {
+	var servers []*http.Server
+	var wg sync.WaitGroup
+	serve := func(port int, useTLS bool) {
+		if port == 0 {
+			return
+		}
+		addr := net.JoinHostPort(s.cfg.Addr, strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			s.log.Warn("ingress: cannot listen; serving without this port", "addr", addr, "error", err)
+			return
+		}
+		hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+		if useTLS {
+			hs.TLSConfig = s.TLSConfig()
+		}
+		servers = append(servers, hs)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if useTLS {
+				err = hs.ServeTLS(l, "", "")
+			} else {
+				err = hs.Serve(l)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("ingress: serve", "addr", addr, "error", err)
+			}
+		}()
+		s.log.Info("ingress listening", "addr", addr, "tls", useTLS)
+	}
+	serve(s.cfg.HTTPPort, false)
+	serve(s.cfg.HTTPSPort, true)
+	close(s.ready)
+	<-ctx.Done()
+	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	for _, hs := range servers {
+		if err := hs.Shutdown(stopCtx); err != nil {
+			hs.Close()
+		}
+	}
+	wg.Wait()
+	s.proxy.Transport.(*http.Transport).CloseIdleConnections()
+	return nil
+}

@@ -1,0 +1,159 @@
+package ingress
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// tlsSecret makes a kubernetes.io/tls Secret with a self-signed
+// certificate for hosts, its common name cn.
+func tlsSecret(t *testing.T, ns, name, cn string, hosts ...string) *corev1.Secret {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn}, DNSNames: hosts,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{
+			corev1.TLSCertKey:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+			corev1.TLSPrivateKeyKey: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
+		}}
+}
+
+// freePort finds a loopback port nobody listens on (for Run, which
+// binds fixed ports).
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestRunTLSBySNI runs the server on loopback: the HTTP port is taken by
+// someone else (logged, skipped: the server still serves HTTPS), each TLS
+// host gets its Secret's certificate by SNI (exact and wildcard), other
+// names the fake certificate, and requests over TLS reach the backend
+// with X-Forwarded-Proto https. Cancelling the context stops Run.
+func TestRunTLSBySNI(t *testing.T) {
+	web := newEchoBackend(t, "web")
+	lookup := newFakeLookup()
+	lookup.addService("default", "web", 80, "", web.addr())
+	sec := tlsSecret(t, "default", "app-tls", "app.example.test", "app.example.test")
+	lookup.secrets["default/app-tls"] = sec
+	lookup.secrets["default/wild-tls"] = tlsSecret(t, "default", "wild-tls", "*.wild.test", "*.wild.test")
+	ing := ingressOf("default", "app", time.Minute,
+		rule("app.example.test", pathSpec{"/", prefix, "web", 80}), rule("*.wild.test", pathSpec{"/", prefix, "web", 80}))
+	ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{"app.example.test"}, SecretName: "app-tls"}, {SecretName: "wild-tls"}}
+	tbl, errs := Build([]networkingv1.IngressClass{shoalClass(true)}, []networkingv1.Ingress{ing}, lookup)
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	httpsPort := freePort(t)
+	srv, err := NewServer(Config{Addr: "127.0.0.1", HTTPPort: busy.Addr().(*net.TCPAddr).Port, HTTPSPort: httpsPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Update(tbl)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	}()
+	select {
+	case <-srv.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("not ready")
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(httpsPort))
+
+	for sni, wantCN := range map[string]string{
+		"app.example.test":   "app.example.test",
+		"a.wild.test":        "*.wild.test",
+		"other.example.test": "Kubernetes Ingress Controller Fake Certificate",
+		"a.b.wild.test":      "Kubernetes Ingress Controller Fake Certificate",
+	} {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatalf("TLS to %s: %v", sni, err)
+		}
+		if cn := conn.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != wantCN {
+			t.Errorf("SNI %s: certificate %q, want %q", sni, cn, wantCN)
+		}
+		conn.Close()
+	}
+
+	// A client that trusts only the Secret's certificate gets through.
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(sec.Data[corev1.TLSCertKey])
+	client := &http.Client{Transport: &http.Transport{
+		Proxy:           nil,
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "app.example.test"},
+	}}
+	defer client.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", "https://"+addr+"/secure", nil)
+	req.Host = "app.example.test" // as curl --resolve app.example.test:443:NODE sends it
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "web /secure" {
+		t.Errorf("https: %d %q", resp.StatusCode, body)
+	}
+	var h http.Header
+	select {
+	case h = <-web.last:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the backend saw no request")
+	}
+	if h.Get("X-Forwarded-Proto") != "https" || !strings.HasPrefix(h.Get("Host"), "app.example.test") {
+		t.Errorf("backend headers over TLS: proto %q host %q", h.Get("X-Forwarded-Proto"), h.Get("Host"))
+	}
+}

@@ -1,0 +1,256 @@
+package ingress
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
+)
+
+// Table is one immutable routing table. The zero Table routes nothing.
+type Table struct {
+	exact    map[string]*hostRoutes // "app.example.test"
+	wildcard map[string]*hostRoutes // "example.test" for "*.example.test"
+	anyHost  *hostRoutes            // rules without host
+	// fallback is the oldest Ingress's spec.defaultBackend.
+	fallback *backend
+	certs    certificates
+	// Ingresses is how many Ingresses the table serves.
+	Ingresses int
+}
+
+// hostRoutes are the paths of one host, longest first.
+type hostRoutes struct {
+	routes []route
+	// defaultBackend is that of the Ingress that claimed the host first.
+	defaultBackend *backend
+}
+
+type route struct {
+	// path is the rule's path without its trailing "/" ("" for "/").
+	path  string
+	exact bool
+	// owner is "namespace/name" of the Ingress, for conflict reports.
+	owner   string
+	backend *backend
+}
+
+// matches applies the path type's rule to a request path.
+func (r *route) matches(p string) bool {
+	if r.exact {
+		return p == r.path || r.path == "" && p == "/"
+	}
+	// Element-wise prefix: "/foo" matches "/foo", "/foo/" and "/foo/bar".
+	return r.path == "" || p == r.path || strings.HasPrefix(p, r.path+"/")
+}
+
+// Build makes the table of the Ingresses that Serves picks. The oldest
+// Ingress wins a host and path claimed twice. It returns, for each
+// Ingress that could not be used whole, what was skipped and why; the rest
+// of that Ingress, and every other one, is served.
+func Build(classes []networkingv1.IngressClass, ingresses []networkingv1.Ingress, lookup Lookup) (*Table, []error) {
+	t := &Table{exact: map[string]*hostRoutes{}, wildcard: map[string]*hostRoutes{}, certs: newCertificates()}
+	var ours []*networkingv1.Ingress
+	for i := range ingresses {
+		if Serves(classes, &ingresses[i]) && ingresses[i].DeletionTimestamp == nil {
+			ours = append(ours, &ingresses[i])
+		}
+	}
+	sort.SliceStable(ours, func(i, j int) bool {
+		a, b := ours[i], ours[j]
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		}
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+	backends := newBackendCache(lookup)
+	var errs []error
+	for _, ing := range ours {
+		if err := t.add(ing, backends); err != nil {
+			errs = append(errs, fmt.Errorf("ingress %s/%s: %w", ing.Namespace, ing.Name, err))
+		}
+	}
+	for _, hr := range t.all() {
+		sort.SliceStable(hr.routes, func(i, j int) bool {
+			a, b := hr.routes[i], hr.routes[j]
+			if len(a.path) != len(b.path) {
+				return len(a.path) > len(b.path)
+			}
+			return a.exact && !b.exact
+		})
+	}
+	t.Ingresses = len(ours)
+	return t, errs
+}
+
+// add puts one Ingress's rules, default backend and certificates in t.
+func (t *Table) add(ing *networkingv1.Ingress, backends *backendCache) error {
+	owner := ing.Namespace + "/" + ing.Name
+	var problems []string
+	var def *backend
+	if b := ing.Spec.DefaultBackend; b != nil {
+		if def = backends.get(ing.Namespace, b); def == nil {
+			problems = append(problems, "spec.defaultBackend: only Service backends are served")
+		} else if t.fallback == nil {
+			t.fallback = def
+		}
+	}
+	for i, rule := range ing.Spec.Rules {
+		hr := t.hostRoutes(rule.Host)
+		if hr.defaultBackend == nil {
+			hr.defaultBackend = def
+		}
+		if rule.HTTP == nil {
+			continue
+		}
+		for j, p := range rule.HTTP.Paths {
+			at := fmt.Sprintf("spec.rules[%d].http.paths[%d]", i, j)
+			r, err := newRoute(p, owner)
+			if err != nil {
+				problems = append(problems, at+": "+err.Error())
+				continue
+			}
+			if r.backend = backends.get(ing.Namespace, &p.Backend); r.backend == nil {
+				problems = append(problems, at+".backend: only Service backends are served")
+				continue
+			}
+			if prev := hr.find(r.path, r.exact); prev != nil {
+				if prev.owner != owner {
+					problems = append(problems, fmt.Sprintf("%s: host %q path %q is already served by ingress %s", at, rule.Host, p.Path, prev.owner))
+				}
+				continue
+			}
+			hr.routes = append(hr.routes, r)
+		}
+	}
+	for i, tl := range ing.Spec.TLS {
+		if err := t.certs.add(ing, tl, backends.lookup); err != nil {
+			problems = append(problems, fmt.Sprintf("spec.tls[%d]: %v", i, err))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func newRoute(p networkingv1.HTTPIngressPath, owner string) (route, error) {
+	if p.PathType == nil {
+		return route{}, fmt.Errorf("pathType must be specified")
+	}
+	r := route{owner: owner}
+	switch *p.PathType {
+	case networkingv1.PathTypeExact:
+		r.exact = true
+	case networkingv1.PathTypePrefix, networkingv1.PathTypeImplementationSpecific:
+	default:
+		return route{}, fmt.Errorf("unsupported pathType %q", *p.PathType)
+	}
+	path := p.Path
+	if path == "" {
+		path = "/"
+	}
+	if !strings.HasPrefix(path, "/") {
+		return route{}, fmt.Errorf("path %q is not absolute", p.Path)
+	}
+	if r.exact {
+		r.path = path
+		if path == "/" {
+			r.path = ""
+		}
+	} else {
+		r.path = strings.TrimRight(path, "/")
+	}
+	return r, nil
+}
+
+// hostRoutes returns the routes of host, made on first use.
+func (t *Table) hostRoutes(host string) *hostRoutes {
+	host = strings.ToLower(host)
+	switch {
+	case host == "":
+		if t.anyHost == nil {
+			t.anyHost = &hostRoutes{}
+		}
+		return t.anyHost
+	case strings.HasPrefix(host, "*."):
+		hr := t.wildcard[host[2:]]
+		if hr == nil {
+			hr = &hostRoutes{}
+			t.wildcard[host[2:]] = hr
+		}
+		return hr
+	}
+	hr := t.exact[host]
+	if hr == nil {
+		hr = &hostRoutes{}
+		t.exact[host] = hr
+	}
+	return hr
+}
+
+func (hr *hostRoutes) find(path string, exact bool) *route {
+	for i := range hr.routes {
+		if r := &hr.routes[i]; r.path == path && r.exact == exact {
+			return r
+		}
+	}
+	return nil
+}
+
+func (t *Table) all() []*hostRoutes {
+	out := make([]*hostRoutes, 0, len(t.exact)+len(t.wildcard)+1)
+	for _, hr := range t.exact {
+		out = append(out, hr)
+	}
+	for _, hr := range t.wildcard {
+		out = append(out, hr)
+	}
+	if t.anyHost != nil {
+		out = append(out, t.anyHost)
+	}
+	return out
+}
+
+// Match finds the backend of a request's Host header and URL path, or nil
+// when nothing matches.
+func (t *Table) match(hostHeader, path string) *backend {
+	host := canonicalHost(hostHeader)
+	hr := t.exact[host]
+	if hr == nil {
+		if i := strings.IndexByte(host, '.'); i > 0 {
+			hr = t.wildcard[host[i+1:]]
+		}
+	}
+	if hr == nil {
+		hr = t.anyHost
+	}
+	if hr != nil {
+		for i := range hr.routes {
+			if hr.routes[i].matches(path) {
+				return hr.routes[i].backend
+			}
+		}
+		if hr.defaultBackend != nil {
+			return hr.defaultBackend
+		}
+	}
+	return t.fallback
+}
+
+// canonicalHost is the Host header without port or trailing dot, in lower
+// case.
+func canonicalHost(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	return strings.ToLower(strings.TrimSuffix(h, "."))
+}
+
+// certificate returns the certificate for an SNI name, or nil.
+func (t *Table) certificate(serverName string) *tls.Certificate {
+	return t.certs.lookup(canonicalHost(serverName))
+}
