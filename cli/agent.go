@@ -44,6 +44,8 @@ func agentFlags(def node.Config) []ucli.Flag {
 		&ucli.IntFlag{Name: "voters", Value: def.Voters, Usage: "raft voters the cluster keeps (1, 3, 5 or 7)"},
 		&ucli.StringFlag{Name: "containerd", Value: def.ContainerdSocket, Usage: "`SOCKET` of an existing containerd (default: start our own)"},
 		&ucli.StringSliceFlag{Name: "registry-mirror", Usage: "`HOST=URL`: pull images of registry HOST from URL (repeatable)"},
+		&ucli.IntFlag{Name: "ingress-http-port", Value: def.IngressHTTPPort, Usage: "port of the Ingress proxy (HTTP) on the node's address; 0 disables"},
+		&ucli.IntFlag{Name: "ingress-https-port", Value: def.IngressHTTPSPort, Usage: "port of the Ingress proxy (HTTPS) on the node's address; 0 disables"},
 		&ucli.BoolFlag{Name: "run-pods", Value: def.RunPods, Usage: "run pods on this node (containerd, the pod network, the kubelet); false makes a control-plane-only member"},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 	}
@@ -67,6 +69,8 @@ func decodeAgentConfig(c *ucli.Context) (agentConfig, error) {
 	n.Voters = c.Int("voters")
 	n.ContainerdSocket = c.String("containerd")
 	n.RunPods = c.Bool("run-pods")
+	n.IngressHTTPPort = c.Int("ingress-http-port")
+	n.IngressHTTPSPort = c.Int("ingress-https-port")
 
 	var errs []error
 	mirrors, err := parseMirrors(c.StringSlice("registry-mirror"))

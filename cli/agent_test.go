@@ -28,7 +28,7 @@ func TestAgentFlags(t *testing.T) {
 	err := ta.run("agent", "--name", "n1", "--data-dir", "/tmp/x", "--advertise", "10.0.0.1", "--bind", "10.0.0.1",
 		"--gossip-port", "8946", "--raft-port", "8947", "--api-port", "8443",
 		"--join", "10.0.0.2:7946", "--join", "10.0.0.3:7946", "--token", "SHOAL-1-a-b", "--voters", "5",
-		"--containerd", "/run/containerd/containerd.sock",
+		"--containerd", "/run/containerd/containerd.sock", "--ingress-http-port", "8080", "--ingress-https-port", "0",
 		"--registry-mirror", "gcr.io=http://127.0.0.1:5000", "--registry-mirror", "docker.io=https://mirror.local",
 		"--log-level", "debug")
 	if err != nil {
@@ -39,6 +39,7 @@ func TestAgentFlags(t *testing.T) {
 	want.GossipPort, want.RaftPort, want.APIPort = 8946, 8947, 8443
 	want.Join, want.Token, want.Voters = []string{"10.0.0.2:7946", "10.0.0.3:7946"}, "SHOAL-1-a-b", 5
 	want.ContainerdSocket = "/run/containerd/containerd.sock"
+	want.IngressHTTPPort, want.IngressHTTPSPort = 8080, 0
 	want.RegistryMirrors = map[string]string{"gcr.io": "http://127.0.0.1:5000", "docker.io": "https://mirror.local"}
 	if !reflect.DeepEqual(*ta.agentCfg, want) {
 		t.Fatalf("config =\n%+v\nwant\n%+v", *ta.agentCfg, want)
@@ -54,6 +55,7 @@ func TestAgentValidation(t *testing.T) {
 		{[]string{"--join", "10.0.0.2:7946"}, "--token: required with --join"},
 		{[]string{"--bind", "nope"}, `--bind: "nope" is not an IP address`},
 		{[]string{"--api-port", "70000"}, "--api-port: 70000 is not a port"},
+		{[]string{"--ingress-https-port", "-1"}, "--ingress-https-port: -1 is not a port (0 disables)"},
 		{[]string{"--registry-mirror", "gcr.io"}, `--registry-mirror: "gcr.io" is not HOST=URL`},
 		{[]string{"--registry-mirror", "gcr.io=ftp://x"}, "is not an http(s) URL"},
 		{[]string{"--log-level", "loud"}, `--log-level: "loud"`},

@@ -51,6 +51,11 @@ type Config struct {
 	// RunPods makes the node run pods (containerd, the pod network, the
 	// kubelet). Default true; in-process control-plane tests turn it off.
 	RunPods bool
+	// IngressHTTPPort and IngressHTTPSPort are where the Ingress proxy
+	// listens on the node's address, on nodes that run the Service proxy
+	// (80 and 443; 0 disables one). A port already taken is logged and
+	// skipped.
+	IngressHTTPPort, IngressHTTPSPort int
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -67,6 +72,8 @@ func DefaultConfig() Config {
 		VoterGrace:          10 * time.Second,
 		NodeEvictionTimeout: 10 * time.Second,
 		RunPods:             true,
+		IngressHTTPPort:     80,
+		IngressHTTPSPort:    443,
 	}
 }
 
@@ -100,6 +107,11 @@ func (c *Config) Validate() error {
 	for flag, p := range map[string]int{"--gossip-port": c.GossipPort, "--raft-port": c.RaftPort, "--api-port": c.APIPort} {
 		if p <= 0 || p > 65535 {
 			errs = append(errs, fmt.Errorf("%s: %d is not a port", flag, p))
+		}
+	}
+	for flag, p := range map[string]int{"--ingress-http-port": c.IngressHTTPPort, "--ingress-https-port": c.IngressHTTPSPort} {
+		if p < 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("%s: %d is not a port (0 disables)", flag, p))
 		}
 	}
 	if len(c.Join) > 0 && c.Token == "" {

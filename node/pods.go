@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-project/shoal/dnsd"
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/controller"
+	"github.com/shoal-project/shoal/node/ingress"
 	"github.com/shoal-project/shoal/node/kubelet"
 	"github.com/shoal-project/shoal/node/network"
 	"github.com/shoal-project/shoal/node/resourcemetrics"
@@ -234,7 +235,8 @@ func (n *Node) runStats(ctx context.Context, g *errgroup.Group, rt runtime.Runti
 
 // runServices starts what makes Services work on this node: forwarding,
 // the nftables Service proxy and routes to the other nodes' pods (kept in
-// step with the store), and the DNS server pods use, on the node's address.
+// step with the store), the DNS server pods use and the Ingress proxy, on
+// the node's address.
 func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR string) error {
 	if _, err := network.EnableForwarding(); err != nil {
 		return err
@@ -277,5 +279,26 @@ func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR strin
 		}
 		return nil
 	})
+	if n.cfg.IngressHTTPPort != 0 || n.cfg.IngressHTTPSPort != 0 {
+		if err := n.runIngress(ctx, g); err != nil {
+			n.log.Error("this node cannot serve Ingresses", "error", err)
+		}
+	}
+	return nil
+}
+
+// runIngress starts the Ingress proxy on the node's address, its routing
+// table kept in step with the store.
+func (n *Node) runIngress(ctx context.Context, g *errgroup.Group) error {
+	log := n.log.With("component", "ingress")
+	srv, err := ingress.NewServer(ingress.Config{
+		Addr: n.cfg.AdvertiseAddr, HTTPPort: n.cfg.IngressHTTPPort, HTTPSPort: n.cfg.IngressHTTPSPort, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	sync := &servicesync.Ingress{Store: n.store, Server: srv, Logger: log}
+	g.Go(func() error { return srv.Run(ctx) })
+	g.Go(func() error { return sync.Run(ctx) })
 	return nil
 }
