@@ -66,6 +66,8 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		"garbage-collector":    (&controller.GarbageCollector{Deps: deps.named("gc")}).Run,
 		"endpoints":            (&controller.Endpoints{Deps: deps.named("endpoints")}).Run,
 		"load-balancers":       (&controller.LoadBalancers{Deps: deps.named("load-balancers")}).Run,
+		"ingress-class":        func(ctx context.Context) error { return controller.EnsureIngressClass(ctx, deps.named("bootstrap")) },
+		"ingress-status":       (&controller.Ingresses{Deps: deps.named("ingress-status")}).Run,
 		"kubernetes-service":   n.api.EnsureKubernetesService,
 		"deployment":           controller.NewDeploymentController(deps.named("deployment")).Run,
 		"replicaset":           controller.NewReplicaSetController(deps.named("replicaset")).Run,

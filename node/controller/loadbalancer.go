@@ -67,7 +67,18 @@ func (c *LoadBalancers) Reconcile(ctx context.Context) error {
 
 // nodeIngress lists the InternalIPs of the Ready nodes, sorted.
 func (c *LoadBalancers) nodeIngress() []corev1.LoadBalancerIngress {
-	nodes, _, _ := c.Store.List("nodes", "", "", 0)
+	var out []corev1.LoadBalancerIngress
+	for _, ip := range readyNodeIPs(c.Deps) {
+		mode := corev1.LoadBalancerIPModeVIP
+		out = append(out, corev1.LoadBalancerIngress{IP: ip, IPMode: &mode})
+	}
+	return out
+}
+
+// readyNodeIPs lists the InternalIPs of the Ready nodes, sorted: where
+// every node-wide listener (LoadBalancer Services, Ingresses) answers.
+func readyNodeIPs(d Deps) []string {
+	nodes, _, _ := d.Store.List("nodes", "", "", 0)
 	var ips []string
 	for _, o := range nodes {
 		var n corev1.Node
@@ -84,10 +95,5 @@ func (c *LoadBalancers) nodeIngress() []corev1.LoadBalancerIngress {
 		}
 	}
 	sort.Strings(ips)
-	var out []corev1.LoadBalancerIngress
-	for _, ip := range ips {
-		mode := corev1.LoadBalancerIPModeVIP
-		out = append(out, corev1.LoadBalancerIngress{IP: ip, IPMode: &mode})
-	}
-	return out
+	return ips
 }

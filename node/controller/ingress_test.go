@@ -1,0 +1,111 @@
+package controller
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// readyNode creates a Node with an InternalIP and the given readiness.
+func (e *rsEnv) readyNode(name, ip string, ready bool) {
+	e.tb.Helper()
+	n, err := e.cs.CoreV1().Nodes().Create(e.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	st := corev1.ConditionFalse
+	if ready {
+		st = corev1.ConditionTrue
+	}
+	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}}
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: st}}
+	if _, err := e.cs.CoreV1().Nodes().UpdateStatus(e.ctx, n, metav1.UpdateOptions{}); err != nil {
+		e.tb.Fatal(err)
+	}
+}
+
+func testIngressFor(name string, class *string) *networkingv1.Ingress {
+	return &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: networkingv1.IngressSpec{IngressClassName: class, DefaultBackend: &networkingv1.IngressBackend{
+			Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}}},
+	}
+}
+
+// TestIngressClassAndStatus: the bootstrap makes the default class once
+// (leaving a user's change alone), and shoal's Ingresses (of its class, or
+// defaulted to it) list the Ready nodes' addresses; another class's
+// Ingress is left alone.
+func TestIngressClassAndStatus(t *testing.T) {
+	e := newRSEnv(t)
+	if err := EnsureIngressClass(e.ctx, e.deps); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.cs.NetworkingV1().IngressClasses().Get(e.ctx, "shoal", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Spec.Controller != "shoal.io/ingress" || c.Annotations["ingressclass.kubernetes.io/is-default-class"] != "true" {
+		t.Fatalf("class %+v", c)
+	}
+	c.Annotations = nil // the user makes it not the default
+	if _, err := e.cs.NetworkingV1().IngressClasses().Update(e.ctx, c, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureIngressClass(e.ctx, e.deps); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ = e.cs.NetworkingV1().IngressClasses().Get(e.ctx, "shoal", metav1.GetOptions{}); len(c.Annotations) != 0 {
+		t.Fatalf("bootstrap changed the user's class: %v", c.Annotations)
+	}
+	c.Annotations = map[string]string{"ingressclass.kubernetes.io/is-default-class": "true"}
+	if _, err := e.cs.NetworkingV1().IngressClasses().Update(e.ctx, c, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.cs.NetworkingV1().IngressClasses().Create(e.ctx, &networkingv1.IngressClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "nginx"}, Spec: networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	e.readyNode("node-b", "192.0.2.12", true)
+	e.readyNode("node-a", "192.0.2.11", true)
+	e.readyNode("node-c", "192.0.2.13", false)
+	for _, ing := range []*networkingv1.Ingress{testIngressFor("defaulted", nil), testIngressFor("explicit", ptr.To("shoal")), testIngressFor("theirs", ptr.To("nginx"))} {
+		if _, err := e.cs.NetworkingV1().Ingresses("default").Create(e.ctx, ing, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started := make(chan struct{})
+	close(started)
+	e.runLoop("ingress status", (&Ingresses{Deps: e.deps, Resync: 50 * time.Millisecond}).Run, started)
+	addrs := func(name string) []string {
+		ing, err := e.cs.NetworkingV1().Ingresses("default").Get(e.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, in := range ing.Status.LoadBalancer.Ingress {
+			out = append(out, in.IP)
+		}
+		return out
+	}
+	want := []string{"192.0.2.11", "192.0.2.12"}
+	e.eventually(5*time.Second, func() error {
+		for _, n := range []string{"defaulted", "explicit"} {
+			if got := addrs(n); !slices.Equal(got, want) {
+				return fmt.Errorf("%s: addresses %v, want %v", n, got, want)
+			}
+		}
+		return nil
+	})
+	if got := addrs("theirs"); len(got) != 0 {
+		t.Errorf("another class's Ingress got addresses %v", got)
+	}
+}
