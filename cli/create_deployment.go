@@ -12,8 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// newCreateCommand is `shoal create deployment NAME --image IMG`, as
-// kubectl's generator builds it.
+// newCreateCommand is `shoal create deployment NAME --image IMG` and
+// `shoal create ingress NAME --rule ...`, as kubectl's generators build them.
 func newCreateCommand(deps Deps) *ucli.Command {
 	return &ucli.Command{
 		Name:  "create",
@@ -51,7 +51,7 @@ func newCreateCommand(deps Deps) *ucli.Command {
 				fmt.Fprintf(cl.out, "deployment.apps/%s created\n", d.Name)
 				return nil
 			},
-		}},
+		}, newCreateIngressCommand(deps)},
 	}
 }
 
