@@ -2,6 +2,7 @@
 // of the store, like kube-proxy and CoreDNS's kubernetes plugin: Proxy
 // follows Services, Endpoints and Nodes and programs the node's nftables
 // Service proxy and its routes to other nodes' pod CIDRs (package network);
-// Resolver answers dnsd's questions about Services and pods. It joins the
-// store and the network parts so that neither has to know the other.
+// Resolver answers dnsd's questions about Services and pods; Ingress
+// rebuilds the Ingress proxy's routing table (package ingress). It joins
+// the store and the network parts so that neither has to know the other.
 package servicesync
