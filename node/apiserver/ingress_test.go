@@ -66,8 +66,10 @@ func TestIngressAPI(t *testing.T) {
 	}
 	annotated := testIngress("annotated", nil)
 	annotated.Annotations = map[string]string{"kubernetes.io/ingress.class": "nginx"}
-	if got, err := ings.Create(e.ctx, annotated, metav1.CreateOptions{}); err != nil || got.Spec.IngressClassName != nil {
-		t.Errorf("annotated Ingress: %v, class %v; want it left without ingressClassName", err, got.Spec.IngressClassName)
+	if a, err := ings.Create(e.ctx, annotated, metav1.CreateOptions{}); err != nil {
+		t.Errorf("annotated Ingress: %v", err)
+	} else if a.Spec.IngressClassName != nil {
+		t.Errorf("annotated Ingress got class %q; want it left without ingressClassName", *a.Spec.IngressClassName)
 	}
 
 	// Status: only the status changes.
