@@ -87,6 +87,7 @@ type Server struct {
 
 // New assembles the server; it does no I/O.
 func New(cfg Config) *Server {
+	cfg.APIServices = append(append([]APIService(nil), cfg.APIServices...), selfReviewServices()...)
 	s := &Server{cfg: cfg, store: cfg.Store, prop: cfg.Proposer, log: cfg.Logger, now: cfg.Now}
 	if s.log == nil {
 		s.log = slog.Default()
