@@ -166,6 +166,9 @@ func (k *Kubelet) Run(ctx context.Context) error {
 			k.mu.Unlock()
 		}
 	}
+	// Staleness of the node lease counts from now: a runtime that hangs
+	// before the first pass must stop the lease as well.
+	k.passes.mark(k.cfg.Now())
 	var bg sync.WaitGroup
 	bg.Go(func() { k.events.run(ctx) })
 	bg.Go(func() { k.reportNodeStatus(ctx) })

@@ -28,12 +28,10 @@ type passClock struct{ unixNano atomic.Int64 }
 
 func (p *passClock) mark(t time.Time) { p.unixNano.Store(t.UnixNano()) }
 
+// since is how long ago the last pass ended (Run marks its start, so a
+// runtime that hangs before the first pass stops the lease too).
 func (p *passClock) since(now time.Time) time.Duration {
-	last := p.unixNano.Load()
-	if last == 0 {
-		return 0 // no pass yet: Run is starting
-	}
-	return now.Sub(time.Unix(0, last))
+	return now.Sub(time.Unix(0, p.unixNano.Load()))
 }
 
 // renewLease keeps the node's lease fresh until ctx ends.
@@ -64,8 +62,10 @@ func (k *Kubelet) renewLease(ctx context.Context) {
 	}
 }
 
-// writeLease creates or renews the node's lease.
+// writeLease creates or renews the node's lease, within one renewal period.
 func (k *Kubelet) writeLease(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, k.cfg.Tuning.LeaseRenew)
+	defer cancel()
 	leases := k.cfg.Client.CoordinationV1().Leases(NodeLeaseNamespace)
 	now := metav1.NewMicroTime(k.cfg.Now())
 	duration := int32(k.cfg.Tuning.LeaseDuration / time.Second)
@@ -77,10 +77,7 @@ func (k *Kubelet) writeLease(ctx context.Context) error {
 				HolderIdentity: ptr.To(k.cfg.NodeName), LeaseDurationSeconds: ptr.To(duration), RenewTime: &now,
 			},
 		}
-		// Owned by the Node, so the lease goes with it.
-		if node, err := k.cfg.Client.CoreV1().Nodes().Get(ctx, k.cfg.NodeName, metav1.GetOptions{}); err == nil {
-			l.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}
-		}
+		k.ownLease(ctx, l)
 		if _, err := leases.Create(ctx, l, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create lease: %w", err)
 		}
@@ -90,8 +87,21 @@ func (k *Kubelet) writeLease(ctx context.Context) error {
 		return fmt.Errorf("read lease: %w", err)
 	}
 	l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds, l.Spec.RenewTime = ptr.To(k.cfg.NodeName), ptr.To(duration), &now
+	if len(l.OwnerReferences) == 0 {
+		k.ownLease(ctx, l) // the Node was not there when the lease was made
+	}
 	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("renew lease: %w", err)
 	}
 	return nil
+}
+
+// ownLease makes the Node the lease's owner, so the lease goes with it;
+// without a Node yet it leaves the lease as it is.
+func (k *Kubelet) ownLease(ctx context.Context, l *coordinationv1.Lease) {
+	node, err := k.cfg.Client.CoreV1().Nodes().Get(ctx, k.cfg.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return
+	}
+	l.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}
 }

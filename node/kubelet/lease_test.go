@@ -69,3 +69,45 @@ func TestNodeLease(t *testing.T) {
 	rt.stalled.Store(false)
 	e.eventually("the lease renewed after the runtime answers again", func() (bool, string) { return renewTime().After(stale), "not renewed" })
 }
+
+// A runtime that hangs from the start (no full pass ever) stops the lease
+// once LeaseDuration has passed since the kubelet started.
+func TestNodeLeaseRuntimeHungFromStart(t *testing.T) {
+	e := newLoopEnv(t)
+	if _, err := e.cs.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: NodeLeaseNamespace}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rt := &stallingRuntime{fakeRuntime: e.rt}
+	rt.stalled.Store(true)
+	e.use = rt
+	e.tune = func(tu *Tuning) { tu.LeaseRenew, tu.LeaseDuration = 50*time.Millisecond, time.Second }
+	k := New(Config{NodeName: testNode, Store: e.store, Client: e.cs, Runtime: rt, RootDir: e.root, Tuning: func() Tuning {
+		tu := testTuning
+		e.tune(&tu)
+		return tu
+	}()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		rt.stalled.Store(false)
+		<-done
+	})
+	renewTime := func() time.Time {
+		l, err := e.cs.CoordinationV1().Leases(NodeLeaseNamespace).Get(e.ctx, testNode, metav1.GetOptions{})
+		if err != nil || l.Spec.RenewTime == nil {
+			return time.Time{}
+		}
+		return l.Spec.RenewTime.Time
+	}
+	time.Sleep(1500 * time.Millisecond)
+	stale := renewTime()
+	if stale.IsZero() {
+		t.Fatal("no lease: the kubelet should hold one while it is starting")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := renewTime(); !got.Equal(stale) {
+		t.Fatalf("lease renewed (%s -> %s) though the runtime never answered a full pass", stale, got)
+	}
+}
