@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -23,8 +24,9 @@ type udpTarget struct {
 	port int32
 }
 
-// udpTargets maps each UDP target to its endpoints' addresses (empty when
-// the Service has none).
+// udpTargets maps each UDP target to its endpoints, as "IP:port" (empty
+// when the Service has none). The port counts: an endpoint that keeps its
+// address but changes its target port is a different endpoint.
 type udpTargets map[udpTarget]map[string]bool
 
 func (u udpTargets) add(ip net.IP, port int32, eps []endpoint) {
@@ -35,15 +37,33 @@ func (u udpTargets) add(ip net.IP, port int32, eps []endpoint) {
 		u[t] = set
 	}
 	for _, ep := range eps {
-		set[ep.ip.String()] = true
+		set[net.JoinHostPort(ep.ip.String(), strconv.Itoa(int(ep.port)))] = true
 	}
 }
 
 // conntrackFlow says which entries to delete: those to target, and when
-// endpoint is set only those answered by that endpoint.
+// endpoint ("IP:port") is set only those answered by that endpoint.
 type conntrackFlow struct {
 	target   udpTarget
 	endpoint string
+}
+
+// MatchConntrackFlow makes a conntrackFlow a netlink filter. netlink's own
+// ConntrackFilter cannot match the reply's source port, which tells
+// apart two endpoints on one address.
+func (f conntrackFlow) MatchConntrackFlow(fl *netlink.ConntrackFlow) bool {
+	if fl.Forward.Protocol != unix.IPPROTO_UDP || int32(fl.Forward.DstPort) != f.target.port ||
+		!fl.Forward.DstIP.Equal(net.ParseIP(f.target.ip)) {
+		return false
+	}
+	if f.endpoint == "" {
+		return true
+	}
+	host, port, err := net.SplitHostPort(f.endpoint)
+	if err != nil {
+		return false
+	}
+	return fl.Reverse.SrcIP.Equal(net.ParseIP(host)) && strconv.Itoa(int(fl.Reverse.SrcPort)) == port
 }
 
 func (f conntrackFlow) String() string {
@@ -86,22 +106,7 @@ func deleteConntrack(flows []conntrackFlow) (uint, error) {
 	}
 	filters := make([]netlink.CustomConntrackFilter, 0, len(flows))
 	for _, fl := range flows {
-		f := &netlink.ConntrackFilter{}
-		if err := f.AddProtocol(unix.IPPROTO_UDP); err != nil {
-			return 0, err
-		}
-		if err := f.AddIP(netlink.ConntrackOrigDstIP, net.ParseIP(fl.target.ip)); err != nil {
-			return 0, err
-		}
-		if err := f.AddPort(netlink.ConntrackOrigDstPort, uint16(fl.target.port)); err != nil {
-			return 0, err
-		}
-		if fl.endpoint != "" {
-			if err := f.AddIP(netlink.ConntrackReplySrcIP, net.ParseIP(fl.endpoint)); err != nil {
-				return 0, err
-			}
-		}
-		filters = append(filters, f)
+		filters = append(filters, fl)
 	}
 	n, err := netlink.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, filters...)
 	if err != nil {

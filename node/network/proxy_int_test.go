@@ -80,6 +80,7 @@ func innerProxyTest(t *testing.T) {
 	both := []ProxyEndpoint{{IP: ips[0], Port: 8080}, {IP: ips[1], Port: 8081}}
 	// A UDP Service whose endpoints the "UDP endpoint replaced" case swaps.
 	serveNameUDP(t, podA, ":5353", "A")
+	serveNameUDP(t, podA, ":5354", "A2")
 	serveNameUDP(t, podB, ":5353", "B")
 	udpEndpoints := []ProxyEndpoint{{IP: ips[0], Port: 5353}}
 	state := func(web []ProxyEndpoint) ProxyState {
@@ -148,11 +149,16 @@ func innerProxyTest(t *testing.T) {
 			t.Fatalf("client set of %s: %v\n%s", epIP, err, out)
 		}
 		// A rewrite of the table (another Service changed) keeps every
-		// client where it was.
+		// client where it was, and the sets keep their elements (a whole
+		// table replace would empty them).
 		if err := sp.Sync(state(both[:1])); err != nil {
 			t.Fatal(err)
 		}
 		defer sp.Sync(state(both))
+		out, err = exec.Command("nft", "list", "set", "ip", "shoal", "aff-default/sticky/tcp/80/"+epIP).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), ips[2]) {
+			t.Fatalf("client set of %s after a rewrite: %v\n%s", epIP, err, out)
+		}
 		for _, from := range []string{podC, ""} {
 			if seen := askMany(t, from, "10.43.0.14:80", 20); seen[sticky[from]] != 20 {
 				t.Fatalf("after a table rewrite, %q reached %v, want only %s", from, seen, sticky[from])
@@ -217,6 +223,21 @@ func innerProxyTest(t *testing.T) {
 		}
 		if got := client.ask(t); got != "B" {
 			t.Fatalf("after replacing A by B, the same client socket reached %q, want B (stale conntrack entry)", got)
+		}
+		// Same address, another target port: a different endpoint too.
+		udpEndpoints = []ProxyEndpoint{{IP: ips[0], Port: 5353}}
+		if err := sp.Sync(state(both)); err != nil {
+			t.Fatal(err)
+		}
+		if got := client.ask(t); got != "A" {
+			t.Fatalf("after replacing B by A, the client reached %q, want A", got)
+		}
+		udpEndpoints = []ProxyEndpoint{{IP: ips[0], Port: 5354}}
+		if err := sp.Sync(state(both)); err != nil {
+			t.Fatal(err)
+		}
+		if got := client.ask(t); got != "A2" {
+			t.Fatalf("after moving A's target port from 5353 to 5354, the client reached %q, want A2 (stale conntrack entry)", got)
 		}
 	})
 	t.Run("sync is idempotent", func(t *testing.T) {
