@@ -77,14 +77,33 @@ func TestKubectlAgainstCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(changed, []byte(strings.Replace(string(orig), "replicas: 2", "replicas: 3", 1)), 0o600); err != nil {
+	// The change touches a merge-keyed list (env, by name): kubectl computes
+	// the strategic merge patch from the served OpenAPI v3 schemas.
+	edited := strings.Replace(string(orig), "replicas: 2", "replicas: 3", 1)
+	edited = strings.Replace(edited, "        ports:\n", "        env:\n        - name: GREETING\n          value: hi\n        ports:\n", 1)
+	if err := os.WriteFile(changed, []byte(edited), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out = c.mustKubectl("apply", "-f", changed)
 	contains(t, "kubectl apply (changed)", out, "deployment.apps/web configured", "service/web unchanged", "configmap/web-config unchanged")
+	if strings.Contains(out, "warning") {
+		t.Errorf("kubectl apply (changed) warned:\n%s", out)
+	}
 
 	out = c.mustKubectl("--server", b.apiURL(), "get", "deploy", "web", "-n", "demo", "-o", "yaml")
-	contains(t, "kubectl get -o yaml through another peer", out, "replicas: 3", "kubectl.kubernetes.io/last-applied-configuration", "generation: 2")
+	contains(t, "kubectl get -o yaml through another peer", out, "replicas: 3", "kubectl.kubernetes.io/last-applied-configuration", "generation: 2",
+		"name: GREETING", "value: hi", "containerPort: 8080")
+	if n := strings.Count(out, "image: gcr.io/"); n != 1 {
+		t.Errorf("kubectl get -o yaml: %d containers, want 1:\n%s", n, out)
+	}
+
+	// explain reads the OpenAPI v3 schemas.
+	out = c.mustKubectl("explain", "pods.spec.containers.image")
+	contains(t, "kubectl explain pods.spec.containers.image", out, "KIND:       Pod", "FIELD: image <string>", "Container image name.")
+	out = c.mustKubectl("explain", "deployment.spec.replicas")
+	contains(t, "kubectl explain deployment.spec.replicas", out, "GROUP:      apps", "FIELD: replicas <integer>", "Number of desired pods.")
+	out = c.mustKubectl("explain", "ingress.spec.rules")
+	contains(t, "kubectl explain ingress.spec.rules", out, "GROUP:      networking.k8s.io", "FIELD: rules <[]IngressRule>", "host\t<string>", "http\t<HTTPIngressRuleValue>")
 
 	out = c.mustKubectl("--server", third.apiURL(), "get", "deploy", "-n", "demo")
 	contains(t, "kubectl get deploy", out, "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "web", "0/3")
