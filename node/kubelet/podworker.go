@@ -13,6 +13,11 @@ import (
 	"github.com/shoal-project/shoal/runtime"
 )
 
+// sandboxTimeout bounds making a sandbox (network namespace, CNI), as the
+// kubelet's runtime-request-timeout (2m) bounds its runtime calls: a hung
+// plugin must not hold a start slot for ever.
+const sandboxTimeout = 2 * time.Minute
+
 // podWorker owns one pod (by uid): it alone touches the pod's sandbox,
 // containers and volumes. Its state lives in its goroutine; only wake is
 // called from outside. The life of a worker is drawn in doc.go.
@@ -141,7 +146,15 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod) error {
 			return nil
 		}
 		defer w.releaseStart()
-		sb, err := k.rt.RunSandbox(ctx, sandboxConfig(pod, k.cfg.ClusterDNS, k.cfg.ClusterDomain))
+		// The pod may have been deleted while the worker queued: the next
+		// sync tears it down instead.
+		if cur, err := k.storedPod(pod.Namespace, pod.Name); err != nil || cur == nil || cur.UID != pod.UID || cur.DeletionTimestamp != nil {
+			w.wake()
+			return err
+		}
+		sbCtx, cancel := context.WithTimeout(ctx, sandboxTimeout)
+		sb, err := k.rt.RunSandbox(sbCtx, sandboxConfig(pod, k.cfg.ClusterDNS, k.cfg.ClusterDomain))
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

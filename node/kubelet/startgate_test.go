@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/shoal-project/shoal/runtime"
 )
@@ -17,6 +21,7 @@ type gatedRuntime struct {
 	*fakeRuntime
 	mu              sync.Mutex
 	inFlight, peak  int
+	made            []string // pods RunSandbox was called for
 	sandboxRelease  chan struct{}
 	holdPullOf      string
 	pullRelease     chan struct{}
@@ -28,6 +33,7 @@ func (g *gatedRuntime) RunSandbox(ctx context.Context, cfg runtime.SandboxConfig
 	g.mu.Lock()
 	g.inFlight++
 	g.peak = max(g.peak, g.inFlight)
+	g.made = append(g.made, cfg.Name)
 	g.mu.Unlock()
 	defer func() {
 		g.mu.Lock()
@@ -110,7 +116,11 @@ func TestStartGateSlowPullDoesNotBlockOthers(t *testing.T) {
 	e.rt.images["busybox:1.36"] = &runtime.Image{Ref: "docker.io/library/busybox:1.36", ID: "sha256:bb"}
 	e.start()
 	e.createPod(testPod("slow", "slow:1"))
-	<-g.pullStarted
+	select {
+	case <-g.pullStarted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow pull never started")
+	}
 	e.createPod(testPod("quick", "busybox:1.36"))
 	e.eventually("quick Running while slow's pull hangs", running(e, "quick"))
 	if p := e.pod("slow"); p.Status.Phase == corev1.PodRunning {
@@ -118,4 +128,37 @@ func TestStartGateSlowPullDoesNotBlockOthers(t *testing.T) {
 	}
 	close(g.pullRelease)
 	e.eventually("slow Running after its pull", running(e, "slow"))
+}
+
+// A pod deleted while it queued at the gate gets no sandbox.
+func TestStartGateSkipsPodDeletedWhileQueued(t *testing.T) {
+	e := newLoopEnv(t)
+	release := make(chan struct{})
+	g := &gatedRuntime{fakeRuntime: e.rt, sandboxRelease: release}
+	e.use = g
+	e.tune = func(tu *Tuning) { tu.StartConcurrency = 1 }
+	e.start()
+	e.createPod(testPod("first", "busybox:1.36"))
+	e.eventually("first in RunSandbox", func() (bool, string) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.inFlight == 1, fmt.Sprintf("%d in flight", g.inFlight)
+	})
+	e.createPod(testPod("queued", "busybox:1.36"))
+	time.Sleep(100 * time.Millisecond) // its worker is waiting at the gate
+	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, "queued", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	e.eventually("first Running", running(e, "first"))
+	e.eventually("queued gone", func() (bool, string) {
+		_, err := e.cs.CoreV1().Pods("default").Get(e.ctx, "queued", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprintf("%v", err)
+	})
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if fmt.Sprint(g.made) != "[first]" {
+		t.Errorf("sandboxes made for %v; want only [first]", g.made)
+	}
 }
