@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+	"golang.org/x/sync/singleflight"
 )
 
 // Raft runs a node's raft instance with the Store as its FSM, and forwards
@@ -39,7 +40,8 @@ type Raft struct {
 
 	// readyTerm is the term in which this node, as leader, has applied
 	// everything committed before it (see leaderReadIndex).
-	readyTerm atomic.Uint64
+	readyTerm   atomic.Uint64
+	termBarrier singleflight.Group // one barrier per new term
 
 	notifyCh chan bool // from raft
 	leaderCh chan bool // to the node

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -164,13 +165,34 @@ func (r *Raft) leaderReadIndex(ctx context.Context) (idx uint64, retry bool, err
 	// behind writes the cluster already acknowledged (a restarted leader
 	// would read an empty store). One barrier per term closes that gap.
 	if term := r.raft.CurrentTerm(); r.readyTerm.Load() != term {
-		if err := r.raft.Barrier(applyTimeout).Error(); err != nil {
+		// Reads arriving together share one barrier; the wait is bounded
+		// by this caller's deadline.
+		timeout := applyTimeout
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, max(time.Until(dl), time.Millisecond))
+		}
+		ch := r.termBarrier.DoChan(strconv.FormatUint(term, 10), func() (any, error) {
+			err := r.raft.Barrier(applyTimeout).Error()
+			if err == nil {
+				r.readyTerm.Store(term)
+			}
+			return nil, err
+		})
+		var err error
+		select {
+		case res := <-ch:
+			err = res.Err
+		case <-time.After(timeout):
+			err = fmt.Errorf("barrier of term %d not applied within %s", term, timeout)
+		case <-ctx.Done():
+			return 0, false, ctx.Err()
+		}
+		if err != nil {
 			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 				return 0, true, err
 			}
 			return 0, false, fmt.Errorf("consensus: barrier of a new term: %w: %v", ErrNotLeader, err)
 		}
-		r.readyTerm.Store(term)
 	}
 	idx, err = r.visibleIndex(ctx, r.raft.AppliedIndex())
 	return idx, false, err
