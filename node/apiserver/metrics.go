@@ -43,6 +43,28 @@ var connectSubresources = map[string]bool{"attach": true, "exec": true, "proxy":
 // grow the number of series.
 var nonResourcePaths = []string{"/healthz", "/livez", "/readyz", "/version", "/metrics", "/openapi/v2", "/openapi/v3", "/apis", "/api"}
 
+// validRequestMethods are the methods whose names may become a verb
+// label. Go's server accepts any token as a method and instrument runs
+// before authentication, so any other method is counted as "other", as
+// kube-apiserver's cleanVerb does: otherwise anyone reaching the port could
+// add series without bound.
+var validRequestMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true, http.MethodConnect: true,
+}
+
+// otherRequestMethod is kube-apiserver's verb label for any other method.
+const otherRequestMethod = "other"
+
+// methodVerb is the verb label of a request's method, when nothing more
+// precise is known about it.
+func methodVerb(r *http.Request) string {
+	if validRequestMethods[r.Method] {
+		return r.Method
+	}
+	return otherRequestMethod
+}
+
 // requestMetrics are the API's request counters and timings.
 type requestMetrics struct {
 	total       *prometheus.CounterVec
@@ -142,7 +164,7 @@ func requestKind(verb string) string {
 // metrics do. Only resources the registry knows get their names into
 // labels: anything else a client sends adds no series.
 func (m *requestMetrics) classify(r *http.Request) requestInfo {
-	info := requestInfo{verb: strings.ToUpper(r.Method), dryRun: dryRunLabel(r)}
+	info := requestInfo{verb: methodVerb(r), dryRun: dryRunLabel(r)}
 	parts := splitPath(r.URL.Path)
 	var group, version string
 	switch {
@@ -230,7 +252,7 @@ func resourceVerb(r *http.Request, q *request) string {
 		}
 		return "DELETE"
 	}
-	return strings.ToUpper(r.Method)
+	return methodVerb(r)
 }
 
 // nonResourcePath is the label of a path outside the resource tree, and

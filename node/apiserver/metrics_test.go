@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -70,6 +71,13 @@ func TestClassifyRequest(t *testing.T) {
 		{"GET", "/wp-admin/index.php", "", requestInfo{verb: "GET", subresource: "other"}},
 		{"POST", "/shoal/v1/join", "", requestInfo{verb: "POST", subresource: "/shoal/v1/join"}},
 		{"POST", "/shoal/v1/node/pods/default/web/exec", "", requestInfo{verb: "POST", subresource: "/shoal/v1/node/pods", longRunning: true}},
+		// Methods outside HTTP's own are "other", wherever they go.
+		{"X0", "/healthz", "", requestInfo{verb: "other", subresource: "/healthz"}},
+		{"get", "/wp-admin/index.php", "", requestInfo{verb: "other", subresource: "other"}},
+		{"BREW", "/api/v1/namespaces/default/gadgets", "", requestInfo{verb: "other"}},
+		{"BREW", "/api/v1/namespaces/default/pods", "", requestInfo{verb: "other", version: "v1", resource: "pods", scope: "namespace"}},
+		{"OPTIONS", "/api/v1/namespaces/default/pods", "", requestInfo{verb: "OPTIONS", version: "v1", resource: "pods", scope: "namespace"}},
+		{"HEAD", "/healthz", "", requestInfo{verb: "HEAD", subresource: "/healthz"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.url, func(t *testing.T) {
@@ -155,6 +163,61 @@ func TestRequestMetrics(t *testing.T) {
 	}
 	if got := histogramCount(t, reg, map[string]string{"verb": "WATCH"}); got != 0 {
 		t.Errorf("apiserver_request_duration_seconds count for WATCH: expected 0 (long-running), seen %d", got)
+	}
+}
+
+// TestOddMethodsShareOneSeries: the metrics run before authentication and
+// Go's server takes any token as a method, so unauthenticated clients
+// sending 50 made-up methods must not make 50 series: all of them are
+// counted under verb "other".
+func TestOddMethodsShareOneSeries(t *testing.T) {
+	st := consensus.NewStore()
+	reg := prometheus.NewPedanticRegistry()
+	srv := New(Config{
+		Store: st, Proposer: consensus.NewLocalProposer(st),
+		Authenticate:  func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer "+testToken },
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ServerAddress: "127.0.0.1:6443",
+		Metrics:       reg,
+	})
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	paths := []string{"/healthz", "/api/v1/namespaces/default/pods", "/apis/example.com/v1/things", "/wp-admin/x"}
+	for i := 0; i < 50; i++ {
+		for _, p := range paths {
+			req, err := http.NewRequest(fmt.Sprintf("X%d", i), hs.URL+p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := hs.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == "verb" && l.GetValue() != "other" {
+					t.Errorf("%s: expected verb \"other\" for every made-up method, seen %q", mf.GetName(), l.GetValue())
+				}
+			}
+		}
+	}
+	// One series per path (and code), however many methods were used.
+	if got := len(matching(t, reg, "apiserver_request_total", map[string]string{"verb": "other"})); got != len(paths) {
+		t.Errorf("apiserver_request_total series for 50 methods on %d paths: expected %d, seen %d", len(paths), len(paths), got)
+	}
+	if got := sample(t, reg, "apiserver_request_total", map[string]string{"verb": "other"}); got != float64(50*len(paths)) {
+		t.Errorf("apiserver_request_total for verb other: expected %d, seen %v", 50*len(paths), got)
+	}
+	if got := len(matching(t, reg, "apiserver_request_duration_seconds", nil)); got != len(paths) {
+		t.Errorf("apiserver_request_duration_seconds series: expected %d, seen %d", len(paths), got)
 	}
 }
 
