@@ -355,8 +355,9 @@ func TestServiceUpdateKeepsAndReleases(t *testing.T) {
 	if got.Spec.ClusterIP != ip || got.Spec.Ports[0].NodePort != np || !slices.Equal(e.serviceClaims("web"), claims) {
 		t.Fatalf("update lost allocations: %s %d, claims %q", got.Spec.ClusterIP, got.Spec.Ports[0].NodePort, e.serviceClaims("web"))
 	}
-	// Status writes do not touch the claims.
-	got.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.1"}}
+	// Status writes do not touch the claims. (A load balancer status on a
+	// NodePort Service is refused, as in Kubernetes: a condition it is.)
+	got.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Test", LastTransitionTime: metav1.Now()}}
 	if _, err := svcs.UpdateStatus(e.ctx, got, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -62,19 +62,33 @@ func (s *Server) update(ctx context.Context, r *http.Request, q *request, obj ru
 		return nil, internalError(err)
 	}
 	var alloc *serviceAllocation
-	if q.subresource == "" {
+	switch q.subresource {
+	case "":
 		if k.Default != nil {
 			k.Default(obj)
 		}
 		if k.PrepareForUpdate != nil {
 			k.PrepareForUpdate(obj, oldTyped)
 		}
+		// The stored status is kept (PreserveStatus), so it is not checked:
+		// a bad status must never block updates of the spec or metadata.
 		if errs := s.validate(k, obj, oldTyped); len(errs) > 0 {
 			return nil, invalid(k.GVK().GroupKind(), q.name, errs)
 		}
 		// Keeps the allocated cluster IPs and node ports, assigns new ones.
 		if alloc, err = s.allocate(obj, oldTyped); err != nil {
 			return nil, err
+		}
+	case consensus.SubresourceStatus:
+		// Kubernetes defaults every object it decodes, status updates
+		// included (a LoadBalancer ingress IP gets ipMode VIP).
+		if k.Default != nil {
+			k.Default(obj)
+		}
+		if k.ValidateStatus != nil {
+			if errs := k.ValidateStatus(obj, oldTyped); len(errs) > 0 {
+				return nil, invalid(k.GVK().GroupKind(), q.name, errs)
+			}
 		}
 	}
 	if isDryRun(r) {

@@ -7,10 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+
+	"github.com/shoal-project/shoal/consensus"
 )
 
 func testIngress(name string, class *string) *networkingv1.Ingress {
@@ -145,4 +149,95 @@ func TestIngressDiscovery(t *testing.T) {
 	if !slices.ContainsFunc(groups.Groups, func(g metav1.APIGroup) bool { return g.Name == "networking.k8s.io" }) {
 		t.Errorf("/apis lacks networking.k8s.io: %+v", groups.Groups)
 	}
+}
+
+// TestStatusUpdatesValidated: a write to /status is checked
+// (ValidateIngressStatusUpdate, ValidateServiceStatusUpdate) and an update
+// of the main resource ignores the status it keeps anyway, so a bad stored
+// status (from before this check) never blocks a label change.
+func TestStatusUpdatesValidated(t *testing.T) {
+	e := newTestEnv(t)
+	ings := e.cs.NetworkingV1().Ingresses("default")
+	ing, err := ings.Create(e.ctx, testIngress("app", ptr.To("shoal")), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ing.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "not-an-ip"}}
+	_, err = ings.UpdateStatus(e.ctx, ing, metav1.UpdateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `status.loadBalancer.ingress[0].ip: Invalid value: "not-an-ip": must be a valid IP address`) {
+		t.Errorf("ingress status with a bad IP: %v, want 422 on status.loadBalancer.ingress[0].ip", err)
+	}
+
+	svcs := e.cs.CoreV1().Services("default")
+	svc, err := svcs.Create(e.ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "lb"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "not-an-ip"}}
+	_, err = svcs.UpdateStatus(e.ctx, svc, metav1.UpdateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `status.loadBalancer.ingress[0].ip: Invalid value: "not-an-ip"`) {
+		t.Errorf("service status with a bad IP: %v, want 422", err)
+	}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.1"}}
+	if st, err := svcs.UpdateStatus(e.ctx, svc, metav1.UpdateOptions{}); err != nil {
+		t.Errorf("service status: %v", err)
+	} else if m := st.Status.LoadBalancer.Ingress[0].IPMode; m == nil || *m != corev1.LoadBalancerIPModeVIP {
+		t.Errorf("service status ipMode %v, want VIP (defaulted)", m)
+	}
+
+	// A bad status stored without the check: label changes still go through.
+	prop := consensus.NewLocalProposer(e.store)
+	for _, c := range []struct {
+		resource string
+		obj      runtime.Object
+	}{
+		{"ingresses.networking.k8s.io", withBadIngressStatus(ing)},
+		{"services", withBadServiceStatus(svc)},
+	} {
+		raw, err := json.Marshal(c.obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := prop.Propose(e.ctx, &consensus.Command{Op: consensus.OpUpdate, Resource: c.resource, Namespace: "default",
+			Name: objectMeta(c.obj).Name, Object: raw, Subresource: consensus.SubresourceStatus}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cur, err := ings.Get(e.ctx, "app", metav1.GetOptions{})
+	if err != nil || len(cur.Status.LoadBalancer.Ingress) != 1 || cur.Status.LoadBalancer.Ingress[0].IP != "not-an-ip" {
+		t.Fatalf("stored ingress status: %+v %v", cur.Status, err)
+	}
+	cur.Labels = map[string]string{"tier": "web"}
+	if _, err := ings.Update(e.ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Errorf("ingress label change over a bad stored status: %v", err)
+	}
+	curSvc, err := svcs.Get(e.ctx, "lb", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	curSvc.Labels = map[string]string{"tier": "web"}
+	if _, err := svcs.Update(e.ctx, curSvc, metav1.UpdateOptions{}); err != nil {
+		t.Errorf("service label change over a bad stored status: %v", err)
+	}
+	// Kubernetes keeps accepting an IP the stored status already holds.
+	cur, _ = ings.Get(e.ctx, "app", metav1.GetOptions{})
+	cur.Status.LoadBalancer.Ingress = append(cur.Status.LoadBalancer.Ingress, networkingv1.IngressLoadBalancerIngress{IP: "192.0.2.2"})
+	if _, err := ings.UpdateStatus(e.ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Errorf("status keeping the stored bad IP: %v", err)
+	}
+}
+
+func withBadIngressStatus(ing *networkingv1.Ingress) *networkingv1.Ingress {
+	c := ing.DeepCopy()
+	c.ResourceVersion = ""
+	c.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "not-an-ip"}}
+	return c
+}
+
+func withBadServiceStatus(svc *corev1.Service) *corev1.Service {
+	c := svc.DeepCopy()
+	c.ResourceVersion = ""
+	c.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "not-an-ip", IPMode: ptr.To(corev1.LoadBalancerIPModeVIP)}}
+	return c
 }

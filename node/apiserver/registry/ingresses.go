@@ -43,6 +43,9 @@ func ingressKind() *Kind {
 		NewList:      func() runtime.Object { return &networkingv1.IngressList{} },
 		Default:      func(runtime.Object) {}, // networking/v1 defaults nothing on an Ingress
 		Validate:     typedValidate(validateIngress),
+		ValidateStatus: typedValidate(func(ing, old *networkingv1.Ingress) field.ErrorList {
+			return validateIngressStatus(&ing.Status.LoadBalancer, &old.Status.LoadBalancer, field.NewPath("status", "loadBalancer"))
+		}),
 		PrepareForCreate: typed(func(ing *networkingv1.Ingress) {
 			ing.Generation = 1
 			ing.Status = networkingv1.IngressStatus{}
@@ -84,8 +87,6 @@ func validateIngress(ing, old *networkingv1.Ingress) field.ErrorList {
 		if v, ok := ing.Annotations[AnnotationIngressClass]; ok && ing.Spec.IngressClassName != nil && v != *ing.Spec.IngressClassName {
 			errs = append(errs, field.Invalid(field.NewPath("annotations").Child(AnnotationIngressClass), v, "must match `ingressClassName` when both are specified"))
 		}
-	} else {
-		errs = append(errs, validateIngressStatus(&ing.Status.LoadBalancer, field.NewPath("status", "loadBalancer"))...)
 	}
 	return errs
 }
@@ -278,13 +279,19 @@ func validateTLSSecretName(name string) []string {
 	return apivalidation.NameIsDNSSubdomain(name, false)
 }
 
-// validateIngressStatus is ValidateIngressLoadBalancerStatus.
-func validateIngressStatus(s *networkingv1.IngressLoadBalancerStatus, path *field.Path) field.ErrorList {
+// validateIngressStatus is ValidateIngressLoadBalancerStatus, the status
+// half of ValidateIngressStatusUpdate: an IP the stored status already
+// holds stays allowed, as for Kubernetes' legacy IP fields.
+func validateIngressStatus(s, old *networkingv1.IngressLoadBalancerStatus, path *field.Path) field.ErrorList {
+	var oldIPs []string
+	for _, in := range old.Ingress {
+		oldIPs = append(oldIPs, in.IP)
+	}
 	var errs field.ErrorList
 	for i, in := range s.Ingress {
 		ip := path.Child("ingress").Index(i)
 		if in.IP != "" {
-			errs = append(errs, validation.IsValidIP(ip.Child("ip"), in.IP)...)
+			errs = append(errs, validation.IsValidIPForLegacyField(ip.Child("ip"), in.IP, true, oldIPs)...)
 		}
 		if in.Hostname != "" {
 			errs = append(errs, validateDNS1123Subdomain(in.Hostname, ip.Child("hostname"))...)

@@ -185,9 +185,12 @@ func TestIngressUpdates(t *testing.T) {
 			r := &o.(*networkingv1.Ingress).Spec.Rules[0]
 			r.HTTP.Paths = append(r.HTTP.Paths, ingressPath("/v3", networkingv1.PathTypePrefix, svcBackend("web-v3", 80)))
 		}, ""},
-		{"status address", ingress(nil), func(o runtime.Object) {
-			o.(*networkingv1.Ingress).Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{Hostname: "10.1.2.3"}}
-		}, `status.loadBalancer.ingress[0].hostname: Invalid value: "10.1.2.3": must be a DNS name, not an IP address`},
+		// The main resource keeps the stored status: its status is not
+		// checked, so a bad one can never block a spec or label change.
+		{"status ignored", ingress(nil), func(o runtime.Object) {
+			o.(*networkingv1.Ingress).Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "not-an-ip"}}
+			o.(*networkingv1.Ingress).Labels = map[string]string{"tier": "web"}
+		}, ""},
 		{"class controller immutable", ingressClass(nil), func(o runtime.Object) {
 			o.(*networkingv1.IngressClass).Spec.Controller = "example.com/other"
 		}, `spec.controller: Invalid value: "example.com/other": field is immutable`},

@@ -12,7 +12,8 @@ import (
 
 // Kind describes one API resource shoal serves: how it is discovered, built,
 // defaulted, validated, printed and filtered. Every function field except
-// PrepareForCreate and PrepareForUpdate is set on every Kind returned by All.
+// PrepareForCreate, PrepareForUpdate and ValidateStatus is set on every Kind
+// returned by All.
 type Kind struct {
 	// Group, Version and Kind name the type: "apps", "v1", "Deployment".
 	// The core group is "".
@@ -48,6 +49,12 @@ type Kind struct {
 	// e.g. field.Invalid(field.NewPath("spec","replicas"), -1, "must be
 	// greater than or equal to 0").
 	Validate func(obj, old runtime.Object) field.ErrorList
+	// ValidateStatus checks an update of the status subresource (Kubernetes'
+	// ValidateXStatusUpdate): obj is the new object, old the stored one. Only
+	// status is taken from obj, so only status is checked; Validate never
+	// looks at status, as an update of the main resource keeps the stored
+	// one. nil: any status is accepted.
+	ValidateStatus func(obj, old runtime.Object) field.ErrorList
 	// PrepareForCreate and PrepareForUpdate are Kubernetes' strategy hooks
 	// (pods: status.phase Pending and qosClass; namespaces: phase Active and
 	// the kubernetes finalizer; workloads: metadata.generation). They may be

@@ -53,6 +53,7 @@ func serviceKind() *Kind {
 		NewList:          func() runtime.Object { return &corev1.ServiceList{} },
 		Default:          typed(defaultService),
 		Validate:         typedValidate(validateService),
+		ValidateStatus:   typedValidate(validateServiceStatus),
 		PrepareForCreate: typed(prepareServiceForCreate),
 		PrepareForUpdate: typed2(prepareServiceForUpdate),
 		Columns: []metav1.TableColumnDefinition{
@@ -117,6 +118,7 @@ func defaultService(svc *corev1.Service) {
 	if s.Type == corev1.ServiceTypeLoadBalancer && s.AllocateLoadBalancerNodePorts == nil {
 		s.AllocateLoadBalancerNodePorts = ptr.To(true)
 	}
+	defaultLoadBalancerIPMode(svc)
 }
 
 func needsExternalTrafficPolicy(svc *corev1.Service) bool {
