@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -37,8 +38,12 @@ type loopEnv struct {
 	use runtime.Runtime
 	// tune, when set, changes the kubelet's Tuning before start.
 	tune func(*Tuning)
-	root string
-	k    *Kubelet
+	// metrics, when set, is the kubelet's Config.Metrics.
+	metrics prometheus.Registerer
+	root    string
+	k       *Kubelet
+	// stop ends the running kubelet and waits for its Run to return.
+	stop func()
 }
 
 // testTuning makes every period and back-off short.
@@ -114,11 +119,12 @@ func (e *loopEnv) start() {
 		ClusterDNS: []string{"10.43.0.10"},
 		Logger:     slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Tuning:     tuning,
+		Metrics:    e.metrics,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.k.Run(ctx) }()
-	e.t.Cleanup(func() {
+	e.stop = sync.OnceFunc(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -132,6 +138,7 @@ func (e *loopEnv) start() {
 		lw.on = false
 		lw.mu.Unlock()
 	})
+	e.t.Cleanup(e.stop)
 	select {
 	case <-e.k.Ready():
 	case <-time.After(5 * time.Second):

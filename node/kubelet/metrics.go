@@ -30,7 +30,7 @@ type kubeletMetrics struct {
 }
 
 func newKubeletMetrics(reg prometheus.Registerer) *kubeletMetrics {
-	return &kubeletMetrics{
+	m := &kubeletMetrics{
 		podStart: metrics.Register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kubelet_pod_start_duration_seconds",
 			Help:    "Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run.",
@@ -42,6 +42,12 @@ func newKubeletMetrics(reg prometheus.Registerer) *kubeletMetrics {
 		})),
 		running: metrics.Register(reg, newRunningCollector()),
 	}
+	// A kubelet built again on the same node gets the running collector
+	// of the one before (so the counters carry on); its pods are that
+	// kubelet's, whose workers are gone: this one counts its own from
+	// scratch.
+	m.running.reset()
+	return m
 }
 
 // runningCollector reports kubelet_running_pods and
@@ -100,6 +106,13 @@ func (c *runningCollector) set(uid types.UID, f podFigures) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.byUID[uid] = f
+}
+
+// reset forgets every pod.
+func (c *runningCollector) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.byUID)
 }
 
 func (c *runningCollector) forget(uid types.UID) {

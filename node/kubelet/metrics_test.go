@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/shoal-project/shoal/runtime"
 )
 
 // TestKubeletMetrics: a pod that runs counts as a running pod and
@@ -17,9 +19,9 @@ import (
 func TestKubeletMetrics(t *testing.T) {
 	e := newLoopEnv(t)
 	e.rt.set(func() { e.rt.behave["crasher"] = fakeBehaviour{code: 1, reason: "Error"} })
-	e.start()
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(e.k.stats.podStart, e.k.stats.restarts, e.k.stats.running)
+	e.metrics = reg
+	e.start()
 
 	e.createPod(testPod("web", "busybox:1.36"))
 	crash := testPod("crash", "busybox:1.36")
@@ -46,6 +48,47 @@ func TestKubeletMetrics(t *testing.T) {
 		m := kubeletSamples(t, reg)
 		return m["kubelet_running_pods"] == 1 && m[`kubelet_running_containers{container_state="running"}`] == 0, fmt.Sprint(m)
 	})
+}
+
+// TestKubeletMetricsRebuilt: a kubelet that stops no longer counts its
+// pods, and one built again on the same registry counts only its own,
+// even for pods it will never see again.
+func TestKubeletMetricsRebuilt(t *testing.T) {
+	e := newLoopEnv(t)
+	reg := prometheus.NewPedanticRegistry()
+	e.metrics = reg
+	e.start()
+	e.createPod(testPod("web", "busybox:1.36"))
+	e.eventually("web Running and counted", func() (bool, string) {
+		m := kubeletSamples(t, reg)
+		return e.pod("web").Status.Phase == corev1.PodRunning && m["kubelet_running_pods"] == 1, fmt.Sprint(m)
+	})
+	e.stop()
+	if m := kubeletSamples(t, reg); m["kubelet_running_pods"] != 0 || m[`kubelet_running_containers{container_state="running"}`] != 0 {
+		t.Errorf("after the kubelet stopped: expected 0 running pods and containers, seen %v", m)
+	}
+
+	// The next kubelet finds web in the runtime again and counts it once.
+	e.start()
+	e.eventually("web counted once by the new kubelet", func() (bool, string) {
+		m := kubeletSamples(t, reg)
+		return m["kubelet_running_pods"] == 1 && m[`kubelet_running_containers{container_state="running"}`] == 1, fmt.Sprint(m)
+	})
+}
+
+// TestRunningCollectorRebuilt: building the metrics again on a registry
+// hands back the registered collector, emptied of the old kubelet's pods.
+func TestRunningCollectorRebuilt(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	first := newKubeletMetrics(reg)
+	first.running.set("uid-1", podFigures{sandbox: true, containers: map[runtime.ContainerState]int{runtime.StateRunning: 1}})
+	second := newKubeletMetrics(reg)
+	if second.running != first.running {
+		t.Fatal("expected the registered running collector back, seen a new one")
+	}
+	if m := kubeletSamples(t, reg); m["kubelet_running_pods"] != 0 || m[`kubelet_running_containers{container_state="running"}`] != 0 {
+		t.Errorf("rebuilt kubelet metrics: expected 0 running pods and containers, seen %v", m)
+	}
 }
 
 // kubeletSamples flattens reg to `name{l="v"}` -> value (histograms: their

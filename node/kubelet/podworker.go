@@ -67,6 +67,8 @@ func (w *podWorker) wake() {
 // run syncs until the pod is gone and torn down, or ctx ends.
 func (w *podWorker) run(ctx context.Context) {
 	defer w.prober.stopAll()
+	// However it ends (ctx too), a worker no longer counts its pod.
+	defer w.k.stats.running.forget(w.uid)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
