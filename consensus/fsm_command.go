@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -16,10 +17,17 @@ func encodeCommand(cmd *Command) ([]byte, error) {
 	return encodeEntry(msgCommand, body), nil
 }
 
+// applyCommandEntry decodes strictly: a field this binary does not know
+// may change what the command does (say, a newer leader's
+// annotationsWithStatus), and skipping it would make this replica
+// diverge from the others. Such an entry stops this node instead (L7):
+// upgrade every node before a newer one leads.
 func applyCommandEntry(s *Store, index uint64, body []byte) ApplyResult {
 	var cmd Command
-	if err := json.Unmarshal(body, &cmd); err != nil {
-		panic(fmt.Sprintf("consensus: corrupt command at index %d: %v", index, err))
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cmd); err != nil {
+		panic(fmt.Sprintf("consensus: corrupt or newer command at index %d: %v", index, err))
 	}
 	obj, err := s.Apply(index, &cmd)
 	return ApplyResult{Object: obj, Err: err}

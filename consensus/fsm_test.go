@@ -39,6 +39,8 @@ func TestFSMEnvelope(t *testing.T) {
 		"empty":        nil,
 		"unknown type": {0x33, '{', '}'},
 		"corrupt body": append([]byte{byte(msgCommand)}, "{not json"...),
+		// A newer binary's field would change what the command does.
+		"unknown field": append([]byte{byte(msgCommand)}, `{"op":1,"resource":"configmaps","namespace":"ns","name":"b","object":{},"fromTheFuture":true}`...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
