@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -243,5 +244,11 @@ func TestStatusUpdateAnnotations(t *testing.T) {
 	if got.Annotations["deployment.kubernetes.io/revision"] != "1" || got.Generation != 1 || got.Labels["sneaky"] != "" {
 		t.Errorf("deployment status update: annotations %v generation %d labels %v; want the revision, generation 1, no new label",
 			got.Annotations, got.Generation, got.Labels)
+	}
+	// They are validated there as on any other write.
+	got.Annotations["not a valid key!"] = "x"
+	_, err = deps.UpdateStatus(e.ctx, got, metav1.UpdateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `metadata.annotations: Invalid value: "not a valid key!"`) {
+		t.Errorf("status update with a bad annotation key: %v, want 422 on metadata.annotations", err)
 	}
 }

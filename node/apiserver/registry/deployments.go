@@ -42,6 +42,12 @@ func deploymentKind() *Kind {
 		}),
 		AnnotationsBumpGeneration: true,
 		StatusTakesAnnotations:    true,
+		// The status write takes annotations too (the controller records
+		// revisions that way), so they are checked there, as Kubernetes'
+		// ValidateDeploymentStatusUpdate does with the object's metadata.
+		ValidateStatus: typedValidate(func(d, old *appsv1.Deployment) field.ErrorList {
+			return apivalidation.ValidateAnnotations(d.Annotations, field.NewPath("metadata", "annotations"))
+		}),
 		Columns: append([]metav1.TableColumnDefinition{
 			nameColumn(),
 			column("Ready", "string", "Number of the pod with ready state"),
