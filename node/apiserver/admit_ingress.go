@@ -2,10 +2,9 @@ package apiserver
 
 import (
 	"encoding/json"
-	"fmt"
+	"sort"
 
 	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/shoal-project/shoal/node/apiserver/registry"
@@ -24,7 +23,9 @@ func (s *Server) admit(obj runtime.Object) error {
 // an Ingress created with neither spec.ingressClassName nor the
 // kubernetes.io/ingress.class annotation gets the class annotated
 // ingressclass.kubernetes.io/is-default-class: "true", when there is one.
-// Two default classes make the create fail.
+// Of several default classes the newest wins (then the first by name), as
+// in kube-apiserver since 1.29: a second default class must not stop
+// every class-less Ingress from being created.
 func (s *Server) defaultIngressClass(ing *networkingv1.Ingress) error {
 	if ing.Spec.IngressClassName != nil {
 		return nil
@@ -33,20 +34,26 @@ func (s *Server) defaultIngressClass(ing *networkingv1.Ingress) error {
 		return nil
 	}
 	classes, _, _ := s.store.List("ingressclasses.networking.k8s.io", "", "", 0)
-	var defaults []string
+	var defaults []networkingv1.IngressClass
 	for _, o := range classes {
 		var c networkingv1.IngressClass
 		if json.Unmarshal(o.Raw, &c) == nil && c.Annotations[networkingv1.AnnotationIsDefaultIngressClass] == "true" {
-			defaults = append(defaults, c.Name)
+			defaults = append(defaults, c)
 		}
 	}
-	switch len(defaults) {
-	case 0:
-		return nil
-	case 1:
-		ing.Spec.IngressClassName = &defaults[0]
+	if len(defaults) == 0 {
 		return nil
 	}
-	err := apierrors.NewInternalError(fmt.Errorf("%d default IngressClasses were found, only 1 allowed", len(defaults)))
-	return apierrors.NewForbidden(networkingv1.Resource("ingresses"), ing.Name, err)
+	sort.Slice(defaults, func(i, j int) bool {
+		a, b := defaults[i].CreationTimestamp, defaults[j].CreationTimestamp
+		if !a.Equal(&b) {
+			return b.Before(&a)
+		}
+		return defaults[i].Name < defaults[j].Name
+	})
+	if len(defaults) > 1 {
+		s.log.Debug("several default IngressClasses; choosing the newest", "count", len(defaults), "class", defaults[0].Name)
+	}
+	ing.Spec.IngressClassName = &defaults[0].Name
+	return nil
 }

@@ -114,16 +114,36 @@ func TestIngressAPI(t *testing.T) {
 		t.Errorf("bad Ingress: %v", err)
 	}
 
-	// Two default classes: creating a class-less Ingress is forbidden.
-	if _, err := classes.Create(e.ctx, testIngressClass("other", true), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+	// Several default classes: the newest wins, then the first by name
+	// (kube-apiserver's DefaultIngressClass since 1.29), never a 403.
+	prop := consensus.NewLocalProposer(e.store)
+	putClass := func(name, created string) {
+		t.Helper()
+		raw, err := json.Marshal(testIngressClass(name, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := prop.Propose(e.ctx, &consensus.Command{Op: consensus.OpCreate, Resource: "ingressclasses.networking.k8s.io",
+			Name: name, Object: raw, UID: "u-" + name, Time: created}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	_, err = ings.Create(e.ctx, testIngress("ambiguous", nil), metav1.CreateOptions{})
-	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "2 default IngressClasses were found, only 1 allowed") {
-		t.Errorf("two default classes: %v", err)
+	putClass("older", "2001-01-01T00:00:00Z")
+	putClass("newer", "2100-01-01T00:00:00Z")
+	for _, want := range []string{"newer", "a-tie"} {
+		if want == "a-tie" {
+			putClass("b-tie", "2200-01-01T00:00:00Z")
+			putClass("a-tie", "2200-01-01T00:00:00Z")
+		}
+		got, err := ings.Create(e.ctx, testIngress("classless-"+want, nil), metav1.CreateOptions{})
+		if err != nil {
+			t.Errorf("class-less Ingress with several default classes: %v", err)
+		} else if c := got.Spec.IngressClassName; c == nil || *c != want {
+			t.Errorf("class-less Ingress got class %v, want %s", c, want)
+		}
 	}
-	if _, err := ings.Create(e.ctx, testIngress("explicit", ptr.To("other")), metav1.CreateOptions{}); err != nil {
-		t.Errorf("explicit class with two defaults: %v", err)
+	if _, err := ings.Create(e.ctx, testIngress("explicit", ptr.To("older")), metav1.CreateOptions{}); err != nil {
+		t.Errorf("explicit class with several defaults: %v", err)
 	}
 }
 

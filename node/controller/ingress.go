@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/shoal-project/shoal/node/ingress"
 )
@@ -21,30 +23,68 @@ const (
 	resIngressClasses = "ingressclasses.networking.k8s.io"
 )
 
+// AnnotationIngressClassCreated, on the kube-system namespace, records
+// that the cluster made its IngressClass once; from then on a user's
+// deletion of the class is final.
+const AnnotationIngressClassCreated = "shoal.io/ingress-class-created"
+
 // EnsureIngressClass creates shoal's IngressClass ("shoal", controller
-// shoal.io/ingress), annotated as the cluster's default, when it is
-// missing, retrying until ctx ends. A class of that name that exists is
-// left as it is: the user may have changed it.
+// shoal.io/ingress), annotated as the cluster's default, once in the
+// cluster's life, retrying until ctx ends. The kube-system namespace's
+// annotation AnnotationIngressClassCreated records it, so a later leader
+// never makes the class again after a user deleted it. A cluster from
+// before the annotation that already holds a class of shoal's controller
+// only gets the annotation. An existing class is never changed: the user
+// may have edited it.
 func EnsureIngressClass(ctx context.Context, d Deps) error {
-	class := &networkingv1.IngressClass{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        ingress.ClassName,
-			Annotations: map[string]string{networkingv1.AnnotationIsDefaultIngressClass: "true"},
-		},
-		Spec: networkingv1.IngressClassSpec{Controller: ingress.ControllerName},
-	}
 	for {
-		_, err := d.Client.NetworkingV1().IngressClasses().Create(ctx, class, metav1.CreateOptions{})
-		if err == nil || apierrors.IsAlreadyExists(err) {
+		err := ensureIngressClassOnce(ctx, d)
+		if err == nil {
 			return nil
 		}
-		d.Logger.Debug("create ingress class", "name", class.Name, "error", err)
+		d.Logger.Debug("ensure ingress class", "error", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+func ensureIngressClassOnce(ctx context.Context, d Deps) error {
+	// kube-system is made by the namespaces bootstrap, which may still run.
+	ns, err := d.Client.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", metav1.NamespaceSystem, err)
+	}
+	if _, done := ns.Annotations[AnnotationIngressClassCreated]; done {
+		return nil
+	}
+	classes, err := d.Client.NetworkingV1().IngressClasses().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list ingress classes: %w", err)
+	}
+	if !slices.ContainsFunc(classes.Items, func(c networkingv1.IngressClass) bool { return c.Spec.Controller == ingress.ControllerName }) {
+		class := &networkingv1.IngressClass{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        ingress.ClassName,
+				Annotations: map[string]string{networkingv1.AnnotationIsDefaultIngressClass: "true"},
+			},
+			Spec: networkingv1.IngressClassSpec{Controller: ingress.ControllerName},
+		}
+		_, err := d.Client.NetworkingV1().IngressClasses().Create(ctx, class, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create ingress class: %w", err)
+		}
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{AnnotationIngressClassCreated: ingress.ClassName}}})
+	if err != nil {
+		return err
+	}
+	if _, err := d.Client.CoreV1().Namespaces().Patch(ctx, metav1.NamespaceSystem, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("record ingress class creation: %w", err)
+	}
+	return nil
 }
 
 // Ingresses publishes where shoal's Ingresses answer: every node that runs

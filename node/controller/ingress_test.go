@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
 
@@ -38,31 +40,88 @@ func testIngressFor(name string, class *string) *networkingv1.Ingress {
 	}
 }
 
-// TestIngressClassAndStatus: the bootstrap makes the default class once
-// (leaving a user's change alone), and shoal's Ingresses (of its class, or
-// defaulted to it) list the Ready nodes' addresses; another class's
-// Ingress is left alone.
-func TestIngressClassAndStatus(t *testing.T) {
+// TestEnsureIngressClass: the bootstrap makes the default class once in
+// the cluster's life (waiting for kube-system, where it records that),
+// leaves a user's change alone and never brings back a deleted class; a
+// cluster that already has a class of shoal's controller gets no second.
+func TestEnsureIngressClass(t *testing.T) {
 	e := newRSEnv(t)
+	classes := e.cs.NetworkingV1().IngressClasses()
+	short, cancel := context.WithTimeout(e.ctx, 700*time.Millisecond)
+	defer cancel()
+	if err := EnsureIngressClass(short, e.deps); err == nil {
+		t.Fatal("EnsureIngressClass returned nil without kube-system")
+	}
+	if _, err := e.cs.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := EnsureIngressClass(e.ctx, e.deps); err != nil {
 		t.Fatal(err)
 	}
-	c, err := e.cs.NetworkingV1().IngressClasses().Get(e.ctx, "shoal", metav1.GetOptions{})
+	c, err := classes.Get(e.ctx, "shoal", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Spec.Controller != "shoal.io/ingress" || c.Annotations["ingressclass.kubernetes.io/is-default-class"] != "true" {
 		t.Fatalf("class %+v", c)
 	}
+	ns, _ := e.cs.CoreV1().Namespaces().Get(e.ctx, "kube-system", metav1.GetOptions{})
+	if ns.Annotations[AnnotationIngressClassCreated] != "shoal" {
+		t.Errorf("kube-system annotations %v, want %s: shoal", ns.Annotations, AnnotationIngressClassCreated)
+	}
+
 	c.Annotations = nil // the user makes it not the default
-	if _, err := e.cs.NetworkingV1().IngressClasses().Update(e.ctx, c, metav1.UpdateOptions{}); err != nil {
+	if _, err := classes.Update(e.ctx, c, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := EnsureIngressClass(e.ctx, e.deps); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ = e.cs.NetworkingV1().IngressClasses().Get(e.ctx, "shoal", metav1.GetOptions{}); len(c.Annotations) != 0 {
+	if c, _ = classes.Get(e.ctx, "shoal", metav1.GetOptions{}); len(c.Annotations) != 0 {
 		t.Fatalf("bootstrap changed the user's class: %v", c.Annotations)
+	}
+
+	// The user deletes it: the next leader's bootstrap leaves it deleted.
+	if err := classes.Delete(e.ctx, "shoal", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureIngressClass(e.ctx, e.deps); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := classes.Get(e.ctx, "shoal", metav1.GetOptions{}); err == nil {
+		t.Error("the deleted class came back")
+	}
+
+	// A cluster from before the record, with its own class of shoal's
+	// controller: only the record is added.
+	if _, err := e.cs.CoreV1().Namespaces().Patch(e.ctx, "kube-system", types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"`+AnnotationIngressClassCreated+`":null}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := classes.Create(e.ctx, &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "edge"},
+		Spec: networkingv1.IngressClassSpec{Controller: "shoal.io/ingress"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureIngressClass(e.ctx, e.deps); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := classes.Get(e.ctx, "shoal", metav1.GetOptions{}); err == nil {
+		t.Error("a second class of shoal's controller was made")
+	}
+	if ns, _ := e.cs.CoreV1().Namespaces().Get(e.ctx, "kube-system", metav1.GetOptions{}); ns.Annotations[AnnotationIngressClassCreated] == "" {
+		t.Errorf("kube-system annotations %v: no record", ns.Annotations)
+	}
+}
+
+// TestIngressClassAndStatus: shoal's Ingresses (of its class, or
+// defaulted to it) list the Ready nodes' addresses; another class's
+// Ingress is left alone.
+func TestIngressClassAndStatus(t *testing.T) {
+	e := newRSEnv(t)
+	c := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "shoal"}, Spec: networkingv1.IngressClassSpec{Controller: "shoal.io/ingress"}}
+	var err error
+	if c, err = e.cs.NetworkingV1().IngressClasses().Create(e.ctx, c, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	c.Annotations = map[string]string{"ingressclass.kubernetes.io/is-default-class": "true"}
 	if _, err := e.cs.NetworkingV1().IngressClasses().Update(e.ctx, c, metav1.UpdateOptions{}); err != nil {
