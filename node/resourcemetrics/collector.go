@@ -62,20 +62,27 @@ type Collector struct {
 	log       *slog.Logger
 	maxWindow time.Duration
 
-	sampleMu sync.Mutex // one sample at a time
-	mu       sync.Mutex
-	samples  []*sample // oldest first
+	// sem holds one token while a sample is taken: one sample at a time,
+	// and callers wait for it on their own context.
+	sem     chan struct{}
+	mu      sync.Mutex
+	samples []*sample // oldest first
 }
 
 // sample is one reading of everything.
 type sample struct {
-	at         time.Time
-	cpu        *uint64 // machine busy core-nanoseconds
-	mem        *meminfo
-	net        []InterfaceStats
-	netOK      bool
-	fs         *FsStats
-	containers map[string]containerSample // by runtime container id
+	at    time.Time
+	cpu   *uint64 // machine busy core-nanoseconds
+	mem   *meminfo
+	net   []InterfaceStats
+	netOK bool
+	fs    *FsStats
+	// containers are the running containers by runtime id, when
+	// containersOK: the runtime was listed and every read finished. A
+	// reading that failed or was cut short is not kept (it would show
+	// pods missing or under-counted); summaries use the newest whole one.
+	containers   map[string]containerSample
+	containersOK bool
 }
 
 // containerSample is one reading of a running container.
@@ -104,7 +111,7 @@ func NewCollector(cfg CollectorConfig) *Collector {
 	if cfg.MinWindow <= 0 {
 		cfg.MinWindow = DefaultMinWindow
 	}
-	return &Collector{cfg: cfg, log: cfg.Logger, maxWindow: cfg.Interval * 3 / 2}
+	return &Collector{cfg: cfg, log: cfg.Logger, maxWindow: cfg.Interval * 3 / 2, sem: make(chan struct{}, 1)}
 }
 
 // Run samples every Interval until ctx ends.
@@ -132,27 +139,50 @@ func (c *Collector) Summary(ctx context.Context) *Summary {
 
 // sampleIfStale samples unless the last sample is younger than MinWindow.
 // Requests that arrive together (every peer asking at once) wait for one
-// sample rather than take one each.
+// sample rather than take one each; one that gives up waiting reports what
+// there is. The sample is shared, so it is not bound to the request that
+// happens to take it: a peer giving up must not cut it short for everyone.
 func (c *Collector) sampleIfStale(ctx context.Context) {
-	c.sampleMu.Lock()
-	defer c.sampleMu.Unlock()
+	if !c.acquire(ctx) {
+		return
+	}
+	defer c.release()
 	c.mu.Lock()
 	fresh := len(c.samples) > 0 && c.cfg.Now().Sub(c.samples[len(c.samples)-1].at) < c.cfg.MinWindow
 	c.mu.Unlock()
 	if !fresh {
-		c.sampleLocked(ctx)
+		c.sampleHeld(context.WithoutCancel(ctx))
 	}
 }
 
 // sample reads everything once and appends it to the history.
 func (c *Collector) sample(ctx context.Context) {
-	c.sampleMu.Lock()
-	defer c.sampleMu.Unlock()
-	c.sampleLocked(ctx)
+	if !c.acquire(ctx) {
+		return
+	}
+	defer c.release()
+	c.sampleHeld(ctx)
 }
 
-// sampleLocked is sample with sampleMu held.
-func (c *Collector) sampleLocked(ctx context.Context) {
+// acquire takes the sampling token, or gives up (false) when ctx ends
+// first. A caller whose ctx has already ended does not sample.
+func (c *Collector) acquire(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	select {
+	case c.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (c *Collector) release() { <-c.sem }
+
+// sampleHeld is sample with the token held. Container reads are bounded
+// by the collector's own timeout (Interval).
+func (c *Collector) sampleHeld(ctx context.Context) {
 	s := &sample{at: c.cfg.Now()}
 	if cpu, err := readProc(c.cfg.ProcRoot, "stat", parseProcStat); err == nil {
 		s.cpu = &cpu
@@ -177,7 +207,7 @@ func (c *Collector) sampleLocked(ctx context.Context) {
 		}
 	}
 	if c.cfg.Runtime != nil {
-		s.containers = c.sampleContainers(ctx, s.at)
+		s.containers, s.containersOK = c.sampleContainers(ctx, s.at)
 	}
 
 	c.mu.Lock()
@@ -191,14 +221,17 @@ func (c *Collector) sampleLocked(ctx context.Context) {
 	c.samples = append([]*sample(nil), c.samples[keep:]...)
 }
 
-// sampleContainers reads every running container of the node's pods.
-func (c *Collector) sampleContainers(ctx context.Context, now time.Time) map[string]containerSample {
+// sampleContainers reads every running container of the node's pods; ok
+// is false when the runtime could not be listed or the reads were cut
+// short. A pod one of whose containers could not be read is left out
+// rather than under-counted.
+func (c *Collector) sampleContainers(ctx context.Context, now time.Time) (_ map[string]containerSample, ok bool) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Interval)
 	defer cancel()
 	sbs, err := c.cfg.Runtime.ListSandboxes(ctx)
 	if err != nil {
 		c.log.Debug("list sandboxes", "error", err)
-		return nil
+		return nil, false
 	}
 	pods := make(map[string]PodReference, len(sbs))
 	for _, sb := range sbs {
@@ -207,19 +240,26 @@ func (c *Collector) sampleContainers(ctx context.Context, now time.Time) map[str
 	list, err := c.cfg.Runtime.ListContainers(ctx, "")
 	if err != nil {
 		c.log.Debug("list containers", "error", err)
-		return nil
+		return nil, false
 	}
 	out := make(map[string]containerSample, len(list))
+	incomplete := map[string]bool{} // pod uids
 	for _, cs := range list {
 		pod, ok := pods[cs.SandboxID]
 		if !ok || cs.State != runtime.StateRunning {
 			continue
 		}
 		st, err := c.cfg.Runtime.ContainerStats(ctx, cs.ID)
-		if err != nil {
-			if !errors.Is(err, runtime.ErrNotRunning) && !errors.Is(err, runtime.ErrNotFound) {
-				c.log.Debug("container stats", "container_id", cs.ID, "error", err)
-			}
+		switch {
+		case err == nil:
+		case errors.Is(err, runtime.ErrNotRunning) || errors.Is(err, runtime.ErrNotFound):
+			continue // stopped since the listing: not running, not missing
+		case ctx.Err() != nil:
+			c.log.Debug("container stats cut short", "container_id", cs.ID, "error", err)
+			return nil, false
+		default:
+			c.log.Debug("container stats", "container_id", cs.ID, "error", err)
+			incomplete[pod.UID] = true
 			continue
 		}
 		at := st.Timestamp
@@ -228,11 +268,18 @@ func (c *Collector) sampleContainers(ctx context.Context, now time.Time) map[str
 		}
 		out[cs.ID] = containerSample{pod: pod, name: cs.Name, at: at, cpu: st.CPUUsageNanos, mem: st.MemoryWorkingSetBytes}
 	}
-	return out
+	for id, cc := range out {
+		if incomplete[cc.pod.UID] {
+			delete(out, id)
+		}
+	}
+	return out, true
 }
 
 // summarize reports the newest sample, with rates against the oldest
-// earlier sample within the window. c.mu is held.
+// earlier sample within the window; the pods come from the newest whole
+// container reading (none once it has aged out of the history). c.mu is
+// held.
 func (c *Collector) summarize() *Summary {
 	sum := &Summary{Node: NodeStats{NodeName: c.cfg.NodeName}, Pods: []PodStats{}}
 	if len(c.samples) == 0 {
@@ -266,15 +313,33 @@ func (c *Collector) summarize() *Summary {
 		sum.Node.Fs = &fs
 	}
 
+	// Containers: from the newest whole reading, with rates against the
+	// whole readings before it.
+	var curC *sample
+	var earlierC []*sample
+	for i := len(c.samples) - 1; i >= 0; i-- {
+		if c.samples[i].containersOK {
+			curC = c.samples[i]
+			break
+		}
+	}
+	for _, s := range c.samples {
+		if curC != nil && s.containersOK && s.at.Before(curC.at) {
+			earlierC = append(earlierC, s)
+		}
+	}
+	if curC == nil {
+		return sum
+	}
 	byPod := map[string]int{} // uid -> index in sum.Pods
-	for _, id := range sortedKeys(cur.containers) {
-		cc := cur.containers[id]
+	for _, id := range sortedKeys(curC.containers) {
+		cc := curC.containers[id]
 		cs := ContainerStats{
 			Name:   cc.name,
 			CPU:    &CPUStats{Time: cc.at, UsageCoreNanoSeconds: ptr(cc.cpu)},
 			Memory: &MemoryStats{Time: cc.at, WorkingSetBytes: ptr(cc.mem)},
 		}
-		for _, s := range c.bases(earlier, cur.at) {
+		for _, s := range c.bases(earlierC, curC.at) {
 			prev, ok := s.containers[id]
 			if !ok {
 				continue

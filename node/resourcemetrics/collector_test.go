@@ -3,6 +3,7 @@ package resourcemetrics
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -47,6 +48,13 @@ type fakeMachine struct {
 	sandboxes  []*runtime.Sandbox
 	containers []*runtime.ContainerStatus
 	stats      map[string]*runtime.ContainerStats
+	// listErr fails the listings; statsErr a container's stats.
+	listErr  error
+	statsErr map[string]error
+	// onList runs when the sandboxes are listed (unlocked); block, when
+	// set, holds the listing until it is closed or the ctx ends.
+	onList func()
+	block  chan struct{}
 }
 
 func newFakeMachine(t *testing.T) *fakeMachine {
@@ -102,21 +110,54 @@ func (m *fakeMachine) clock() time.Time {
 	return m.now
 }
 
+// The fake runtime honours its ctx as containerd's client does: a call
+// made with an ended ctx fails.
+
 func (m *fakeMachine) ListSandboxes(ctx context.Context) ([]*runtime.Sandbox, error) {
 	m.mu.Lock()
+	onList, block := m.onList, m.block
+	m.mu.Unlock()
+	if onList != nil {
+		onList()
+	}
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.listErr != nil {
+		return nil, m.listErr
+	}
 	return append([]*runtime.Sandbox(nil), m.sandboxes...), nil
 }
 
 func (m *fakeMachine) ListContainers(ctx context.Context, sandboxID string) ([]*runtime.ContainerStatus, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.listErr != nil {
+		return nil, m.listErr
+	}
 	return append([]*runtime.ContainerStatus(nil), m.containers...), nil
 }
 
 func (m *fakeMachine) ContainerStats(ctx context.Context, id string) (*runtime.ContainerStats, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.statsErr[id]; err != nil {
+		return nil, err
+	}
 	st, ok := m.stats[id]
 	if !ok {
 		return nil, fmt.Errorf("container %s: %w", id, runtime.ErrNotFound)
@@ -354,4 +395,130 @@ func TestCollectorConcurrentRequestsShareASample(t *testing.T) {
 	if n != 2 {
 		t.Errorf("%d samples after 8 simultaneous requests on a stale history, want 2 (one taken on demand)", n)
 	}
+}
+
+// containerRows lists a summary's containers as pod/container cpu mem.
+func containerRows(s *Summary) []string {
+	var rows []string
+	for _, p := range s.Pods {
+		for _, ct := range p.Containers {
+			rows = append(rows, fmt.Sprintf("%s/%s/%s %s %s", p.PodRef.Namespace, p.PodRef.Name, ct.Name, derefOr(ct.CPU.UsageNanoCores), derefOr(ct.Memory.WorkingSetBytes)))
+		}
+	}
+	return rows
+}
+
+// twoPods gives m a pod web (two containers) and a pod db.
+func twoPods(m *fakeMachine) {
+	m.addContainer("uid-web", "default", "web", "sb-web", "c-web-app", "app")
+	m.addContainer("uid-web", "default", "web", "sb-web", "c-web-side", "sidecar")
+	m.addContainer("uid-db", "prod", "db", "sb-db", "c-db", "db")
+	m.setStats("c-web-app", 0, 10<<20)
+	m.setStats("c-web-side", 0, 1<<20)
+	m.setStats("c-db", 0, 100<<20)
+}
+
+// TestCollectorCallerGivesUp: the on-demand sample is shared, so the
+// request that takes it giving up (a peer's timeout) must not leave a
+// sample without pods for everyone else.
+func TestCollectorCallerGivesUp(t *testing.T) {
+	want := fmt.Sprint([]string{"default/web/app <none> 10485760", "default/web/sidecar <none> 1048576", "prod/db/db <none> 104857600"})
+	for _, tc := range []struct {
+		name string
+		// first is the giving-up caller's ctx; during, when set, runs as
+		// the runtime is listed.
+		first  func() (context.Context, func())
+		during bool
+	}{
+		{name: "ctx ended before the call", first: func() (context.Context, func()) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx, cancel
+		}},
+		{name: "ctx ends during the sample", during: true, first: func() (context.Context, func()) {
+			return context.WithCancel(context.Background())
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newFakeMachine(t)
+			twoPods(m)
+			c := m.collector()
+			ctx, cancel := tc.first()
+			defer cancel()
+			if tc.during {
+				m.onList = cancel
+			}
+			c.Summary(ctx)
+			m.onList = nil
+			if got := fmt.Sprint(containerRows(c.Summary(context.Background()))); got != want {
+				t.Errorf("summary after a caller gave up:\nexpected %s\n    seen %s", want, got)
+			}
+		})
+	}
+}
+
+// TestCollectorKeepsLastGoodContainers: a container reading that fails is
+// not reported as pods gone; a pod one of whose containers cannot be read
+// is left out rather than under-counted.
+func TestCollectorKeepsLastGoodContainers(t *testing.T) {
+	m := newFakeMachine(t)
+	twoPods(m)
+	c := m.collector()
+	ctx := context.Background()
+	c.Summary(ctx)
+
+	// The runtime fails: the last whole reading is reported.
+	m.advance(5 * time.Second)
+	m.mu.Lock()
+	m.listErr = errors.New("containerd: connection refused")
+	m.mu.Unlock()
+	m.setStats("c-web-app", 1e9, 20<<20)
+	want := []string{"default/web/app <none> 10485760", "default/web/sidecar <none> 1048576", "prod/db/db <none> 104857600"}
+	if got := containerRows(c.Summary(ctx)); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("runtime listing failed:\nexpected %v (the last whole reading)\n    seen %v", want, got)
+	}
+
+	// It answers again, but one of web's containers cannot be read: web is
+	// left out, and db's rate runs from the last whole reading.
+	m.advance(5 * time.Second)
+	m.mu.Lock()
+	m.listErr = nil
+	m.statsErr = map[string]error{"c-web-side": errors.New("cgroup: read failed")}
+	m.mu.Unlock()
+	m.setStats("c-db", 5e9, 100<<20)
+	want = []string{"prod/db/db 500000000 104857600"}
+	if got := containerRows(c.Summary(ctx)); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("one of web's containers unreadable:\nexpected %v\n    seen %v", want, got)
+	}
+}
+
+// TestCollectorWaitersHonourTheirContext: a request waiting for another's
+// sample gives up when its own ctx ends.
+func TestCollectorWaitersHonourTheirContext(t *testing.T) {
+	m := newFakeMachine(t)
+	twoPods(m)
+	c := m.collector()
+	block, sampling := make(chan struct{}), make(chan struct{})
+	m.block, m.onList = block, sync.OnceFunc(func() { close(sampling) })
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		c.Summary(context.Background())
+	}()
+	<-sampling // the first request holds the sample
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	second := make(chan struct{})
+	go func() {
+		defer close(second)
+		c.Summary(ctx)
+	}()
+	select {
+	case <-second:
+	case <-time.After(5 * time.Second):
+		t.Error("a waiting request whose ctx ended after 50ms was still waiting 5s later")
+	}
+	close(block)
+	<-first
+	<-second
 }
