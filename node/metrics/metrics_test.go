@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"bytes"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -142,6 +144,39 @@ func TestRegisterTwice(t *testing.T) {
 	}
 	if c := Register[prometheus.Counter](nil, prometheus.NewCounter(opts)); c == nil {
 		t.Errorf("nil registerer: expected the collector back, seen nil")
+	}
+}
+
+// TestRegisterClashLogged: a collector that cannot be registered (a name
+// taken by another type, or by the same type with other labels) is
+// returned unregistered and the error is logged.
+func TestRegisterClashLogged(t *testing.T) {
+	var buf bytes.Buffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+	reg := NewRegistry()
+	Register(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: "test_clash_total", Help: "Clash."}))
+	for _, tc := range []struct {
+		name     string
+		register func()
+	}{
+		{"another type", func() {
+			Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{Name: "test_clash_total", Help: "Clash."}))
+		}},
+		{"other labels", func() {
+			Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "test_clash_total", Help: "Clash."}, []string{"x"}))
+		}},
+	} {
+		buf.Reset()
+		tc.register()
+		if got := buf.String(); !strings.Contains(got, "level=ERROR") || !strings.Contains(got, "test_clash_total") {
+			t.Errorf("%s: expected an error logged naming test_clash_total, seen %q", tc.name, got)
+		}
+	}
+	buf.Reset()
+	Register(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: "test_clash_total", Help: "Clash."}))
+	if got := buf.String(); got != "" {
+		t.Errorf("re-registration of an equal collector: expected nothing logged, seen %q", got)
 	}
 }
 
