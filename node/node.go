@@ -58,6 +58,9 @@ type Node struct {
 	// crashed makes shutdown skip the gossip leave, so that peers find the
 	// node dead as if it had crashed (tests).
 	crashed atomic.Bool
+	// servesIngress is set once the Ingress proxy listens on a port; the
+	// node then announces membership.RoleIngress.
+	servesIngress atomic.Bool
 	// metrics is the node's Prometheus registry, served at /metrics.
 	metrics *prometheus.Registry
 	// progress prints the steps of a join for the person at the terminal.
@@ -263,12 +266,16 @@ func (n *Node) shutdown() {
 }
 
 // roles are what the node tells others it does: every node may vote; a
-// worker runs pods.
+// worker runs pods; an ingress node's Ingress proxy listens.
 func (n *Node) roles() []string {
+	roles := []string{"voter-eligible"}
 	if n.cfg.RunPods || n.opts.runtime != nil {
-		return []string{"voter-eligible", membership.RoleWorker}
+		roles = append(roles, membership.RoleWorker)
 	}
-	return []string{"voter-eligible"}
+	if n.servesIngress.Load() {
+		roles = append(roles, membership.RoleIngress)
+	}
+	return roles
 }
 
 func podsOnly(runsPods bool, v string) string {

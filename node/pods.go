@@ -300,5 +300,23 @@ func (n *Node) runIngress(ctx context.Context, g *errgroup.Group) error {
 	sync := &servicesync.Ingress{Store: n.store, Server: srv, Logger: log}
 	g.Go(func() error { return srv.Run(ctx) })
 	g.Go(func() error { return sync.Run(ctx) })
+	// Once a listener is up the node announces that it serves Ingresses:
+	// the Ingress status lists only such nodes' addresses.
+	g.Go(func() error {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-srv.Ready():
+		}
+		if !srv.Serving() {
+			log.Warn("no Ingress port could be opened; this node's address is left out of Ingress status")
+			return nil
+		}
+		n.servesIngress.Store(true)
+		if err := n.gossip.UpdateMeta(n.meta()); err != nil {
+			log.Warn("announce the ingress role", "error", err)
+		}
+		return nil
+	})
 	return nil
 }

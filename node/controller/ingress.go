@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -87,16 +88,23 @@ func ensureIngressClassOnce(ctx context.Context, d Deps) error {
 	return nil
 }
 
-// Ingresses publishes where shoal's Ingresses answer: every node that runs
-// the Service proxy serves them on its own address, so the
-// status.loadBalancer.ingress of each Ingress of shoal's class lists the
-// Ready nodes' addresses, as for LoadBalancer Services. Other classes'
-// Ingresses are left to their controllers.
+// Ingresses publishes where shoal's Ingresses answer: the Ready nodes
+// whose Ingress proxy listens (IngressLabel) serve them on their own
+// addresses, so the status.loadBalancer.ingress of each Ingress of shoal's
+// class lists those addresses, as for LoadBalancer Services. Other
+// classes' Ingresses are left to their controllers, except that an Ingress
+// moved to another class loses the status shoal gave it.
 type Ingresses struct {
 	Deps
 	// Resync is how often a full pass runs (0: 2s); a change of an
 	// Ingress or IngressClass also starts one.
 	Resync time.Duration
+
+	// wrote is the status shoal gave (or found on) each of its Ingresses
+	// in this leader term, by UID; cleared holds the Ingresses whose status
+	// it cleared after they left its class, so it clears each once.
+	wrote   map[types.UID][]networkingv1.IngressLoadBalancerIngress
+	cleared map[types.UID]bool
 }
 
 // Run reconciles until ctx is cancelled.
@@ -130,10 +138,18 @@ func (c *Ingresses) Run(ctx context.Context) error {
 	}
 }
 
-// Reconcile makes one pass.
+// servesIngress: the node's Ingress proxy listens (IngressLabel). Nodes
+// that run no pods (--run-pods=false), have both Ingress ports disabled or
+// could bind neither never get the label.
+func servesIngress(n *corev1.Node) bool { return n.Labels[IngressLabel] == IngressServing }
+
+// Reconcile makes one pass. It is not safe for concurrent use.
 func (c *Ingresses) Reconcile(ctx context.Context) error {
+	if c.wrote == nil {
+		c.wrote, c.cleared = map[types.UID][]networkingv1.IngressLoadBalancerIngress{}, map[types.UID]bool{}
+	}
 	var want []networkingv1.IngressLoadBalancerIngress
-	for _, ip := range readyNodeIPs(c.Deps) {
+	for _, ip := range readyNodeIPs(c.Deps, servesIngress) {
 		want = append(want, networkingv1.IngressLoadBalancerIngress{IP: ip})
 	}
 	var classes []networkingv1.IngressClass
@@ -146,19 +162,56 @@ func (c *Ingresses) Reconcile(ctx context.Context) error {
 	}
 	objs, _, _ = c.Store.List(resIngresses, "", "", 0)
 	var errs []error
+	seen := map[types.UID]bool{}
 	for _, o := range objs {
 		var ing networkingv1.Ingress
-		if json.Unmarshal(o.Raw, &ing) != nil || ing.DeletionTimestamp != nil || !ingress.Serves(classes, &ing) {
+		if json.Unmarshal(o.Raw, &ing) != nil || ing.DeletionTimestamp != nil {
 			continue
 		}
-		if equality.Semantic.DeepEqual(ing.Status.LoadBalancer.Ingress, want) {
+		seen[ing.UID] = true
+		next, ok := c.desired(classes, &ing, want)
+		if !ok {
 			continue
 		}
-		ing.Status.LoadBalancer.Ingress = want
+		ing.Status.LoadBalancer.Ingress = next
 		_, err := c.Client.NetworkingV1().Ingresses(ing.Namespace).UpdateStatus(ctx, &ing, metav1.UpdateOptions{})
 		if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("ingress %s/%s: %w", ing.Namespace, ing.Name, err))
 		}
 	}
+	for uid := range c.wrote {
+		if !seen[uid] {
+			delete(c.wrote, uid)
+		}
+	}
+	for uid := range c.cleared {
+		if !seen[uid] {
+			delete(c.cleared, uid)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// desired returns the status ing should get and whether that is a change:
+// want for shoal's Ingresses; none for one that left shoal's class while
+// its status is still what shoal wrote (in this term, or the node list it
+// would write now), once, so that it never fights the new class's
+// controller.
+func (c *Ingresses) desired(classes []networkingv1.IngressClass, ing *networkingv1.Ingress, want []networkingv1.IngressLoadBalancerIngress) ([]networkingv1.IngressLoadBalancerIngress, bool) {
+	cur := ing.Status.LoadBalancer.Ingress
+	if ingress.Serves(classes, ing) {
+		c.wrote[ing.UID] = want
+		delete(c.cleared, ing.UID)
+		return want, !equality.Semantic.DeepEqual(cur, want)
+	}
+	if len(cur) == 0 || c.cleared[ing.UID] {
+		return nil, false
+	}
+	prev, known := c.wrote[ing.UID]
+	if !(known && equality.Semantic.DeepEqual(cur, prev)) && !equality.Semantic.DeepEqual(cur, want) {
+		return nil, false // another controller's status
+	}
+	delete(c.wrote, ing.UID)
+	c.cleared[ing.UID] = true
+	return nil, true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,12 +13,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+
+	"github.com/shoal-project/shoal/node/membership"
 )
 
-// readyNode creates a Node with an InternalIP and the given readiness.
-func (e *rsEnv) readyNode(name, ip string, ready bool) {
+// readyNode creates a Node with an InternalIP and the given readiness,
+// and labels (the Ingress label, say).
+func (e *rsEnv) readyNode(name, ip string, ready bool, labels ...string) {
 	e.tb.Helper()
-	n, err := e.cs.CoreV1().Nodes().Create(e.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	l := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		l[labels[i]] = labels[i+1]
+	}
+	n, err := e.cs.CoreV1().Nodes().Create(e.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}, metav1.CreateOptions{})
 	if err != nil {
 		e.tb.Fatal(err)
 	}
@@ -133,9 +141,13 @@ func TestIngressClassAndStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	e.readyNode("node-b", "192.0.2.12", true)
-	e.readyNode("node-a", "192.0.2.11", true)
-	e.readyNode("node-c", "192.0.2.13", false)
+	serving := []string{IngressLabel, IngressServing}
+	e.readyNode("node-b", "192.0.2.12", true, serving...)
+	e.readyNode("node-a", "192.0.2.11", true, serving...)
+	e.readyNode("node-c", "192.0.2.13", false, serving...)
+	// Ready but without a listening Ingress proxy: a control-plane-only
+	// member, ports disabled or taken.
+	e.readyNode("node-d", "192.0.2.14", true)
 	for _, ing := range []*networkingv1.Ingress{testIngressFor("defaulted", nil), testIngressFor("explicit", ptr.To("shoal")), testIngressFor("theirs", ptr.To("nginx"))} {
 		if _, err := e.cs.NetworkingV1().Ingresses("default").Create(e.ctx, ing, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -166,5 +178,91 @@ func TestIngressClassAndStatus(t *testing.T) {
 	})
 	if got := addrs("theirs"); len(got) != 0 {
 		t.Errorf("another class's Ingress got addresses %v", got)
+	}
+
+	// Moved to another class: shoal takes its status back; another
+	// controller's status (not shoal's addresses) is left alone.
+	ings := e.cs.NetworkingV1().Ingresses("default")
+	theirs, err := ings.Get(e.ctx, "theirs", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "198.51.100.7"}}
+	if _, err := ings.UpdateStatus(e.ctx, theirs, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := ings.Get(e.ctx, "explicit", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved.Spec.IngressClassName = ptr.To("nginx")
+	if _, err := ings.Update(e.ctx, moved, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(5*time.Second, func() error {
+		if got := addrs("explicit"); len(got) != 0 {
+			return fmt.Errorf("moved to nginx: addresses %v, want none", got)
+		}
+		return nil
+	})
+	time.Sleep(150 * time.Millisecond) // a few passes
+	if got := addrs("theirs"); !slices.Equal(got, []string{"198.51.100.7"}) {
+		t.Errorf("another controller's status: %v, want it kept", got)
+	}
+}
+
+// roleMembers is a gossip view with roles per member.
+type roleMembers struct {
+	mu    sync.Mutex
+	roles map[string][]string
+}
+
+func (m *roleMembers) set(name string, roles ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.roles[name] = roles
+}
+
+func (m *roleMembers) Members() []membership.Member {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []membership.Member
+	for name, roles := range m.roles {
+		out = append(out, membership.Member{Name: name, State: membership.Alive,
+			Meta: membership.Meta{Roles: roles, CPU: 4000, MemoryBytes: 8 << 30, APIAddr: "192.0.2.1:6443"}})
+	}
+	return out
+}
+
+func (m *roleMembers) Subscribe() (<-chan struct{}, func()) { return make(chan struct{}), func() {} }
+
+// TestIngressLabelFollowsGossip: a node whose gossip metadata announces the
+// ingress role (its proxy listens) is labelled shoal.io/ingress=serving;
+// the label goes when the role does.
+func TestIngressLabelFollowsGossip(t *testing.T) {
+	e := newRSEnv(t)
+	members := &roleMembers{roles: map[string][]string{}}
+	members.set("edge", membership.RoleWorker, membership.RoleIngress)
+	members.set("worker", membership.RoleWorker)
+	members.set("control", "voter-eligible")
+	nl := &NodeLifecycle{Deps: e.deps, Members: members}
+	check := func(step string, want map[string]bool) {
+		t.Helper()
+		for i := 0; i < 2; i++ { // the first pass registers, the second labels
+			if err := nl.Reconcile(e.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for name, serving := range want {
+			if got := e.getNode(name).Labels[IngressLabel] == IngressServing; got != serving {
+				t.Errorf("%s: node %s labels %v, want serving=%v", step, name, e.getNode(name).Labels, serving)
+			}
+		}
+	}
+	check("start", map[string]bool{"edge": true, "worker": false, "control": false})
+	members.set("edge", membership.RoleWorker)
+	check("role dropped", map[string]bool{"edge": false})
+	if _, ok := e.getNode("edge").Labels[IngressLabel]; ok {
+		t.Error("the label was kept with another value instead of removed")
 	}
 }

@@ -16,7 +16,8 @@ import (
 
 // LoadBalancers publishes where LoadBalancer Services answer: every node
 // serves them on its own address (the Service proxy), so their
-// status.loadBalancer.ingress lists the Ready nodes' addresses.
+// status.loadBalancer.ingress lists the Ready nodes' addresses. A Service
+// that is no longer a LoadBalancer loses that status.
 type LoadBalancers struct {
 	Deps
 	// Resync is how often a full pass runs (0: 2s).
@@ -50,13 +51,23 @@ func (c *LoadBalancers) Reconcile(ctx context.Context) error {
 	var errs []error
 	for _, o := range svcs {
 		var svc corev1.Service
-		if json.Unmarshal(o.Raw, &svc) != nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		if json.Unmarshal(o.Raw, &svc) != nil {
 			continue
 		}
-		if equality.Semantic.DeepEqual(svc.Status.LoadBalancer.Ingress, ingress) {
+		want := ingress
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			// Kubernetes clears the status of a Service that stops being a
+			// LoadBalancer; shoal's store keeps status across spec updates,
+			// so it is cleared here (else no status write would pass).
+			if len(svc.Status.LoadBalancer.Ingress) == 0 {
+				continue
+			}
+			want = nil
+		}
+		if equality.Semantic.DeepEqual(svc.Status.LoadBalancer.Ingress, want) {
 			continue
 		}
-		svc.Status.LoadBalancer.Ingress = ingress
+		svc.Status.LoadBalancer.Ingress = want
 		_, err := c.Client.CoreV1().Services(svc.Namespace).UpdateStatus(ctx, &svc, metav1.UpdateOptions{})
 		if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("service %s/%s: %w", svc.Namespace, svc.Name, err))
@@ -68,21 +79,22 @@ func (c *LoadBalancers) Reconcile(ctx context.Context) error {
 // nodeIngress lists the InternalIPs of the Ready nodes, sorted.
 func (c *LoadBalancers) nodeIngress() []corev1.LoadBalancerIngress {
 	var out []corev1.LoadBalancerIngress
-	for _, ip := range readyNodeIPs(c.Deps) {
+	for _, ip := range readyNodeIPs(c.Deps, nil) {
 		mode := corev1.LoadBalancerIPModeVIP
 		out = append(out, corev1.LoadBalancerIngress{IP: ip, IPMode: &mode})
 	}
 	return out
 }
 
-// readyNodeIPs lists the InternalIPs of the Ready nodes, sorted: where
-// every node-wide listener (LoadBalancer Services, Ingresses) answers.
-func readyNodeIPs(d Deps) []string {
+// readyNodeIPs lists the InternalIPs of the Ready nodes that keep (nil:
+// all of them), sorted: where a node-wide listener (LoadBalancer Services,
+// Ingresses) answers.
+func readyNodeIPs(d Deps, keep func(*corev1.Node) bool) []string {
 	nodes, _, _ := d.Store.List("nodes", "", "", 0)
 	var ips []string
 	for _, o := range nodes {
 		var n corev1.Node
-		if json.Unmarshal(o.Raw, &n) != nil {
+		if json.Unmarshal(o.Raw, &n) != nil || keep != nil && !keep(&n) {
 			continue
 		}
 		if c := readyCondition(&n.Status); c == nil || c.Status != corev1.ConditionTrue {

@@ -54,10 +54,15 @@ type NodeLifecycle struct {
 }
 
 // Labels that show each node's gossip state and raft role, so that
-// `get nodes -o wide` (and -l) tells who leads.
+// `get nodes -o wide` (and -l) tells who leads, and IngressLabel
+// ("serving") on the nodes whose Ingress proxy listens, as their gossip
+// metadata announces (membership.RoleIngress): the Ingress status lists
+// only those.
 const (
 	GossipStateLabel = "shoal.io/gossip"
 	RaftRoleLabel    = "shoal.io/raft-role"
+	IngressLabel     = "shoal.io/ingress"
+	IngressServing   = "serving"
 )
 
 // Run reconciles until ctx is cancelled.
@@ -153,7 +158,8 @@ func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member
 	return c.updateRoleLabels(ctx, &node, m)
 }
 
-// updateRoleLabels keeps the gossip-state and raft-role labels current.
+// updateRoleLabels keeps the gossip-state, raft-role and ingress labels
+// current.
 func (c *NodeLifecycle) updateRoleLabels(ctx context.Context, node *corev1.Node, m membership.Member) error {
 	want := map[string]string{GossipStateLabel: strings.ToLower(m.State.String())}
 	if c.RaftRoles != nil {
@@ -163,11 +169,18 @@ func (c *NodeLifecycle) updateRoleLabels(ctx context.Context, node *corev1.Node,
 		}
 		want[RaftRoleLabel] = role
 	}
-	changed := map[string]string{}
+	changed := map[string]any{}
 	for k, v := range want {
 		if node.Labels[k] != v {
 			changed[k] = v
 		}
+	}
+	if m.HasRole(membership.RoleIngress) {
+		if node.Labels[IngressLabel] != IngressServing {
+			changed[IngressLabel] = IngressServing
+		}
+	} else if _, ok := node.Labels[IngressLabel]; ok {
+		changed[IngressLabel] = nil // a merge patch's null removes it
 	}
 	if len(changed) == 0 {
 		return nil

@@ -53,6 +53,8 @@ type Server struct {
 	proxy *httputil.ReverseProxy
 	fake  *tls.Certificate
 	ready chan struct{}
+	// listening counts the ports Run opened; set before ready closes.
+	listening atomic.Int32
 }
 
 type targetKey struct{}
@@ -99,6 +101,10 @@ func (s *Server) Update(t *Table) { s.table.Store(t) }
 
 // Ready is closed once the listeners are open (or found busy).
 func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Serving reports, once Ready is closed, whether at least one port is
+// open: a node whose ports are all disabled or taken serves no Ingress.
+func (s *Server) Serving() bool { return s.listening.Load() > 0 }
 
 // ServeHTTP routes one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -152,6 +158,7 @@ func (s *Server) Run(ctx context.Context) error {
 			hs.TLSConfig = s.TLSConfig()
 		}
 		servers = append(servers, hs)
+		s.listening.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -110,6 +110,9 @@ func TestRunTLSBySNI(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("not ready")
 	}
+	if !srv.Serving() {
+		t.Error("Serving() is false with the HTTPS port open")
+	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(httpsPort))
 
 	for sni, wantCN := range map[string]string{
@@ -155,5 +158,34 @@ func TestRunTLSBySNI(t *testing.T) {
 	}
 	if h.Get("X-Forwarded-Proto") != "https" || !strings.HasPrefix(h.Get("Host"), "app.example.test") {
 		t.Errorf("backend headers over TLS: proto %q host %q", h.Get("X-Forwarded-Proto"), h.Get("Host"))
+	}
+}
+
+// TestNotServingWithoutPorts: a server whose only port is taken is Ready
+// but not Serving, so its node does not announce the ingress role.
+func TestNotServingWithoutPorts(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	srv, err := NewServer(Config{Addr: "127.0.0.1", HTTPPort: busy.Addr().(*net.TCPAddr).Port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	select {
+	case <-srv.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("not ready")
+	}
+	if srv.Serving() {
+		t.Error("Serving() is true with no port open")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
 	}
 }

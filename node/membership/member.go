@@ -56,8 +56,14 @@ type Member struct {
 	Since time.Time
 }
 
-// RoleWorker is the role of a member that runs pods.
-const RoleWorker = "worker"
+// Roles a member announces.
+const (
+	// RoleWorker is the role of a member that runs pods.
+	RoleWorker = "worker"
+	// RoleIngress is the role of a member whose Ingress proxy listens on
+	// its address (published once its listeners are up).
+	RoleIngress = "ingress"
+)
 
 // HasRole says whether the member announced role.
 func (m Member) HasRole(role string) bool {
