@@ -20,10 +20,13 @@
 //     "/foo" and "/foo/bar", not "/foobar"); ImplementationSpecific is
 //     Prefix; when several Ingresses claim one host and path, the oldest
 //     wins;
-//   - no path matches: the spec.defaultBackend of the oldest Ingress of that
-//     host that has one, else the oldest Ingress's defaultBackend, else 404
-//     "default backend - 404" (a host's rules never fall through to the
-//     rules without host, as in ingress-nginx);
+//   - no path of a host matches: the spec.defaultBackend of the host's own
+//     Ingress (the oldest with a rule for it), else 404 "default backend -
+//     404"; a host's rules never fall through to the rules without host
+//     nor to another Ingress's default, as in ingress-nginx;
+//   - a host no rule names goes to the catch-all: the rules without host,
+//     then the spec.defaultBackend of the oldest Ingress without rules,
+//     else the 404;
 //   - a backend is a Service port (number or name) resolved to the ready
 //     addresses of its Endpoints, balanced round-robin; none gives 503.
 //

@@ -15,7 +15,9 @@ type Table struct {
 	exact    map[string]*hostRoutes // "app.example.test"
 	wildcard map[string]*hostRoutes // "example.test" for "*.example.test"
 	anyHost  *hostRoutes            // rules without host
-	// fallback is the oldest Ingress's spec.defaultBackend.
+	// fallback serves the catch-all server (no host matched, no host-less
+	// rule matched): the spec.defaultBackend of the oldest Ingress that has
+	// no rules, as in ingress-nginx; nil is its 404.
 	fallback *backend
 	certs    certificates
 	// Ingresses is how many Ingresses the table serves.
@@ -25,7 +27,10 @@ type Table struct {
 // hostRoutes are the paths of one host, longest first.
 type hostRoutes struct {
 	routes []route
-	// defaultBackend is that of the Ingress that claimed the host first.
+	// defaultBackend serves the host's unmatched paths: the
+	// spec.defaultBackend of the Ingress that claimed the host first (the
+	// oldest with a rule for it), nil (404) when that one has none. Unused
+	// for the rules without host, whose misses go to Table.fallback.
 	defaultBackend *backend
 }
 
@@ -94,13 +99,13 @@ func (t *Table) add(ing *networkingv1.Ingress, backends *backendCache) error {
 	if b := ing.Spec.DefaultBackend; b != nil {
 		if def = backends.get(ing.Namespace, b); def == nil {
 			problems = append(problems, "spec.defaultBackend: only Service backends are served")
-		} else if t.fallback == nil {
+		} else if t.fallback == nil && len(ing.Spec.Rules) == 0 {
 			t.fallback = def
 		}
 	}
 	for i, rule := range ing.Spec.Rules {
-		hr := t.hostRoutes(rule.Host)
-		if hr.defaultBackend == nil {
+		hr, first := t.hostRoutes(rule.Host)
+		if first && rule.Host != "" {
 			hr.defaultBackend = def
 		}
 		if rule.HTTP == nil {
@@ -167,29 +172,30 @@ func newRoute(p networkingv1.HTTPIngressPath, owner string) (route, error) {
 	return r, nil
 }
 
-// hostRoutes returns the routes of host, made on first use.
-func (t *Table) hostRoutes(host string) *hostRoutes {
+// hostRoutes returns the routes of host, made on first use, and whether
+// this use made them.
+func (t *Table) hostRoutes(host string) (*hostRoutes, bool) {
 	host = strings.ToLower(host)
 	switch {
 	case host == "":
 		if t.anyHost == nil {
 			t.anyHost = &hostRoutes{}
+			return t.anyHost, true
 		}
-		return t.anyHost
+		return t.anyHost, false
 	case strings.HasPrefix(host, "*."):
-		hr := t.wildcard[host[2:]]
-		if hr == nil {
-			hr = &hostRoutes{}
-			t.wildcard[host[2:]] = hr
-		}
-		return hr
+		return made(t.wildcard, host[2:])
 	}
-	hr := t.exact[host]
-	if hr == nil {
-		hr = &hostRoutes{}
-		t.exact[host] = hr
+	return made(t.exact, host)
+}
+
+func made(m map[string]*hostRoutes, key string) (*hostRoutes, bool) {
+	if hr := m[key]; hr != nil {
+		return hr, false
 	}
-	return hr
+	hr := &hostRoutes{}
+	m[key] = hr
+	return hr, true
 }
 
 func (hr *hostRoutes) find(path string, exact bool) *route {
@@ -215,8 +221,11 @@ func (t *Table) all() []*hostRoutes {
 	return out
 }
 
-// Match finds the backend of a request's Host header and URL path, or nil
-// when nothing matches.
+// match finds the backend of a request's Host header and URL path, or nil
+// (404) when nothing matches. As in ingress-nginx, a host's unmatched paths
+// go to its own default backend, never to the rules without host nor to
+// another Ingress's; a host no rule names goes to the catch-all server:
+// the rules without host, then Table.fallback.
 func (t *Table) match(hostHeader, path string) *backend {
 	host := canonicalHost(hostHeader)
 	hr := t.exact[host]
@@ -225,20 +234,28 @@ func (t *Table) match(hostHeader, path string) *backend {
 			hr = t.wildcard[host[i+1:]]
 		}
 	}
-	if hr == nil {
-		hr = t.anyHost
-	}
 	if hr != nil {
-		for i := range hr.routes {
-			if hr.routes[i].matches(path) {
-				return hr.routes[i].backend
-			}
+		if b := hr.match(path); b != nil {
+			return b
 		}
-		if hr.defaultBackend != nil {
-			return hr.defaultBackend
+		return hr.defaultBackend
+	}
+	if t.anyHost != nil {
+		if b := t.anyHost.match(path); b != nil {
+			return b
 		}
 	}
 	return t.fallback
+}
+
+// match returns the backend of the longest route matching path, or nil.
+func (hr *hostRoutes) match(path string) *backend {
+	for i := range hr.routes {
+		if hr.routes[i].matches(path) {
+			return hr.routes[i].backend
+		}
+	}
+	return nil
 }
 
 // canonicalHost is the Host header without port or trailing dot, in lower

@@ -18,9 +18,10 @@ const (
 
 // TestRouting sends requests through the proxy to real (loopback) backends:
 // hosts exact and wildcard, Exact against Prefix, element-wise prefixes,
-// the longest path, default backends, no endpoints and no match.
+// the longest path, default backends (a host's own Ingress's, the
+// catch-all's from a rule-less Ingress), no endpoints and no match.
 func TestRouting(t *testing.T) {
-	names := []string{"root", "v2", "foo", "foo-exact", "deep", "wild", "any", "def", "named"}
+	names := []string{"root", "v2", "foo", "foo-exact", "deep", "wild", "any", "def", "named", "shop", "shop-def", "other-def"}
 	lookup := newFakeLookup()
 	for _, n := range names {
 		b := newEchoBackend(t, n)
@@ -32,8 +33,22 @@ func TestRouting(t *testing.T) {
 
 	namedRule := rule("named.example.test", pathSpec{"/", prefix, "named", 0})
 	namedRule.HTTP.Paths[0].Backend.Service.Port = networkingv1.ServiceBackendPort{Name: "http"}
-	withDefault := ingressOf("default", "catch-all", time.Hour, rule("", pathSpec{"/static", prefix, "any", 80}))
+	// Host-less rules and a default backend: as in ingress-nginx the default
+	// backend is not the catch-all's (only a rule-less Ingress's is).
+	withDefault := ingressOf("default", "static", time.Hour, rule("", pathSpec{"/static", prefix, "any", 80}))
 	withDefault.Spec.DefaultBackend = ptr.To(serviceBackend("def", 80))
+	lookup.addService("web", "catch", 80, "", newEchoBackend(t, "catch").addr())
+	lookup.addService("web", "late-catch", 80, "", newEchoBackend(t, "late-catch").addr())
+	catchAll := ingressOf("web", "catch-all", 30*time.Minute)
+	catchAll.Spec.DefaultBackend = ptr.To(serviceBackend("catch", 80))
+	lateCatchAll := ingressOf("web", "late-catch-all", time.Minute)
+	lateCatchAll.Spec.DefaultBackend = ptr.To(serviceBackend("late-catch", 80))
+	// A host's default backend is its first Ingress's; a younger Ingress of
+	// the same host (another namespace even) does not change it.
+	shop := ingressOf("default", "shop", 20*time.Minute, rule("shop.example.test", pathSpec{"/cart", prefix, "shop", 80}))
+	shop.Spec.DefaultBackend = ptr.To(serviceBackend("shop-def", 80))
+	shopLate := ingressOf("default", "shop-late", 10*time.Minute, rule("shop.example.test", pathSpec{"/pay", prefix, "shop", 80}))
+	shopLate.Spec.DefaultBackend = ptr.To(serviceBackend("other-def", 80))
 	otherClass := ingressOf("default", "nginx", 3*time.Hour, rule("nginx.example.test", pathSpec{"/", prefix, "root", 80}))
 	otherClass.Spec.IngressClassName = ptr.To("nginx")
 	ingresses := []networkingv1.Ingress{
@@ -47,13 +62,17 @@ func TestRouting(t *testing.T) {
 		),
 		withDefault,
 		otherClass,
+		catchAll,
+		lateCatchAll,
+		shop,
+		shopLate,
 	}
 	tbl, errs := Build([]networkingv1.IngressClass{shoalClass(true)}, ingresses, lookup)
 	if len(errs) != 0 {
 		t.Fatalf("build errors: %v", errs)
 	}
-	if tbl.Ingresses != 2 {
-		t.Errorf("table serves %d Ingresses, want 2 (not the nginx one)", tbl.Ingresses)
+	if tbl.Ingresses != 6 {
+		t.Errorf("table serves %d Ingresses, want 6 (not the nginx one)", tbl.Ingresses)
 	}
 	srv := newTestServer(t)
 	srv.Update(tbl)
@@ -75,13 +94,19 @@ func TestRouting(t *testing.T) {
 		{"paths.example.test", "/foo/bar/baz", 200, "deep /foo/bar/baz"},
 		{"paths.example.test", "/foo/bar/baz/q", 200, "deep /foo/bar/baz/q"}, // longest wins
 		{"paths.example.test", "/foo/bar/bazz", 200, "foo /foo/bar/bazz"},
-		{"paths.example.test", "/foobar", 200, "def /foobar"}, // no path: the oldest Ingress's default backend
+		// No path of a host matches and its Ingress has no default backend:
+		// 404, never another Ingress's default nor the host-less rules.
+		{"paths.example.test", "/foobar", 404, "default backend - 404\n"},
+		{"paths.example.test", "/static", 404, "default backend - 404\n"},
+		{"shop.example.test", "/cart/1", 200, "shop /cart/1"},
+		{"shop.example.test", "/pay", 200, "shop /pay"},
+		{"shop.example.test", "/", 200, "shop-def /"}, // the host's own (first) Ingress's default
 		{"a.wild.test", "/x", 200, "wild /x"},
 		{"a.b.wild.test", "/static/a", 200, "any /static/a"}, // a wildcard covers one label only
 		{"wild.test", "/static", 200, "any /static"},
 		{"elsewhere.test", "/static/a.css", 200, "any /static/a.css"},
-		{"elsewhere.test", "/", 200, "def /"},
-		{"nginx.example.test", "/", 200, "def /"}, // another class's Ingress is not served
+		{"elsewhere.test", "/", 200, "catch /"},     // the catch-all: the oldest rule-less Ingress
+		{"nginx.example.test", "/", 200, "catch /"}, // another class's Ingress is not served
 		{"named.example.test", "/n", 200, "named-port /n"},
 		{"empty.example.test", "/", 503, "503 Service Temporarily Unavailable\n"},
 	}
@@ -94,7 +119,7 @@ func TestRouting(t *testing.T) {
 
 	// Without any default backend an unmatched request is the 404 of
 	// ingress-nginx's default backend.
-	tbl, _ = Build([]networkingv1.IngressClass{shoalClass(true)}, ingresses[:1], lookup)
+	tbl, _ = Build([]networkingv1.IngressClass{shoalClass(true)}, ingresses[:2], lookup)
 	srv.Update(tbl)
 	for _, c := range []struct{ host, path string }{{"paths.example.test", "/foobar"}, {"elsewhere.test", "/"}, {"", "/"}} {
 		if code, body := get(t, srv, c.host, c.path); code != 404 || body != "default backend - 404\n" {
