@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,8 +108,14 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // open: a node whose ports are all disabled or taken serves no Ingress.
 func (s *Server) Serving() bool { return s.listening.Load() > 0 }
 
-// ServeHTTP routes one request.
+// ServeHTTP routes one request. Its path is matched, and forwarded, as
+// nginx normalises it (cleanPath): "/v2/../admin" is "/admin", so a dot
+// segment cannot reach a backend through another path's route.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := cleanPath(r.URL.Path); p != r.URL.Path {
+		r = r.Clone(r.Context())
+		r.URL.Path, r.URL.RawPath = p, ""
+	}
 	b := s.table.Load().match(r.Host, r.URL.Path)
 	if b == nil {
 		http.Error(w, "default backend - 404", http.StatusNotFound)
@@ -120,6 +128,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, target)))
+}
+
+// cleanPath resolves "." and ".." segments and merges repeated slashes,
+// keeping a trailing slash, as nginx normalises a URI before it matches
+// locations. A path that is not absolute ("*") is left alone.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		return p
+	}
+	c := path.Clean(p)
+	if c != "/" && strings.HasSuffix(p, "/") {
+		c += "/"
+	}
+	return c
 }
 
 // TLSConfig picks each connection's certificate by SNI from the current

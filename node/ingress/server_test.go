@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,10 +10,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -187,5 +190,60 @@ func TestNotServingWithoutPorts(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Error(err)
+	}
+}
+
+// TestDotSegments sends raw request lines: a path is matched and forwarded
+// as nginx normalises it, so "/v2/../admin" never reaches v2's backend.
+func TestDotSegments(t *testing.T) {
+	lookup := newFakeLookup()
+	for _, n := range []string{"root", "v2"} {
+		lookup.addService("default", n, 80, "", newEchoBackend(t, n).addr())
+	}
+	ing := ingressOf("default", "app", time.Minute, rule("app.example.test", pathSpec{"/", prefix, "root", 80}, pathSpec{"/v2", prefix, "v2", 80}))
+	tbl, errs := Build([]networkingv1.IngressClass{shoalClass(true)}, []networkingv1.Ingress{ing}, lookup)
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	srv := newTestServer(t)
+	srv.Update(tbl)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	for _, c := range []struct{ target, want string }{
+		{"/v2/../admin", "root /admin"},
+		{"/v2/%2e%2e/admin", "root /admin"},
+		{"/v2/./x", "v2 /v2/x"},
+		{"//v2//x/", "v2 /v2/x/"},
+		{"/a/b/../../v2", "v2 /v2"},
+		{"/../../etc/passwd", "root /etc/passwd"},
+		{"/v2/", "v2 /v2/"},
+	} {
+		conn, err := net.Dial("tcp", hs.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n", c.target)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			conn.Close()
+			t.Fatalf("%s: %v", c.target, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != 200 || string(body) != c.want {
+			t.Errorf("GET %s: %d %q, want 200 %q", c.target, resp.StatusCode, body, c.want)
+		}
+	}
+}
+
+func TestCleanPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "/", "/": "/", "/a": "/a", "/a/": "/a/", "/a/../b": "/b", "/a/./b/": "/a/b/", "//a//b": "/a/b",
+		"/..": "/", "/a/..": "/", "/a/../": "/", "*": "*",
+	} {
+		if got := cleanPath(in); got != want {
+			t.Errorf("cleanPath(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
