@@ -90,6 +90,8 @@ func validateEndpoints(ep, old *corev1.Endpoints) field.ErrorList {
 	return errs
 }
 
+// validateEndpointAddress is validateEndpointAddress of Kubernetes: a
+// well-formed address is then held to ValidateNonSpecialIP.
 func validateEndpointAddress(a corev1.EndpointAddress, path *field.Path) field.ErrorList {
 	errs := validation.IsValidIP(path.Child("ip"), a.IP)
 	if a.Hostname != "" {
@@ -99,6 +101,34 @@ func validateEndpointAddress(a corev1.EndpointAddress, path *field.Path) field.E
 		for _, msg := range apivalidation.NameIsDNSSubdomain(*a.NodeName, false) {
 			errs = append(errs, field.Invalid(path.Child("nodeName"), *a.NodeName, msg))
 		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return validateNonSpecialIP(a.IP, path.Child("ip"))
+}
+
+// validateNonSpecialIP is Kubernetes' ValidateNonSpecialIP, for Endpoints
+// and EndpointSlices: unspecified and loopback addresses make no sense as
+// endpoints, and link-local ones are the node's own business (a cloud's
+// metadata service): a proxy must never be sent there.
+func validateNonSpecialIP(addr string, path *field.Path) field.ErrorList {
+	ip := net.ParseIP(addr)
+	if ip == nil {
+		return field.ErrorList{field.Invalid(path, addr, "must be a valid IP address")}
+	}
+	var errs field.ErrorList
+	if ip.IsUnspecified() {
+		errs = append(errs, field.Invalid(path, addr, fmt.Sprintf("may not be unspecified (%v)", addr)))
+	}
+	if ip.IsLoopback() {
+		errs = append(errs, field.Invalid(path, addr, "may not be in the loopback range (127.0.0.0/8, ::1/128)"))
+	}
+	if ip.IsLinkLocalUnicast() {
+		errs = append(errs, field.Invalid(path, addr, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"))
+	}
+	if ip.IsLinkLocalMulticast() {
+		errs = append(errs, field.Invalid(path, addr, "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"))
 	}
 	return errs
 }

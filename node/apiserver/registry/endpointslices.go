@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -52,11 +54,35 @@ func validateEndpointSlice(s, old *discoveryv1.EndpointSlice) field.ErrorList {
 		errs = append(errs, field.NotSupported(field.NewPath("addressType"), s.AddressType, []string{"IPv4", "IPv6", "FQDN"}))
 	}
 	for i, e := range s.Endpoints {
+		ap := field.NewPath("endpoints").Index(i).Child("addresses")
 		if len(e.Addresses) == 0 {
-			errs = append(errs, field.Required(field.NewPath("endpoints").Index(i).Child("addresses"), "must contain at least 1 address"))
+			errs = append(errs, field.Required(ap, "must contain at least 1 address"))
+		}
+		for j, a := range e.Addresses {
+			errs = append(errs, validateSliceAddress(s.AddressType, a, ap.Index(j))...)
 		}
 	}
 	return errs
+}
+
+// validateSliceAddress checks one address of the slice's type, as
+// Kubernetes does: an IP of the right family, and not a special one
+// (ValidateNonSpecialIP); an FQDN. Unknown types are not checked.
+func validateSliceAddress(t discoveryv1.AddressType, a string, path *field.Path) field.ErrorList {
+	switch t {
+	case discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6:
+		if errs := validation.IsValidIPForLegacyField(path, a, true, nil); len(errs) > 0 {
+			return errs
+		}
+		var errs field.ErrorList
+		if v4 := net.ParseIP(a).To4() != nil; v4 != (t == discoveryv1.AddressTypeIPv4) {
+			errs = append(errs, field.Invalid(path, a, "must be an "+string(t)+" address"))
+		}
+		return append(errs, validateNonSpecialIP(a, path)...)
+	case discoveryv1.AddressTypeFQDN:
+		return validation.IsFullyQualifiedDomainName(path, a)
+	}
+	return nil
 }
 
 func slicePorts(s *discoveryv1.EndpointSlice) string {
