@@ -42,12 +42,22 @@ func (b *backend) pick() (string, bool) {
 // backendCache resolves each Service port once per Build, so the paths
 // that share it share its round-robin position.
 type backendCache struct {
-	lookup Lookup
-	byName map[string]*backend
+	lookup        Lookup
+	byName        map[string]*backend
+	allowLoopback bool
 }
 
-func newBackendCache(l Lookup) *backendCache {
-	return &backendCache{lookup: l, byName: map[string]*backend{}}
+func newBackendCache(l Lookup, allowLoopback bool) *backendCache {
+	return &backendCache{lookup: l, byName: map[string]*backend{}, allowLoopback: allowLoopback}
+}
+
+// nodeLocal reports an address the proxy must never be sent to, whatever
+// an Endpoints object says: unspecified, loopback, link-local (a cloud's
+// metadata service) or multicast, as Kubernetes' ValidateNonSpecialIP
+// refuses them in Endpoints (and multicast cannot take a connection).
+func (c *backendCache) nodeLocal(ip net.IP) bool {
+	return ip == nil || ip.IsUnspecified() || ip.IsLoopback() && !c.allowLoopback ||
+		ip.IsLinkLocalUnicast() || ip.IsMulticast()
 }
 
 // get resolves a Service backend; nil for a resource backend, which shoal
@@ -93,18 +103,25 @@ func (c *backendCache) resolve(namespace string, sb *networkingv1.IngressService
 	if eps == nil {
 		return nil, fmt.Sprintf("service %s/%s has no endpoints", namespace, sb.Name)
 	}
-	var addrs []string
+	var addrs, skipped []string
 	for _, s := range eps.Subsets {
 		for _, ep := range s.Ports {
 			if ep.Name != sp.Name || ep.Protocol != "" && ep.Protocol != corev1.ProtocolTCP {
 				continue
 			}
 			for _, a := range s.Addresses {
+				if c.nodeLocal(net.ParseIP(a.IP)) {
+					skipped = append(skipped, a.IP)
+					continue
+				}
 				addrs = append(addrs, net.JoinHostPort(a.IP, strconv.Itoa(int(ep.Port))))
 			}
 		}
 	}
 	if len(addrs) == 0 {
+		if len(skipped) > 0 {
+			return nil, fmt.Sprintf("service %s/%s has no ready endpoints but node-local addresses %v, which are never used", namespace, sb.Name, skipped)
+		}
 		return nil, fmt.Sprintf("service %s/%s has no ready endpoints", namespace, sb.Name)
 	}
 	slices.Sort(addrs)

@@ -4,9 +4,10 @@
 //
 // It knows nothing of raft or the API server. The node hands it the
 // IngressClasses and Ingresses of its replica and a Lookup for Services,
-// Endpoints and Secrets; Build turns them into an immutable Table (routes,
-// backends, certificates) and Server.Update swaps it in atomically, so a
-// rebuild never blocks a request. An Ingress that cannot be used whole
+// Endpoints and Secrets; Builder.Build turns them into an immutable Table
+// (routes, backends, certificates; key pairs parsed once per Secret
+// version) and Server.Update swaps it in atomically, so a rebuild never
+// blocks a request. An Ingress that cannot be used whole
 // (a missing Secret, an unknown path type) loses only its broken parts,
 // and Build reports why.
 //
@@ -29,6 +30,8 @@
 //     else the 404;
 //   - a backend is a Service port (number or name) resolved to the ready
 //     addresses of its Endpoints, balanced round-robin; none gives 503.
+//     Node-local addresses (loopback, link-local, unspecified, multicast)
+//     are never used, whatever the Endpoints say.
 //
 // HTTPS serves every spec.tls Secret (kubernetes.io/tls: tls.crt, tls.key)
 // by SNI for its hosts, and a self-signed certificate made at start for
@@ -39,6 +42,7 @@
 //	srv, _ := ingress.NewServer(ingress.Config{Addr: nodeIP, HTTPPort: 80, HTTPSPort: 443})
 //	go srv.Run(ctx)
 //	// on every change of the objects, and on a timer:
-//	t, errs := ingress.Build(classes, ingresses, lookup)
+//	var b ingress.Builder
+//	t, errs := b.Build(classes, ingresses, lookup)
 //	srv.Update(t)
 package ingress

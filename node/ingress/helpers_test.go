@@ -134,3 +134,8 @@ func newTestServer(t *testing.T) *Server {
 	}
 	return s
 }
+
+// build is Builder.Build for tests, whose backends listen on loopback.
+func build(classes []networkingv1.IngressClass, ingresses []networkingv1.Ingress, lookup Lookup) (*Table, []error) {
+	return (&Builder{AllowLoopback: true}).Build(classes, ingresses, lookup)
+}

@@ -78,7 +78,7 @@ func TestRunTLSBySNI(t *testing.T) {
 	ing := ingressOf("default", "app", time.Minute,
 		rule("app.example.test", pathSpec{"/", prefix, "web", 80}), rule("*.wild.test", pathSpec{"/", prefix, "web", 80}))
 	ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{"app.example.test"}, SecretName: "app-tls"}, {SecretName: "wild-tls"}}
-	tbl, errs := Build([]networkingv1.IngressClass{shoalClass(true)}, []networkingv1.Ingress{ing}, lookup)
+	tbl, errs := build([]networkingv1.IngressClass{shoalClass(true)}, []networkingv1.Ingress{ing}, lookup)
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
@@ -201,7 +201,7 @@ func TestDotSegments(t *testing.T) {
 		lookup.addService("default", n, 80, "", newEchoBackend(t, n).addr())
 	}
 	ing := ingressOf("default", "app", time.Minute, rule("app.example.test", pathSpec{"/", prefix, "root", 80}, pathSpec{"/v2", prefix, "v2", 80}))
-	tbl, errs := Build([]networkingv1.IngressClass{shoalClass(true)}, []networkingv1.Ingress{ing}, lookup)
+	tbl, errs := build([]networkingv1.IngressClass{shoalClass(true)}, []networkingv1.Ingress{ing}, lookup)
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}

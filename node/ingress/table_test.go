@@ -67,7 +67,7 @@ func TestRouting(t *testing.T) {
 		shop,
 		shopLate,
 	}
-	tbl, errs := Build([]networkingv1.IngressClass{shoalClass(true)}, ingresses, lookup)
+	tbl, errs := build([]networkingv1.IngressClass{shoalClass(true)}, ingresses, lookup)
 	if len(errs) != 0 {
 		t.Fatalf("build errors: %v", errs)
 	}
@@ -119,7 +119,7 @@ func TestRouting(t *testing.T) {
 
 	// Without any default backend an unmatched request is the 404 of
 	// ingress-nginx's default backend.
-	tbl, _ = Build([]networkingv1.IngressClass{shoalClass(true)}, ingresses[:2], lookup)
+	tbl, _ = build([]networkingv1.IngressClass{shoalClass(true)}, ingresses[:2], lookup)
 	srv.Update(tbl)
 	for _, c := range []struct{ host, path string }{{"paths.example.test", "/foobar"}, {"elsewhere.test", "/"}, {"", "/"}} {
 		if code, body := get(t, srv, c.host, c.path); code != 404 || body != "default backend - 404\n" {
@@ -135,7 +135,7 @@ func TestRoundRobinAndHeaders(t *testing.T) {
 	lookup := newFakeLookup()
 	lookup.addService("shop", "web", 80, "http", a.addr(), b.addr())
 	ing := ingressOf("shop", "web", time.Minute, rule("shop.example.test", pathSpec{"/", prefix, "web", 80}))
-	tbl, errs := Build([]networkingv1.IngressClass{shoalClass(false)}, []networkingv1.Ingress{ing}, lookup)
+	tbl, errs := build([]networkingv1.IngressClass{shoalClass(false)}, []networkingv1.Ingress{ing}, lookup)
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
@@ -173,7 +173,7 @@ func TestBuildSkipsBrokenParts(t *testing.T) {
 	noType := ingressOf("default", "no-type", 2*time.Hour, rule("nt.example.test", pathSpec{"/", prefix, "web", 80}))
 	noType.Spec.Rules[0].HTTP.Paths[0].PathType = nil
 
-	tbl, errs := Build([]networkingv1.IngressClass{shoalClass(false)}, []networkingv1.Ingress{young, old, noType}, lookup)
+	tbl, errs := build([]networkingv1.IngressClass{shoalClass(false)}, []networkingv1.Ingress{young, old, noType}, lookup)
 	joined := ""
 	for _, e := range errs {
 		joined += e.Error() + "\n"

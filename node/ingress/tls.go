@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // certificates maps SNI names to the certificates of spec.tls entries.
@@ -30,7 +31,7 @@ func newCertificates() certificates {
 // none: the hosts of the Ingress's rules). A host already served by an
 // older Ingress keeps that certificate. An entry without secretName is the
 // fake certificate's, as in ingress-nginx.
-func (c certificates) add(ing *networkingv1.Ingress, t networkingv1.IngressTLS, lookup Lookup) error {
+func (c certificates) add(ing *networkingv1.Ingress, t networkingv1.IngressTLS, lookup Lookup, parser *certParser) error {
 	if t.SecretName == "" {
 		return nil
 	}
@@ -38,7 +39,7 @@ func (c certificates) add(ing *networkingv1.Ingress, t networkingv1.IngressTLS, 
 	if sec == nil {
 		return fmt.Errorf("secret %s/%s not found", ing.Namespace, t.SecretName)
 	}
-	cert, err := certificateOf(sec)
+	cert, err := parser.parse(sec)
 	if err != nil {
 		return fmt.Errorf("secret %s/%s: %w", ing.Namespace, t.SecretName, err)
 	}
@@ -73,6 +74,48 @@ func (c certificates) lookup(name string) *tls.Certificate {
 		return c.wildcard[name[i+1:]]
 	}
 	return nil
+}
+
+// certKey names one version of a Secret.
+type certKey struct {
+	namespace, name string
+	uid             types.UID
+	resourceVersion string
+}
+
+// parsedCert is what parsing one Secret version gave.
+type parsedCert struct {
+	cert *tls.Certificate
+	err  error
+}
+
+// certParser parses the Secrets of one Build, reusing the previous Build's
+// results (known) for the same Secret versions; used holds those of this
+// Build, the next one's known.
+type certParser struct {
+	known, used map[certKey]parsedCert
+}
+
+func newCertParser(known map[certKey]parsedCert) *certParser {
+	return &certParser{known: known, used: map[certKey]parsedCert{}}
+}
+
+// parse returns the key pair of s, parsing it only if this version was
+// not parsed before. A Secret without UID or resourceVersion (never one
+// from the store) is parsed every time.
+func (p *certParser) parse(s *corev1.Secret) (*tls.Certificate, error) {
+	if s.UID == "" || s.ResourceVersion == "" {
+		return certificateOf(s)
+	}
+	k := certKey{s.Namespace, s.Name, s.UID, s.ResourceVersion}
+	r, ok := p.used[k]
+	if !ok {
+		if r, ok = p.known[k]; !ok {
+			r.cert, r.err = certificateOf(s)
+		}
+		p.used[k] = r
+	}
+	return r.cert, r.err
 }
 
 // certificateOf reads a kubernetes.io/tls Secret's tls.crt and tls.key.

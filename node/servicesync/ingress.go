@@ -32,7 +32,11 @@ type Ingress struct {
 	Logger   *slog.Logger
 	Resync   time.Duration // 0: 10s
 	Debounce time.Duration // 0: 100ms
+	// Builder makes the tables and keeps the parsed certificates between
+	// rebuilds; nil uses one of its own.
+	Builder *ingress.Builder
 
+	own      ingress.Builder
 	lastErrs string // the problems logged last, so each is logged once
 }
 
@@ -51,10 +55,17 @@ func (s *Ingress) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer cancel()
 	for _, r := range []string{resIngressClasses, resIngresses, "services", "endpoints", "secrets"} {
+		// Watch before the first Sync, so that no change between its List
+		// and the watch's start is missed.
+		w, err := s.Store.Watch(r, "", 0)
+		if err != nil {
+			s.Logger.Warn("ingress: watch", "resource", r, "error", err)
+			w = nil
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.follow(ctx, r, changed)
+			s.follow(ctx, r, w, changed)
 		}()
 	}
 	t := time.NewTicker(resync)
@@ -75,9 +86,10 @@ func (s *Ingress) Run(ctx context.Context) error {
 	}
 }
 
-// follow signals changed on every event of resource, re-watching when the
-// store closes the watch (a slow reader or a snapshot restore).
-func (s *Ingress) follow(ctx context.Context, resource string, changed chan<- struct{}) {
+// follow signals changed on every event of w (nil: none yet), watching
+// resource anew when the store closes the watch (a slow reader or a
+// snapshot restore) and signalling then too, as events may have been lost.
+func (s *Ingress) follow(ctx context.Context, resource string, w *consensus.Watcher, changed chan<- struct{}) {
 	signal := func() {
 		select {
 		case changed <- struct{}{}:
@@ -85,15 +97,18 @@ func (s *Ingress) follow(ctx context.Context, resource string, changed chan<- st
 		}
 	}
 	for ctx.Err() == nil {
-		w, err := s.Store.Watch(resource, "", 0)
-		if err != nil {
-			s.Logger.Warn("ingress: watch", "resource", resource, "error", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-				continue
+		if w == nil {
+			var err error
+			if w, err = s.Store.Watch(resource, "", 0); err != nil {
+				s.Logger.Warn("ingress: watch", "resource", resource, "error", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+					continue
+				}
 			}
+			signal()
 		}
 		for open := true; open; {
 			select {
@@ -104,6 +119,7 @@ func (s *Ingress) follow(ctx context.Context, resource string, changed chan<- st
 				signal()
 			}
 		}
+		w = nil
 	}
 }
 
@@ -128,7 +144,11 @@ func (s *Ingress) Sync() {
 		}
 		ings = append(ings, ing)
 	}
-	t, errs := ingress.Build(classes, ings, storeLookup{s.Store})
+	b := s.Builder
+	if b == nil {
+		b = &s.own
+	}
+	t, errs := b.Build(classes, ings, storeLookup{s.Store})
 	s.Server.Update(t)
 	msgs := make([]string, len(errs))
 	for i, e := range errs {

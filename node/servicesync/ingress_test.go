@@ -47,7 +47,8 @@ func TestIngressFollowsStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Ingress{Store: st, Server: srv, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Debounce: 10 * time.Millisecond, Resync: time.Hour}
+	s := &Ingress{Store: st, Server: srv, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Debounce: 10 * time.Millisecond, Resync: time.Hour,
+		Builder: &ingress.Builder{AllowLoopback: true}} // the test backend listens on loopback
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
