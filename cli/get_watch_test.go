@@ -3,6 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +14,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver"
 )
 
 // syncBuffer is a buffer one goroutine writes while the test reads it.
@@ -125,4 +134,124 @@ func TestGetWatch(t *testing.T) {
 		}
 		setPodStatus(t, cs, "web", func(s *corev1.PodStatus) { s.Phase = corev1.PodPending })
 	}
+}
+
+// TestGetWatchChangeBeforeWatch: `get NAME -w` watches from the
+// resourceVersion it printed, so a change made between its get and its
+// watch is printed, and nothing twice; when the server finds that version
+// too old (410), a fresh list brings what changed in between.
+func TestGetWatchChangeBeforeWatch(t *testing.T) {
+	isolateKubeconfig(t)
+	tables := []string{"get", "pod", "web", "-w"}
+	phases := []string{"get", "pod", "web", "-w", "-o", `jsonpath={.status.phase}{"\n"}`}
+	tableHeader := "NAME READY STATUS RESTARTS"
+	for _, tc := range []struct {
+		name string
+		args []string
+		// change makes web Running between the get and the watch; gone
+		// answers that watch with a 410 ERROR event.
+		change, gone bool
+		want         []string
+	}{
+		{"table", tables, true, false, []string{tableHeader, "web 0/1 Pending 0", "web 0/1 Running 0", "web 0/1 Succeeded 0"}},
+		{"table, 410", tables, true, true, []string{tableHeader, "web 0/1 Pending 0", "web 0/1 Running 0", "web 0/1 Succeeded 0"}},
+		{"table, 410 with no change", tables, false, true, []string{tableHeader, "web 0/1 Pending 0", "web 0/1 Succeeded 0"}},
+		{"jsonpath", phases, true, false, []string{"Pending", "Running", "Succeeded"}},
+		{"jsonpath, 410", phases, true, true, []string{"Pending", "Running", "Succeeded"}},
+		{"jsonpath, 410 with no change", phases, false, true, []string{"Pending", "Succeeded"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			var cs kubernetes.Interface
+			var once sync.Once
+			srv := watchAPI(t, func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Query().Get("watch") != "true" {
+					return false
+				}
+				handled := false
+				once.Do(func() {
+					if tc.change {
+						setPodStatus(t, cs, "web", func(s *corev1.PodStatus) { s.Phase = corev1.PodRunning })
+					}
+					if tc.gone {
+						w.Header().Set("Content-Type", "application/json")
+						io.WriteString(w, `{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 1 (9)","reason":"Expired","code":410}}`+"\n")
+						handled = true
+					}
+				})
+				return handled
+			})
+			var err error
+			if cs, err = kubernetes.NewForConfig(&rest.Config{Host: srv.URL}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			web := testPod("web", nil)
+			web.Status.Phase = corev1.PodPending
+			if _, err := cs.CoreV1().Pods("default").Create(ctx, web, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr syncBuffer
+			app := NewApp(Deps{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+			wctx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() {
+				done <- app.Run(wctx, append(append([]string{"shoal"}, tc.args...), "--server", srv.URL, "--data-dir", t.TempDir()))
+			}()
+			// Once the watch runs (the first lines are out and stay), the
+			// pod finishes: printed once.
+			waitLines(t, &stdout, tc.want[:len(tc.want)-1])
+			time.Sleep(300 * time.Millisecond)
+			setPodStatus(t, cs, "web", func(s *corev1.PodStatus) { s.Phase = corev1.PodSucceeded })
+			waitLines(t, &stdout, tc.want)
+			time.Sleep(200 * time.Millisecond)
+			if got := lines(stdout.String()); strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("output settled as\n%s\nexpected\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+			cancel()
+			if err := <-done; ExitCode(err, &stderr) != 0 || stderr.String() != "" {
+				t.Errorf("%v, stderr %q", err, stderr.String())
+			}
+		})
+	}
+}
+
+// waitLines waits up to 5 s for the output's lines (see lines) to be want.
+func waitLines(t *testing.T, out *syncBuffer, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := lines(out.String())
+		if strings.Join(got, "\n") == strings.Join(want, "\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("output after 5s:\n%s\nexpected\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// watchAPI is realAPI with intercept asked first about every request; it
+// returns true when it has answered.
+func watchAPI(t *testing.T, intercept func(http.ResponseWriter, *http.Request) bool) *httptest.Server {
+	t.Helper()
+	st := consensus.NewStore()
+	api := apiserver.New(apiserver.Config{
+		Store: st, Proposer: consensus.NewLocalProposer(st),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	h := api.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !intercept(w, r) {
+			h.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return srv
 }
