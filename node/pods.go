@@ -15,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"golang.org/x/sync/errgroup"
 
@@ -172,7 +173,8 @@ func (n *Node) runPods(ctx context.Context) error {
 }
 
 // lateHandler serves with a handler set once the part behind it is up,
-// and answers 503 until then.
+// and answers 503 until then, as a Status that clients (kubectl, a peer's
+// metrics API) can read.
 type lateHandler struct{ h atomic.Pointer[http.Handler] }
 
 func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
@@ -182,7 +184,7 @@ func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		(*h).ServeHTTP(w, r)
 		return
 	}
-	http.Error(w, "this node runs no container runtime (yet)", http.StatusServiceUnavailable)
+	apiserver.WriteStatus(w, apierrors.NewServiceUnavailable("this node runs no container runtime (yet)"))
 }
 
 // nodeTransport reaches other nodes' APIs with this node's certificate.

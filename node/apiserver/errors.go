@@ -52,6 +52,10 @@ func invalid(kind schema.GroupKind, name string, errs field.ErrorList) error {
 	return apierrors.NewInvalid(kind, name, errs)
 }
 
+// WriteStatus answers with err as a metav1.Status, as the API's handlers
+// do; for the node's handlers that stand in for a part not yet up.
+func WriteStatus(w http.ResponseWriter, err error) { writeStatus(w, err) }
+
 // writeStatus answers with err as a metav1.Status.
 func writeStatus(w http.ResponseWriter, err error) {
 	var st apierrors.APIStatus
