@@ -22,6 +22,13 @@ import (
 // after its context is cancelled.
 const DefaultShutdownTimeout = 5 * time.Second
 
+// Backend timeouts, ingress-nginx's defaults: proxy-connect-timeout 5s and
+// proxy-read-timeout 60s (here: until the response headers).
+const (
+	DefaultConnectTimeout        = 5 * time.Second
+	DefaultResponseHeaderTimeout = 60 * time.Second
+)
+
 // Config configures a Server. Zero ports disable a listener.
 type Config struct {
 	// Addr is the IP both listeners bind: the node's address.
@@ -30,8 +37,12 @@ type Config struct {
 	// node). 0 disables one.
 	HTTPPort, HTTPSPort int
 	// ShutdownTimeout bounds the graceful stop; default
-	// DefaultShutdownTimeout.
+	// DefaultShutdownTimeout. Requests still running then, upgraded
+	// (WebSocket) connections included, are cut.
 	ShutdownTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for a backend's response
+	// headers (504 after it); default DefaultResponseHeaderTimeout.
+	ResponseHeaderTimeout time.Duration
 	// Logger receives start, stop and error logs; nil discards.
 	Logger *slog.Logger
 }
@@ -41,9 +52,12 @@ type Config struct {
 //	NewServer ──Run(ctx)──> listening (a busy port is logged and skipped)
 //	                              │
 //	                        Ready() closed ──ctx done──> graceful stop
-//	                                                     (≤ ShutdownTimeout)
+//	                                                     (≤ ShutdownTimeout,
+//	                                                     then every request,
+//	                                                     upgraded ones too,
+//	                                                     is cancelled)
 //	                                                          │
-//	                                                     Run returns nil
+//	                                        Run returns nil once no handler runs
 //
 // Until the first Update the table is empty: every request gets 404. The
 // Server is also an http.Handler, and TLSConfig serves its certificates,
@@ -57,6 +71,9 @@ type Server struct {
 	ready chan struct{}
 	// listening counts the ports Run opened; set before ready closes.
 	listening atomic.Int32
+	// inflight counts running handlers: http.Server.Shutdown does not wait
+	// for hijacked (upgraded) connections, Run does.
+	inflight sync.WaitGroup
 }
 
 type targetKey struct{}
@@ -65,6 +82,9 @@ type targetKey struct{}
 func NewServer(cfg Config) (*Server, error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.ResponseHeaderTimeout == 0 {
+		cfg.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -82,15 +102,28 @@ func NewServer(cfg Config) (*Server, error) {
 			pr.SetURL(&url.URL{Scheme: "http", Host: target})
 			pr.Out.Host = pr.In.Host // the backend sees the Host the client asked for
 			pr.SetXForwarded()
+			// The client's address, whatever the client sent, as
+			// ingress-nginx sets it ($remote_addr).
+			if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+				pr.Out.Header.Set("X-Real-IP", ip)
+			} else {
+				pr.Out.Header.Del("X-Real-IP")
+			}
 		},
 		Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 32,
-			IdleConnTimeout:     90 * time.Second,
+			Proxy:                 nil,
+			DialContext:           (&net.Dialer{Timeout: DefaultConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+			MaxIdleConnsPerHost:   32,
+			IdleConnTimeout:       90 * time.Second,
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.Debug("ingress backend", "target", r.Context().Value(targetKey{}), "error", err)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				http.Error(w, "504 Gateway Time-out", http.StatusGatewayTimeout)
+				return
+			}
 			http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
 		},
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -112,6 +145,8 @@ func (s *Server) Serving() bool { return s.listening.Load() > 0 }
 // nginx normalises it (cleanPath): "/v2/../admin" is "/admin", so a dot
 // segment cannot reach a backend through another path's route.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.inflight.Add(1)
+	defer s.inflight.Done()
 	if p := cleanPath(r.URL.Path); p != r.URL.Path {
 		r = r.Clone(r.Context())
 		r.URL.Path, r.URL.RawPath = p, ""
@@ -161,10 +196,17 @@ func (s *Server) TLSConfig() *tls.Config {
 	}
 }
 
-// Run serves until ctx is cancelled. A port that cannot be bound (taken on
+// Run serves until ctx is cancelled, then stops gracefully: up to
+// ShutdownTimeout for requests in flight, then it cancels what still runs
+// (the context of every request, which also closes upgraded connections)
+// and returns once no handler runs. A port that cannot be bound (taken on
 // a developer's machine, say) is logged and skipped, so the node keeps
 // running without it.
 func (s *Server) Run(ctx context.Context) error {
+	// Requests outlive ctx by the grace period: their base is cancelled
+	// only after it.
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
 	var servers []*http.Server
 	var wg sync.WaitGroup
 	serve := func(port int, useTLS bool) {
@@ -178,7 +220,8 @@ func (s *Server) Run(ctx context.Context) error {
 			return
 		}
 		hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
-			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+			BaseContext: func(net.Listener) context.Context { return base },
+			ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 		if useTLS {
 			hs.TLSConfig = s.TLSConfig()
 		}
@@ -211,6 +254,19 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
+	// Shutdown waits for neither hijacked connections nor their handlers:
+	// give them the rest of the grace period, then cancel them.
+	idle := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+	case <-stopCtx.Done():
+		cancelBase()
+		<-idle
+	}
 	s.proxy.Transport.(*http.Transport).CloseIdleConnections()
 	return nil
 }

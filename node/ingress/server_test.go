@@ -10,12 +10,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -245,5 +247,145 @@ func TestCleanPath(t *testing.T) {
 		if got := cleanPath(in); got != want {
 			t.Errorf("cleanPath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// startRun runs srv until the test ends (or stop is called) and waits for
+// Ready; stop cancels Run and fails the test if it does not return.
+func startRun(t *testing.T, srv *Server) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	}
+	t.Cleanup(stop)
+	select {
+	case <-srv.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("not ready")
+	}
+	return stop
+}
+
+// TestBackendTimeout: a backend that never answers gets a 504 after the
+// response header timeout (ingress-nginx's proxy-read-timeout) instead of
+// holding the request forever.
+func TestBackendTimeout(t *testing.T) {
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	lookup := newFakeLookup()
+	lookup.addService("default", "slow", 80, "", hung.Listener.Addr().String())
+	tbl, errs := build([]networkingv1.IngressClass{shoalClass(true)},
+		[]networkingv1.Ingress{ingressOf("default", "slow", time.Minute, rule("slow.example.test", pathSpec{"/", prefix, "slow", 80}))}, lookup)
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	srv, err := NewServer(Config{ResponseHeaderTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Update(tbl)
+	type answer struct {
+		code int
+		body string
+	}
+	got := make(chan answer, 1)
+	go func() {
+		code, body := get(t, srv, "slow.example.test", "/")
+		got <- answer{code, body}
+	}()
+	select {
+	case a := <-got:
+		if a.code != http.StatusGatewayTimeout || a.body != "504 Gateway Time-out\n" {
+			t.Errorf("hung backend: %d %q, want 504", a.code, a.body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request to a hung backend is still waiting after 5s")
+	}
+	if d := DefaultResponseHeaderTimeout; d != 60*time.Second {
+		t.Errorf("default response header timeout %v, want ingress-nginx's 60s", d)
+	}
+}
+
+// TestUpgradedConnectionEndsWithRun: an upgraded (WebSocket-like)
+// connection through the proxy is cut once Run's grace period is over, and
+// Run returns only after its handler has.
+func TestUpgradedConnectionEndsWithRun(t *testing.T) {
+	backendDone := make(chan struct{}, 1)
+	upgrader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
+		rw.Flush()
+		io.Copy(io.Discard, rw) // until the proxy closes its side
+		backendDone <- struct{}{}
+	}))
+	defer upgrader.Close()
+	lookup := newFakeLookup()
+	lookup.addService("default", "ws", 80, "", upgrader.Listener.Addr().String())
+	tbl, errs := build([]networkingv1.IngressClass{shoalClass(true)},
+		[]networkingv1.Ingress{ingressOf("default", "ws", time.Minute, rule("ws.example.test", pathSpec{"/", prefix, "ws", 80}))}, lookup)
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	port := freePort(t)
+	srv, err := NewServer(Config{Addr: "127.0.0.1", HTTPPort: port, ShutdownTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Update(tbl)
+	stop := startRun(t, srv)
+
+	conn, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET /socket HTTP/1.1\r\nHost: ws.example.test\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	start := time.Now()
+	stop()
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Errorf("Run returned after %v, before the 300ms grace period", d)
+	}
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("client side of the upgraded connection after Run: %v, want it closed", err)
+	}
+	select {
+	case <-backendDone:
+	case <-time.After(3 * time.Second):
+		t.Error("the backend side of the upgraded connection is still open after Run")
 	}
 }

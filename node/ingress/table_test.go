@@ -1,6 +1,8 @@
 package ingress
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -129,7 +131,8 @@ func TestRouting(t *testing.T) {
 }
 
 // TestRoundRobinAndHeaders: the ready endpoints take turns, and each
-// request carries the client's Host and X-Forwarded-For/-Proto/-Host.
+// request carries the client's Host, X-Forwarded-For/-Proto/-Host and
+// X-Real-IP.
 func TestRoundRobinAndHeaders(t *testing.T) {
 	a, b := newEchoBackend(t, "a"), newEchoBackend(t, "b")
 	lookup := newFakeLookup()
@@ -149,8 +152,25 @@ func TestRoundRobinAndHeaders(t *testing.T) {
 	if seen["a"] != 3 || seen["b"] != 3 {
 		t.Errorf("answers %v, want 3 each", seen)
 	}
-	h := <-a.last
-	for k, want := range map[string]string{"Host": "shop.example.test", "X-Forwarded-For": "192.0.2.7", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "shop.example.test"} {
+	// A client's own X-Real-IP is overwritten with its address, as
+	// ingress-nginx does.
+	for len(a.last) > 0 {
+		<-a.last
+	}
+	for len(b.last) > 0 {
+		<-b.last
+	}
+	req := httptest.NewRequest("GET", "http://shop.example.test/cart", nil)
+	req.RemoteAddr = "192.0.2.7:40000"
+	req.Header.Set("X-Real-IP", "10.6.6.6")
+	srv.ServeHTTP(httptest.NewRecorder(), req)
+	var h http.Header
+	select {
+	case h = <-a.last:
+	case h = <-b.last:
+	}
+	for k, want := range map[string]string{"Host": "shop.example.test", "X-Forwarded-For": "192.0.2.7", "X-Forwarded-Proto": "http",
+		"X-Forwarded-Host": "shop.example.test", "X-Real-Ip": "192.0.2.7"} {
 		if got := h.Get(k); got != want {
 			t.Errorf("backend got %s %q, want %q", k, got, want)
 		}
