@@ -253,8 +253,14 @@ func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR strin
 	if err != nil {
 		return err
 	}
+	var ingressPorts []int
+	for _, port := range []int{n.cfg.IngressHTTPPort, n.cfg.IngressHTTPSPort} {
+		if port != 0 {
+			ingressPorts = append(ingressPorts, port)
+		}
+	}
 	sync := &servicesync.Proxy{Store: n.store, NodeName: n.cfg.Name, NodeIP: n.cfg.AdvertiseAddr,
-		Proxy: proxy, Routes: routes, Logger: n.log.With("component", "proxy")}
+		Proxy: proxy, Routes: routes, Logger: n.log.With("component", "proxy"), IngressPorts: ingressPorts}
 	g.Go(func() error {
 		err := sync.Run(ctx)
 		proxy.Close()

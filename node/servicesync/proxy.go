@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,13 @@ type Proxy struct {
 	Logger   *slog.Logger
 	Resync   time.Duration // 0: 10s
 	Debounce time.Duration // 0: 50ms
+	// IngressPorts are the node's open Ingress proxy ports (80, 443): a
+	// LoadBalancer Service on one of them takes that port of the node's
+	// address before the Ingress proxy sees it, which is logged once per
+	// Service and port.
+	IngressPorts []int
+
+	warned map[string]bool // "namespace/name:port" already warned about
 }
 
 // Run syncs until ctx is cancelled.
@@ -101,11 +109,13 @@ func (p *Proxy) syncLogged() {
 func (p *Proxy) Sync() error {
 	state := network.ProxyState{NodeAddresses: []string{p.NodeIP}}
 	svcs, _, _ := p.Store.List("services", "", "", 0)
+	clashes := map[string]bool{}
 	for _, o := range svcs {
 		var svc corev1.Service
 		if json.Unmarshal(o.Raw, &svc) != nil {
 			continue
 		}
+		p.checkIngressPorts(&svc, clashes)
 		var eps *corev1.Endpoints
 		if eo, err := p.Store.Get("endpoints", svc.Namespace, svc.Name); err == nil {
 			eps = &corev1.Endpoints{}
@@ -115,6 +125,7 @@ func (p *Proxy) Sync() error {
 		}
 		state.Services = append(state.Services, network.ProxyServiceFromAPI(&svc, eps))
 	}
+	p.warned = clashes
 	if err := p.Proxy.Sync(state); err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
@@ -139,4 +150,25 @@ func (p *Proxy) Sync() error {
 		return fmt.Errorf("routes: %w", err)
 	}
 	return nil
+}
+
+// checkIngressPorts adds to clashes each TCP port of a LoadBalancer
+// Service that is one of the node's Ingress ports, warning the first time
+// it is seen: the Service's nftables rules take that port of every node's
+// address before the Ingress proxy does.
+func (p *Proxy) checkIngressPorts(svc *corev1.Service, clashes map[string]bool) {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(p.IngressPorts) == 0 {
+		return
+	}
+	for _, sp := range svc.Spec.Ports {
+		if sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP || !slices.Contains(p.IngressPorts, int(sp.Port)) {
+			continue
+		}
+		key := fmt.Sprintf("%s/%s:%d", svc.Namespace, svc.Name, sp.Port)
+		clashes[key] = true
+		if !p.warned[key] {
+			p.Logger.Warn("a LoadBalancer Service takes an Ingress port of this node: Ingress requests to that port reach the Service, not the Ingress proxy",
+				"service", svc.Namespace+"/"+svc.Name, "port", sp.Port)
+		}
+	}
 }
