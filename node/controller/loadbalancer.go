@@ -76,10 +76,12 @@ func (c *LoadBalancers) Reconcile(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// nodeIngress lists the InternalIPs of the Ready nodes, sorted.
+// nodeIngress lists the InternalIPs of the Ready nodes that run the
+// Service proxy, sorted. A control-plane-only member (--run-pods=false)
+// runs no proxy: a client sent there would be refused.
 func (c *LoadBalancers) nodeIngress() []corev1.LoadBalancerIngress {
 	var out []corev1.LoadBalancerIngress
-	for _, ip := range readyNodeIPs(c.Deps, nil) {
+	for _, ip := range readyNodeIPs(c.Deps, runsServiceProxy) {
 		mode := corev1.LoadBalancerIPModeVIP
 		out = append(out, corev1.LoadBalancerIngress{IP: ip, IPMode: &mode})
 	}
@@ -108,4 +110,11 @@ func readyNodeIPs(d Deps, keep func(*corev1.Node) bool) []string {
 	}
 	sort.Strings(ips)
 	return ips
+}
+
+// runsServiceProxy: members that run pods run the Service proxy; those
+// that take part in the control plane only carry its role label.
+func runsServiceProxy(n *corev1.Node) bool {
+	_, controlPlaneOnly := n.Labels[controlPlaneRole]
+	return !controlPlaneOnly
 }
