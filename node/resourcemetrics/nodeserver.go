@@ -2,11 +2,12 @@ package resourcemetrics
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/shoal-project/shoal/node/apiserver"
 )
 
 var _ http.Handler = (*Collector)(nil)
@@ -36,18 +37,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // writeStatus answers with err as a metav1.Status, as the API server does.
-func writeStatus(w http.ResponseWriter, err error) {
-	var st apierrors.APIStatus
-	if !errors.As(err, &st) {
-		st = apierrors.NewInternalError(err)
-	}
-	status := st.Status()
-	status.Kind, status.APIVersion = "Status", "v1"
-	if status.Code == 0 {
-		status.Code = http.StatusInternalServerError
-	}
-	b, _ := json.Marshal(&status)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(int(status.Code))
-	w.Write(b)
-}
+func writeStatus(w http.ResponseWriter, err error) { apiserver.WriteStatus(w, err) }
