@@ -13,6 +13,9 @@ import (
 // containerd and shims (everything in its network namespace) and its
 // containers.
 func (pc *podCluster) killNode(i int) {
+	// The agent by its pid first, in case it is not where its namespace
+	// says (`ip netns pids` looks at each process's main thread only).
+	pc.agents[i].cmd.Process.Kill()
 	out, _ := exec.Command("ip", "netns", "pids", pc.lab.nodes[i]).Output()
 	for _, pid := range strings.Fields(string(out)) {
 		exec.Command("kill", "-9", pid).Run()

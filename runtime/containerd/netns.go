@@ -19,10 +19,27 @@ func createNetNS(path string) error {
 	f.Close()
 	errc := make(chan error, 1)
 	go func() {
-		// The thread enters the new namespace and is never unlocked, so
-		// the Go runtime discards it when this goroutine returns.
+		// The thread enters the new namespace and comes back before it is
+		// unlocked. Leaving it locked for the runtime to discard is not
+		// enough: the goroutine may run on the main thread, which Go can
+		// never end, and a main thread stuck in a pod's namespace hides
+		// the whole agent from its node's namespace (/proc/PID/ns/net).
 		goruntime.LockOSThread()
-		errc <- enterNewNetNS(path)
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			goruntime.UnlockOSThread()
+			errc <- fmt.Errorf("open this thread's netns: %w", err)
+			return
+		}
+		defer unix.Close(orig)
+		err = enterNewNetNS(path)
+		if serr := unix.Setns(orig, unix.CLONE_NEWNET); serr != nil {
+			// Still locked: the runtime discards the thread.
+			errc <- errors.Join(err, fmt.Errorf("return to the node's netns: %w", serr))
+			return
+		}
+		goruntime.UnlockOSThread()
+		errc <- err
 	}()
 	if err := <-errc; err != nil {
 		_ = os.Remove(path)
