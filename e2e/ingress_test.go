@@ -41,6 +41,12 @@ func TestIngress(t *testing.T) {
 		pc.mustShoal(append([]string{"create", "deployment", "web-" + v, "--image=gcr.io/google-samples/kubernetes-bootcamp:" + v, "--port=8080"}, kc...)...)
 		pc.mustShoal(append([]string{"expose", "deployment/web-" + v, "--port", "80", "--target-port", "8080"}, kc...)...)
 	}
+	// The leader makes the default class soon after it is elected; an
+	// Ingress created before then stays without a class, as in Kubernetes.
+	waitFor(t, 30*time.Second, "the default IngressClass shoal", func() error {
+		_, err := pc.get("ingressclass", "shoal")
+		return err
+	})
 	certPEM, keyPEM := selfSigned(t, ingressHost)
 	pc.podFromYAML(t, fmt.Sprintf(`apiVersion: v1
 kind: Secret
