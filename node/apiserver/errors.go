@@ -56,6 +56,9 @@ func invalid(kind schema.GroupKind, name string, errs field.ErrorList) error {
 // do; for the node's handlers that stand in for a part not yet up.
 func WriteStatus(w http.ResponseWriter, err error) { writeStatus(w, err) }
 
+// WriteJSON answers with v encoded as JSON, as the API's handlers do.
+func WriteJSON(w http.ResponseWriter, code int, v any) { writeJSON(w, code, v) }
+
 // writeStatus answers with err as a metav1.Status.
 func writeStatus(w http.ResponseWriter, err error) {
 	var st apierrors.APIStatus

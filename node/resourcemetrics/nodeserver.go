@@ -1,7 +1,6 @@
 package resourcemetrics
 
 import (
-	"encoding/json"
 	"net/http"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,16 +24,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c.Summary(r.Context()))
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		writeStatus(w, apierrors.NewInternalError(err))
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(b)
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { apiserver.WriteJSON(w, code, v) }
 
 // writeStatus answers with err as a metav1.Status, as the API server does.
 func writeStatus(w http.ResponseWriter, err error) { apiserver.WriteStatus(w, err) }
