@@ -5,6 +5,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/kubectl/pkg/cmd/top"
 	"k8s.io/kubectl/pkg/metricsutil"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
@@ -50,7 +51,9 @@ func newTopCommand(deps Deps) *ucli.Command {
 // topClients are what kubectl's top library reads through.
 type topClients struct {
 	*clients
+	core    corev1client.CoreV1Interface
 	metrics metricsclient.Interface
+	printer *metricsutil.TopCmdPrinter
 	streams genericiooptions.IOStreams
 }
 
@@ -63,7 +66,15 @@ func newTopClients(c *ucli.Context, deps Deps) (*topClients, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &topClients{clients: cl, metrics: mc, streams: genericiooptions.IOStreams{In: cl.in, Out: cl.out, ErrOut: cl.errw}}, nil
+	cs, err := cl.clientset()
+	if err != nil {
+		return nil, err
+	}
+	return &topClients{
+		clients: cl, core: cs.CoreV1(), metrics: mc,
+		printer: metricsutil.NewTopCmdPrinter(cl.out, false),
+		streams: genericiooptions.IOStreams{In: cl.in, Out: cl.out, ErrOut: cl.errw},
+	}, nil
 }
 
 func topNode(c *ucli.Context, deps Deps) error {
@@ -84,13 +95,8 @@ func topNode(c *ucli.Context, deps Deps) error {
 	if err != nil {
 		return err
 	}
-	cs, err := tc.clientset()
-	if err != nil {
-		return err
-	}
-	o.NodeClient, o.DiscoveryClient, o.MetricsClient = cs.CoreV1(), tc.discovery, tc.metrics
-	o.Printer = metricsutil.NewTopCmdPrinter(tc.out, false)
-	o.IOStreams = tc.streams
+	o.NodeClient, o.DiscoveryClient, o.MetricsClient = tc.core, tc.discovery, tc.metrics
+	o.Printer, o.IOStreams = tc.printer, tc.streams
 	return o.RunTopNode()
 }
 
@@ -115,13 +121,8 @@ func topPod(c *ucli.Context, deps Deps) error {
 	if err != nil {
 		return err
 	}
-	cs, err := tc.clientset()
-	if err != nil {
-		return err
-	}
 	o.Namespace = tc.namespace
-	o.PodClient, o.DiscoveryClient, o.MetricsClient = cs.CoreV1(), tc.discovery, tc.metrics
-	o.Printer = metricsutil.NewTopCmdPrinter(tc.out, false)
-	o.IOStreams = tc.streams
+	o.PodClient, o.DiscoveryClient, o.MetricsClient = tc.core, tc.discovery, tc.metrics
+	o.Printer, o.IOStreams = tc.printer, tc.streams
 	return o.RunTopPod()
 }
