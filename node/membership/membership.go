@@ -64,6 +64,10 @@ type Config struct {
 	// Transport replaces memberlist's UDP/TCP transport (tests use a
 	// memberlist.MockNetwork); nil uses the network.
 	Transport memberlist.Transport
+
+	// gossipToTheDead overrides memberlist's GossipToTheDeadTime (30 s);
+	// tests shorten it to reach "dead for good" quickly.
+	gossipToTheDead time.Duration
 }
 
 // lifecycle is where a Membership is in its life:
@@ -150,6 +154,9 @@ func (m *Membership) memberlistConfig() *memberlist.Config {
 	c.ProbeTimeout = probeTimeout
 	c.SuspicionMult = suspicionMult
 	c.SuspicionMaxTimeoutMult = suspicionMaxTimeoutMult
+	if m.cfg.gossipToTheDead > 0 {
+		c.GossipToTheDeadTime = m.cfg.gossipToTheDead
+	}
 	return c
 }
 
