@@ -56,6 +56,12 @@ type Config struct {
 	// (80 and 443; 0 disables one). A port already taken is logged and
 	// skipped.
 	IngressHTTPPort, IngressHTTPSPort int
+	// LeaveOnStop makes a stopping agent announce a gossip leave, after
+	// which the leader drops it from raft at once. Off by default, as
+	// consul's leave_on_terminate is for servers: a stopped agent is
+	// usually restarted (an upgrade, a reboot), and a leave on every stop
+	// turned a rolling restart of the voters into a chain of removals.
+	LeaveOnStop bool
 }
 
 // DefaultConfig returns the defaults documented on Config.

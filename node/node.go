@@ -55,8 +55,8 @@ type Node struct {
 	// nodeStats serves this node's resource figures once its collector
 	// runs.
 	nodeStats lateHandler
-	// crashed makes shutdown skip the gossip leave, so that peers find the
-	// node dead as if it had crashed (tests).
+	// crashed makes shutdown skip the gossip leave (Config.LeaveOnStop), so
+	// that peers find the node dead as if it had crashed (tests).
 	crashed atomic.Bool
 	// servesIngress is set once the Ingress proxy listens on a port; the
 	// node then announces membership.RoleIngress.
@@ -251,9 +251,11 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // shutdown stops what outlives the errgroup, in the order peers need: the
-// gossip leave first (so peers hear of it at once), then raft, then gossip.
+// gossip leave first when configured (so peers hear of it at once), then
+// raft, then gossip. Without a leave, peers see the node fail and keep it a
+// voter for the grace period, long enough for a restart.
 func (n *Node) shutdown() {
-	if !n.crashed.Load() {
+	if n.cfg.LeaveOnStop && !n.crashed.Load() {
 		if err := n.gossip.Leave(2 * time.Second); err != nil {
 			n.log.Warn("gossip leave", "error", err)
 		}

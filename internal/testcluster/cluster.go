@@ -157,7 +157,8 @@ func (c *Cluster) Kill(i int) {
 	c.stopMember(m)
 }
 
-// StopGracefully stops member i with a gossip leave.
+// StopGracefully stops member i as SIGTERM stops an agent: shutdown in
+// order, with a gossip leave only when its Config.LeaveOnStop asks for one.
 func (c *Cluster) StopGracefully(i int) { c.stopMember(c.Members[i]) }
 
 func (c *Cluster) stopMember(m *Member) {
