@@ -76,7 +76,9 @@ func TestSnapshotFileDefects(t *testing.T) {
 		}
 	}
 	t.Run("empty", func(t *testing.T) { check(t, nil, "the file is empty") })
-	t.Run("not a snapshot", func(t *testing.T) { check(t, []byte("apiVersion: v1\nkind: Pod\n"), `not a shoal snapshot file (it starts with "apiVersion: v1")`) })
+	t.Run("not a snapshot", func(t *testing.T) {
+		check(t, []byte("apiVersion: v1\nkind: Pod\n"), `not a shoal snapshot file (it starts with "apiVersion: v1")`)
+	})
 	t.Run("newer format", func(t *testing.T) {
 		check(t, append([]byte("shoal-snapshot 2\n"), file[len("shoal-snapshot 1\n"):]...), "snapshot file format 2; this shoal reads format 1")
 	})
@@ -111,7 +113,9 @@ func TestSnapshotFileDefects(t *testing.T) {
 		bad[len(file)-40] ^= 1 // in the data, just before the end frame
 		check(t, bad, "corrupt: checksum mismatch")
 	})
-	t.Run("trailing bytes", func(t *testing.T) { check(t, append(bytes.Clone(file), "junk"...), "corrupt: 4 unexpected bytes after the checksum") })
+	t.Run("trailing bytes", func(t *testing.T) {
+		check(t, append(bytes.Clone(file), "junk"...), "corrupt: 4 unexpected bytes after the checksum")
+	})
 	t.Run("huge frame", func(t *testing.T) {
 		bad := bytes.Clone(file)
 		copy(bad[len("shoal-snapshot 1\n"):], []byte{0x7f, 0, 0, 0})
