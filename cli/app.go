@@ -65,6 +65,8 @@ func NewApp(deps Deps) *App {
 			newJoinCommand(deps),
 			newTokenCommand(deps),
 			newKubeconfigCommand(deps),
+			newRecoverCommand(deps),
+			newSnapshotCommand(deps),
 			newApplyCommand(deps),
 			newGetCommand(deps),
 			newDeleteCommand(deps),

@@ -36,6 +36,9 @@
 //	raft*.go                   the raft node: config, lifecycle, membership, Propose
 //	fsm*.go                    the raft FSM and its versioned log envelope
 //	transport.go, forward.go   the shared raft port: raft + forwarding RPC
+//	backup.go                  the backup file (`shoal snapshot save`)
+//	offline.go, recover.go     a stopped node's raft data: inspect, one-voter
+//	                           recovery (`shoal recover`), seeding from a backup
 //
 // # Usage
 //

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"sync"
@@ -179,9 +178,13 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 
+	restored, err := seedRestored(cfg.DataDir, cfg.Name, hostPort(cfg.AdvertiseAddr, cfg.RaftPort), n.log.With("component", "raft"))
+	if err != nil {
+		return err
+	}
 	n.store = consensus.NewStore()
 	n.raft, err = consensus.NewRaft(consensus.RaftConfig{
-		NodeID: cfg.Name, DataDir: filepath.Join(cfg.DataDir, "raft"),
+		NodeID: cfg.Name, DataDir: raftDir(cfg.DataDir),
 		BindAddr: hostPort(cfg.BindAddr, cfg.RaftPort), AdvertiseAddr: hostPort(cfg.AdvertiseAddr, cfg.RaftPort),
 		ServerTLS: serverTLS, ClientTLS: clientTLS, Bootstrap: id.created,
 		Logger: n.log.With("component", "raft"),
@@ -203,7 +206,7 @@ func (n *Node) Run(ctx context.Context) error {
 		Store: n.store, Proposer: n.raft, Logger: n.log.With("component", "apiserver"),
 		Authenticate:    func(r *http.Request) bool { return authenticated(r, adminToken) },
 		Unauthenticated: map[string]http.Handler{"/shoal/v1/join": identity.JoinHandler(n.cluster)},
-		Authenticated:   map[string]http.Handler{streaming.NodePathPrefix: &n.nodeStreams, resourcemetrics.SummaryPath: &n.nodeStats, "/metrics": metricsHandler},
+		Authenticated:   map[string]http.Handler{streaming.NodePathPrefix: &n.nodeStreams, resourcemetrics.SummaryPath: &n.nodeStats, "/metrics": metricsHandler, SnapshotPath: n.snapshotHandler()},
 		Subresources:    n.streamingProxy(nodeTr).Handlers(),
 		APIServices:     []apiserver.APIService{n.metricsAPI(nodeTr).APIService()},
 		ServerAddress:   hostPort(cfg.AdvertiseAddr, cfg.APIPort),
@@ -236,7 +239,11 @@ func (n *Node) Run(ctx context.Context) error {
 	}); err != nil {
 		n.log.Warn("record agent info", "error", err)
 	}
-	if id.created {
+	if restored != nil {
+		n.progress.printf("cluster restored from the snapshot %s took at %s (index %d, %d objects)",
+			restored.Info.Source, restored.Info.Created.Format(time.RFC3339), restored.Info.Index, restored.Objects)
+	}
+	if id.created || restored != nil {
 		n.progress.printf("cluster created; join others with:\n  shoal join %s --token %s",
 			hostPort(cfg.AdvertiseAddr, cfg.GossipPort), n.cluster.JoinToken())
 	}

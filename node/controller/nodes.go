@@ -31,7 +31,9 @@ type Members interface {
 
 // NodeLifecycle keeps a Node object for every gossip member, with its
 // Ready condition following gossip: Alive is Ready=True, Suspect keeps the
-// last answer, Dead and Left are Ready=Unknown.
+// last answer, Dead and Left are Ready=Unknown; a Node that has had no
+// member for LeaseGrace (a machine that never came back after the cluster
+// restarted, was recovered or was restored) is Ready=Unknown too.
 type NodeLifecycle struct {
 	Deps
 	Members Members
@@ -48,6 +50,7 @@ type NodeLifecycle struct {
 	LeaseGrace time.Duration
 
 	leases leaseWatch
+	absent absentWatch
 
 	// rec records NodeReady and NodeNotReady; set by Run (nil: no events).
 	rec record.EventRecorder
@@ -94,10 +97,15 @@ func (c *NodeLifecycle) Run(ctx context.Context) error {
 // Reconcile makes one pass over the members.
 func (c *NodeLifecycle) Reconcile(ctx context.Context) error {
 	var errs []error
+	members := map[string]bool{}
 	for _, m := range c.Members.Members() {
+		members[m.Name] = true
 		if err := c.reconcileMember(ctx, m); err != nil {
 			errs = append(errs, fmt.Errorf("node %s: %w", m.Name, err))
 		}
+	}
+	if err := c.reconcileAbsent(ctx, members); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
