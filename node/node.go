@@ -216,7 +216,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.api.Serve(gctx, apiListener, apiTLS) })
 	g.Go(func() error { return n.runLeadership(gctx) })
-	g.Go(func() error { return n.rejoin(gctx) })
+	g.Go(func() error { return n.rejoin(gctx, id.joined) })
 	g.Go(func() error {
 		return n.gossip.RunReconnect(gctx, membership.DefaultReconnectInterval, membership.DefaultReconnectTimeout)
 	})

@@ -14,24 +14,33 @@ import (
 const peersFile = "peers.json"
 
 // rejoin keeps a list of the gossip addresses of known peers in the data
-// dir, and on start (a restart without --join) joins them again, retrying
-// until one answers.
-func (n *Node) rejoin(ctx context.Context) error {
+// dir, and on a restart joins them again, and the --join addresses too,
+// retrying until one answers. justJoined is true when this start already
+// joined through --join (a first join).
+func (n *Node) rejoin(ctx context.Context, justJoined bool) error {
 	path := filepath.Join(n.cfg.DataDir, peersFile)
 	var saved []string
 	if b, err := os.ReadFile(path); err == nil {
 		json.Unmarshal(b, &saved)
 	}
-	joined := len(n.cfg.Join) > 0 || len(saved) == 0
+	// A restarted node whose unit still says `shoal join HOST` must contact
+	// HOST too: its saved peers may all be gone by now.
+	targets := slices.Clone(saved)
+	for _, a := range n.cfg.Join {
+		if !slices.Contains(targets, a) {
+			targets = append(targets, a)
+		}
+	}
+	joined := justJoined || len(targets) == 0
 	changes, cancel := n.gossip.Subscribe()
 	defer cancel()
 	retry := time.NewTicker(2 * time.Second)
 	defer retry.Stop()
 	for {
 		if !joined {
-			if err := n.gossip.Join(ctx, saved); err == nil {
+			if err := n.gossip.Join(ctx, targets); err == nil {
 				joined = true
-				n.log.Info("rejoined gossip", "peers", saved)
+				n.log.Info("rejoined gossip", "peers", targets)
 			} else {
 				n.log.Debug("rejoin gossip", "error", err)
 			}

@@ -185,6 +185,17 @@ func (c *Cluster) Restart(i int) {
 	}
 }
 
+// RestartJoining starts member i again on its data dir with --join addrs,
+// as a unit file that keeps its `shoal join` line does.
+func (c *Cluster) RestartJoining(i int, addrs []string) {
+	c.t.Helper()
+	m := c.Members[i]
+	m.Config.Join, m.Config.Token = addrs, c.Token()
+	if err := c.start(m); err != nil {
+		c.t.Fatalf("restart %s: %v", m.Name, err)
+	}
+}
+
 // Stop stops every running member.
 func (c *Cluster) Stop() {
 	var wg sync.WaitGroup

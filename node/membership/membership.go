@@ -32,6 +32,7 @@ const (
 	probeTimeout            = 400 * time.Millisecond
 	suspicionMult           = 3
 	suspicionMaxTimeoutMult = 2
+	deadNodeReclaimTime     = 5 * time.Second
 )
 
 // Config configures a Membership. Only Name and SecretKey are required.
@@ -154,6 +155,10 @@ func (m *Membership) memberlistConfig() *memberlist.Config {
 	c.ProbeTimeout = probeTimeout
 	c.SuspicionMult = suspicionMult
 	c.SuspicionMaxTimeoutMult = suspicionMaxTimeoutMult
+	// A node that comes back at another address (a new DHCP lease, a new
+	// port) keeps its name; memberlist's default (0) refuses such a node
+	// for ever once it was declared dead.
+	c.DeadNodeReclaimTime = deadNodeReclaimTime
 	if m.cfg.gossipToTheDead > 0 {
 		c.GossipToTheDeadTime = m.cfg.gossipToTheDead
 	}
