@@ -90,12 +90,12 @@ func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte
 		return encodeObject(k, obj)
 	}
 	for attempt := 0; ; attempt++ {
-		raw, err := encodeObject(k, obj)
+		raw, err := toStore(k, obj)
 		if err != nil {
 			return nil, internalError(err)
 		}
 		cmd := &consensus.Command{
-			Op: consensus.OpCreate, Resource: k.GroupResource().String(),
+			Op: consensus.OpCreate, Resource: k.StoreResource(),
 			Namespace: meta.Namespace, Name: meta.Name, Object: raw,
 			UID: uuid.NewString(), Time: s.now().UTC().Format(time.RFC3339),
 		}
@@ -111,6 +111,9 @@ func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte
 		}
 		if err != nil {
 			return nil, storeError(err, k.GroupResource(), meta.Name)
+		}
+		if stored, err = fromStore(k, stored); err != nil {
+			return nil, internalError(err)
 		}
 		return stored.Raw, nil
 	}

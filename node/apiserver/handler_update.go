@@ -124,12 +124,12 @@ func (s *Server) update(ctx context.Context, r *http.Request, q *request, obj ru
 		return out, nil
 	}
 	for attempt := 0; ; attempt++ {
-		raw, err := encodeObject(k, obj)
+		raw, err := toStore(k, obj)
 		if err != nil {
 			return nil, internalError(err)
 		}
 		cmd := &consensus.Command{
-			Op: consensus.OpUpdate, Resource: k.GroupResource().String(),
+			Op: consensus.OpUpdate, Resource: k.StoreResource(),
 			Namespace: q.namespace, Name: q.name, Object: raw,
 			ResourceVersion:           precondition,
 			Subresource:               q.subresource,
@@ -148,7 +148,10 @@ func (s *Server) update(ctx context.Context, r *http.Request, q *request, obj ru
 		}
 		if stored == nil {
 			// The update removed the last finalizer of an object being deleted.
-			return raw, nil
+			return encodeObject(k, obj)
+		}
+		if stored, err = fromStore(k, stored); err != nil {
+			return nil, internalError(err)
 		}
 		return stored.Raw, nil
 	}
