@@ -41,9 +41,9 @@ type loopEnv struct {
 	// metrics, when set, is the kubelet's Config.Metrics.
 	metrics prometheus.Registerer
 	// now, when set, is the kubelet's clock.
-	now func() time.Time
-	root    string
-	k       *Kubelet
+	now  func() time.Time
+	root string
+	k    *Kubelet
 	// stop ends the running kubelet and waits for its Run to return.
 	stop func()
 }
