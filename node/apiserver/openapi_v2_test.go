@@ -3,10 +3,10 @@ package apiserver
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +18,7 @@ import (
 	"k8s.io/kubectl/pkg/util/openapi"
 	"k8s.io/kubectl/pkg/validation"
 
+	"github.com/shoal-project/shoal/internal/openapicheck"
 	"github.com/shoal-project/shoal/node/apiserver/registry"
 )
 
@@ -55,167 +56,38 @@ func (e *testEnv) getRaw(path, accept string) reply {
 	return rep
 }
 
-// openAPIModels are the schemas of /openapi/v2 (definitions) or of every
-// /openapi/v3 document (components.schemas), by name.
-type openAPIModels map[string]map[string]any
-
-func (m openAPIModels) forKind(gvk schema.GroupVersionKind) (string, bool) {
-	for name, s := range m {
-		list, _ := s["x-kubernetes-group-version-kind"].([]any)
-		for _, g := range list {
-			g, _ := g.(map[string]any)
-			if g["group"] == gvk.Group && g["version"] == gvk.Version && g["kind"] == gvk.Kind {
-				return name, true
-			}
+// openAPIModels fetches both versions' models from the test server.
+func (e *testEnv) openAPIModels() (v2, v3 openapicheck.Models) {
+	e.t.Helper()
+	v2, v3, err := openapicheck.Fetch(func(path, accept string) ([]byte, error) {
+		rep := e.do("GET", path, "", nil, "Accept", accept)
+		if rep.code != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %d %s", path, rep.code, rep.body)
 		}
-	}
-	return "", false
-}
-
-func (e *testEnv) openAPIV2Models() openAPIModels {
-	e.t.Helper()
-	var doc struct {
-		Swagger     string        `json:"swagger"`
-		Definitions openAPIModels `json:"definitions"`
-	}
-	if err := json.Unmarshal(e.getRaw("/openapi/v2?timeout=32s", "application/json").body, &doc); err != nil || doc.Swagger != "2.0" {
-		e.t.Fatalf("/openapi/v2 is not a Swagger 2.0 document: %v %q", err, doc.Swagger)
-	}
-	return doc.Definitions
-}
-
-func (e *testEnv) openAPIV3Models() openAPIModels {
-	e.t.Helper()
-	var index struct {
-		Paths map[string]struct {
-			ServerRelativeURL string `json:"serverRelativeURL"`
-		} `json:"paths"`
-	}
-	if err := json.Unmarshal(e.getRaw("/openapi/v3", "application/json").body, &index); err != nil {
+		return rep.body, nil
+	})
+	if err != nil {
 		e.t.Fatal(err)
 	}
-	out := openAPIModels{}
-	for _, p := range index.Paths {
-		var doc struct {
-			Components struct {
-				Schemas openAPIModels `json:"schemas"`
-			} `json:"components"`
-		}
-		if err := json.Unmarshal(e.getRaw(p.ServerRelativeURL, "application/json").body, &doc); err != nil {
-			e.t.Fatal(err)
-		}
-		for name, s := range doc.Components.Schemas {
-			out[name] = s
-		}
-	}
-	return out
-}
-
-// normalize rewrites a schema into what OpenAPI v2 and v3 share: refs are
-// bare model names, and a v3 allOf around a single $ref is the $ref with
-// its siblings beside it, as v2 writes it.
-func normalize(s any) any {
-	switch v := s.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, x := range v {
-			out[k] = normalize(x)
-		}
-		if all, ok := out["allOf"].([]any); ok && len(all) == 1 {
-			if inner, ok := all[0].(map[string]any); ok {
-				delete(out, "allOf")
-				for k, x := range inner {
-					out[k] = x
-				}
-			}
-		}
-		if r, ok := out["$ref"].(string); ok {
-			out["$ref"] = r[strings.LastIndex(r, "/")+1:]
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, x := range v {
-			out[i] = normalize(x)
-		}
-		return out
-	}
-	return s
-}
-
-// refsOf collects the model names a normalized schema refers to.
-func refsOf(s any, into map[string]bool) {
-	switch v := s.(type) {
-	case map[string]any:
-		if r, ok := v["$ref"].(string); ok {
-			into[r] = true
-		}
-		for _, x := range v {
-			refsOf(x, into)
-		}
-	case []any:
-		for _, x := range v {
-			refsOf(x, into)
-		}
-	}
-}
-
-// sameModel compares model name and everything it reaches in both
-// documents. A v3 leaf spelled as oneOf (IntOrString, Quantity) matches the
-// v2 type when that is one of the alternatives, with the same format.
-func sameModel(t *testing.T, kind, name string, v2, v3 openAPIModels, seen map[string]bool) {
-	t.Helper()
-	if seen[name] {
-		return
-	}
-	seen[name] = true
-	s2, ok2 := v2[name]
-	s3, ok3 := v3[name]
-	if !ok2 || !ok3 {
-		t.Errorf("%s: model %s in v2: %v, in v3: %v", kind, name, ok2, ok3)
-		return
-	}
-	n2, n3 := normalize(s2).(map[string]any), normalize(s3).(map[string]any)
-	if alts, ok := n3["oneOf"].([]any); ok {
-		if !slices.ContainsFunc(alts, func(a any) bool { return a.(map[string]any)["type"] == n2["type"] }) {
-			t.Errorf("%s: leaf %s: v2 type %v is none of v3's %v", kind, name, n2["type"], alts)
-		}
-		delete(n3, "oneOf")
-		n3["type"] = n2["type"]
-	}
-	if !reflect.DeepEqual(n2, n3) {
-		a, _ := json.MarshalIndent(n2, "", " ")
-		b, _ := json.MarshalIndent(n3, "", " ")
-		t.Errorf("%s: model %s differs between /openapi/v2 and /openapi/v3:\nv2: %s\nv3: %s", kind, name, a, b)
-		return
-	}
-	refs := map[string]bool{}
-	refsOf(n3, refs)
-	for r := range refs {
-		sameModel(t, kind, r, v2, v3, seen)
-	}
+	return v2, v3
 }
 
 func TestOpenAPIV2AndV3AgreeOnEveryDiscoveredKind(t *testing.T) {
 	e := newTestEnv(t)
-	v2, v3 := e.openAPIV2Models(), e.openAPIV3Models()
+	v2, v3 := e.openAPIModels()
 	kinds := e.discoveredKinds()
 	if len(kinds) < len(registry.All()) {
 		t.Fatalf("discovery lists %d kinds, the registry has %d", len(kinds), len(registry.All()))
 	}
-	seen := map[string]bool{}
 	for gvk := range kinds {
-		n2, ok2 := v2.forKind(gvk)
-		n3, ok3 := v3.forKind(gvk)
-		if !ok2 || !ok3 || n2 != n3 {
-			t.Errorf("%s: model in /openapi/v2 %q (%v), in /openapi/v3 %q (%v)", gvk, n2, ok2, n3, ok3)
-			continue
+		for _, d := range openapicheck.Compare(gvk, v2, v3) {
+			t.Error(d)
 		}
-		sameModel(t, gvk.String(), n2, v2, v3, seen)
 	}
-	// And the check can fail: a v3 model missing a field is caught.
-	pod, _ := v3.forKind(schema.GroupVersionKind{Version: "v1", Kind: "Pod"})
-	broken := openAPIModels{}
+	// And the check can fail: a v3 Pod model missing spec is caught.
+	podGVK := schema.GroupVersionKind{Version: "v1", Kind: "Pod"}
+	pod, _ := v3.ForKind(podGVK)
+	broken := openapicheck.Models{}
 	for k, v := range v3 {
 		broken[k] = v
 	}
@@ -225,10 +97,8 @@ func TestOpenAPIV2AndV3AgreeOnEveryDiscoveredKind(t *testing.T) {
 			props[k] = v
 		}
 	}
-	broken[pod] = map[string]any{"properties": props}
-	inner := &testing.T{}
-	sameModel(inner, "Pod", pod, v2, broken, map[string]bool{})
-	if !inner.Failed() {
+	broken[pod] = map[string]any{"properties": props, "x-kubernetes-group-version-kind": broken[pod]["x-kubernetes-group-version-kind"]}
+	if len(openapicheck.Compare(podGVK, v2, broken)) == 0 {
 		t.Errorf("a v3 Pod without spec compared equal to v2's")
 	}
 }
