@@ -71,6 +71,24 @@ func TestHelmReleaseLifecycle(t *testing.T) {
 		return d.Spec.Template.Spec.Containers[0].Image
 	}
 
+	// The node the chart runs on reports what kubectl describe node and k9s
+	// show on Kubernetes: the kubelet's pressure conditions, Ready last.
+	waitFor(t, 60*time.Second, "the node's conditions", func() error {
+		n, err := cs.CoreV1().Nodes().Get(ctx, pc.agents[0].name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, c := range n.Status.Conditions {
+			got = append(got, fmt.Sprintf("%s=%s/%s", c.Type, c.Status, c.Reason))
+		}
+		want := "MemoryPressure=False/KubeletHasSufficientMemory DiskPressure=False/KubeletHasNoDiskPressure PIDPressure=False/KubeletHasSufficientPID Ready=True/KubeletReady"
+		if strings.Join(got, " ") != want {
+			return fmt.Errorf("conditions %v, want %s", got, want)
+		}
+		return nil
+	})
+
 	install := action.NewInstall(cfg)
 	install.ReleaseName, install.Namespace = "web", ns
 	install.DisableOpenAPIValidation = false // validate the manifests against the server's OpenAPI, as helm does
