@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -87,6 +88,12 @@ func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte
 		return nil, err
 	}
 	if isDryRun(r) {
+		// As kube-apiserver: what would be stored, with the server-owned
+		// fields the store would fill (uid, creationTimestamp, generation)
+		// but no resourceVersion.
+		meta.UID = types.UID(uuid.NewString())
+		meta.CreationTimestamp = metav1.NewTime(s.now().UTC().Truncate(time.Second))
+		meta.Generation = 1
 		return encodeObject(k, obj)
 	}
 	for attempt := 0; ; attempt++ {

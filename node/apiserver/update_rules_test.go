@@ -293,3 +293,18 @@ func TestDryRunStatusUpdate(t *testing.T) {
 	}
 	wantUnchanged(t, created, nil, e.objectAt(deployPath+"/web"))
 }
+
+// TestDryRunCreate: a dry-run create answers what would be stored, with a
+// uid, creationTimestamp and generation, and stores nothing.
+func TestDryRunCreate(t *testing.T) {
+	e := newTestEnv(t)
+	rep := e.do("POST", cmPath+"?dryRun=All", "application/json", []byte(fill(cmManifest, "hello")))
+	if rep.code != http.StatusCreated {
+		t.Fatalf("dry-run create: %d %s", rep.code, rep.body)
+	}
+	got := decodeMap(t, rep.body)
+	if metaOf(got, "uid") == "" || metaOf(got, "creationTimestamp") == "" || metaOf(got, "generation") != "1" || metaOf(got, "resourceVersion") != "" {
+		t.Errorf("dry-run create answered metadata %v, want uid, creationTimestamp and generation 1, no resourceVersion", got["metadata"])
+	}
+	e.status(e.do("GET", cmPath+"/conf", "", nil), http.StatusNotFound)
+}
