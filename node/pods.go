@@ -47,6 +47,16 @@ func (n *Node) containerdSocket() string {
 	return filepath.Join(n.cfg.DataDir, "containerd", "containerd.sock")
 }
 
+// imageFsDir is where the node's own containerd keeps its images, for the
+// imagefs eviction signals; "" (the kubelet's filesystem) for a containerd
+// the node does not run.
+func (n *Node) imageFsDir() string {
+	if n.cfg.ContainerdSocket != "" || n.opts.runtime != nil {
+		return ""
+	}
+	return filepath.Join(n.cfg.DataDir, "containerd", "root")
+}
+
 // runContainerd supervises the node's private containerd until ctx ends.
 // It returns at once when the node uses an existing containerd.
 func (n *Node) runContainerd(ctx context.Context, ready chan<- error) error {
@@ -162,7 +172,8 @@ func (n *Node) runPods(ctx context.Context) error {
 		NodeName: n.cfg.Name, Store: n.store, Client: client, Runtime: rt, ClusterDNS: clusterDNS,
 		RootDir: filepath.Join(n.cfg.DataDir, "kubelet"), ClusterDomain: "cluster.local",
 		NodeIP: n.cfg.AdvertiseAddr, Version: apiserver.Version.GitVersion,
-		Logger: n.log.With("component", "kubelet"), Metrics: n.metrics,
+		ImageFsDir: n.imageFsDir(),
+		Logger:     n.log.With("component", "kubelet"), Metrics: n.metrics,
 	})
 	n.nodeStreams.set(streaming.NewNodeServer(streaming.NodeServerConfig{
 		Runtime: rt, Locate: k.ContainerID, Logger: n.log.With("component", "streaming"),

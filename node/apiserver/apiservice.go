@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -16,7 +17,11 @@ type APIService struct {
 	GroupVersion schema.GroupVersion
 	// Resources are listed by /apis/GROUP/VERSION.
 	Resources []metav1.APIResource
-	Handler   http.Handler
+	// Types are zero objects of the Go types of the Resources' kinds (and
+	// of their lists, named <Kind>List), for the OpenAPI documents.
+	// Optional: a kind without its type has no model there.
+	Types   []runtime.Object
+	Handler http.Handler
 }
 
 // apiService is the APIService serving group/version, or nil.

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -87,15 +88,21 @@ func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte
 		return nil, err
 	}
 	if isDryRun(r) {
+		// As kube-apiserver: what would be stored, with the server-owned
+		// fields the store would fill (uid, creationTimestamp, generation)
+		// but no resourceVersion.
+		meta.UID = types.UID(uuid.NewString())
+		meta.CreationTimestamp = metav1.NewTime(s.now().UTC().Truncate(time.Second))
+		meta.Generation = 1
 		return encodeObject(k, obj)
 	}
 	for attempt := 0; ; attempt++ {
-		raw, err := encodeObject(k, obj)
+		raw, err := toStore(k, obj)
 		if err != nil {
 			return nil, internalError(err)
 		}
 		cmd := &consensus.Command{
-			Op: consensus.OpCreate, Resource: k.GroupResource().String(),
+			Op: consensus.OpCreate, Resource: k.StoreResource(),
 			Namespace: meta.Namespace, Name: meta.Name, Object: raw,
 			UID: uuid.NewString(), Time: s.now().UTC().Format(time.RFC3339),
 		}
@@ -111,6 +118,9 @@ func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte
 		}
 		if err != nil {
 			return nil, storeError(err, k.GroupResource(), meta.Name)
+		}
+		if stored, err = fromStore(k, stored); err != nil {
+			return nil, internalError(err)
 		}
 		return stored.Raw, nil
 	}

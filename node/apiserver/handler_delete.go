@@ -89,7 +89,7 @@ func (s *Server) delete(r *http.Request, q *request, name string, opts *metav1.D
 		return nil, false, err
 	}
 	cmd := &consensus.Command{
-		Op: consensus.OpDelete, Resource: gr.String(), Namespace: q.namespace, Name: name,
+		Op: consensus.OpDelete, Resource: k.StoreResource(), Namespace: q.namespace, Name: name,
 		Time: s.now().UTC().Format(time.RFC3339),
 	}
 	if p := opts.Preconditions; p != nil {
@@ -159,7 +159,10 @@ func (s *Server) delete(r *http.Request, q *request, name string, opts *metav1.D
 	if err != nil {
 		return nil, false, storeError(err, gr, name)
 	}
-	_, err = s.store.Get(gr.String(), q.namespace, name)
+	if stored, err = fromStore(k, stored); err != nil {
+		return nil, false, internalError(err)
+	}
+	_, err = s.store.Get(k.StoreResource(), q.namespace, name)
 	return stored, errors.Is(err, consensus.ErrNotFound), nil
 }
 
@@ -186,18 +189,21 @@ func (s *Server) addFinalizer(r *http.Request, q *request, name string, current 
 	if !changed {
 		return current, nil
 	}
-	raw, err := encodeObject(k, typed)
+	raw, err := toStore(k, typed)
 	if err != nil {
 		return nil, internalError(err)
 	}
 	// typed carries the stored status, and the resourceVersion precondition
 	// keeps it current, so the status is written as is.
 	stored, err := s.prop.Propose(r.Context(), &consensus.Command{
-		Op: consensus.OpUpdate, Resource: k.GroupResource().String(), Namespace: q.namespace, Name: name,
+		Op: consensus.OpUpdate, Resource: k.StoreResource(), Namespace: q.namespace, Name: name,
 		Object: raw, ResourceVersion: current.ResourceVersion,
 	})
 	if err != nil {
 		return nil, storeError(err, k.GroupResource(), name)
+	}
+	if stored, err = fromStore(k, stored); err != nil {
+		return nil, internalError(err)
 	}
 	return stored, nil
 }

@@ -75,7 +75,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, q *request) e
 // list returns the objects of q that pass f, starting after the key start,
 // at most limit of them (0: all). next is the key to continue after, or "".
 func (s *Server) list(q *request, f *filter, start string, limit int) (items []*storedObject, rv uint64, next string, err error) {
-	gr := q.gr().String()
+	gr := q.kind.StoreResource()
 	// metadata.name=X names one key, unless a namespaced kind is listed
 	// across namespaces (X may then exist in several).
 	if name, ok := f.singleName(); ok && (q.namespace != "" || !q.kind.Namespaced) {
@@ -83,6 +83,9 @@ func (s *Server) list(q *request, f *filter, start string, limit int) (items []*
 		obj, err := s.store.Get(gr, q.namespace, name)
 		if errors.Is(err, consensus.ErrNotFound) || (err == nil && start != "") {
 			return nil, rv, "", nil
+		}
+		if err == nil {
+			obj, err = fromStore(q.kind, obj)
 		}
 		if err != nil {
 			return nil, 0, "", storeError(err, q.gr(), name)
@@ -109,14 +112,17 @@ func (s *Server) list(q *request, f *filter, start string, limit int) (items []*
 			rv, first = idx, false
 		}
 		for _, o := range objs {
-			so := &storedObject{obj: o}
 			start = o.Key()
+			if o, err = fromStore(q.kind, o); err != nil {
+				return nil, 0, "", internalError(err)
+			}
+			so := &storedObject{obj: o}
 			if !f.matches(so) {
 				continue
 			}
 			items = append(items, so)
 			if limit > 0 && len(items) == limit {
-				if more || o != objs[len(objs)-1] {
+				if more || start != objs[len(objs)-1].Key() {
 					return items, rv, start, nil
 				}
 				return items, rv, "", nil

@@ -5,22 +5,26 @@ import (
 	"net/http"
 	"strconv"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/shoal-project/shoal/consensus"
 )
 
-// serveUpdate answers PUT on an object or its status.
+// serveUpdate answers PUT on an object or its status. With a
+// resourceVersion the update is conditional (409 Conflict when the object
+// changed since); without one it applies to the object as stored, retried
+// when another writer got there first (see update_rules.go).
 func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, q *request) error {
 	body, err := readBody(r)
 	if err != nil {
 		return err
 	}
-	obj, err := decodeObject(r, q.kind, body)
+	sent, err := decodeObject(r, q.kind, body)
 	if err != nil {
 		return err
 	}
-	meta := objectMeta(obj)
+	meta := objectMeta(sent)
 	if meta.Name != q.name {
 		return badRequest("the name of the object (%s) does not match the name on the URL (%s)", meta.Name, q.name)
 	}
@@ -32,16 +36,32 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, q *request)
 		}
 		precondition = n
 	}
-	old, err := s.getForWrite(r.Context(), q, q.name, precondition)
-	if err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		old, err := s.getForWrite(r.Context(), q, q.name, precondition)
+		if err != nil {
+			return err
+		}
+		obj, expect := sent, precondition
+		if precondition == 0 {
+			// Unconditional: the update builds on the object read here,
+			// and only lands if that is still the stored one.
+			obj = sent.DeepCopyObject()
+			expect = old.ResourceVersion
+			objectMeta(obj).ResourceVersion = strconv.FormatUint(expect, 10)
+		}
+		stored, err := s.update(r.Context(), r, q, obj, old, expect)
+		if precondition == 0 && apierrors.IsConflict(err) && attempt < maxPatchRetries {
+			if err := s.prop.ConsistentRead(r.Context()); err != nil {
+				return storeError(err, q.gr(), q.name)
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		writeRawJSON(w, http.StatusOK, stored)
+		return nil
 	}
-	stored, err := s.update(r.Context(), r, q, obj, old, precondition)
-	if err != nil {
-		return err
-	}
-	writeRawJSON(w, http.StatusOK, stored)
-	return nil
 }
 
 // update defaults, validates and stores obj as the new state of old,
@@ -62,6 +82,7 @@ func (s *Server) update(ctx context.Context, r *http.Request, q *request, obj ru
 		return nil, internalError(err)
 	}
 	var alloc *serviceAllocation
+	beforeUpdate(meta, objectMeta(oldTyped))
 	switch q.subresource {
 	case "":
 		if k.Default != nil {
@@ -92,15 +113,23 @@ func (s *Server) update(ctx context.Context, r *http.Request, q *request, obj ru
 		}
 	}
 	if isDryRun(r) {
-		return encodeObject(k, obj)
-	}
-	for attempt := 0; ; attempt++ {
 		raw, err := encodeObject(k, obj)
 		if err != nil {
 			return nil, internalError(err)
 		}
+		out, err := dryRunResult(k, q.subresource, old, raw)
+		if err != nil {
+			return nil, internalError(err)
+		}
+		return out, nil
+	}
+	for attempt := 0; ; attempt++ {
+		raw, err := toStore(k, obj)
+		if err != nil {
+			return nil, internalError(err)
+		}
 		cmd := &consensus.Command{
-			Op: consensus.OpUpdate, Resource: k.GroupResource().String(),
+			Op: consensus.OpUpdate, Resource: k.StoreResource(),
 			Namespace: q.namespace, Name: q.name, Object: raw,
 			ResourceVersion:           precondition,
 			Subresource:               q.subresource,
@@ -119,7 +148,10 @@ func (s *Server) update(ctx context.Context, r *http.Request, q *request, obj ru
 		}
 		if stored == nil {
 			// The update removed the last finalizer of an object being deleted.
-			return raw, nil
+			return encodeObject(k, obj)
+		}
+		if stored, err = fromStore(k, stored); err != nil {
+			return nil, internalError(err)
 		}
 		return stored.Raw, nil
 	}

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/shoal-project/shoal/node/apiserver/registry"
 )
 
 // The OpenAPI v3 answers: an index of group versions, and per group version
@@ -25,8 +23,9 @@ import (
 // serve `kubectl explain`, and since PATCH declares strategic merge patch,
 // kubectl's client-side apply computes its patches from them.
 //
-// The documents never change while the process runs: they are built once,
-// on first use, and served as bytes. As kube-apiserver does, the index
+// The documents describe the stored kinds and those the APIServices serve
+// (openapi_kinds.go). They never change while the process runs: they are
+// built once, on first use, and served as bytes. As kube-apiserver does, the index
 // points at each document with ?hash=<SHA-512 of the document>, and a
 // request carrying the right hash may be cached for good.
 
@@ -52,85 +51,118 @@ func newOpenAPIBody(v any) (openAPIBody, error) {
 	return openAPIBody{json: b, etag: fmt.Sprintf("%X", sha512.Sum512(b))}, nil
 }
 
-var openAPI struct {
-	once  sync.Once
+// openAPIV3Set is the v3 index and every group version's document.
+type openAPIV3Set struct {
 	built time.Time
 	index openAPIBody
 	docs  map[string]openAPIBody // by gvPath
-	err   error
 }
 
-// openAPIDocs builds the index and every group version's document once.
-func openAPIDocs() (openAPIBody, map[string]openAPIBody, time.Time, error) {
-	openAPI.once.Do(func() {
-		docs := map[string]openAPIBody{}
-		paths := map[string]any{}
-		for _, gv := range groupVersions() {
-			p := gvPath(gv.Group, gv.Version)
-			body, err := newOpenAPIBody(openAPIDocument(p))
-			if err != nil {
-				openAPI.err = fmt.Errorf("openapi %s: %w", p, err)
-				return
-			}
-			docs[p] = body
-			u := url.URL{Path: "/openapi/v3/" + p, RawQuery: url.Values{"hash": {body.etag}}.Encode()}
-			paths[p] = map[string]string{"serverRelativeURL": u.String()}
+// openAPICache builds each version's documents once per server, on first
+// use: the kinds never change while the process runs.
+type openAPICache struct {
+	v3once sync.Once
+	v3     openAPIV3Set
+	v3err  error
+	v2once sync.Once
+	v2     openAPIV2Set
+	v2err  error
+}
+
+func (s *Server) openAPIV3() (openAPIV3Set, error) {
+	s.openapi.v3once.Do(func() { s.openapi.v3, s.openapi.v3err = buildOpenAPIV3(openAPIKinds(s.cfg.APIServices)) })
+	return s.openapi.v3, s.openapi.v3err
+}
+
+func (s *Server) openAPIV2() (openAPIV2Set, error) {
+	s.openapi.v2once.Do(func() { s.openapi.v2, s.openapi.v2err = buildOpenAPIV2(openAPIKinds(s.cfg.APIServices)) })
+	return s.openapi.v2, s.openapi.v2err
+}
+
+// buildOpenAPIV3 builds the index and the document of every group version
+// of kinds.
+func buildOpenAPIV3(kinds []openAPIKind) (openAPIV3Set, error) {
+	docs := map[string]openAPIBody{}
+	paths := map[string]any{}
+	var order []string
+	for _, k := range kinds {
+		p := gvPath(k.gvk.Group, k.gvk.Version)
+		if _, ok := paths[p]; ok {
+			continue
 		}
-		index, err := newOpenAPIBody(map[string]any{"paths": paths})
+		paths[p] = nil
+		order = append(order, p)
+	}
+	for _, p := range order {
+		body, err := newOpenAPIBody(openAPIDocument(p, kinds))
 		if err != nil {
-			openAPI.err = fmt.Errorf("openapi index: %w", err)
-			return
+			return openAPIV3Set{}, fmt.Errorf("openapi %s: %w", p, err)
 		}
-		openAPI.index, openAPI.docs, openAPI.built = index, docs, time.Now()
-	})
-	return openAPI.index, openAPI.docs, openAPI.built, openAPI.err
+		docs[p] = body
+		u := url.URL{Path: "/openapi/v3/" + p, RawQuery: url.Values{"hash": {body.etag}}.Encode()}
+		paths[p] = map[string]string{"serverRelativeURL": u.String()}
+	}
+	index, err := newOpenAPIBody(map[string]any{"paths": paths})
+	if err != nil {
+		return openAPIV3Set{}, fmt.Errorf("openapi index: %w", err)
+	}
+	return openAPIV3Set{built: time.Now(), index: index, docs: docs}, nil
 }
 
 // openAPIDocument is the document of the group version at path p
 // ("api/v1", "apis/apps/v1").
-func openAPIDocument(p string) map[string]any {
+func openAPIDocument(p string, kinds []openAPIKind) map[string]any {
 	b := newSchemaBuilder()
 	patchName := "io.k8s.apimachinery.pkg.apis.meta.v1.Patch"
 	b.schemas[patchName] = map[string]any{"type": "object", "description": leafDescriptions[patchName]}
 	paths := map[string]any{}
-	for _, k := range registry.All() {
-		if gvPath(k.Group, k.Version) != p {
+	for _, k := range kinds {
+		if gvPath(k.gvk.Group, k.gvk.Version) != p {
 			continue
 		}
-		gvk := gvkExtension(k.GVK())
-		kindRef := schemaRef(b.addKind(k.New(), k.GVK()))
-		b.addKind(k.NewList(), k.GroupVersion().WithKind(k.Kind+"List"))
-		responses := func(codes ...string) map[string]any {
-			out := map[string]any{}
-			for _, c := range codes {
-				out[c] = map[string]any{
-					"description": http.StatusText(atoi(c)),
-					"content":     contentOf(kindRef, "application/json", "application/yaml"),
-				}
-			}
-			return out
+		kindRef := schemaRef(b.addKind(k.obj, k.gvk))
+		var listRef map[string]any
+		if k.list != nil {
+			listRef = schemaRef(b.addKind(k.list, k.gvk.GroupVersion().WithKind(k.gvk.Kind+"List")))
 		}
+		if k.stored == nil {
+			for _, op := range serviceOps(k, kindRef, listRef) {
+				o := map[string]any{
+					"x-kubernetes-group-version-kind": gvkExtension(k.gvk),
+					"x-kubernetes-action":             op.action,
+					"responses":                       v3Responses(op.response, "200"),
+				}
+				if op.body {
+					o["requestBody"] = map[string]any{"required": true, "content": contentOf(kindRef, "*/*")}
+					o["responses"] = v3Responses(op.response, "200", "201")
+				}
+				ops, _ := paths[op.path].(map[string]any)
+				if ops == nil {
+					ops = map[string]any{}
+					paths[op.path] = ops
+				}
+				ops[op.method] = o
+			}
+			continue
+		}
+		gvk := gvkExtension(k.gvk)
 		params := []map[string]string{
 			{"name": "dryRun", "in": "query"},
 			{"name": "fieldManager", "in": "query"},
 			{"name": "fieldValidation", "in": "query"},
 		}
-		prefix := "/" + p + "/"
-		if k.Namespaced {
-			prefix += "namespaces/{namespace}/"
-		}
-		paths[prefix+k.Resource+"/{name}"] = map[string]any{
+		paths[objectPath(k.stored)] = map[string]any{
 			"get": map[string]any{
 				"x-kubernetes-group-version-kind": gvk,
 				"x-kubernetes-action":             "get",
-				"responses":                       responses("200"),
+				"responses":                       v3Responses(kindRef, "200"),
 			},
 			"put": map[string]any{
 				"x-kubernetes-group-version-kind": gvk,
 				"x-kubernetes-action":             "put",
 				"parameters":                      params,
 				"requestBody":                     map[string]any{"required": true, "content": contentOf(kindRef, "*/*")},
-				"responses":                       responses("200", "201"),
+				"responses":                       v3Responses(kindRef, "200", "201"),
 			},
 			"patch": map[string]any{
 				"x-kubernetes-group-version-kind": gvk,
@@ -139,7 +171,7 @@ func openAPIDocument(p string) map[string]any {
 				"requestBody": map[string]any{"required": true, "content": contentOf(schemaRef(patchName),
 					"application/apply-patch+yaml", "application/json-patch+json",
 					"application/merge-patch+json", "application/strategic-merge-patch+json")},
-				"responses": responses("200", "201"),
+				"responses": v3Responses(kindRef, "200", "201"),
 			},
 		}
 	}
@@ -149,6 +181,18 @@ func openAPIDocument(p string) map[string]any {
 		"paths":      paths,
 		"components": map[string]any{"schemas": b.schemas},
 	}
+}
+
+// v3Responses answers each code with the schema ref.
+func v3Responses(ref map[string]any, codes ...string) map[string]any {
+	out := map[string]any{}
+	for _, c := range codes {
+		out[c] = map[string]any{
+			"description": http.StatusText(atoi(c)),
+			"content":     contentOf(ref, "application/json", "application/yaml"),
+		}
+	}
+	return out
 }
 
 // contentOf is an OpenAPI content map giving every media type the schema.
@@ -166,22 +210,22 @@ func atoi(s string) int {
 }
 
 func (s *Server) serveOpenAPIIndex(w http.ResponseWriter, r *http.Request) {
-	index, _, built, err := openAPIDocs()
+	set, err := s.openAPIV3()
 	if err != nil {
 		writeStatus(w, internalError(err))
 		return
 	}
-	serveOpenAPIBody(w, r, index, built)
+	serveOpenAPIBody(w, r, set.index, set.built)
 }
 
 func (s *Server) serveOpenAPIDoc(w http.ResponseWriter, r *http.Request) {
-	_, docs, built, err := openAPIDocs()
+	set, err := s.openAPIV3()
 	if err != nil {
 		writeStatus(w, internalError(err))
 		return
 	}
 	p := strings.Trim(strings.TrimPrefix(r.URL.Path, "/openapi/v3/"), "/")
-	doc, ok := docs[p]
+	doc, ok := set.docs[p]
 	if !ok {
 		writeStatus(w, notFoundPath())
 		return
@@ -197,7 +241,7 @@ func (s *Server) serveOpenAPIDoc(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, immutable")
 		w.Header().Set("Expires", time.Now().AddDate(1, 0, 0).Format(time.RFC1123))
 	}
-	serveOpenAPIBody(w, r, doc, built)
+	serveOpenAPIBody(w, r, doc, set.built)
 }
 
 // serveOpenAPIBody answers with the document and its ETag; a matching

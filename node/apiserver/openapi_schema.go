@@ -17,8 +17,18 @@ import (
 // {"allOf":[{"$ref":...}]} when a description or default is attached,
 // leaf types (Quantity, IntOrString, Time) are components named as
 // Kubernetes names them.
+//
+// The same builder writes the definitions of /openapi/v2 (newSchemaBuilderV2),
+// so both documents come from one walk of the same types and differ only
+// where the two formats do, as kube-openapi's do: v2 refers to
+// #/definitions/, puts a description or default beside a $ref instead of
+// inside allOf, and spells the leaf types with one type and a format
+// (IntOrString: string/int-or-string) instead of oneOf.
 
-const schemaRefPrefix = "#/components/schemas/"
+const (
+	schemaRefPrefix   = "#/components/schemas/"
+	schemaRefPrefixV2 = "#/definitions/"
+)
 
 // openAPILeaf is implemented by the apimachinery types that serialize as a
 // JSON scalar (Time, MicroTime, Duration, Quantity, IntOrString):
@@ -50,10 +60,34 @@ var leafDescriptions = map[string]string{
 // schemaBuilder collects the components of one document.
 type schemaBuilder struct {
 	schemas map[string]map[string]any
+	// v2 writes OpenAPI v2 (Swagger 2.0) definitions instead of v3
+	// components.
+	v2 bool
 }
 
 func newSchemaBuilder() *schemaBuilder {
 	return &schemaBuilder{schemas: map[string]map[string]any{}}
+}
+
+func newSchemaBuilderV2() *schemaBuilder {
+	return &schemaBuilder{schemas: map[string]map[string]any{}, v2: true}
+}
+
+// ref is a reference to the component name in this builder's format.
+func (b *schemaBuilder) ref(name string) map[string]any {
+	if b.v2 {
+		return map[string]any{"$ref": schemaRefPrefixV2 + name}
+	}
+	return schemaRef(name)
+}
+
+// withSiblings attaches keys (description, default) to the reference s:
+// beside it in v2, around it as allOf in v3.
+func (b *schemaBuilder) withSiblings(s map[string]any) map[string]any {
+	if b.v2 {
+		return s
+	}
+	return map[string]any{"allOf": []any{s}}
 }
 
 // addKind adds obj's type (and everything it reaches) and marks its
@@ -87,7 +121,7 @@ func (b *schemaBuilder) component(t reflect.Type) string {
 	b.schemas[name] = s
 	zero := reflect.New(t).Interface()
 	if leaf, ok := zero.(openAPILeaf); ok {
-		if oneOf, ok := zero.(openAPIOneOf); ok {
+		if oneOf, ok := zero.(openAPIOneOf); ok && !b.v2 {
 			var alts []any
 			for _, typ := range oneOf.OpenAPIV3OneOfTypes() {
 				alts = append(alts, map[string]any{"type": typ})
@@ -166,7 +200,7 @@ func (b *schemaBuilder) fieldSchema(f reflect.StructField, desc string) map[stri
 	_, isRef := s["$ref"]
 	byValueStruct := isRef && f.Type.Kind() == reflect.Struct && !isLeaf(f.Type)
 	if isRef && (desc != "" || byValueStruct) {
-		s = map[string]any{"allOf": []any{s}}
+		s = b.withSiblings(s)
 	}
 	if desc != "" {
 		s["description"] = desc
@@ -188,7 +222,8 @@ func (b *schemaBuilder) fieldSchema(f reflect.StructField, desc string) map[stri
 func (b *schemaBuilder) elemSchema(t reflect.Type) map[string]any {
 	s := b.typeSchema(t)
 	if _, isRef := s["$ref"]; isRef && t.Kind() == reflect.Struct && !isLeaf(t) {
-		return map[string]any{"allOf": []any{s}, "default": map[string]any{}}
+		s = b.withSiblings(s)
+		s["default"] = map[string]any{}
 	}
 	return s
 }
@@ -199,7 +234,7 @@ func (b *schemaBuilder) typeSchema(t reflect.Type) map[string]any {
 		t = t.Elem()
 	}
 	if isLeaf(t) || (t.Kind() == reflect.Struct && t.Name() != "") {
-		return schemaRef(b.component(t))
+		return b.ref(b.component(t))
 	}
 	switch t.Kind() {
 	case reflect.String:

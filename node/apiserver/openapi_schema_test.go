@@ -26,11 +26,11 @@ import (
 // docSchemas decodes the served document of group version path p.
 func docSchemas(t *testing.T, p string) (doc map[string]any, schemas map[string]map[string]any) {
 	t.Helper()
-	_, docs, _, err := openAPIDocs()
+	set, err := buildOpenAPIV3(openAPIKinds(selfReviewServices()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, ok := docs[p]
+	body, ok := set.docs[p]
 	if !ok {
 		t.Fatalf("no document %s", p)
 	}
@@ -361,8 +361,8 @@ func TestOpenAPICaching(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := index.Paths["apis/apps/v1"].ServerRelativeURL
-	_, docs, _, _ := openAPIDocs()
-	etag := docs["apis/apps/v1"].etag
+	set, _ := e.srv.openAPIV3()
+	etag := set.docs["apis/apps/v1"].etag
 	if u != "/openapi/v3/apis/apps/v1?hash="+etag || len(etag) != 128 {
 		t.Fatalf("serverRelativeURL %q, want /openapi/v3/apis/apps/v1?hash=<SHA-512 in hex> (%s)", u, etag)
 	}

@@ -67,9 +67,12 @@ func decodeContinue(s string) (continueToken, error) {
 
 // get reads one object of q from the local replica.
 func (s *Server) get(q *request) (*consensus.Object, error) {
-	obj, err := s.store.Get(q.gr().String(), q.namespace, q.name)
+	obj, err := s.store.Get(q.kind.StoreResource(), q.namespace, q.name)
 	if err != nil {
 		return nil, storeError(err, q.gr(), q.name)
+	}
+	if obj, err = fromStore(q.kind, obj); err != nil {
+		return nil, internalError(err)
 	}
 	return obj, nil
 }
@@ -84,15 +87,18 @@ func (s *Server) getForWrite(ctx context.Context, q *request, name string, minRV
 		s.store.WaitIndex(wctx, minRV)
 		cancel()
 	}
-	obj, err := s.store.Get(q.gr().String(), q.namespace, name)
+	obj, err := s.store.Get(q.kind.StoreResource(), q.namespace, name)
 	if errors.Is(err, consensus.ErrNotFound) {
 		if err := s.prop.ConsistentRead(ctx); err != nil {
 			return nil, storeError(err, q.gr(), name)
 		}
-		obj, err = s.store.Get(q.gr().String(), q.namespace, name)
+		obj, err = s.store.Get(q.kind.StoreResource(), q.namespace, name)
 	}
 	if err != nil {
 		return nil, storeError(err, q.gr(), name)
+	}
+	if obj, err = fromStore(q.kind, obj); err != nil {
+		return nil, internalError(err)
 	}
 	return obj, nil
 }

@@ -35,6 +35,7 @@ func (s *Server) route() http.Handler {
 	authed.HandleFunc("/version", s.serveVersion)
 	authed.HandleFunc("/api", s.serveAPIVersions)
 	authed.HandleFunc("/apis", s.serveAPIGroups)
+	authed.HandleFunc("/openapi/v2", s.serveOpenAPIV2)
 	authed.HandleFunc("/openapi/v3", s.serveOpenAPIIndex)
 	authed.HandleFunc("/openapi/v3/", s.serveOpenAPIDoc)
 	authed.HandleFunc("/api/", s.serveResource)

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authenticationv1alpha1 "k8s.io/api/authentication/v1alpha1"
+	authenticationv1beta1 "k8s.io/api/authentication/v1beta1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,12 +35,18 @@ func selfReviewServices() []APIService {
 	create := []string{"create"}
 	var out []APIService
 	// kubectl 1.27 asks v1beta1 (and v1alpha1) for whoami; v1 came in 1.28.
+	reviews := map[string]runtime.Object{
+		"v1":       &authenticationv1.SelfSubjectReview{},
+		"v1beta1":  &authenticationv1beta1.SelfSubjectReview{},
+		"v1alpha1": &authenticationv1alpha1.SelfSubjectReview{},
+	}
 	for _, v := range []string{"v1", "v1beta1", "v1alpha1"} {
 		out = append(out, APIService{
 			GroupVersion: schema.GroupVersion{Group: "authentication.k8s.io", Version: v},
 			Resources: []metav1.APIResource{
 				{Name: "selfsubjectreviews", Kind: "SelfSubjectReview", Verbs: create},
 			},
+			Types:   []runtime.Object{reviews[v]},
 			Handler: selfSubjectReview(v),
 		})
 	}
@@ -49,6 +57,7 @@ func selfReviewServices() []APIService {
 				{Name: "selfsubjectaccessreviews", Kind: "SelfSubjectAccessReview", Verbs: create},
 				{Name: "selfsubjectrulesreviews", Kind: "SelfSubjectRulesReview", Verbs: create},
 			},
+			Types:   []runtime.Object{&authorizationv1.SelfSubjectAccessReview{}, &authorizationv1.SelfSubjectRulesReview{}},
 			Handler: http.HandlerFunc(serveAccessReview),
 		})
 }

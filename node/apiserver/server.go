@@ -81,6 +81,9 @@ type Server struct {
 	services *serviceAllocator
 	metrics  *requestMetrics // nil without Config.Metrics
 
+	// openapi holds the OpenAPI documents, built on first use.
+	openapi openAPICache
+
 	mu      sync.Mutex
 	servers []*http.Server
 }

@@ -46,7 +46,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, q *request) 
 	}
 	bookmarks := qv.Get("allowWatchBookmarks") == "true"
 	table := wantsTable(r)
-	gr := q.gr().String()
+	gr := q.kind.StoreResource()
 
 	sendInitial := qv.Get("sendInitialEvents") == "true"
 	if sendInitial {
@@ -148,6 +148,11 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, q *request) 
 				return nil
 			}
 			last = ev.Object.ResourceVersion
+			if ev, err = fromStoreEvent(q.kind, ev); err != nil {
+				enc.writeError(internalError(err))
+				flush()
+				return nil
+			}
 			typ, ok := filterEvent(f, ev)
 			if !ok {
 				continue

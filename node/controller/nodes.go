@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strings"
@@ -48,6 +49,9 @@ type NodeLifecycle struct {
 	// LeaseGrace is how long a node's lease may stand still before its
 	// Ready condition turns Unknown (0: DefaultNodeLeaseGrace).
 	LeaseGrace time.Duration
+	// Heartbeat is how often a Ready node's Ready heartbeat moves when
+	// nothing changes (0: DefaultNodeHeartbeat).
+	Heartbeat time.Duration
 
 	leases leaseWatch
 	absent absentWatch
@@ -212,7 +216,16 @@ func (c *NodeLifecycle) updateStatus(ctx context.Context, node *corev1.Node, m m
 	if equality.Semantic.DeepEqual(want.Status, node.Status) {
 		return node, nil
 	}
-	patch := map[string]any{"conditions": want.Status.Conditions}
+	// Only the conditions this pass changed: the kubelet writes its own
+	// (the pressure conditions) meanwhile, and a strategic merge patch
+	// merges conditions by type.
+	var changed []corev1.NodeCondition
+	for _, c := range want.Status.Conditions {
+		if old := nodeCondition(&node.Status, c.Type); old == nil || !equality.Semantic.DeepEqual(*old, c) {
+			changed = append(changed, c)
+		}
+	}
+	patch := map[string]any{"conditions": changed}
 	if len(node.Status.Capacity) == 0 {
 		patch["capacity"] = want.Status.Capacity
 		patch["allocatable"] = want.Status.Allocatable
@@ -255,7 +268,7 @@ func (c *NodeLifecycle) desiredStatus(node *corev1.Node, m membership.Member) {
 	switch m.State {
 	case membership.Alive:
 		if m.HasRole(membership.RoleWorker) && c.leases.stale(c.Store, node.Name, c.now(), grace) {
-			status, reason, message = corev1.ConditionUnknown, "NodeStatusUnknown", "Kubelet stopped posting node status."
+			status, reason, message = corev1.ConditionUnknown, "NodeStatusUnknown", kubeletStopped
 		}
 	case membership.Suspect:
 		if cur := readyCondition(st); cur != nil {
@@ -266,31 +279,22 @@ func (c *NodeLifecycle) desiredStatus(node *corev1.Node, m membership.Member) {
 	case membership.Left:
 		status, reason, message = corev1.ConditionUnknown, "NodeStatusUnknown", "Kubelet stopped posting node status: the node left the cluster."
 	}
-	setReady(st, status, reason, message, metav1.NewTime(c.now().Truncate(time.Second)))
+	now := metav1.NewTime(c.now().Truncate(time.Second))
+	heartbeat := c.Heartbeat
+	if heartbeat <= 0 {
+		heartbeat = DefaultNodeHeartbeat
+	}
+	if m.State != membership.Alive {
+		heartbeat = math.MaxInt64 // the node is not heard from: its heartbeat stays
+	}
+	setReady(st, status, reason, message, now, heartbeat)
+	if status == corev1.ConditionUnknown && m.HasRole(membership.RoleWorker) {
+		markKubeletConditionsUnknown(node, now)
+	}
 }
 
 func readyCondition(st *corev1.NodeStatus) *corev1.NodeCondition {
-	for i := range st.Conditions {
-		if st.Conditions[i].Type == corev1.NodeReady {
-			return &st.Conditions[i]
-		}
-	}
-	return nil
-}
-
-func setReady(st *corev1.NodeStatus, status corev1.ConditionStatus, reason, message string, now metav1.Time) {
-	cur := readyCondition(st)
-	if cur == nil {
-		st.Conditions = append(st.Conditions, corev1.NodeCondition{Type: corev1.NodeReady})
-		cur = &st.Conditions[len(st.Conditions)-1]
-	}
-	if cur.Status == status && cur.Reason == reason && cur.Message == message {
-		return
-	}
-	if cur.Status != status {
-		cur.LastTransitionTime = now
-	}
-	cur.Status, cur.Reason, cur.Message, cur.LastHeartbeatTime = status, reason, message, now
+	return nodeCondition(st, corev1.NodeReady)
 }
 
 // controlPlaneRole labels and taints members that run no pods.

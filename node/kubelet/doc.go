@@ -12,6 +12,11 @@
 // grace holds up only its own pod; a worker also re-checks its containers
 // every Tuning.PodSync, which is how exits are noticed.
 //
+// Beside the pods, the kubelet reports its node: capacity, addresses,
+// images and the pressure conditions behind the eviction thresholds
+// (nodestatus.go, conditions.go, eviction.go), and renews the node lease
+// (lease.go).
+//
 // A pod worker's life:
 //
 //	        start (pod event, full pass, sandbox or pod dir found)

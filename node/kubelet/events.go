@@ -73,17 +73,32 @@ func newRecorder(c kubernetes.Interface, host string, now func() time.Time, log 
 // record queues an event about pod; fieldPath names the container
 // ("spec.containers{name}") or is empty for the pod itself.
 func (r *recorder) record(pod *corev1.Pod, fieldPath, eventType, reason, message string) {
+	r.recordAbout(pod.Name, pod.Namespace, corev1.ObjectReference{
+		Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name,
+		UID: pod.UID, ResourceVersion: pod.ResourceVersion, FieldPath: fieldPath,
+	}, eventType, reason, message)
+}
+
+// recordNode queues an event about this node, as the kubelet's
+// recordNodeStatusEvent does: reason event, "Node <name> status is now:
+// <event>", in the default namespace (where events about cluster-scoped
+// objects go), the node's name standing for its uid as in Kubernetes.
+func (r *recorder) recordNode(eventType, event string) {
+	r.recordAbout(r.host, metav1.NamespaceDefault, corev1.ObjectReference{Kind: "Node", Name: r.host, UID: types.UID(r.host)},
+		eventType, event, fmt.Sprintf("Node %s status is now: %s", r.host, event))
+}
+
+func (r *recorder) recordAbout(name, namespace string, ref corev1.ObjectReference, eventType, reason, message string) {
 	t := metav1.NewTime(r.now())
 	ev := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      fmt.Sprintf("%v.%x", pod.Name, t.UnixNano()),
-			Namespace: pod.Namespace,
+			Name:      fmt.Sprintf("%v.%x", name, t.UnixNano()),
+			Namespace: namespace,
 		},
-		InvolvedObject: corev1.ObjectReference{
-			Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name,
-			UID: pod.UID, ResourceVersion: pod.ResourceVersion, FieldPath: fieldPath,
-		},
-		Reason: reason, Message: message, Type: eventType,
+		InvolvedObject:      ref,
+		Reason:              reason,
+		Message:             message,
+		Type:                eventType,
 		Source:              corev1.EventSource{Component: "kubelet", Host: r.host},
 		FirstTimestamp:      t,
 		LastTimestamp:       t,
@@ -94,7 +109,7 @@ func (r *recorder) record(pod *corev1.Pod, fieldPath, eventType, reason, message
 	select {
 	case r.ch <- ev:
 	default:
-		r.log.Debug("event dropped: queue full", "reason", reason, "pod", pod.Namespace+"/"+pod.Name)
+		r.log.Debug("event dropped: queue full", "reason", reason, "object", ref.Kind+" "+namespace+"/"+name)
 	}
 }
 

@@ -49,6 +49,10 @@ type Config struct {
 	// NodeIP is the node's InternalIP address; Version is reported as the
 	// kubelet version.
 	NodeIP, Version string
+	// ImageFsDir is a directory on the container runtime's image
+	// filesystem, for the imagefs eviction signals. Optional: "" means
+	// the filesystem of RootDir.
+	ImageFsDir string
 	// Metrics receives the kubelet's metrics (running pods and
 	// containers, pod start duration, restarts). Optional: nil counts
 	// nothing. One kubelet per registry.
@@ -76,6 +80,18 @@ type Tuning struct {
 	// LeaseRenew is how often the node lease is renewed (0: 10s), and
 	// LeaseDuration the duration it states (0: 40s); see lease.go.
 	LeaseRenew, LeaseDuration time.Duration
+	// NodeStatusUpdate is how often the machine and the eviction signals
+	// are read (0: 10s, the kubelet's nodeStatusUpdateFrequency);
+	// NodeStatusReport how often the node status is written when nothing
+	// changed, moving the condition heartbeats (0: 1m).
+	NodeStatusUpdate, NodeStatusReport time.Duration
+	// EvictionHard are the hard eviction thresholds behind the pressure
+	// conditions, signal to "100Mi" or "10%" (nil: DefaultEvictionHard);
+	// PressureTransition how long a condition stays under pressure after
+	// its threshold was last met (0: 5m, as the kubelet's
+	// evictionPressureTransitionPeriod). See eviction.go.
+	EvictionHard       map[string]string
+	PressureTransition time.Duration
 }
 
 // BackOffPolicy is an exponential back-off: Initial, doubling to Max.
@@ -123,6 +139,12 @@ func New(cfg Config) *Kubelet {
 	t.ImagePullBackOff.Max = orDefault(t.ImagePullBackOff.Max, 5*time.Minute)
 	t.LeaseRenew = orDefault(t.LeaseRenew, 10*time.Second)
 	t.LeaseDuration = orDefault(t.LeaseDuration, 40*time.Second)
+	t.NodeStatusUpdate = orDefault(t.NodeStatusUpdate, 10*time.Second)
+	t.NodeStatusReport = orDefault(t.NodeStatusReport, time.Minute)
+	t.PressureTransition = orDefault(t.PressureTransition, 5*time.Minute)
+	if t.EvictionHard == nil {
+		t.EvictionHard = DefaultEvictionHard
+	}
 	if t.StartConcurrency <= 0 {
 		t.StartConcurrency = defaultStartConcurrency()
 	}

@@ -40,8 +40,10 @@ type loopEnv struct {
 	tune func(*Tuning)
 	// metrics, when set, is the kubelet's Config.Metrics.
 	metrics prometheus.Registerer
-	root    string
-	k       *Kubelet
+	// now, when set, is the kubelet's clock.
+	now  func() time.Time
+	root string
+	k    *Kubelet
 	// stop ends the running kubelet and waits for its Run to return.
 	stop func()
 }
@@ -120,6 +122,7 @@ func (e *loopEnv) start() {
 		Logger:     slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Tuning:     tuning,
 		Metrics:    e.metrics,
+		Now:        e.now,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

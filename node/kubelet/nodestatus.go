@@ -3,7 +3,6 @@ package kubelet
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	goruntime "runtime"
 	"sort"
@@ -21,29 +20,48 @@ import (
 // maxPods is how many pods a node takes, Kubernetes' default.
 const maxPods = 110
 
-// nodeStatusPeriod is how often the kubelet re-reads the machine.
-const nodeStatusPeriod = 10 * time.Second
-
 // reportNodeStatus patches what only the node itself knows into its Node
 // status: capacity and allocatable (cpu, memory, pods, ephemeral-storage),
 // addresses, nodeInfo (kernel, OS image, container runtime, kubelet
-// version) and its images. The leader owns the Ready condition (from
-// gossip); a strategic merge patch leaves it alone.
+// version), its images, and the pressure conditions (conditions.go). It
+// reads the machine every Tuning.NodeStatusUpdate and writes when
+// something changed, or when the last write is Tuning.NodeStatusReport
+// old, to move the heartbeats. The leader owns the Ready condition (from
+// gossip); a strategic merge patch, merging conditions by type, leaves it
+// alone.
 func (k *Kubelet) reportNodeStatus(ctx context.Context) {
-	t := time.NewTicker(nodeStatusPeriod)
+	t := time.NewTicker(k.cfg.Tuning.NodeStatusUpdate)
 	defer t.Stop()
+	thresholds, err := parseThresholds(k.cfg.Tuning.EvictionHard)
+	if err != nil {
+		k.log.Error("eviction thresholds; using the defaults", "error", err)
+		thresholds, _ = parseThresholds(DefaultEvictionHard)
+	}
+	pressure := &pressureMemory{period: k.cfg.Tuning.PressureTransition}
 	var last *corev1.NodeStatus
+	var lastReport time.Time
 	for {
 		st, err := k.machineStatus(ctx)
 		if err != nil {
 			k.log.Warn("read node status", "error", err)
-		} else if last == nil || !equality.Semantic.DeepEqual(*st, *last) {
-			if err := k.patchNodeStatus(ctx, st); err != nil {
-				if ctx.Err() == nil {
-					k.log.Warn("write node status", "error", err)
+		} else {
+			now := k.cfg.Now()
+			under := pressure.update(underPressure(thresholds, observeSignals(k.cfg.RootDir, k.cfg.ImageFsDir)), now)
+			stored := k.storedConditions()
+			conds, events := conditionsFor(stored, under, metav1.NewTime(now.Truncate(time.Second)))
+			if last == nil || now.Sub(lastReport) >= k.cfg.Tuning.NodeStatusReport ||
+				!equality.Semantic.DeepEqual(*st, *last) || conditionsChanged(stored, conds) {
+				if err := k.patchNodeStatus(ctx, st, conds); err != nil {
+					if ctx.Err() == nil {
+						k.log.Warn("write node status", "error", err)
+					}
+				} else {
+					last, lastReport = st, now
+					for _, ev := range events {
+						k.log.Info("node condition", "event", ev)
+						k.events.recordNode(corev1.EventTypeNormal, ev)
+					}
 				}
-			} else {
-				last = st
 			}
 		}
 		select {
@@ -54,10 +72,34 @@ func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 	}
 }
 
-func (k *Kubelet) patchNodeStatus(ctx context.Context, st *corev1.NodeStatus) error {
+// storedConditions are the node's conditions in the local replica.
+func (k *Kubelet) storedConditions() []corev1.NodeCondition {
+	obj, err := k.cfg.Store.Get("nodes", "", k.cfg.NodeName)
+	if err != nil {
+		return nil
+	}
+	var n struct {
+		Status struct {
+			Conditions []corev1.NodeCondition `json:"conditions"`
+		} `json:"status"`
+	}
+	if json.Unmarshal(obj.Raw, &n) != nil {
+		return nil
+	}
+	return n.Status.Conditions
+}
+
+func (k *Kubelet) patchNodeStatus(ctx context.Context, st *corev1.NodeStatus, conds []corev1.NodeCondition) error {
+	// Ready stays last, where the kubelet keeps it in Kubernetes.
+	order := []map[string]corev1.NodeConditionType{}
+	for _, c := range conds {
+		order = append(order, map[string]corev1.NodeConditionType{"type": c.Type})
+	}
+	order = append(order, map[string]corev1.NodeConditionType{"type": corev1.NodeReady})
 	body, err := json.Marshal(map[string]any{"status": map[string]any{
 		"capacity": st.Capacity, "allocatable": st.Allocatable, "addresses": st.Addresses,
-		"nodeInfo": st.NodeInfo, "images": st.Images,
+		"nodeInfo": st.NodeInfo, "images": st.Images, "conditions": conds,
+		"$setElementOrder/conditions": order,
 	}})
 	if err != nil {
 		return err
@@ -69,7 +111,7 @@ func (k *Kubelet) patchNodeStatus(ctx context.Context, st *corev1.NodeStatus) er
 // machineStatus reads the machine and the runtime.
 func (k *Kubelet) machineStatus(ctx context.Context) (*corev1.NodeStatus, error) {
 	st := &corev1.NodeStatus{}
-	mem, err := memTotal()
+	mem, _, err := memInfo()
 	if err != nil {
 		return nil, err
 	}
@@ -123,23 +165,6 @@ func repoOf(ref string) string {
 		return ref[:i]
 	}
 	return ref
-}
-
-func memTotal() (int64, error) {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-			var kb int64
-			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb); err != nil {
-				return 0, err
-			}
-			return kb * 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("no MemTotal in /proc/meminfo")
 }
 
 // osImage is PRETTY_NAME from os-release, as the kubelet reports it.

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
@@ -75,6 +76,10 @@ func (a *API) APIService() apiserver.APIService {
 		Resources: []metav1.APIResource{
 			{Name: "nodes", Namespaced: false, Kind: "NodeMetrics", Verbs: verbs},
 			{Name: "pods", Namespaced: true, Kind: "PodMetrics", Verbs: verbs},
+		},
+		Types: []runtime.Object{
+			&metricsv1beta1.NodeMetrics{}, &metricsv1beta1.NodeMetricsList{},
+			&metricsv1beta1.PodMetrics{}, &metricsv1beta1.PodMetricsList{},
 		},
 		Handler: a,
 	}

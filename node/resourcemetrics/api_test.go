@@ -420,3 +420,43 @@ func TestNodeClient(t *testing.T) {
 		t.Errorf("a node answering 404: %v", err)
 	}
 }
+
+// TestMetricsKindsInOpenAPI: the metrics kinds discovery lists have their
+// models in /openapi/v2 and /openapi/v3, as metrics-server's do behind
+// kube-aggregator.
+func TestMetricsKindsInOpenAPI(t *testing.T) {
+	e := newMetricsEnv(t)
+	hasKind := func(models map[string]map[string]any, kind string) bool {
+		for _, m := range models {
+			gvks, _ := m["x-kubernetes-group-version-kind"].([]any)
+			for _, g := range gvks {
+				g, _ := g.(map[string]any)
+				if g["group"] == "metrics.k8s.io" && g["version"] == "v1beta1" && g["kind"] == kind {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	code, body := e.get("/openapi/v2", "Accept", "application/json")
+	var v2 struct {
+		Definitions map[string]map[string]any `json:"definitions"`
+	}
+	if err := json.Unmarshal([]byte(body), &v2); code != http.StatusOK || err != nil {
+		t.Fatalf("/openapi/v2: %d %v", code, err)
+	}
+	code, body = e.get("/openapi/v3/apis/metrics.k8s.io/v1beta1")
+	var v3 struct {
+		Components struct {
+			Schemas map[string]map[string]any `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal([]byte(body), &v3); code != http.StatusOK || err != nil {
+		t.Fatalf("/openapi/v3/apis/metrics.k8s.io/v1beta1: %d %v", code, err)
+	}
+	for _, kind := range []string{"NodeMetrics", "PodMetrics", "NodeMetricsList", "PodMetricsList"} {
+		if !hasKind(v2.Definitions, kind) || !hasKind(v3.Components.Schemas, kind) {
+			t.Errorf("metrics.k8s.io/v1beta1 %s: in /openapi/v2 %v, in /openapi/v3 %v", kind, hasKind(v2.Definitions, kind), hasKind(v3.Components.Schemas, kind))
+		}
+	}
+}

@@ -20,7 +20,12 @@
 //	        (HasStatus: copy old status onto obj) -> Validate(obj, old) -> store
 //
 // PrepareForUpdate never touches status, so the same hook is safe on the
-// status subresource path. Validate expects name generation to have run
+// status subresource path. Before it the handler carries the stored
+// object's server-owned metadata over (kube-apiserver's rest.BeforeUpdate).
+//
+// A kind may be another version of a stored kind (Kind.StoredAs:
+// events.k8s.io/v1 Event of core/v1 Event): its objects are kept under the
+// stored kind's resource and converted as they cross the store. Validate expects name generation to have run
 // already: an empty metadata.name is reported as "name or generateName is
 // required".
 //

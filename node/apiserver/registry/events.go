@@ -73,7 +73,7 @@ func validateEvent(ev, old *corev1.Event) field.ErrorList {
 		if ev.InvolvedObject.Namespace == "" && ev.Namespace != metav1.NamespaceDefault && ev.Namespace != metav1.NamespaceSystem {
 			errs = append(errs, field.Invalid(nsPath, ev.InvolvedObject.Namespace, "does not match event.namespace"))
 		}
-		rc := field.NewPath("reportingComponent")
+		rc := field.NewPath("reportingController")
 		if ev.ReportingController == "" {
 			errs = append(errs, field.Required(rc, ""))
 		}

@@ -68,7 +68,33 @@ type Kind struct {
 	// Fields returns the field-selector fields of obj: metadata.name,
 	// metadata.namespace and the kind-specific ones Kubernetes supports.
 	Fields func(obj runtime.Object) fields.Set
+
+	// StoredAs, when set, makes this kind another version of a stored kind
+	// (events.k8s.io/v1 Event of core/v1 Event): its objects are that
+	// kind's, converted on the way in and out. nil for most kinds.
+	StoredAs *StorageVersion
+	stored   *Kind // resolved from StoredAs by init
 }
+
+// StorageVersion names the kind whose objects a kind serves, and converts
+// between the two.
+type StorageVersion struct {
+	Resource   schema.GroupVersionResource
+	ToStored   func(runtime.Object) runtime.Object
+	FromStored func(runtime.Object) runtime.Object
+}
+
+// Stored is the kind whose objects the store keeps for k: k itself, or
+// the kind StoredAs names.
+func (k *Kind) Stored() *Kind {
+	if k.stored != nil {
+		return k.stored
+	}
+	return k
+}
+
+// StoreResource is the store's resource key of k's objects ("events").
+func (k *Kind) StoreResource() string { return k.Stored().GroupResource().String() }
 
 // Subresource is one discovery entry "<resource>/<Name>". Group and Version
 // are set only when the subresource's Kind lives in another group-version
@@ -131,6 +157,7 @@ var kinds = []*Kind{
 	leaseKind(),
 	ingressClassKind(),
 	ingressKind(),
+	eventV1Kind(),
 }
 
 var (
@@ -146,6 +173,16 @@ func init() {
 		}
 		byResource[gvr] = k
 		byGVK[k.GVK()] = k
+	}
+	for _, k := range kinds {
+		if k.StoredAs == nil {
+			continue
+		}
+		stored, ok := byResource[k.StoredAs.Resource]
+		if !ok || stored.StoredAs != nil {
+			panic("registry: " + k.GVK().String() + " is stored as " + k.StoredAs.Resource.String() + ", which is not a stored kind")
+		}
+		k.stored = stored
 	}
 }
 
