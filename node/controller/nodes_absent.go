@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -95,8 +96,12 @@ func (c *NodeLifecycle) reconcileAbsent(ctx context.Context, members map[string]
 // unreachable and its gossip label "absent".
 func (c *NodeLifecycle) markAbsent(ctx context.Context, node *corev1.Node, now time.Time) error {
 	want := node.DeepCopy()
+	stamp := metav1.NewTime(now.Truncate(time.Second))
 	setReady(&want.Status, corev1.ConditionUnknown, "NodeStatusUnknown",
-		"Kubelet stopped posting node status: the node has not rejoined the cluster's gossip.", metav1.NewTime(now.Truncate(time.Second)))
+		"Kubelet stopped posting node status: the node has not rejoined the cluster's gossip.", stamp, math.MaxInt64)
+	if nodeCondition(&want.Status, corev1.NodeMemoryPressure) != nil { // a kubelet posted
+		markKubeletConditionsUnknown(want, stamp)
+	}
 	updated := node
 	if !equality.Semantic.DeepEqual(want.Status, node.Status) {
 		body, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": want.Status.Conditions}})
