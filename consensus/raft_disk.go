@@ -1,0 +1,109 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	hclog "github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
+)
+
+// The raft state on disk, under RaftConfig.DataDir:
+//
+//	wal/          raft-wal: the log (segment files *.wal) and the stable
+//	              store (term, vote) with the segment list in wal-meta.db
+//	snapshots/    raft's FileSnapshotStore: <term>-<index>-<ms>/ each with
+//	              meta.json and state.bin; written as <id>.tmp, then renamed
+//
+// openLogStore and openSnapshotStore are the only way shoal opens them
+// (NewRaft and the crash tests share them). A store that cannot be opened
+// gives a *DamagedStoreError naming the file, never a panic.
+
+const (
+	walDirName      = "wal"
+	snapshotDirName = "snapshots"
+	snapshotsRetain = 2
+)
+
+// openLogStore opens (or creates) the raft log and stable store in
+// dataDir/wal. segmentSize is raft-wal's segment file size (0: its default,
+// 64 MiB). The returned WAL closes its meta database on Close.
+func openLogStore(dataDir string, segmentSize int, logger hclog.Logger) (_ *wal.WAL, err error) {
+	dir := filepath.Join(dataDir, walDirName)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("consensus: %w", err)
+	}
+	// raft-wal starts an empty log when its meta database is missing and
+	// deletes the segment files it does not know: a lost wal-meta.db
+	// would silently lose the whole log.
+	metaPath := filepath.Join(dir, metadb.FileName)
+	if _, err := os.Stat(metaPath); errors.Is(err, os.ErrNotExist) {
+		if segs, _ := filepath.Glob(filepath.Join(dir, "*.wal")); len(segs) > 0 {
+			return nil, &DamagedStoreError{DataDir: dataDir, File: metaPath,
+				Err: fmt.Errorf("missing, while %d log segment files exist (raft-wal would start an empty log and delete them)", len(segs))}
+		}
+	}
+
+	// The meta database is ours until wal.Open succeeds: raft-wal leaves it
+	// open (and locked) when Open fails.
+	meta := &metadb.BoltMetaDB{}
+	var logs *wal.WAL
+	err = noPanic(logger, "open the raft log", func() (err error) {
+		logs, err = wal.Open(dir, wal.WithMetaStore(meta), wal.WithLogger(logger), wal.WithSegmentSize(segmentSize))
+		return err
+	})
+	if err != nil {
+		_ = meta.Close()
+		logger.Error("cannot open the raft log", "dir", dir, "error", err)
+		return nil, diagnoseStore(dataDir, fmt.Errorf("consensus: open raft log %s: %w", dir, err))
+	}
+	return logs, nil
+}
+
+// openSnapshotStore opens (or creates) raft's snapshot store in
+// dataDir/snapshots and removes the unfinished snapshots (<id>.tmp) that a
+// crash during a snapshot leaves behind: raft ignores them, so they would
+// only fill the disk. Call it after openLogStore, whose lock makes this
+// process the only writer.
+func openSnapshotStore(dataDir string, logger hclog.Logger) (*raft.FileSnapshotStore, error) {
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dataDir, snapshotsRetain, logger)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
+	}
+	dir := filepath.Join(dataDir, snapshotDirName)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasSuffix(e.Name(), ".tmp") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := os.RemoveAll(path); err != nil {
+			return nil, fmt.Errorf("consensus: remove unfinished snapshot: %w", err)
+		}
+		logger.Warn("removed an unfinished snapshot left by a crash", "path", path)
+	}
+	return snaps, nil
+}
+
+// noPanic runs fn and turns a panic in it into an error (the stack goes to
+// logger). The raft libraries panic on some damage (raft.NewRaft panics
+// when it cannot read a log entry); a damaged store must stop the agent
+// with an error that says what to do, not with a crash.
+func noPanic(logger hclog.Logger, what string, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			logger.Error("panic: "+what, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("%s panicked: %v", what, p)
+		}
+	}()
+	return fn()
+}
