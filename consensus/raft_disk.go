@@ -55,6 +55,9 @@ func openLogStore(dataDir string, segmentSize int, logger hclog.Logger) (_ *wal.
 	meta := &metadb.BoltMetaDB{}
 	var logs *wal.WAL
 	err = noPanic(logger, "open the raft log", func() (err error) {
+		if err := repairSealedTail(dir, meta, logger); err != nil {
+			return fmt.Errorf("repair the tail: %w", err)
+		}
 		logs, err = wal.Open(dir, wal.WithMetaStore(meta), wal.WithLogger(logger), wal.WithSegmentSize(segmentSize))
 		return err
 	})
@@ -67,31 +70,69 @@ func openLogStore(dataDir string, segmentSize int, logger hclog.Logger) (_ *wal.
 }
 
 // openSnapshotStore opens (or creates) raft's snapshot store in
-// dataDir/snapshots and removes the unfinished snapshots (<id>.tmp) that a
-// crash during a snapshot leaves behind: raft ignores them, so they would
-// only fill the disk. Call it after openLogStore, whose lock makes this
-// process the only writer.
+// dataDir/snapshots and removes what a crash during a snapshot leaves
+// behind, which raft ignores and never deletes: unfinished snapshots
+// (<id>.tmp), and the remains of an old snapshot whose deletion was cut
+// short after its meta.json went (one older than a complete snapshot).
+// Call it after openLogStore, whose lock makes this process the only
+// writer.
 func openSnapshotStore(dataDir string, logger hclog.Logger) (*raft.FileSnapshotStore, error) {
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dataDir, snapshotsRetain, logger)
 	if err != nil {
 		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
 	}
 	dir := filepath.Join(dataDir, snapshotDirName)
+	remove := func(name, what string) error {
+		path := filepath.Join(dir, name)
+		if err := os.RemoveAll(path); err != nil {
+			return fmt.Errorf("consensus: remove %s: %w", what, err)
+		}
+		logger.Warn("removed "+what+" left by a crash", "path", path)
+		return nil
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
 	}
+	var others []string
 	for _, e := range entries {
-		if !e.IsDir() || !strings.HasSuffix(e.Name(), ".tmp") {
-			continue
+		switch {
+		case !e.IsDir():
+		case strings.HasSuffix(e.Name(), ".tmp"):
+			if err := remove(e.Name(), "an unfinished snapshot"); err != nil {
+				return nil, err
+			}
+		case missing(filepath.Join(dir, e.Name(), "meta.json")):
+			others = append(others, e.Name())
 		}
-		path := filepath.Join(dir, e.Name())
-		if err := os.RemoveAll(path); err != nil {
-			return nil, fmt.Errorf("consensus: remove unfinished snapshot: %w", err)
+	}
+	complete, err := snaps.List() // newest first
+	if err != nil {
+		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
+	}
+	for _, name := range others {
+		if len(complete) > 0 && olderSnapshot(name, complete[0]) {
+			if err := remove(name, "the remains of a deleted snapshot"); err != nil {
+				return nil, err
+			}
 		}
-		logger.Warn("removed an unfinished snapshot left by a crash", "path", path)
 	}
 	return snaps, nil
+}
+
+// olderSnapshot reports whether the snapshot directory name (raft's
+// <term>-<index>-<ms>) is older than than.
+func olderSnapshot(name string, than *raft.SnapshotMeta) bool {
+	var term, index, ms uint64
+	if n, _ := fmt.Sscanf(name, "%d-%d-%d", &term, &index, &ms); n != 3 {
+		return false
+	}
+	return term < than.Term || term == than.Term && index < than.Index
+}
+
+func missing(path string) bool {
+	_, err := os.Stat(path)
+	return errors.Is(err, os.ErrNotExist)
 }
 
 // noPanic runs fn and turns a panic in it into an error (the stack goes to

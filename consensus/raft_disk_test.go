@@ -1,13 +1,18 @@
 package consensus
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	hclog "github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
 	"github.com/hashicorp/raft-wal/segment"
 	"github.com/hashicorp/raft-wal/types"
@@ -227,5 +232,203 @@ func TestRaftDamagedFollowerRejoins(t *testing.T) {
 	}
 	if items, _, _ := f.store.List("configmaps", "", "", 0); len(items) != 40 {
 		t.Fatalf("rejoined follower has %d objects, want 40", len(items))
+	}
+}
+
+// logEntryData is the payload of the entry at idx appended in batch gen:
+// 40 to 600 bytes that say which entry they are.
+func logEntryData(idx, gen uint64) []byte {
+	head := fmt.Sprintf("%d/%x/", idx, gen)
+	n := 40 + int((idx*7919+gen)%560)
+	return []byte(head + strings.Repeat("x", n-len(head)))
+}
+
+// A kill after a segment wrote its index block (it filled up) and before
+// the metadata recorded the seal leaves a tail whose file says sealed:
+// raft-wal alone reopens it and then refuses every append. openLogStore
+// moves its entries to a new tail. The state here is the one such a kill
+// leaves, plus the unreferenced file of an earlier repair cut short.
+func TestWALRepairsTailSealedBeforeItsMetadata(t *testing.T) {
+	dataDir := t.TempDir()
+	hl := newHCLogAdapter(testLogger(t), "wal")
+	appendEntries := func(logs *wal.WAL, from, to uint64) {
+		t.Helper()
+		for i := from; i <= to; i++ {
+			if err := logs.StoreLogs([]*raft.Log{{Index: i, Term: 1, Data: logEntryData(i, 1)}}); err != nil {
+				t.Fatalf("append %d: %v", i, err)
+			}
+		}
+	}
+	// Append until a rotation has just left an empty tail behind a sealed
+	// segment.
+	var last uint64
+	var segs []types.SegmentInfo
+	for {
+		logs, err := openLogStore(dataDir, 4096, hl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendEntries(logs, last+1, last+1)
+		last++
+		// A no-op delete waits for a rotation in progress; Close does not
+		// (it leaves the very state this test is about).
+		if err := logs.DeleteRange(last+1, last+1); err != nil {
+			t.Fatal(err)
+		}
+		logs.Close()
+		segs = walSegments(t, dataDir)
+		if len(segs) >= 2 && segs[len(segs)-1].BaseIndex == last+1 {
+			break
+		}
+	}
+	sealed := segs[len(segs)-2]
+
+	// Roll the metadata back to before the seal was recorded.
+	var meta metadb.BoltMetaDB
+	st, err := meta.Load(filepath.Join(dataDir, walDirName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Segments = st.Segments[:len(st.Segments)-1]
+	open := &st.Segments[len(st.Segments)-1]
+	open.SealTime, open.IndexStart, open.MaxIndex = time.Time{}, 0, 0
+	orphan := segmentPath(dataDir, types.SegmentInfo{BaseIndex: open.MinIndex, ID: st.NextSegmentID})
+	st.NextSegmentID++
+	if err := meta.CommitState(st); err != nil {
+		t.Fatal(err)
+	}
+	meta.Close()
+	if err := os.WriteFile(orphan, []byte("half a copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	logs, err := openLogStore(dataDir, 4096, hl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendEntries(logs, last+1, last+40) // through more rotations
+	last += 40
+	logs.Close()
+	logs, err = openLogStore(dataDir, 4096, hl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	first, _ := logs.FirstIndex()
+	if got, _ := logs.LastIndex(); first != 1 || got != last {
+		t.Fatalf("the log holds %d..%d, want 1..%d", first, got, last)
+	}
+	for i := uint64(1); i <= last; i++ {
+		var l raft.Log
+		if err := logs.GetLog(i, &l); err != nil || !bytes.Equal(l.Data, logEntryData(i, 1)) {
+			t.Fatalf("entry %d: %v, data %.30q", i, err, l.Data)
+		}
+	}
+	for _, p := range []string{orphan, segmentPath(dataDir, sealed)} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there (%v), want it deleted as unreferenced", filepath.Base(p), err)
+		}
+	}
+}
+
+// What a kill leaves in the snapshot directory at each step of raft's
+// FileSnapshotStore (state written into <id>.tmp, then meta.json, then the
+// rename, then old snapshots reaped) does not stop a restart, loses no
+// object, and is cleaned up.
+func TestRaftStartsAfterKillsInSnapshotWrites(t *testing.T) {
+	dir := t.TempDir()
+	n := &testNode{id: "solo", dir: dir, tuning: smallSegments()}
+	n.tuning.TrailingLogs = 4
+	n.start(t, true)
+	eventually(t, "leader", n.raft.IsLeader)
+	ctx := testCtx(t)
+	want := 0
+	write := func(k int) {
+		for range k {
+			if _, err := n.raft.Propose(ctx, createCmd("ns", fmt.Sprint("obj", want), nil)); err != nil {
+				t.Fatal(err)
+			}
+			want++
+		}
+	}
+	write(20)
+	if err := n.raft.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	write(10)
+	if err := n.raft.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	write(5)
+	n.stop(t)
+
+	snapDir := filepath.Join(dir, snapshotDirName)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, snapshotsRetain, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := snaps.List()
+	if err != nil || len(list) != 2 {
+		t.Fatalf("snapshots: %v, %v; want 2", list, err)
+	}
+	newest := filepath.Join(snapDir, list[0].ID)
+	term, index, ms := list[0].Term, list[0].Index, uint64(time.Now().UnixMilli())
+	copySnap := func(name string) string {
+		p := filepath.Join(snapDir, name)
+		if err := os.CopyFS(p, os.DirFS(newest)); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// Killed while writing the state: no meta.json, half the state.
+	partial := copySnap(fmt.Sprintf("%d-%d-%d.tmp", term, index+50, ms+1))
+	if err := os.Remove(filepath.Join(partial, "meta.json")); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(filepath.Join(partial, "state.bin"))
+	if err := os.Truncate(filepath.Join(partial, "state.bin"), st.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	// Killed after meta.json, before the rename.
+	copySnap(fmt.Sprintf("%d-%d-%d.tmp", term, index+60, ms+2))
+	// Killed while reaping an old snapshot, after its meta.json went.
+	reaped := filepath.Join(snapDir, "1-1-1")
+	if err := os.MkdirAll(reaped, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(reaped, "state.bin"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	n.start(t, false)
+	defer n.stop(t)
+	eventually(t, "leader", n.raft.IsLeader)
+	if err := n.raft.ConsistentRead(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if items, _, _ := n.store.List("configmaps", "", "", 0); len(items) != want {
+		t.Fatalf("after the restart: %d objects, want %d", len(items), want)
+	}
+	checkSnapshotDir(t, dir, "restart")
+	if _, err := os.Stat(newest); err != nil {
+		t.Fatalf("the newest complete snapshot is gone: %v", err)
+	}
+}
+
+// checkSnapshotDir checks that the snapshot directory holds only complete
+// snapshots (each with its meta.json): nothing a crash left behind
+// survives a restart. (A kill between a snapshot's rename and the reaping
+// of old ones leaves one more complete snapshot than raft retains; the
+// next snapshot reaps it.)
+func checkSnapshotDir(t *testing.T, dataDir, what string) {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dataDir, snapshotDirName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasSuffix(e.Name(), ".tmp") || missing(filepath.Join(dataDir, snapshotDirName, e.Name(), "meta.json")) {
+			t.Errorf("%s: after the restart the snapshot directory holds %s, which is not a complete snapshot", what, e.Name())
+		}
 	}
 }
