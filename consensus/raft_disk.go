@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -48,6 +49,10 @@ func openLogStore(dataDir string, segmentSize int, logger hclog.Logger) (_ *wal.
 			return nil, &DamagedStoreError{DataDir: dataDir, File: metaPath,
 				Err: fmt.Errorf("missing, while %d log segment files exist (raft-wal would start an empty log and delete them)", len(segs))}
 		}
+	}
+
+	if err := checkUnlocked(metaPath); err != nil {
+		return nil, err
 	}
 
 	// The meta database is ours until wal.Open succeeds: raft-wal leaves it
@@ -133,6 +138,26 @@ func olderSnapshot(name string, than *raft.SnapshotMeta) bool {
 func missing(path string) bool {
 	_, err := os.Stat(path)
 	return errors.Is(err, os.ErrNotExist)
+}
+
+// checkUnlocked fails when a process (this one included) has the log in
+// metaPath open: bolt, which locks the file, would wait for it forever.
+func checkUnlocked(metaPath string) error {
+	f, err := os.Open(metaPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("consensus: %w", err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("consensus: the raft log %s is in use by another process (another shoal agent with this data dir?)", filepath.Dir(metaPath))
+		}
+		return fmt.Errorf("consensus: lock %s: %w", metaPath, err)
+	}
+	return nil // closing f releases the lock
 }
 
 // noPanic runs fn and turns a panic in it into an error (the stack goes to

@@ -159,6 +159,31 @@ func TestRaftDamagedLogIsReportedNotPanicked(t *testing.T) {
 	}
 }
 
+// A second NewRaft on a data dir in use fails at once instead of waiting
+// for the log's lock forever.
+func TestRaftStateInUseIsAnError(t *testing.T) {
+	n := &testNode{id: "solo", dir: t.TempDir()}
+	n.start(t, true)
+	defer n.stop(t)
+	done := make(chan error, 1)
+	go func() {
+		r, err := NewRaft(RaftConfig{NodeID: "solo", DataDir: n.dir, BindAddr: "127.0.0.1:0", Logger: testLogger(t)}, NewStore())
+		if err == nil {
+			_ = r.Shutdown()
+		}
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("NewRaft on a data dir in use still waits after 10s")
+	}
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("NewRaft on a data dir in use: %v, want an error saying it is in use", err)
+	}
+}
+
 // A snapshot whose state no longer matches its checksum, when it is the
 // only one and the log no longer covers what it held, is named.
 func TestRaftDamagedSnapshotIsReported(t *testing.T) {
