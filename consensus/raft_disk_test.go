@@ -30,6 +30,9 @@ func smallSegments() *RaftTuning {
 // dataDir from its meta database.
 func walSegments(t *testing.T, dataDir string) []types.SegmentInfo {
 	t.Helper()
+	if err := checkUnlocked(filepath.Join(dataDir, walDirName, metadb.FileName)); err != nil {
+		t.Fatal(err) // bolt would wait for the lock forever
+	}
 	var meta metadb.BoltMetaDB
 	defer meta.Close()
 	st, err := meta.Load(filepath.Join(dataDir, walDirName))
