@@ -251,3 +251,42 @@ func TestWALSurvivesKills(t *testing.T) {
 	}
 	t.Logf("%d kills: %v; the log ends at %d..%d", runs, killedDuring, m.first, m.last)
 }
+
+// openCrashChild opens the log (repairing it if need be), says "open",
+// and waits to be killed.
+func openCrashChild(dataDir string, logger *slog.Logger) error {
+	if _, err := openLogStore(dataDir, crashSegmentSize, newHCLogAdapter(logger, "wal")); err != nil {
+		return err
+	}
+	say("open")
+	time.Sleep(time.Hour)
+	return nil
+}
+
+// TestWALRepairSurvivesKills kills a process at random instants while it
+// opens, and so repairs, a log whose tail a kill had sealed before the
+// metadata recorded it; after each kill the log opens with every entry and
+// takes appends.
+func TestWALRepairSurvivesKills(t *testing.T) {
+	seed := crashSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	runs := max(crashRuns()/2, 5)
+	midRepair, repaired := 0, 0
+	for run := range runs {
+		dataDir := filepath.Join(t.TempDir(), "raft")
+		last, sealed := sealedTailLog(t, dataDir, 4096)
+		before := walState(t, dataDir)
+		plan := killPlan{at: uniformDuration(rng, 12*time.Millisecond), fromStart: true}
+		c := startCrashChild(t, "open", crashDirEnv+"="+dataDir)
+		c.runUntilKilled(t, fmt.Sprintf("run %d", run), plan, func(string) {})
+		after := walState(t, dataDir)
+		switch tail := after.Segments[len(after.Segments)-1]; {
+		case tail.ID != sealed.ID:
+			repaired++
+		case after.NextSegmentID != before.NextSegmentID:
+			midRepair++ // killed between reserving the new segment and switching to it
+		}
+		checkLogHolds(t, dataDir, 4096, last)
+	}
+	t.Logf("%d kills: %d after the repair, %d in the middle of it, the rest before it", runs, repaired, midRepair)
+}

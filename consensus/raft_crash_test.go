@@ -27,7 +27,7 @@ import (
 // -short); SHOAL_CRASH_SEED replays a run's seed.
 
 const (
-	crashRoleEnv = "SHOAL_CRASH_CHILD" // the child's role: "log" or "snapshot"
+	crashRoleEnv = "SHOAL_CRASH_CHILD" // the child's role: "log", "open" or "snapshot"
 	crashDirEnv  = "SHOAL_CRASH_DIR"   // the raft data dir it writes
 	crashSeedEnv = "SHOAL_CRASH_SEED"
 	crashAddrEnv = "SHOAL_CRASH_ADDR" // raft bind address (snapshot role)
@@ -51,6 +51,8 @@ func runCrashChild(role string) int {
 	switch role {
 	case "log":
 		err = logCrashChild(dir, seed, logger)
+	case "open":
+		err = openCrashChild(dir, logger)
 	case "snapshot":
 		err = snapshotCrashChild(dir, os.Getenv(crashAddrEnv), os.Getenv(crashRunEnv), seed, logger)
 	default:
@@ -90,17 +92,21 @@ func crashSeed(t *testing.T) uint64 {
 
 // killPlan says when the parent kills a child: delay after the nth line
 // that starts with trigger, or, when trigger is "", at after the child's
-// first line.
+// first line (after the process started, with fromStart).
 type killPlan struct {
-	trigger string
-	nth     int
-	delay   time.Duration
-	at      time.Duration
+	trigger   string
+	nth       int
+	delay     time.Duration
+	at        time.Duration
+	fromStart bool
 }
 
 func (p killPlan) String() string {
-	if p.trigger == "" {
-		return fmt.Sprintf("%v after start", p.at)
+	switch {
+	case p.fromStart:
+		return fmt.Sprintf("%v after the process started", p.at)
+	case p.trigger == "":
+		return fmt.Sprintf("%v after the first line", p.at)
 	}
 	return fmt.Sprintf("%v after %q #%d", p.delay, p.trigger, p.nth)
 }
@@ -143,6 +149,9 @@ func startCrashChild(t *testing.T, role string, env ...string) *crashChild {
 func (c *crashChild) runUntilKilled(t *testing.T, what string, plan killPlan, apply func(line string)) {
 	t.Helper()
 	var timer <-chan time.Time
+	if plan.fromStart {
+		timer = time.After(plan.at)
+	}
 	deadline := time.After(time.Minute)
 	seen := 0
 wait:

@@ -26,9 +26,8 @@ func smallSegments() *RaftTuning {
 	return &t
 }
 
-// walSegments reads the segment list of the (closed) raft-wal log under
-// dataDir from its meta database.
-func walSegments(t *testing.T, dataDir string) []types.SegmentInfo {
+// walState reads the metadata of the (closed) raft-wal log under dataDir.
+func walState(t *testing.T, dataDir string) types.PersistentState {
 	t.Helper()
 	if err := checkUnlocked(filepath.Join(dataDir, walDirName, metadb.FileName)); err != nil {
 		t.Fatal(err) // bolt would wait for the lock forever
@@ -39,7 +38,14 @@ func walSegments(t *testing.T, dataDir string) []types.SegmentInfo {
 	if err != nil {
 		t.Fatalf("read wal meta: %v", err)
 	}
-	return st.Segments
+	return st
+}
+
+// walSegments reads the segment list of the (closed) raft-wal log under
+// dataDir.
+func walSegments(t *testing.T, dataDir string) []types.SegmentInfo {
+	t.Helper()
+	return walState(t, dataDir).Segments
 }
 
 func segmentPath(dataDir string, si types.SegmentInfo) string {
@@ -271,73 +277,66 @@ func logEntryData(idx, gen uint64) []byte {
 	return []byte(head + strings.Repeat("x", n-len(head)))
 }
 
-// A kill after a segment wrote its index block (it filled up) and before
-// the metadata recorded the seal leaves a tail whose file says sealed:
-// raft-wal alone reopens it and then refuses every append. openLogStore
-// moves its entries to a new tail. The state here is the one such a kill
-// leaves, plus the unreferenced file of an earlier repair cut short.
-func TestWALRepairsTailSealedBeforeItsMetadata(t *testing.T) {
-	dataDir := t.TempDir()
-	hl := newHCLogAdapter(testLogger(t), "wal")
-	appendEntries := func(logs *wal.WAL, from, to uint64) {
-		t.Helper()
-		for i := from; i <= to; i++ {
-			if err := logs.StoreLogs([]*raft.Log{{Index: i, Term: 1, Data: logEntryData(i, 1)}}); err != nil {
-				t.Fatalf("append %d: %v", i, err)
-			}
+// appendLogEntries appends entries from..to of batch 1, one at a time.
+func appendLogEntries(t *testing.T, logs *wal.WAL, from, to uint64) {
+	t.Helper()
+	for i := from; i <= to; i++ {
+		if err := logs.StoreLogs([]*raft.Log{{Index: i, Term: 1, Data: logEntryData(i, 1)}}); err != nil {
+			t.Fatalf("append %d: %v", i, err)
 		}
 	}
-	// Append until a rotation has just left an empty tail behind a sealed
-	// segment.
-	var last uint64
-	var segs []types.SegmentInfo
-	for {
-		logs, err := openLogStore(dataDir, 4096, hl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		appendEntries(logs, last+1, last+1)
+}
+
+// sealedTailLog writes a new log in dataDir, entry by entry, until a
+// segment fills up and is sealed, then rolls the metadata back to the
+// instant before it recorded the seal: what a kill at that instant leaves.
+// It returns the last index and the sealed segment.
+func sealedTailLog(t *testing.T, dataDir string, segmentSize int) (last uint64, sealed types.SegmentInfo) {
+	t.Helper()
+	logs, err := openLogStore(dataDir, segmentSize, newHCLogAdapter(testLogger(t), "wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := func() int {
+		m, _ := filepath.Glob(filepath.Join(dataDir, walDirName, "*.wal"))
+		return len(m)
+	}
+	for n := files(); files() == n; {
 		last++
+		appendLogEntries(t, logs, last, last)
 		// A no-op delete waits for a rotation in progress; Close does not
-		// (it leaves the very state this test is about).
+		// (it leaves the very state made here).
 		if err := logs.DeleteRange(last+1, last+1); err != nil {
 			t.Fatal(err)
 		}
-		logs.Close()
-		segs = walSegments(t, dataDir)
-		if len(segs) >= 2 && segs[len(segs)-1].BaseIndex == last+1 {
-			break
-		}
 	}
-	sealed := segs[len(segs)-2]
+	logs.Close()
 
-	// Roll the metadata back to before the seal was recorded.
 	var meta metadb.BoltMetaDB
+	defer meta.Close()
 	st, err := meta.Load(filepath.Join(dataDir, walDirName))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := len(st.Segments); n < 2 || st.Segments[n-1].BaseIndex != last+1 {
+		t.Fatalf("segments after a rotation: %+v, want an empty tail from %d", st.Segments, last+1)
+	}
 	st.Segments = st.Segments[:len(st.Segments)-1]
-	open := &st.Segments[len(st.Segments)-1]
-	open.SealTime, open.IndexStart, open.MaxIndex = time.Time{}, 0, 0
-	orphan := segmentPath(dataDir, types.SegmentInfo{BaseIndex: open.MinIndex, ID: st.NextSegmentID})
-	st.NextSegmentID++
+	tail := &st.Segments[len(st.Segments)-1]
+	sealed = *tail
+	tail.SealTime, tail.IndexStart, tail.MaxIndex = time.Time{}, 0, 0
 	if err := meta.CommitState(st); err != nil {
 		t.Fatal(err)
 	}
-	meta.Close()
-	if err := os.WriteFile(orphan, []byte("half a copy"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return last, sealed
+}
 
-	logs, err := openLogStore(dataDir, 4096, hl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendEntries(logs, last+1, last+40) // through more rotations
-	last += 40
-	logs.Close()
-	logs, err = openLogStore(dataDir, 4096, hl)
+// checkLogHolds opens the log in dataDir and checks that it holds entries
+// 1..last of batch 1 and takes 40 more (through rotations); it returns
+// the new last index.
+func checkLogHolds(t *testing.T, dataDir string, segmentSize int, last uint64) uint64 {
+	t.Helper()
+	logs, err := openLogStore(dataDir, segmentSize, newHCLogAdapter(testLogger(t), "wal"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,6 +351,35 @@ func TestWALRepairsTailSealedBeforeItsMetadata(t *testing.T) {
 			t.Fatalf("entry %d: %v, data %.30q", i, err, l.Data)
 		}
 	}
+	appendLogEntries(t, logs, last+1, last+40)
+	return last + 40
+}
+
+// A kill after a segment wrote its index block (it filled up) and before
+// the metadata recorded the seal leaves a tail whose file says sealed:
+// raft-wal alone reopens it and then refuses every append. openLogStore
+// moves its entries to a new tail. Here also lies the unreferenced file
+// of an earlier repair cut short.
+func TestWALRepairsTailSealedBeforeItsMetadata(t *testing.T) {
+	dataDir := t.TempDir()
+	last, sealed := sealedTailLog(t, dataDir, 4096)
+	st := walState(t, dataDir)
+	orphan := segmentPath(dataDir, types.SegmentInfo{BaseIndex: sealed.MinIndex, ID: st.NextSegmentID})
+	st.NextSegmentID++
+	var meta metadb.BoltMetaDB
+	if _, err := meta.Load(filepath.Join(dataDir, walDirName)); err != nil {
+		t.Fatal(err)
+	}
+	if err := meta.CommitState(st); err != nil {
+		t.Fatal(err)
+	}
+	meta.Close()
+	if err := os.WriteFile(orphan, []byte("half a copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	last = checkLogHolds(t, dataDir, 4096, last)
+	checkLogHolds(t, dataDir, 4096, last)
 	for _, p := range []string{orphan, segmentPath(dataDir, sealed)} {
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s is still there (%v), want it deleted as unreferenced", filepath.Base(p), err)
