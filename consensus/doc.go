@@ -34,6 +34,7 @@
 //	snapshot.go                snapshot / restore of the Store
 //	proposer.go                Proposer and LocalProposer
 //	raft*.go                   the raft node: config, lifecycle, membership, Propose
+//	raft_disk*.go              opening the raft state on disk; damage diagnosis
 //	fsm*.go                    the raft FSM and its versioned log envelope
 //	transport.go, forward.go   the shared raft port: raft + forwarding RPC
 //	backup.go                  the backup file (`shoal snapshot save`)

@@ -6,15 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -32,8 +29,7 @@ type Raft struct {
 	store     *Store
 
 	raft  *raft.Raft
-	logs  *wal.WAL
-	meta  *metadb.BoltMetaDB
+	logs  *wal.WAL // closes its meta database too
 	trans *raft.NetworkTransport
 	mux   *mux
 	fwd   *forwarder
@@ -54,7 +50,10 @@ type Raft struct {
 
 // NewRaft opens the raft state under cfg.DataDir, listens on cfg.BindAddr
 // and starts raft with store as its FSM. The store should be fresh: raft
-// restores the latest snapshot into it and replays the log.
+// restores the latest snapshot into it and replays the log. When the state
+// on disk cannot be read, the error is a *DamagedStoreError that names the
+// damaged file and says what to do (never a panic); the store must then be
+// discarded.
 func NewRaft(cfg RaftConfig, store *Store) (_ *Raft, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -75,22 +74,14 @@ func NewRaft(cfg RaftConfig, store *Store) (_ *Raft, err error) {
 		}
 	}()
 
-	walDir := filepath.Join(cfg.DataDir, "wal")
-	if err := os.MkdirAll(walDir, 0o700); err != nil {
-		return nil, fmt.Errorf("consensus: %w", err)
-	}
-	// raft-wal's Close leaves its meta database (and its file lock) open, so
-	// the store is ours to close, after the WAL.
-	meta := &metadb.BoltMetaDB{}
-	logs, err := wal.Open(walDir, wal.WithLogger(hl.Named("wal")), wal.WithMetaStore(meta))
+	logs, err := openLogStore(cfg.DataDir, cfg.Tuning.WALSegmentSize, hl.Named("wal"))
 	if err != nil {
-		_ = meta.Close()
-		return nil, fmt.Errorf("consensus: open raft wal: %w", err)
+		return nil, err
 	}
-	cleanup = append(cleanup, func() { _ = logs.Close(); _ = meta.Close() })
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl.Named("snapshots"))
+	cleanup = append(cleanup, func() { _ = logs.Close() })
+	snaps, err := openSnapshotStore(cfg.DataDir, hl.Named("snapshots"))
 	if err != nil {
-		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
+		return nil, err
 	}
 
 	ln, err := net.Listen("tcp", cfg.BindAddr)
@@ -121,7 +112,6 @@ func NewRaft(cfg RaftConfig, store *Store) (_ *Raft, err error) {
 		logger:    logger,
 		store:     store,
 		logs:      logs,
-		meta:      meta,
 		trans:     trans,
 		mux:       m,
 		notifyCh:  make(chan bool, 16),
@@ -132,26 +122,31 @@ func NewRaft(cfg RaftConfig, store *Store) (_ *Raft, err error) {
 	rc.Logger = hl
 	rc.NotifyCh = r.notifyCh
 
-	if cfg.Bootstrap {
-		has, err := raft.HasExistingState(logs, logs, snaps)
-		if err != nil {
-			return nil, fmt.Errorf("consensus: inspect raft state: %w", err)
-		}
-		if !has {
-			conf := raft.Configuration{Servers: []raft.Server{{
-				Suffrage: raft.Voter, ID: rc.LocalID, Address: raft.ServerAddress(advertise),
-			}}}
-			if err := raft.BootstrapCluster(rc, logs, logs, snaps, trans, conf); err != nil {
-				return nil, fmt.Errorf("consensus: bootstrap: %w", err)
-			}
-			logger.Info("bootstrapped single-voter raft cluster", "address", advertise)
-		}
-	}
-
 	f := &fsm{store: store, logger: logger}
-	r.raft, err = raft.NewRaft(rc, f, logs, logs, snaps, trans)
+	err = noPanic(hl, "start raft", func() error {
+		if cfg.Bootstrap {
+			has, err := raft.HasExistingState(logs, logs, snaps)
+			if err != nil {
+				return fmt.Errorf("inspect raft state: %w", err)
+			}
+			if !has {
+				conf := raft.Configuration{Servers: []raft.Server{{
+					Suffrage: raft.Voter, ID: rc.LocalID, Address: raft.ServerAddress(advertise),
+				}}}
+				if err := raft.BootstrapCluster(rc, logs, logs, snaps, trans, conf); err != nil {
+					return fmt.Errorf("bootstrap: %w", err)
+				}
+				logger.Info("bootstrapped single-voter raft cluster", "address", advertise)
+			}
+		}
+		var err error
+		r.raft, err = raft.NewRaft(rc, f, logs, logs, snaps, trans)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("consensus: start raft: %w", err)
+		logger.Error("raft cannot start from its state", "data_dir", cfg.DataDir, "error", err)
+		_ = logs.Close() // the diagnosis reopens the log
+		return nil, diagnoseStore(cfg.DataDir, fmt.Errorf("consensus: start raft: %w", err))
 	}
 
 	r.fwd = newForwarder(r, d)
@@ -250,9 +245,6 @@ func (r *Raft) Shutdown() error {
 		r.wg.Wait()
 		if err := r.logs.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close raft wal: %w", err))
-		}
-		if err := r.meta.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close raft wal meta: %w", err))
 		}
 		r.shutdownErr = errors.Join(errs...)
 		r.logger.Info("raft stopped")

@@ -56,6 +56,10 @@ type RaftTuning struct {
 	// TrailingLogs: entries kept after a snapshot so slow followers catch up
 	// from the log instead of a snapshot (default 10240).
 	TrailingLogs uint64
+	// WALSegmentSize: size of the raft-wal log's segment files (default
+	// raft-wal's, 64 MiB). Small segments make the log rotate and compact
+	// whole files often (the crash tests use them).
+	WALSegmentSize int
 }
 
 func (c *RaftConfig) validate() error {

@@ -26,6 +26,7 @@ type testNode struct {
 	store         *Store
 	raft          *Raft
 	tls           *testTLS
+	tuning        *RaftTuning // nil: testTuning
 }
 
 type testTLS struct{ server, client *tls.Config }
@@ -56,13 +57,25 @@ var testTuning = RaftTuning{
 // start (re)starts n's raft on n.addr (or a fresh port) with a new store.
 func (n *testNode) start(t testing.TB, bootstrap bool) {
 	t.Helper()
+	if err := n.tryStart(t, bootstrap); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryStart is start that returns NewRaft's error.
+func (n *testNode) tryStart(t testing.TB, bootstrap bool) error {
+	t.Helper()
 	bind := n.addr
 	if bind == "" {
 		bind = "127.0.0.1:0"
 	}
+	tuning := testTuning
+	if n.tuning != nil {
+		tuning = *n.tuning
+	}
 	cfg := RaftConfig{
 		NodeID: n.id, DataDir: n.dir, BindAddr: bind, Bootstrap: bootstrap,
-		Logger: testLogger(t), Tuning: testTuning,
+		Logger: testLogger(t), Tuning: tuning,
 	}
 	if n.tls != nil {
 		cfg.ServerTLS, cfg.ClientTLS = n.tls.server, n.tls.client
@@ -77,9 +90,10 @@ func (n *testNode) start(t testing.TB, bootstrap bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	n.addr = n.raft.Addr()
+	return nil
 }
 
 func (n *testNode) stop(t testing.TB) {
