@@ -14,7 +14,6 @@ import (
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
-	"golang.org/x/sys/unix"
 )
 
 // Offline access to a stopped node's raft data (RaftConfig.DataDir): what
@@ -54,70 +53,44 @@ type offlineStores struct {
 	dir   string
 	hl    hclog.Logger
 	logs  *wal.WAL
-	meta  *metadb.BoltMetaDB
 	snaps *raft.FileSnapshotStore
 	// closed makes close idempotent.
 	closed bool
 }
 
-// openOffline opens the raft stores under dataDir, creating them when
-// create is set. Without it, it refuses with ErrNoRaftState when there are
-// none. It refuses with ErrRaftInUse when an agent holds them (instead of
-// waiting for its lock).
+// openOffline opens the raft stores under dataDir as a running node does
+// (openLogStore, openSnapshotStore), creating them when create is set.
+// Without it, it refuses with ErrNoRaftState when there are none. It
+// refuses with ErrRaftInUse when an agent holds them (instead of waiting
+// for its lock).
 func openOffline(dataDir string, create bool, logger *slog.Logger) (*offlineStores, error) {
-	walDir := filepath.Join(dataDir, "wal")
+	walDir := filepath.Join(dataDir, walDirName)
 	if _, err := os.Stat(filepath.Join(walDir, metadb.FileName)); !create && errors.Is(err, fs.ErrNotExist) {
-		if _, serr := os.Stat(filepath.Join(dataDir, "snapshots")); errors.Is(serr, fs.ErrNotExist) {
+		if _, serr := os.Stat(filepath.Join(dataDir, snapshotDirName)); errors.Is(serr, fs.ErrNotExist) {
 			return nil, fmt.Errorf("consensus: %s: %w", dataDir, ErrNoRaftState)
 		}
 	}
-	if err := checkNotInUse(walDir); err != nil {
+	hl := newHCLogAdapter(logger, "raft")
+	logs, err := openLogStore(dataDir, 0, hl.Named("wal"))
+	if err != nil {
 		return nil, err
 	}
-	hl := newHCLogAdapter(logger, "raft")
-	meta := &metadb.BoltMetaDB{}
-	logs, err := wal.Open(walDir, wal.WithLogger(hl.Named("wal")), wal.WithMetaStore(meta))
-	if err != nil {
-		_ = meta.Close()
-		return nil, fmt.Errorf("consensus: open raft wal in %s: %w", walDir, err)
-	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dataDir, 2, hl.Named("snapshots"))
+	snaps, err := openSnapshotStore(dataDir, hl.Named("snapshots"))
 	if err != nil {
 		_ = logs.Close()
-		_ = meta.Close()
-		return nil, fmt.Errorf("consensus: open snapshot store in %s: %w", dataDir, err)
+		return nil, err
 	}
-	return &offlineStores{dir: dataDir, hl: hl, logs: logs, meta: meta, snaps: snaps}, nil
+	return &offlineStores{dir: dataDir, hl: hl, logs: logs, snaps: snaps}, nil
 }
 
-// close closes the log and the meta database; later calls do nothing.
+// close closes the log (and with it the meta database); later calls do
+// nothing.
 func (o *offlineStores) close() error {
 	if o.closed {
 		return nil
 	}
 	o.closed = true
-	return errors.Join(o.logs.Close(), o.meta.Close())
-}
-
-// checkNotInUse fails with ErrRaftInUse when another process holds the
-// raft-wal meta database's lock (bbolt takes an exclusive flock, and would
-// otherwise wait for it forever).
-func checkNotInUse(walDir string) error {
-	f, err := os.OpenFile(filepath.Join(walDir, metadb.FileName), os.O_RDWR, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("consensus: %w", err)
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return fmt.Errorf("consensus: %s is locked: %w: stop the agent first", f.Name(), ErrRaftInUse)
-		}
-		return fmt.Errorf("consensus: lock %s: %w", f.Name(), err)
-	}
-	return unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return o.logs.Close()
 }
 
 // InspectRaft reads the raft state of a stopped node from dataDir (a
