@@ -214,6 +214,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.api.Serve(gctx, apiListener, apiTLS) })
 	g.Go(func() error { return n.runLeadership(gctx) })
 	g.Go(func() error { return n.rejoin(gctx) })
+	g.Go(func() error { return n.gossip.RunReconnect(gctx) })
 	if id.joined {
 		g.Go(func() error { return n.reportRaftMembership(gctx) })
 	}
