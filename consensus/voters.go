@@ -63,8 +63,8 @@ type VotersConfig struct {
 	// Reap is how long a non-voter must be down before it is removed from
 	// the configuration. Default 1h.
 	Reap time.Duration
-	// Interval is how often server health is refreshed and the rules are
-	// applied. Default 1s.
+	// Interval is how often the rules are applied (server health is
+	// refreshed twice as often). Default 1s.
 	Interval time.Duration
 	// Logger receives one line per change and per change of mind; nil
 	// discards.
@@ -109,7 +109,9 @@ func (r *Raft) RunVoters(ctx context.Context, cfg VotersConfig, src ServerSource
 	ap := autopilot.New(apRaft{m}, apDelegate{m},
 		autopilot.WithPromoter(apPromoter{m}),
 		autopilot.WithLogger(newHCLogAdapter(m.log, "autopilot")),
-		autopilot.WithUpdateInterval(m.cfg.Interval),
+		// Health is refreshed twice per round of decisions, so each round
+		// sees a view taken after the previous round's change.
+		autopilot.WithUpdateInterval(m.cfg.Interval/2),
 		autopilot.WithReconcileInterval(m.cfg.Interval),
 	)
 	ap.Start(ctx)
@@ -172,14 +174,17 @@ func newVoterManager(r *Raft, src ServerSource, cfg VotersConfig, now func() tim
 	}
 }
 
-// settle is how long the leader waits after taking office and after each
-// configuration change before the next: long enough for a fresh health
-// view of every server.
-func (m *voterManager) settle() time.Duration { return 2 * m.cfg.Interval }
+// settle is how long the leader waits after taking office before it
+// changes suffrage, and after each configuration change before the next:
+// long enough for fresh health views (decision also checks that the view
+// it uses was taken from the latest configuration).
+func (m *voterManager) settle() (leader, change time.Duration) {
+	return 2 * m.cfg.Interval, m.cfg.Interval / 2
+}
 
-// unsettled says why no change may be made now ("" when one may): the
-// latest configuration must be committed, and this leader and that
-// configuration must both be at least settle old.
+// unsettled says why no change of suffrage may be made now ("" when one
+// may): the latest configuration must be committed, and this leader and that
+// configuration must both have settled.
 func (m *voterManager) unsettled() string {
 	f := m.r.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
@@ -192,22 +197,31 @@ func (m *voterManager) unsettled() string {
 	}
 	seen := m.configSeen
 	m.mu.Unlock()
+	leader, change := m.settle()
 	switch {
 	case idx > m.r.raft.CommitIndex():
 		return "a configuration change is not committed yet"
-	case now.Sub(m.leaderSince) < m.settle():
+	case now.Sub(m.leaderSince) < leader:
 		return "leader just elected"
-	case now.Sub(seen) < m.settle():
+	case now.Sub(seen) < change:
 		return "configuration changed just now"
 	}
 	return ""
 }
 
+// committed says whether the latest configuration is committed.
+func (m *voterManager) committed() bool {
+	f := m.r.raft.GetConfiguration()
+	return f.Error() == nil && f.Index() <= m.r.raft.CommitIndex()
+}
+
 // addNewServers adds each alive node that is not in raft as a non-voter,
-// and moves a server whose node now advertises another address. A non-voter
-// does not count towards the quorum, so adding one never risks it.
+// and moves a server whose node now advertises another address, once the
+// latest configuration is committed. A non-voter does not count towards
+// the quorum, so adding one never risks it, and joins need not wait for the
+// leader to settle.
 func (m *voterManager) addNewServers() {
-	if why := m.unsettled(); why != "" {
+	if !m.committed() {
 		return
 	}
 	servers, err := m.r.Servers()

@@ -57,7 +57,13 @@ func (a apRaft) change(id raft.ServerID, needed func(s raft.Server, found bool) 
 		return doneFuture{err: errors.New("voters: the leader does not change its own suffrage")}
 	}
 	res := do()
-	return doneFuture{err: res.Error(), index: res.Index()}
+	err := res.Error()
+	if err == nil {
+		a.m.mu.Lock()
+		a.m.configIndex, a.m.configSeen = res.Index(), a.m.now()
+		a.m.mu.Unlock()
+	}
+	return doneFuture{err: err, index: res.Index()}
 }
 
 func (a apRaft) AddVoter(id raft.ServerID, addr raft.ServerAddress, prev uint64, timeout time.Duration) raft.IndexFuture {
