@@ -57,14 +57,14 @@ type VotersConfig struct {
 	// Grace is how long a voter must be down (not alive in gossip and not
 	// answering the leader) before it may lose its vote. Default 15s.
 	Grace time.Duration
-	// Stabilization is how long a non-voter must be healthy before it may
-	// be promoted. Default 3s.
+	// Stabilization is how long a non-voter must be healthy without a
+	// break before it may be promoted. Default 1s.
 	Stabilization time.Duration
 	// Reap is how long a non-voter must be down before it is removed from
 	// the configuration. Default 1h.
 	Reap time.Duration
-	// Interval is how often the rules are applied (server health is
-	// refreshed twice as often). Default 1s.
+	// Interval is how often server health is refreshed and the rules are
+	// applied. Default 500ms.
 	Interval time.Duration
 	// Logger receives one line per change and per change of mind; nil
 	// discards.
@@ -74,9 +74,9 @@ type VotersConfig struct {
 // Defaults of VotersConfig.
 const (
 	DefaultVoterGrace         = 15 * time.Second
-	DefaultVoterStabilization = 3 * time.Second
+	DefaultVoterStabilization = time.Second
 	defaultVoterReap          = time.Hour
-	defaultVoterInterval      = time.Second
+	defaultVoterInterval      = 500 * time.Millisecond
 )
 
 // Health thresholds (autopilot.Config): a server is healthy when it heard
@@ -109,9 +109,7 @@ func (r *Raft) RunVoters(ctx context.Context, cfg VotersConfig, src ServerSource
 	ap := autopilot.New(apRaft{m}, apDelegate{m},
 		autopilot.WithPromoter(apPromoter{m}),
 		autopilot.WithLogger(newHCLogAdapter(m.log, "autopilot")),
-		// Health is refreshed twice per round of decisions, so each round
-		// sees a view taken after the previous round's change.
-		autopilot.WithUpdateInterval(m.cfg.Interval/2),
+		autopilot.WithUpdateInterval(m.cfg.Interval),
 		autopilot.WithReconcileInterval(m.cfg.Interval),
 	)
 	ap.Start(ctx)

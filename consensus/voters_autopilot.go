@@ -252,13 +252,22 @@ func (p apPromoter) CalculatePromotionsAndDemotions(_ *autopilot.Config, s *auto
 	a := p.m.decision(s)
 	switch a.Kind {
 	case actPromote:
+		// A pair goes out back to back: the library applies promotions in
+		// order, each after the previous one committed.
 		ch.Promotions = []raft.ServerID{raft.ServerID(a.ID)}
+		if a.Next != "" {
+			ch.Promotions = append(ch.Promotions, raft.ServerID(a.Next))
+		}
 	case actDemote:
 		ch.Demotions = []raft.ServerID{raft.ServerID(a.ID)}
 	default:
 		return ch
 	}
-	p.m.log.Info("voters: "+a.Kind.String(), "node_id", a.ID, "reason", a.Why)
+	if a.Next != "" {
+		p.m.log.Info("voters: "+a.Kind.String(), "node_id", a.ID, "then", a.Next, "reason", a.Why)
+	} else {
+		p.m.log.Info("voters: "+a.Kind.String(), "node_id", a.ID, "reason", a.Why)
+	}
 	return ch
 }
 

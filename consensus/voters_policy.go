@@ -70,6 +70,9 @@ type action struct {
 	Kind actionKind
 	// ID is the server to change (empty for actNone).
 	ID string
+	// Next, for actPromote, is a second server to promote as soon as ID's
+	// promotion commits, so that the voter count does not stay even.
+	Next string
 	// Why says why, or why not, for the log.
 	Why string
 }
@@ -90,8 +93,9 @@ func quorum(n int) int { return n/2 + 1 }
 //  3. Promote the non-voter healthy the longest (at least Stabilization)
 //     while voters are below the target, if the healthy voters after it
 //     are a quorum; never to an even count unless a second promotion is
-//     ready to follow (an even count tolerates no more failures than the
-//     odd count below it, and needs one more server to commit).
+//     ready to follow, and then both back to back (an even count tolerates
+//     no more failures than the odd count below it, and needs one more
+//     server to commit).
 //  4. Remove a non-voter that left, whose address another member took, or
 //     that has been down for Reap.
 func decide(in policyInput) action {
@@ -150,9 +154,12 @@ func decide(in policyInput) action {
 			why = append(why, fmt.Sprintf("%d of %d voters: promoting with %d healthy voters would leave no quorum", n, in.Target, healthyVoters))
 		case n%2 == 1 && (len(candidates) < 2 || n+2 > in.Target):
 			why = append(why, fmt.Sprintf("%d of %d voters: waiting for a second healthy non-voter, so the count does not stay even", n, in.Target))
+		case n%2 == 1:
+			c, d := candidates[0], candidates[1]
+			return action{Kind: actPromote, ID: c.ID, Next: d.ID, Why: fmt.Sprintf("healthy for %s and %s; %d of %d voters", c.HealthyFor.Round(time.Millisecond), d.HealthyFor.Round(time.Millisecond), n, in.Target)}
 		default:
 			c := candidates[0]
-			return action{Kind: actPromote, ID: c.ID, Why: fmt.Sprintf("healthy for %s; %d of %d voters", c.HealthyFor.Round(time.Second), n, in.Target)}
+			return action{Kind: actPromote, ID: c.ID, Why: fmt.Sprintf("healthy for %s; %d of %d voters", c.HealthyFor.Round(time.Millisecond), n, in.Target)}
 		}
 	}
 

@@ -99,9 +99,12 @@ func TestDecide(t *testing.T) {
 		{name: "promote: one voter and one candidate wait for a second (2 voters tolerate no more than 1)",
 			servers: []serverView{ld("a"), nv("b", time.Minute)},
 			want:    action{}, wantWhy: "waiting for a second healthy non-voter"},
-		{name: "promote: one voter and two candidates start",
-			servers: []serverView{ld("a"), nv("b", time.Minute), nv("c", 10*time.Second)},
-			want:    action{Kind: actPromote, ID: "b"}},
+		{name: "promote: one voter and two candidates: both, back to back",
+			servers: []serverView{ld("a"), nv("b", time.Minute), nv("c", 10*time.Second), nv("d", 5*time.Second)},
+			want:    action{Kind: actPromote, ID: "b", Next: "c"}},
+		{name: "promote: three voters of five and two candidates: both",
+			servers: []serverView{ld("a"), hv("b"), hv("c"), nv("d", time.Minute), nv("e", 10*time.Second)},
+			target:  5, want: action{Kind: actPromote, ID: "d", Next: "e"}},
 		{name: "promote: never above the target",
 			servers: []serverView{ld("a"), hv("b"), hv("c"), nv("d", time.Minute), nv("e", time.Minute)},
 			want:    action{}, wantWhy: "nothing to do"},
@@ -147,8 +150,8 @@ func TestDecide(t *testing.T) {
 				target = 3
 			}
 			got := decide(policyInput{Servers: tc.servers, Target: target, Grace: tGrace, Stabilization: tStab, Reap: tReap, Unsettled: tc.unsettled})
-			if got.Kind != tc.want.Kind || got.ID != tc.want.ID {
-				t.Fatalf("decide = %s %q (%s), want %s %q", got.Kind, got.ID, got.Why, tc.want.Kind, tc.want.ID)
+			if got.Kind != tc.want.Kind || got.ID != tc.want.ID || got.Next != tc.want.Next {
+				t.Fatalf("decide = %s %q then %q (%s), want %s %q then %q", got.Kind, got.ID, got.Next, got.Why, tc.want.Kind, tc.want.ID, tc.want.Next)
 			}
 			if !strings.Contains(got.Why, tc.wantWhy) {
 				t.Fatalf("decide's reason %q does not say %q", got.Why, tc.wantWhy)
@@ -186,6 +189,11 @@ func converge(t *testing.T, servers map[string]serverView, target int) []string 
 			s.Voter = false
 		case actPromote:
 			s.Voter = true
+			if a.Next != "" {
+				n := servers[a.Next]
+				n.Voter = true
+				servers[a.Next] = n
+			}
 		case actRemove:
 			delete(servers, a.ID)
 			continue

@@ -48,7 +48,7 @@ type Config struct {
 	// "Voters").
 	VoterGrace time.Duration
 	// VoterStabilization is how long a non-voter must be healthy (caught
-	// up, in contact with the leader) before it may be promoted. Default 3s.
+	// up, in contact with the leader) before it may be promoted. Default 1s.
 	VoterStabilization time.Duration
 	// NodeEvictionTimeout is how long a node may be NotReady before its pods
 	// are deleted.
