@@ -41,7 +41,8 @@ func agentFlags(def node.Config) []ucli.Flag {
 		&ucli.IntFlag{Name: "api-port", Value: def.APIPort, Usage: "Kubernetes API port (HTTPS)"},
 		&ucli.StringSliceFlag{Name: "join", Usage: "gossip address `HOST:PORT` of an existing member (repeatable)"},
 		&ucli.StringFlag{Name: "token", EnvVars: []string{"SHOAL_TOKEN"}, Usage: "join token printed by `shoal token`"},
-		&ucli.IntFlag{Name: "voters", Value: def.Voters, Usage: "raft voters the cluster keeps (1, 3, 5 or 7)"},
+		&ucli.IntFlag{Name: "voters", Value: def.Voters, Usage: "raft voters the cluster keeps (1, 3, 5 or 7); the same on every node"},
+		&ucli.DurationFlag{Name: "voter-grace", Value: def.VoterGrace, Usage: "how long a voter may be down before a healthy non-voter takes its seat (longer than a restart)"},
 		&ucli.StringFlag{Name: "containerd", Value: def.ContainerdSocket, Usage: "`SOCKET` of an existing containerd (default: start our own)"},
 		&ucli.StringSliceFlag{Name: "registry-mirror", Usage: "`HOST=URL`: pull images of registry HOST from URL (repeatable)"},
 		&ucli.IntFlag{Name: "ingress-http-port", Value: def.IngressHTTPPort, Usage: "port of the Ingress proxy (HTTP) on the node's address; 0 disables"},
@@ -67,6 +68,7 @@ func decodeAgentConfig(c *ucli.Context) (agentConfig, error) {
 	n.Join = c.StringSlice("join")
 	n.Token = c.String("token")
 	n.Voters = c.Int("voters")
+	n.VoterGrace = c.Duration("voter-grace")
 	n.ContainerdSocket = c.String("containerd")
 	n.RunPods = c.Bool("run-pods")
 	n.IngressHTTPPort = c.Int("ingress-http-port")

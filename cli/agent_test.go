@@ -27,7 +27,7 @@ func TestAgentFlags(t *testing.T) {
 	ta := newTestApp(t, Deps{})
 	err := ta.run("agent", "--name", "n1", "--data-dir", "/tmp/x", "--advertise", "10.0.0.1", "--bind", "10.0.0.1",
 		"--gossip-port", "8946", "--raft-port", "8947", "--api-port", "8443",
-		"--join", "10.0.0.2:7946", "--join", "10.0.0.3:7946", "--token", "SHOAL-1-a-b", "--voters", "5",
+		"--join", "10.0.0.2:7946", "--join", "10.0.0.3:7946", "--token", "SHOAL-1-a-b", "--voters", "5", "--voter-grace", "30s",
 		"--containerd", "/run/containerd/containerd.sock", "--ingress-http-port", "8080", "--ingress-https-port", "0",
 		"--registry-mirror", "gcr.io=http://127.0.0.1:5000", "--registry-mirror", "docker.io=https://mirror.local",
 		"--log-level", "debug")
@@ -37,7 +37,7 @@ func TestAgentFlags(t *testing.T) {
 	want := node.DefaultConfig()
 	want.Name, want.DataDir, want.AdvertiseAddr, want.BindAddr = "n1", "/tmp/x", "10.0.0.1", "10.0.0.1"
 	want.GossipPort, want.RaftPort, want.APIPort = 8946, 8947, 8443
-	want.Join, want.Token, want.Voters = []string{"10.0.0.2:7946", "10.0.0.3:7946"}, "SHOAL-1-a-b", 5
+	want.Join, want.Token, want.Voters, want.VoterGrace = []string{"10.0.0.2:7946", "10.0.0.3:7946"}, "SHOAL-1-a-b", 5, 30*time.Second
 	want.ContainerdSocket = "/run/containerd/containerd.sock"
 	want.IngressHTTPPort, want.IngressHTTPSPort = 8080, 0
 	want.RegistryMirrors = map[string]string{"gcr.io": "http://127.0.0.1:5000", "docker.io": "https://mirror.local"}
@@ -52,6 +52,7 @@ func TestAgentValidation(t *testing.T) {
 		want string
 	}{
 		{[]string{"--voters", "2"}, "--voters: 2 must be 1, 3, 5 or 7"},
+		{[]string{"--voter-grace", "-1s"}, "--voter-grace: -1s must not be negative"},
 		{[]string{"--join", "10.0.0.2:7946"}, "--token: required with --join"},
 		{[]string{"--bind", "nope"}, `--bind: "nope" is not an IP address`},
 		{[]string{"--api-port", "70000"}, "--api-port: 70000 is not a port"},

@@ -27,6 +27,14 @@
 // tests. Reads (Get, List, Watch) are served from the local replica;
 // Proposer.ConsistentRead first makes that replica linearizable.
 //
+// While a node leads, Raft.RunVoters manages the raft configuration on
+// consul's autopilot rules (hashicorp/raft-autopilot with shoal's promoter):
+// nodes join as non-voters, a non-voter healthy for a while is promoted while
+// voters are below the target, a voter down for longer than a restart is
+// demoted only when that keeps a healthy quorum, one change at a time. It
+// learns which nodes exist from a ServerSource (gossip, adapted by the node)
+// and their raft health from a stats RPC on the raft port.
+//
 // # Files
 //
 //	store*.go, object_doc.go   the Store, its schema and the Apply semantics
@@ -40,6 +48,8 @@
 //	backup.go                  the backup file (`shoal snapshot save`)
 //	offline.go, recover.go     a stopped node's raft data: inspect, one-voter
 //	                           recovery (`shoal recover`), seeding from a backup
+//	voters*.go                 voter management: RunVoters, its rules
+//	                           (voters_policy.go), autopilot glue, stats RPC
 //
 // # Usage
 //

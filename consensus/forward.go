@@ -17,7 +17,8 @@ import (
 //	POST /apply      body: Command     -> forwardResponse{Index, Kind, Message, Object}
 //	POST /readindex  body: {}          -> forwardResponse{Index}
 //
-// Only the leader serves them; a follower answers Kind "retry".
+// Only the leader serves them; a follower answers Kind "retry". The same
+// server also answers POST /serverstats on every node (voters_stats.go).
 
 // maxForwardBody bounds a forwarded command.
 const maxForwardBody = 64 << 20
@@ -81,6 +82,7 @@ func newForwarder(r *Raft, d dialer) *forwarder {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /apply", f.handleApply)
 	mux.HandleFunc("POST /readindex", f.handleReadIndex)
+	mux.HandleFunc("POST /serverstats", f.handleServerStats) // voters_stats.go
 	f.server = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/shoal-project/shoal/consensus"
 )
 
 // Config is everything one shoal daemon needs to know. DefaultConfig fills
@@ -40,9 +42,14 @@ type Config struct {
 	// ContainerdSocket, when set, names an existing containerd to use instead
 	// of starting one.
 	ContainerdSocket string
-	// VoterGrace is how long gossip must call a voter dead before it is
-	// replaced by a non-voter.
+	// VoterGrace is how long a voter must be down (dead in gossip and not
+	// answering the leader) before a healthy non-voter may take its seat:
+	// longer than a restart takes. Default 15s (docs/operations.md,
+	// "Voters").
 	VoterGrace time.Duration
+	// VoterStabilization is how long a non-voter must be healthy (caught
+	// up, in contact with the leader) before it may be promoted. Default 1s.
+	VoterStabilization time.Duration
 	// NodeEvictionTimeout is how long a node may be NotReady before its pods
 	// are deleted.
 	NodeEvictionTimeout time.Duration
@@ -75,7 +82,8 @@ func DefaultConfig() Config {
 		RaftPort:            7947,
 		APIPort:             6443,
 		Voters:              3,
-		VoterGrace:          10 * time.Second,
+		VoterGrace:          consensus.DefaultVoterGrace,
+		VoterStabilization:  consensus.DefaultVoterStabilization,
 		NodeEvictionTimeout: 10 * time.Second,
 		RunPods:             true,
 		IngressHTTPPort:     80,
@@ -127,6 +135,12 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(j); err != nil {
 			errs = append(errs, fmt.Errorf("--join: %q: %v", j, err))
 		}
+	}
+	if c.VoterGrace < 0 {
+		errs = append(errs, fmt.Errorf("--voter-grace: %s must not be negative", c.VoterGrace))
+	}
+	if c.VoterStabilization < 0 {
+		errs = append(errs, fmt.Errorf("voter stabilization: %s must not be negative", c.VoterStabilization))
 	}
 	if c.Voters != 1 && c.Voters != 3 && c.Voters != 5 && c.Voters != 7 {
 		errs = append(errs, fmt.Errorf("--voters: %d must be 1, 3, 5 or 7", c.Voters))

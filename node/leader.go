@@ -4,15 +4,12 @@ import (
 	"context"
 	"net/http"
 	"sync"
-	"time"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/controller"
-	"github.com/shoal-project/shoal/node/membership"
 	"github.com/shoal-project/shoal/node/scheduler"
 )
 
@@ -58,8 +55,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		return cancel
 	}
 	loops := map[string]func(context.Context) error{
-		"voters": membership.NewVoterReconciler(n.cfg.Name, n.gossip, raftConfigurator{n.raft},
-			n.cfg.Voters, n.cfg.VoterGrace, n.log.With("component", "voters"), time.Now).Run,
+		"voters":               n.runVoters,
 		"namespaces-bootstrap": func(ctx context.Context) error { return controller.EnsureNamespaces(ctx, deps.named("bootstrap")) },
 		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip, RaftRoles: n.raftRoles}).Run,
 		"namespace-controller": (&controller.Namespaces{Deps: deps.named("namespaces")}).Run,
@@ -146,24 +142,6 @@ func loopbackFor(bind, advertise string) string {
 	}
 	return bind
 }
-
-// raftConfigurator adapts consensus.Raft to what the voter reconciler needs.
-type raftConfigurator struct{ r *consensus.Raft }
-
-func (a raftConfigurator) Servers() ([]membership.Server, error) {
-	ss, err := a.r.Servers()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]membership.Server, len(ss))
-	for i, s := range ss {
-		out[i] = membership.Server{ID: s.ID, Address: s.Address, Voter: s.Voter}
-	}
-	return out, nil
-}
-func (a raftConfigurator) AddVoter(id, addr string) error    { return a.r.AddVoter(id, addr) }
-func (a raftConfigurator) AddNonvoter(id, addr string) error { return a.r.AddNonvoter(id, addr) }
-func (a raftConfigurator) RemoveServer(id string) error      { return a.r.RemoveServer(id) }
 
 // raftRoles names each server's raft role for the Node labels.
 func (n *Node) raftRoles() map[string]string {

@@ -280,7 +280,7 @@ func (n *Node) shutdown() {
 // roles are what the node tells others it does: every node may vote; a
 // worker runs pods; an ingress node's Ingress proxy listens.
 func (n *Node) roles() []string {
-	roles := []string{"voter-eligible"}
+	roles := []string{membership.RoleVoterEligible}
 	if n.cfg.RunPods || n.opts.runtime != nil {
 		roles = append(roles, membership.RoleWorker)
 	}

@@ -24,16 +24,23 @@ import (
 type Option func(*options)
 
 type options struct {
-	voters     int
-	voterGrace time.Duration
-	logLevel   slog.Level
+	voters             int
+	voterGrace         time.Duration
+	voterStabilization time.Duration
+	logLevel           slog.Level
 }
 
 // WithVoters sets the cluster's voter count (default 3).
 func WithVoters(n int) Option { return func(o *options) { o.voters = n } }
 
-// WithVoterGrace sets how long a dead voter is kept (default 2s).
+// WithVoterGrace sets how long a down voter keeps its seat (default 2s).
 func WithVoterGrace(d time.Duration) Option { return func(o *options) { o.voterGrace = d } }
+
+// WithVoterStabilization sets how long a non-voter must be healthy before
+// it is promoted (default 1s).
+func WithVoterStabilization(d time.Duration) Option {
+	return func(o *options) { o.voterStabilization = d }
+}
 
 // Member is one node of the test cluster.
 type Member struct {
@@ -61,7 +68,7 @@ type Cluster struct {
 // leader.
 func New(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
-	o := options{voters: 3, voterGrace: 2 * time.Second, logLevel: slog.LevelWarn}
+	o := options{voters: 3, voterGrace: 2 * time.Second, voterStabilization: time.Second, logLevel: slog.LevelWarn}
 	if os.Getenv("SHOAL_TEST_DEBUG") != "" {
 		o.logLevel = slog.LevelDebug
 	}
@@ -80,6 +87,7 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 		cfg.Voters = o.voters
 		cfg.RunPods = false
 		cfg.VoterGrace = o.voterGrace
+		cfg.VoterStabilization = o.voterStabilization
 		if i > 0 {
 			cfg.Join = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Members[0].Config.GossipPort))}
 			cfg.Token = c.token
@@ -108,6 +116,19 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 			return fmt.Errorf("raft has %d servers, want %d", len(servers), n)
 		}
 		return nil
+	})
+	// Nodes join as non-voters and are promoted once healthy, never to an
+	// even count; tests may kill a voter as soon as New returns.
+	want := min(n, o.voters)
+	if want%2 == 0 {
+		want--
+	}
+	c.Eventually(60*time.Second, fmt.Sprintf("%d raft voters", want), func() error {
+		voters, err := c.Voters()
+		if err == nil && len(voters) != want {
+			err = fmt.Errorf("voters %v", voters)
+		}
+		return err
 	})
 	c.Eventually(30*time.Second, "the system namespaces", func() error {
 		for _, m := range c.Members {
@@ -226,6 +247,26 @@ func (c *Cluster) LeaderIndex() int {
 		}
 	}
 	return -1
+}
+
+// Voters names the voters of the leader's raft configuration, sorted.
+func (c *Cluster) Voters() ([]string, error) {
+	l := c.Leader()
+	if l == nil {
+		return nil, fmt.Errorf("no leader")
+	}
+	servers, err := l.Node.Raft().Servers()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range servers {
+		if s.Voter {
+			out = append(out, s.ID)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // WaitForLeader waits until some running member leads.

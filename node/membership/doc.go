@@ -1,19 +1,19 @@
 // Package membership is how shoal nodes find each other and learn who is
 // alive: hashicorp/memberlist gossip (encrypted with a key derived from the
 // cluster secret), each node's metadata (API and raft addresses, roles,
-// capacity, pod CIDR) carried in its gossip node meta, and the leader-only
-// VoterReconciler that turns gossip's verdicts into raft voters and
-// non-voters.
+// capacity, pod CIDR) carried in its gossip node meta, and a reconnect loop
+// that merges the two sides of a healed partition (memberlist alone does
+// not).
 //
 // # Model
 //
 // A Membership keeps every member it has ever seen with its State (Alive,
 // Suspect, Dead, Left) and when that State began. Liveness comes from
 // gossip's failure detector, tuned to declare a dead node within about 5-7 s;
-// consumers (the voter reconciler here, the node-lifecycle controller
-// elsewhere) poll Members after a Subscribe wake-up and apply their own grace
-// periods. The package knows nothing of raft or HTTP: the reconciler talks to
-// raft through the narrow RaftConfigurator interface that the node adapts.
+// consumers (the raft voter manager in consensus, through an adapter in
+// node; the node-lifecycle controller) poll Members after a Subscribe
+// wake-up and apply their own grace periods. The package knows nothing of
+// raft or HTTP.
 //
 // Usage
 //
@@ -24,10 +24,7 @@
 //	})
 //	err = m.Start()
 //	err = m.Join(ctx, []string{"10.0.0.1:7946"}) // errors.Is(err, membership.ErrGossipKeyMismatch) on a wrong token
+//	go m.RunReconnect(ctx)
 //	defer m.Shutdown()
 //	defer m.Leave(2 * time.Second)
-//
-//	// on the leader only:
-//	r := membership.NewVoterReconciler("node-a", m, raftAdapter, 3, 10*time.Second, logger, time.Now)
-//	go r.Run(leaderCtx)
 package membership

@@ -58,6 +58,9 @@ type Member struct {
 
 // Roles a member announces.
 const (
+	// RoleVoterEligible is the role of a member that may hold a raft seat
+	// (as a voter or a non-voter).
+	RoleVoterEligible = "voter-eligible"
 	// RoleWorker is the role of a member that runs pods.
 	RoleWorker = "worker"
 	// RoleIngress is the role of a member whose Ingress proxy listens on
