@@ -153,7 +153,7 @@ func checkUnlocked(metaPath string) error {
 	defer f.Close()
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return fmt.Errorf("consensus: the raft log %s is in use by another process (another shoal agent with this data dir?): %w", filepath.Dir(metaPath), ErrRaftInUse)
+			return fmt.Errorf("consensus: the raft log %s is in use by another process (another shoal agent with this data dir? stop the agent first): %w", filepath.Dir(metaPath), ErrRaftInUse)
 		}
 		return fmt.Errorf("consensus: lock %s: %w", metaPath, err)
 	}

@@ -100,13 +100,15 @@ func TestRecoverFromOneSurvivor(t *testing.T) {
 	fresh := l.agentAt(3, "node-new")
 	join := strings.Fields(l.mustShoal("token", "--data-dir", s.dataDir))
 	l.start(fresh, "join", join[2], "--token", join[4])
-	waitFor(t, 60*time.Second, "the new node Ready and a raft voter", func() error {
+	// It stays a non-voter: two voters would tolerate no more failures
+	// than one (docs/operations.md, Voters).
+	waitFor(t, 60*time.Second, "the new node Ready and a raft non-voter", func() error {
 		nodes, err := l.nodes(s)
 		if err != nil {
 			return err
 		}
 		for _, n := range nodes {
-			if n.Name == fresh.name && ready(n) == corev1.ConditionTrue && roleOf(n) == "voter" {
+			if n.Name == fresh.name && ready(n) == corev1.ConditionTrue && roleOf(n) == "non-voter" {
 				return nil
 			}
 		}
@@ -122,17 +124,23 @@ func TestRecoverFromOneSurvivor(t *testing.T) {
 	out = l.mustShoal("recover", "--reset", "--data-dir", back.dataDir, "--join", join[2])
 	contains(t, "recover --reset", out, "Reset the raft state of "+back.dataDir, "rejoins through "+join[2])
 	l.start(back, "agent")
-	waitFor(t, 60*time.Second, back.name+" back, Ready and in raft", func() error {
+	// With three live members the cluster is back at three voters.
+	waitFor(t, 60*time.Second, back.name+" back, Ready, and three voters", func() error {
 		nodes, err := l.nodes(s)
 		if err != nil {
 			return err
 		}
+		voters, backReady := 0, false
 		for _, n := range nodes {
-			if n.Name == back.name && ready(n) == corev1.ConditionTrue && (roleOf(n) == "voter" || roleOf(n) == "non-voter") {
-				return nil
+			if r := roleOf(n); (r == "voter" || r == "leader") && ready(n) == corev1.ConditionTrue {
+				voters++
 			}
+			backReady = backReady || (n.Name == back.name && ready(n) == corev1.ConditionTrue)
 		}
-		return fmt.Errorf("nodes: %s", describeNodes(nodes))
+		if !backReady || voters != 3 {
+			return fmt.Errorf("nodes: %s", describeNodes(nodes))
+		}
+		return nil
 	})
 	out = l.mustKC(back, "get", "configmaps", "-l", "test=recover", "-o", "name")
 	if n := strings.Count(out, "configmap/"); n != 21 {
