@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// TestChaosRegisterModel checks the chaos suite's model on small histories
+// whose verdict is known, so a model that accepts everything (or nothing)
+// cannot pass the chaos runs unnoticed. Times are arbitrary units; an
+// unknown outcome returns at the end of the history (100).
+func TestChaosRegisterModel(t *testing.T) {
+	const end = 100
+	op := func(client int, call, ret int64, in regInput, out regOutput) porcupine.Operation {
+		if out.Result == resUnknown {
+			ret = end
+		}
+		return porcupine.Operation{ClientId: client, Call: call, Return: ret, Input: in, Output: out}
+	}
+	create := func(v string) regInput { return regInput{Kind: opCreate, Key: "r", Value: v} }
+	read := regInput{Kind: opRead, Key: "r"}
+	write := func(v string) regInput { return regInput{Kind: opWrite, Key: "r", Value: v} }
+	cas := func(rv uint64, v string) regInput { return regInput{Kind: opCAS, Key: "r", Value: v, ExpectRV: rv} }
+	ok := func(v string, rv uint64) regOutput { return regOutput{Result: resOK, Value: v, RV: rv} }
+	conflict := regOutput{Result: resConflict}
+	unknown := regOutput{Result: resUnknown}
+	notFound := regOutput{Result: resNotFound}
+
+	cases := []struct {
+		name         string
+		history      []porcupine.Operation
+		linearizable bool
+	}{
+		{"sequential create, write, read, cas", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(0, 2, 3, write("b"), ok("b", 7)),
+			op(1, 4, 5, read, ok("b", 7)),
+			op(1, 6, 7, cas(7, "c"), ok("c", 9)),
+			op(0, 8, 9, cas(7, "d"), conflict),
+			op(0, 10, 11, read, ok("c", 9)),
+		}, true},
+		{"concurrent writes, reads in either order", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(0, 2, 10, write("b"), ok("b", 8)),
+			op(1, 3, 9, write("c"), ok("c", 7)),
+			op(2, 4, 5, read, ok("c", 7)),
+			op(2, 11, 12, read, ok("b", 8)),
+		}, true},
+		{"a read misses a write that had returned (stale read)", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(0, 2, 3, write("b"), ok("b", 7)),
+			op(1, 4, 5, read, ok("a", 5)),
+		}, false},
+		{"a cas succeeds on a resourceVersion already overwritten", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(0, 2, 3, write("b"), ok("b", 7)),
+			op(1, 4, 5, cas(5, "c"), ok("c", 9)),
+		}, false},
+		{"a cas gets 409 although nothing changed the register", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(1, 2, 3, cas(5, "c"), conflict),
+		}, false},
+		{"two cas on one resourceVersion both succeed", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(0, 2, 6, cas(5, "b"), ok("b", 7)),
+			op(1, 3, 7, cas(5, "c"), ok("c", 8)),
+		}, false},
+		{"resourceVersion goes backwards", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(0, 2, 3, write("b"), ok("b", 9)),
+			op(0, 4, 5, write("c"), ok("c", 8)),
+		}, false},
+		{"the register vanishes after its create returned", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(1, 2, 3, read, notFound),
+		}, false},
+		{"a write of unknown outcome shows up later, rv learnt from the read", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(0, 2, 3, write("b"), unknown),
+			op(1, 4, 5, read, ok("b", 12)),
+			op(1, 6, 7, cas(12, "c"), ok("c", 13)),
+		}, true},
+		{"a write of unknown outcome never shows up", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(0, 2, 3, write("b"), unknown),
+			op(1, 4, 5, read, ok("a", 5)),
+			op(1, 6, 7, cas(5, "c"), ok("c", 8)),
+			op(1, 9, 10, read, ok("c", 8)),
+		}, true},
+		{"a read sees a value nobody wrote", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(0, 2, 3, write("b"), unknown),
+			op(1, 4, 5, read, ok("x", 6)),
+		}, false},
+		{"an unknown write reappears after a later acknowledged write", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(0, 2, 3, write("b"), unknown),
+			op(1, 4, 5, write("c"), ok("c", 9)),
+			op(1, 6, 7, read, ok("b", 8)), // b's rv 8 < 9: b came before c
+		}, false},
+		{"a cas of unknown outcome on a stale resourceVersion cannot take effect", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(0, 2, 3, write("b"), ok("b", 7)),
+			op(1, 4, 5, cas(5, "c"), unknown),
+			op(1, 6, 7, read, ok("c", 9)),
+		}, false},
+		{"a 409 on the merge patch leaves the register as it was", []porcupine.Operation{
+			op(0, 0, 1, create("a"), ok("a", 5)),
+			op(0, 2, 3, write("b"), conflict),
+			op(1, 4, 5, read, ok("a", 5)),
+		}, true},
+	}
+	model := registerModel()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := porcupine.CheckOperations(model, c.history); got != c.linearizable {
+				t.Fatalf("linearizable: expected %v, seen %v", c.linearizable, got)
+			}
+		})
+	}
+}
