@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -118,5 +119,25 @@ func TestChaosRegisterModel(t *testing.T) {
 				t.Fatalf("linearizable: expected %v, seen %v", c.linearizable, got)
 			}
 		})
+	}
+}
+
+// TestChaosWriteGaps checks the write-gap figure on made-up write times.
+func TestChaosWriteGaps(t *testing.T) {
+	s := func(x float64) time.Duration { return time.Duration(x * float64(time.Second)) }
+	ts := []time.Duration{s(0), s(1), s(2), s(6), s(6.5), s(7)}
+	cases := []struct {
+		name            string
+		from, to, end   time.Duration
+		expectedLongest time.Duration
+	}{
+		{"a window inside the long stretch", s(3), s(4), s(10), s(4)},
+		{"a window that ends before it", s(0), s(1.5), s(10), s(1)},
+		{"a window after the last write runs to the end", s(8), s(9), s(12), s(5)},
+	}
+	for _, c := range cases {
+		if got := longestGap(ts, c.from, c.to, c.end).Len(); got != c.expectedLongest {
+			t.Errorf("%s: expected %s, seen %s", c.name, c.expectedLongest, got)
+		}
 	}
 }
