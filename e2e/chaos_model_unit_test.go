@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,5 +142,35 @@ func TestChaosWriteGaps(t *testing.T) {
 		if got := longestGap(ts, c.from, c.to, c.end).Len(); got != c.expectedLongest {
 			t.Errorf("%s: expected %s, seen %s", c.name, c.expectedLongest, got)
 		}
+	}
+}
+
+// TestChaosCheckWritesVisualization checks that a non-linearizable
+// history is reported as such with porcupine's page written, and that
+// unknown reads and never-sent operations are left out of the check.
+func TestChaosCheckWritesVisualization(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	in := func(k regOpKind, v string) regInput { return regInput{Kind: k, Key: "r", Value: v} }
+	ops := []chaosOp{
+		{Client: 0, In: in(opCreate, "a"), Out: regOutput{Result: resOK, Value: "a", RV: 5}, Call: ms(0), Ret: ms(1)},
+		{Client: 0, In: in(opWrite, "b"), Out: regOutput{Result: resOK, Value: "b", RV: 7}, Call: ms(2), Ret: ms(3)},
+		{Client: 1, In: in(opRead, ""), Out: regOutput{Result: resUnknown}, Call: ms(4), Ret: ms(5)},
+		{Client: 1, In: in(opWrite, "x"), Out: regOutput{Result: resFailed}, Call: ms(4), Ret: ms(5)},
+	}
+	rounds := []round{{N: 1, Kind: faultKillLeader, Nodes: []int{0}, Start: ms(1), Healed: ms(4)}}
+	html := filepath.Join(t.TempDir(), "history.html")
+	if res, err := checkLinearizable(ops, rounds, html, time.Minute); res != porcupine.Ok || err != nil {
+		t.Fatalf("linearizable history: expected Ok, seen %s (%v)", res, err)
+	}
+	if len(porcupineHistory(ops)) != 2 {
+		t.Fatalf("porcupine history: expected the 2 operations with an effect, seen %v", porcupineHistory(ops))
+	}
+	ops = append(ops, chaosOp{Client: 1, In: in(opRead, ""), Out: regOutput{Result: resOK, Value: "a", RV: 5}, Call: ms(6), Ret: ms(7)})
+	res, err := checkLinearizable(ops, rounds, html, time.Minute)
+	if res != porcupine.Illegal || err != nil {
+		t.Fatalf("stale read: expected Illegal, seen %s (%v)", res, err)
+	}
+	if b, err := os.ReadFile(html); err != nil || !strings.Contains(string(b), "kill-leader") {
+		t.Fatalf("visualization %s: expected a page marking the fault, seen %v (%d bytes)", html, err, len(b))
 	}
 }
