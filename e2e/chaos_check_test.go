@@ -109,55 +109,58 @@ type gap struct{ From, To time.Duration }
 
 func (g gap) Len() time.Duration { return g.To - g.From }
 
-// longestGap is the longest stretch without a successful write among those
-// that overlap [from, to]; ts are sorted write times (the first opens the
-// first stretch) and end closes the last stretch.
-func longestGap(ts []time.Duration, from, to, end time.Duration) gap {
-	var longest gap
-	if len(ts) == 0 {
-		return longest
-	}
-	prev := ts[0]
-	for _, t := range append(append([]time.Duration(nil), ts[1:]...), end) {
-		if t >= from && prev <= to && t-prev > longest.Len() {
-			longest = gap{prev, t}
+// gapOwnerSlack is how far before a fault a write gap may begin and still
+// be the fault's: the last write before the fault returned a moment
+// before it.
+const gapOwnerSlack = time.Second
+
+// gaps lists the stretches between successive write times ts (sorted),
+// the last one closed by end.
+func gaps(ts []time.Duration, end time.Duration) []gap {
+	var out []gap
+	for i := 1; i <= len(ts); i++ {
+		to := end
+		if i < len(ts) {
+			to = ts[i]
 		}
-		prev = t
+		out = append(out, gap{ts[i-1], to})
 	}
-	return longest
+	return out
 }
 
-// gapReport is the longest write gap of each round and, per fault kind,
-// the worst.
+// gapReport is the longest write gap before the first fault and in each
+// round (a gap belongs to the round that began last before it, with
+// gapOwnerSlack), and per fault kind the worst.
 type gapReport struct {
-	baseline time.Duration // before the first fault
+	baseline time.Duration
 	perRound []gap
 	perKind  map[faultKind]time.Duration
 }
 
 func writeGaps(ops []chaosOp, rounds []round, workStart, end time.Duration) gapReport {
-	ts := writeTimes(ops)
-	after := []time.Duration{workStart}
-	for _, t := range ts {
+	ts := []time.Duration{workStart}
+	for _, t := range writeTimes(ops) {
 		if t >= workStart {
-			after = append(after, t)
+			ts = append(ts, t)
 		}
 	}
-	g := gapReport{perKind: map[faultKind]time.Duration{}}
-	if len(rounds) > 0 {
-		first := rounds[0].Start
-		var before []time.Duration
-		for _, t := range after {
-			if t <= first {
-				before = append(before, t)
+	g := gapReport{perRound: make([]gap, len(rounds)), perKind: map[faultKind]time.Duration{}}
+	for _, gp := range gaps(ts, end) {
+		owner := -1
+		for i, r := range rounds {
+			if r.Start <= gp.From+gapOwnerSlack {
+				owner = i
 			}
 		}
-		g.baseline = longestGap(before, workStart, first, first).Len()
+		switch {
+		case owner < 0:
+			g.baseline = max(g.baseline, gp.Len())
+		case gp.Len() > g.perRound[owner].Len():
+			g.perRound[owner] = gp
+		}
 	}
-	for _, r := range rounds {
-		longest := longestGap(after, r.Start, r.End, end)
-		g.perRound = append(g.perRound, longest)
-		g.perKind[r.Kind] = max(g.perKind[r.Kind], longest.Len())
+	for i, r := range rounds {
+		g.perKind[r.Kind] = max(g.perKind[r.Kind], g.perRound[i].Len())
 	}
 	return g
 }

@@ -26,12 +26,16 @@ import (
 
 const (
 	chaosNamespace = "default"
-	// chaosOpTimeout bounds one request; the API's own retry window for a
-	// missing leader is 5 s, so a 503 normally comes back first.
-	chaosOpTimeout = 10 * time.Second
+	// chaosOpTimeout bounds one request of the workload and of the probe;
+	// the API's own retry window for a missing leader is 5 s.
+	chaosOpTimeout = 6 * time.Second
+	// probeKey is the register the write probe writes; probeEvery is how
+	// often it starts a write.
+	probeKey   = "chaos-probe"
+	probeEvery = 100 * time.Millisecond
 )
 
-// chaosKeys are the registers' ConfigMap names.
+// chaosKeys are the workload's registers' ConfigMap names.
 var chaosKeys = []string{"chaos-reg-0", "chaos-reg-1", "chaos-reg-2"}
 
 // peerClient is an HTTP client of one peer's API, dialling inside that
@@ -255,6 +259,33 @@ func (c *regClient) run(ctx context.Context) {
 		case <-ctx.Done():
 		case <-time.After(pause):
 		}
+	}
+}
+
+// probe measures write availability without waiting on itself: every
+// probeEvery it starts a write of probeKey, through the peers in turn,
+// whether or not the earlier ones have returned (a workload client stuck
+// on a request that hangs would hide a leader that is already back).
+// Its writes are part of the history, as clients firstID and up (one per
+// peer).
+func probe(ctx context.Context, peers []*peerClient, h *history, firstID int) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	tick := time.NewTicker(probeEvery)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		peer := n % len(peers)
+		c := newRegClient(firstID+peer, peers[peer], h, 0)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.invoke(ctx, regInput{Kind: opWrite, Key: probeKey, Value: fmt.Sprintf("p%d", n)})
+		}()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -31,12 +32,18 @@ var clusterKinds = []string{
 }
 
 // converge polls check until it passes or deadline passes, and returns
-// the last error (nil once it passed).
-func converge(deadline time.Time, check func() error) error {
+// the last error (nil once it passed). Each new reason to wait is logged
+// with the time since since.
+func converge(t testing.TB, since time.Time, deadline time.Time, check func() error) error {
+	last := ""
 	for {
 		err := check()
 		if err == nil || time.Now().After(deadline) {
 			return err
+		}
+		if msg := err.Error(); msg != last {
+			t.Logf("chaos: +%.1fs after the last fault: %s", time.Since(since).Seconds(), truncate(msg, 300))
+			last = msg
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -125,23 +125,36 @@ func TestChaosRegisterModel(t *testing.T) {
 	}
 }
 
-// TestChaosWriteGaps checks the write-gap figure on made-up write times.
+// TestChaosWriteGaps checks the write-gap figures on made-up write times:
+// each gap goes to the round that began last before it (give or take
+// gapOwnerSlack), the ones before any fault to the baseline.
 func TestChaosWriteGaps(t *testing.T) {
 	s := func(x float64) time.Duration { return time.Duration(x * float64(time.Second)) }
-	ts := []time.Duration{s(0), s(1), s(2), s(6), s(6.5), s(7)}
-	cases := []struct {
-		name            string
-		from, to, end   time.Duration
-		expectedLongest time.Duration
-	}{
-		{"a window inside the long stretch", s(3), s(4), s(10), s(4)},
-		{"a window that ends before it", s(0), s(1.5), s(10), s(1)},
-		{"a window after the last write runs to the end", s(8), s(9), s(12), s(5)},
+	write := func(at float64) chaosOp {
+		return chaosOp{In: regInput{Kind: opWrite}, Out: regOutput{Result: resOK}, Ret: s(at)}
 	}
-	for _, c := range cases {
-		if got := longestGap(ts, c.from, c.to, c.end).Len(); got != c.expectedLongest {
-			t.Errorf("%s: expected %s, seen %s", c.name, c.expectedLongest, got)
+	var ops []chaosOp
+	for _, at := range []float64{1, 2, 3, 9.5, 10, 11, 11.5, 20} {
+		ops = append(ops, write(at))
+	}
+	ops = append(ops, chaosOp{In: regInput{Kind: opRead}, Out: regOutput{Result: resOK}, Ret: s(15)}) // reads do not count
+	rounds := []round{
+		{Kind: faultKillLeader, Start: s(3.5), End: s(10.2)}, // owns 3-9.5 (began 0.5s before it)
+		{Kind: faultUnplugOne, Start: s(10.2), End: s(12)},   // owns 9.5-10, 10-11 and 11-11.5
+		{Kind: faultKillLeader, Start: s(12.2), End: s(25)},  // owns 11.5-20 and 20-25 (the end)
+	}
+	g := writeGaps(ops, rounds, s(0.5), s(25))
+	expect := []time.Duration{s(6.5), s(1), s(8.5)}
+	for i := range rounds {
+		if got := g.perRound[i].Len(); got != expect[i] {
+			t.Errorf("round %d: expected a longest gap of %s, seen %s (%v)", i+1, expect[i], got, g.perRound[i])
 		}
+	}
+	if g.baseline != s(1) {
+		t.Errorf("baseline: expected 1s, seen %s", g.baseline)
+	}
+	if g.perKind[faultKillLeader] != s(8.5) || g.perKind[faultUnplugOne] != s(1) {
+		t.Errorf("per kind: expected kill-leader 8.5s and unplug-one 1s, seen %v", g.perKind)
 	}
 }
 

@@ -73,7 +73,7 @@ func TestChaos(t *testing.T) {
 		clients = append(clients, newRegClient(i, workers[i%len(workers)], h, seed+int64(i)+1))
 	}
 	ctx := context.Background()
-	for _, key := range chaosKeys {
+	for _, key := range append(chaosKeys, probeKey) {
 		if out := clients[0].invoke(ctx, regInput{Kind: opCreate, Key: key, Value: "init"}); out.Result != resOK {
 			t.Fatalf("create register %s: expected ok, seen %s (%s)", key, out.Result, h.all()[len(h.all())-1].Detail)
 		}
@@ -96,6 +96,8 @@ func TestChaos(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.run(wctx) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); probe(wctx, workers, h, len(clients)) }()
 	workStart := h.now()
 	time.Sleep(chaosBaseline)
 	nm := &nemesis{t: t, pc: pc, peers: probes, rng: rand.New(rand.NewSource(seed)), h: h}
@@ -105,7 +107,8 @@ func TestChaos(t *testing.T) {
 	// The cluster heals under the workload; the clients go on for a while
 	// after the last fault in any case, so its write gap ends where writes
 	// resume. The registers are compared once they stop.
-	convErr := converge(deadline, func() error { return clusterHealed(ctx, pc, probes) })
+	healedAt := h.start.Add(lastHeal)
+	convErr := converge(t, healedAt, deadline, func() error { return clusterHealed(ctx, pc, probes) })
 	convergedIn := h.now() - lastHeal
 	time.Sleep(time.Until(h.start.Add(lastHeal + chaosAfterLast)))
 	stop()
@@ -113,7 +116,7 @@ func TestChaos(t *testing.T) {
 	end := h.now()
 	rounds[len(rounds)-1].End = end
 	if convErr == nil {
-		convErr = converge(deadline, func() error { return peersAgree(ctx, probes, registerKind) })
+		convErr = converge(t, healedAt, deadline, func() error { return peersAgree(ctx, probes, registerKind) })
 	}
 	convergeText := fmt.Sprintf("%.1fs (nodes Ready, peers agree, Deployment back; registers equal on every peer after the workload stopped at %.1fs)",
 		convergedIn.Seconds(), (end - lastHeal).Seconds())
