@@ -47,6 +47,9 @@ func (c opCounts) String() string {
 // operation of unknown outcome returns at the end of the history (it may
 // take effect at any time after its call); a read of unknown outcome
 // says nothing and is left out, as is an operation that was never sent.
+// The probe's register is left out too: dozens of concurrent writes with
+// no reads make porcupine's search explode and say little; writeOrder
+// checks them.
 func porcupineHistory(ops []chaosOp) []porcupine.Operation {
 	var end time.Duration
 	for _, op := range ops {
@@ -54,7 +57,7 @@ func porcupineHistory(ops []chaosOp) []porcupine.Operation {
 	}
 	var out []porcupine.Operation
 	for _, op := range ops {
-		if op.Out.Result == resFailed || (op.Out.Result == resUnknown && op.In.Kind == opRead) {
+		if op.Out.Result == resFailed || (op.Out.Result == resUnknown && op.In.Kind == opRead) || op.In.Key == probeKey {
 			continue
 		}
 		ret := op.Ret
@@ -89,6 +92,37 @@ func checkLinearizable(ops []chaosOp, rounds []round, htmlPath string, limit tim
 	}
 	info.AddAnnotations(notes)
 	return res, porcupine.VisualizePath(model, info, htmlPath)
+}
+
+// writeOrder checks what resourceVersions promise across registers: they
+// are raft indexes, so a write acknowledged before another write began
+// has the smaller one. It returns the first few violations.
+func writeOrder(ops []chaosOp) []string {
+	var writes []chaosOp
+	for _, op := range ops {
+		if op.Out.Result == resOK && op.In.Kind != opRead {
+			writes = append(writes, op)
+		}
+	}
+	byRet := append([]chaosOp(nil), writes...)
+	sort.Slice(byRet, func(i, j int) bool { return byRet[i].Ret < byRet[j].Ret })
+	sort.Slice(writes, func(i, j int) bool { return writes[i].Call < writes[j].Call })
+	var bad []string
+	var top chaosOp // the acknowledged write with the highest rv so far
+	next := 0
+	for _, w := range writes {
+		for ; next < len(byRet) && byRet[next].Ret < w.Call; next++ {
+			if byRet[next].Out.RV > top.Out.RV {
+				top = byRet[next]
+			}
+		}
+		if top.Out.RV > 0 && w.Out.RV <= top.Out.RV && len(bad) < 5 {
+			bad = append(bad, fmt.Sprintf("%s %s(%q) through node-%d at %.3fs-%.3fs got resourceVersion %d, but %s %s(%q) through node-%d had returned %d at %.3fs",
+				w.In.Key, w.In.Kind, w.In.Value, w.Peer, w.Call.Seconds(), w.Ret.Seconds(), w.Out.RV,
+				top.In.Key, top.In.Kind, top.In.Value, top.Peer, top.Out.RV, top.Ret.Seconds()))
+		}
+	}
+	return bad
 }
 
 // writeTimes are the return times of the successful writes (create,

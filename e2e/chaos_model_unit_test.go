@@ -187,3 +187,21 @@ func TestChaosCheckWritesVisualization(t *testing.T) {
 		t.Fatalf("visualization %s: expected a page marking the fault, seen %v (%d bytes)", html, err, len(b))
 	}
 }
+
+// TestChaosWriteOrder checks the cross-register check: a write that began
+// after another was acknowledged must have the larger resourceVersion;
+// overlapping writes may come in either order.
+func TestChaosWriteOrder(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	w := func(key string, call, ret int, rv uint64) chaosOp {
+		return chaosOp{In: regInput{Kind: opWrite, Key: key}, Out: regOutput{Result: resOK, RV: rv}, Call: ms(call), Ret: ms(ret)}
+	}
+	ok := []chaosOp{w("a", 0, 10, 5), w("b", 2, 8, 4), w("a", 11, 12, 7), w("b", 13, 20, 9)}
+	if bad := writeOrder(ok); len(bad) > 0 {
+		t.Fatalf("ordered writes: expected no violation, seen %v", bad)
+	}
+	stale := append(ok, w("probe", 21, 22, 8))
+	if bad := writeOrder(stale); len(bad) != 1 {
+		t.Fatalf("a write after rv 9 was acknowledged got rv 8: expected 1 violation, seen %v", bad)
+	}
+}

@@ -156,7 +156,7 @@ func (nm *nemesis) heal(r round) {
 // parent-death signal; pods and shims live on) and waits until it is gone.
 func (nm *nemesis) kill(i int) {
 	a := nm.pc.agents[i]
-	fmt.Fprintf(a.log, "=== chaos: kill -9 at %.1fs ===\n", nm.h.now().Seconds())
+	nm.mark(i, "chaos: kill -9")
 	a.cmd.Process.Kill()
 	select {
 	case <-a.done:
@@ -177,7 +177,7 @@ func (nm *nemesis) restart(i int) {
 		}
 		nm.waitContainerdGone(i, 5*time.Second)
 	}
-	fmt.Fprintf(a.log, "=== chaos: restart at %.1fs ===\n", nm.h.now().Seconds())
+	nm.mark(i, "chaos: restart")
 	a.done = make(chan struct{})
 	nm.pc.run(a, "agent", nm.pc.mirrors...)
 }
@@ -211,10 +211,18 @@ func containerdIn(ns string) string {
 // link sets node i's cable (its veth's end on the hub bridge) up or down.
 func (nm *nemesis) link(i int, state string) {
 	veth := fmt.Sprintf("se%s%d", nm.pc.lab.id, i)
-	fmt.Fprintf(nm.pc.agents[i].log, "=== chaos: link %s at %.1fs ===\n", state, nm.h.now().Seconds())
+	nm.mark(i, "chaos: link "+state)
 	if _, err := nm.pc.lab.run(nm.pc.lab.hub, "ip", "link", "set", veth, state); err != nil {
 		nm.t.Errorf("chaos: link %s of node-%d: %v", state, i, err)
 	}
+}
+
+// mark writes a line about a fault into agent i's log, in the agents' own
+// format, so the fault sorts among the agents' lines by time; at is the
+// time on the history's clock.
+func (nm *nemesis) mark(i int, what string) {
+	fmt.Fprintf(nm.pc.agents[i].log, "time=%s level=CHAOS msg=%q at=%.1fs\n",
+		time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"), what, nm.h.now().Seconds())
 }
 
 // leader asks every peer's /metrics who leads; among several claimants

@@ -56,6 +56,7 @@ func TestChaos(t *testing.T) {
 	})
 
 	h := &history{start: time.Now()}
+	t.Logf("chaos: times below are seconds since %s (UTC, the agents' log clock)", h.start.UTC().Format("15:04:05.000"))
 	var workers, probes []*peerClient
 	for i := range pc.agents {
 		w, err := newPeerClient(pc, i, chaosOpTimeout)
@@ -137,6 +138,10 @@ func TestChaos(t *testing.T) {
 	verdict, vizErr := checkLinearizable(ops, rounds, htmlPath, chaosCheckLimit)
 	verdictText := map[porcupine.CheckResult]string{porcupine.Ok: "yes", porcupine.Illegal: "NO", porcupine.Unknown: "UNDECIDED (checker time limit)"}[verdict]
 	t.Logf("chaos: porcupine checked %d operations in %s", len(ops), time.Since(checkStart).Round(time.Millisecond))
+	disorder := writeOrder(ops)
+	if len(disorder) > 0 {
+		verdictText = "NO (resourceVersions out of real-time order)"
+	}
 	gaps := writeGaps(ops, rounds, workStart, end)
 	t.Logf("chaos: rounds (seed %d)\n%s", seed, roundLines(rounds, gaps))
 	t.Logf("chaos: why operations did not succeed\n%s", reasons(ops))
@@ -147,6 +152,9 @@ func TestChaos(t *testing.T) {
 			t.Errorf("chaos: write the history's visualization: %v", vizErr)
 		}
 		t.Errorf("chaos: the history is not proven linearizable (%s); porcupine's visualization: %s", verdict, htmlPath)
+	}
+	if len(disorder) > 0 {
+		t.Errorf("chaos: acknowledged writes whose resourceVersions contradict their real-time order:\n  %s", strings.Join(disorder, "\n  "))
 	}
 	if convErr != nil {
 		t.Errorf("chaos: the cluster did not converge within %s of the last fault: %v", convergeWithin, convErr)
