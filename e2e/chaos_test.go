@@ -95,6 +95,8 @@ func TestChaos(t *testing.T) {
 	// The workload, then the faults.
 	wctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	// Whatever ends the test, the workload ends before the cluster goes.
+	t.Cleanup(func() { stop(); wg.Wait() })
 	for _, c := range clients {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.run(wctx) }()
