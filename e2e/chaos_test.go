@@ -30,58 +30,122 @@ import (
 // a run that failed or missed a goal are kept (SHOAL_CHAOS_KEEP=1: of
 // every run) in a directory under $TMPDIR that the test names.
 func TestChaos(t *testing.T) {
-	roundsEnv := os.Getenv("SHOAL_CHAOS_ROUNDS")
-	if roundsEnv == "" {
+	nRounds, seed := chaosParams(t)
+	t.Logf("chaos: %d rounds, seed %d (replay: make chaos ROUNDS=%d SEED=%d)", nRounds, seed, nRounds, seed)
+	pc := startPodCluster(t, chaosNodes)
+	run := &chaosRun{t: t, pc: pc, seed: seed, h: &history{start: time.Now()},
+		artifacts: filepath.Join(os.TempDir(), fmt.Sprintf("shoal-chaos-seed%d-%s", seed, time.Now().Format("20060102-150405")))}
+	// Registered after the cluster's clean-up, so it runs before the agents
+	// are stopped: the full logs go to files, their tails here on failure.
+	t.Cleanup(func() {
+		if t.Failed() || run.keep {
+			saveAgentLogs(t, pc, run.artifacts, t.Failed())
+		}
+	})
+	t.Logf("chaos: times below are seconds since %s (UTC, the agents' log clock)", run.h.start.UTC().Format("15:04:05.000"))
+	run.setup()
+
+	// The workload, then the faults.
+	ctx := context.Background()
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	// Whatever ends the test, the workload ends before the cluster goes.
+	t.Cleanup(func() { stop(); wg.Wait() })
+	for _, c := range run.clients {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.run(wctx) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); probe(wctx, run.workers, run.h, len(run.clients)) }()
+	run.workStart = run.h.now()
+	time.Sleep(chaosBaseline)
+	nm := &nemesis{t: t, pc: pc, peers: run.probes, rng: rand.New(rand.NewSource(seed)), h: run.h}
+	run.rounds = nm.run(ctx, nRounds)
+
+	// The cluster heals under the workload; the clients go on for a while
+	// after the last fault in any case, so its write gap ends where writes
+	// resume. The registers are compared once they stop.
+	lastHeal := run.rounds[len(run.rounds)-1].Healed
+	healedAt, deadline := run.h.start.Add(lastHeal), run.h.start.Add(lastHeal+convergeWithin)
+	run.convErr = converge(t, healedAt, deadline, func() error { return clusterHealed(ctx, pc, run.probes) })
+	run.convergedIn = run.h.now() - lastHeal
+	time.Sleep(time.Until(healedAt.Add(chaosAfterLast)))
+	stop()
+	wg.Wait()
+	run.end = run.h.now()
+	run.rounds[len(run.rounds)-1].End = run.end
+	if run.convErr == nil {
+		run.convErr = converge(t, healedAt, deadline, func() error { return peersAgree(ctx, run.probes, registerKind) })
+	}
+	run.stoppedAfter = run.end - lastHeal
+	run.judge()
+}
+
+// chaosParams reads the number of rounds and the seed from the
+// environment; without SHOAL_CHAOS_ROUNDS the test is skipped.
+func chaosParams(t *testing.T) (rounds int, seed int64) {
+	env := os.Getenv("SHOAL_CHAOS_ROUNDS")
+	if env == "" {
 		t.Skip("the chaos suite runs only with SHOAL_CHAOS_ROUNDS=N set: make chaos ROUNDS=N [SEED=S]")
 	}
-	nRounds, err := strconv.Atoi(roundsEnv)
-	if err != nil || nRounds < 1 {
-		t.Fatalf("SHOAL_CHAOS_ROUNDS=%q: expected a positive number of rounds", roundsEnv)
+	rounds, err := strconv.Atoi(env)
+	if err != nil || rounds < 1 {
+		t.Fatalf("SHOAL_CHAOS_ROUNDS=%q: expected a positive number of rounds", env)
 	}
-	seed := time.Now().UnixNano() % 1_000_000_000
+	seed = time.Now().UnixNano() % 1_000_000_000
 	if s := os.Getenv("SHOAL_CHAOS_SEED"); s != "" {
 		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
 			t.Fatalf("SHOAL_CHAOS_SEED=%q: expected an integer", s)
 		}
 	}
-	t.Logf("chaos: %d rounds, seed %d (replay: make chaos ROUNDS=%d SEED=%d)", nRounds, seed, nRounds, seed)
+	return rounds, seed
+}
 
-	pc := startPodCluster(t, chaosNodes)
-	artifacts := filepath.Join(os.TempDir(), fmt.Sprintf("shoal-chaos-seed%d-%s", seed, time.Now().Format("20060102-150405")))
-	// Registered after the cluster's clean-up, so it runs before the agents
-	// are stopped: on failure the full logs go to files, their tails here.
-	keep := false // set when a passing run has evidence worth keeping
-	t.Cleanup(func() {
-		if t.Failed() || keep {
-			saveAgentLogs(t, pc, artifacts, t.Failed())
-		}
-	})
+// chaosRun is one run of the suite: its clients, what happened, and
+// where its evidence goes.
+type chaosRun struct {
+	t         *testing.T
+	pc        *podCluster
+	seed      int64
+	h         *history
+	artifacts string
+	// keep is set when a passing run has evidence worth keeping.
+	keep bool
 
-	h := &history{start: time.Now()}
-	t.Logf("chaos: times below are seconds since %s (UTC, the agents' log clock)", h.start.UTC().Format("15:04:05.000"))
-	var workers, probes []*peerClient
-	for i := range pc.agents {
-		w, err := newPeerClient(pc, i, chaosOpTimeout)
+	workers, probes []*peerClient // per peer: the workload's and the checks' clients
+	clients         []*regClient
+
+	rounds                    []round
+	workStart, end            time.Duration
+	convErr                   error
+	convergedIn, stoppedAfter time.Duration
+}
+
+// setup makes the clients, the registers and the Deployment, and waits
+// until the Deployment is ready.
+func (r *chaosRun) setup() {
+	t, ctx := r.t, context.Background()
+	for i := range r.pc.agents {
+		w, err := newPeerClient(r.pc, i, chaosOpTimeout)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := newPeerClient(pc, i, 5*time.Second)
+		p, err := newPeerClient(r.pc, i, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		workers, probes = append(workers, w), append(probes, p)
+		r.workers, r.probes = append(r.workers, w), append(r.probes, p)
 	}
-	var clients []*regClient
-	for i := 0; i < chaosClientsPerPeer*len(workers); i++ {
-		clients = append(clients, newRegClient(i, workers[i%len(workers)], h, seed+int64(i)+1))
+	for i := 0; i < chaosClientsPerPeer*len(r.workers); i++ {
+		r.clients = append(r.clients, newRegClient(i, r.workers[i%len(r.workers)], r.h, r.seed+int64(i)+1))
 	}
-	ctx := context.Background()
 	for _, key := range append(chaosKeys, probeKey) {
-		if out := clients[0].invoke(ctx, regInput{Kind: opCreate, Key: key, Value: "init"}); out.Result != resOK {
-			t.Fatalf("create register %s: expected ok, seen %s (%s)", key, out.Result, h.all()[len(h.all())-1].Detail)
+		if out := r.clients[0].invoke(ctx, regInput{Kind: opCreate, Key: key, Value: "init"}); out.Result != resOK {
+			all := r.h.all()
+			t.Fatalf("create register %s: expected ok, seen %s (%s)", key, out.Result, all[len(all)-1].Detail)
 		}
 	}
-	cs, err := kubernetes.NewForConfig(probes[0].cfg)
+	cs, err := kubernetes.NewForConfig(r.probes[0].cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,67 +153,33 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("create deployment %s: %v", chaosDeploymentName, err)
 	}
 	waitFor(t, 180*time.Second, fmt.Sprintf("deployment %s with %d ready replicas before the chaos", chaosDeploymentName, chaosReplicas), func() error {
-		return deploymentBack(ctx, probes[0])
+		return deploymentBack(ctx, r.probes[0])
 	})
+}
 
-	// The workload, then the faults.
-	wctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	// Whatever ends the test, the workload ends before the cluster goes.
-	t.Cleanup(func() { stop(); wg.Wait() })
-	for _, c := range clients {
-		wg.Add(1)
-		go func() { defer wg.Done(); c.run(wctx) }()
-	}
-	wg.Add(1)
-	go func() { defer wg.Done(); probe(wctx, workers, h, len(clients)) }()
-	workStart := h.now()
-	time.Sleep(chaosBaseline)
-	nm := &nemesis{t: t, pc: pc, peers: probes, rng: rand.New(rand.NewSource(seed)), h: h}
-	rounds := nm.run(ctx, nRounds)
-	lastHeal := rounds[len(rounds)-1].Healed
-	deadline := h.start.Add(lastHeal + convergeWithin)
-	// The cluster heals under the workload; the clients go on for a while
-	// after the last fault in any case, so its write gap ends where writes
-	// resume. The registers are compared once they stop.
-	healedAt := h.start.Add(lastHeal)
-	convErr := converge(t, healedAt, deadline, func() error { return clusterHealed(ctx, pc, probes) })
-	convergedIn := h.now() - lastHeal
-	time.Sleep(time.Until(h.start.Add(lastHeal + chaosAfterLast)))
-	stop()
-	wg.Wait()
-	end := h.now()
-	rounds[len(rounds)-1].End = end
-	if convErr == nil {
-		convErr = converge(t, healedAt, deadline, func() error { return peersAgree(ctx, probes, registerKind) })
-	}
-	convergeText := fmt.Sprintf("%.1fs (nodes Ready, peers agree, Deployment back; registers equal on every peer after the workload stopped at %.1fs)",
-		convergedIn.Seconds(), (end - lastHeal).Seconds())
-	if convErr != nil {
-		convergeText = fmt.Sprintf("NOT within %s: %v", convergeWithin, convErr)
-	}
-
-	ops := h.all()
-	var unexpected []string
-	for _, op := range ops {
-		if op.Unexpected && len(unexpected) < 10 {
-			unexpected = append(unexpected, fmt.Sprintf("%s %s through node-%d: %s", op.In.Key, op.In.Kind, op.Peer, op.Detail))
-		}
-	}
+// judge checks the history, prints the run's figures and fails the test
+// for every goal missed.
+func (r *chaosRun) judge() {
+	t, ops := r.t, r.h.all()
+	os.MkdirAll(r.artifacts, 0o755)
+	htmlPath := filepath.Join(r.artifacts, "history.html")
 	checkStart := time.Now()
-	htmlPath := filepath.Join(artifacts, "history.html")
-	os.MkdirAll(artifacts, 0o755)
-	verdict, vizErr := checkLinearizable(ops, rounds, htmlPath, chaosCheckLimit)
-	verdictText := map[porcupine.CheckResult]string{porcupine.Ok: "yes", porcupine.Illegal: "NO", porcupine.Unknown: "UNDECIDED (checker time limit)"}[verdict]
+	verdict, vizErr := checkLinearizable(ops, r.rounds, htmlPath, chaosCheckLimit)
 	t.Logf("chaos: porcupine checked %d operations in %s", len(ops), time.Since(checkStart).Round(time.Millisecond))
+	verdictText := map[porcupine.CheckResult]string{porcupine.Ok: "yes", porcupine.Illegal: "NO", porcupine.Unknown: "UNDECIDED (checker time limit)"}[verdict]
 	disorder := writeOrder(ops)
 	if len(disorder) > 0 {
 		verdictText = "NO (resourceVersions out of real-time order)"
 	}
-	gaps := writeGaps(ops, rounds, workStart, end)
-	t.Logf("chaos: rounds (seed %d)\n%s", seed, roundLines(rounds, gaps))
+	convergeText := fmt.Sprintf("%.1fs (nodes Ready, peers agree, Deployment back; registers equal on every peer after the workload stopped at %.1fs)",
+		r.convergedIn.Seconds(), r.stoppedAfter.Seconds())
+	if r.convErr != nil {
+		convergeText = fmt.Sprintf("NOT within %s: %v", convergeWithin, r.convErr)
+	}
+	gaps := writeGaps(ops, r.rounds, r.workStart, r.end)
+	t.Logf("chaos: rounds (seed %d)\n%s", r.seed, roundLines(r.rounds, gaps))
 	t.Logf("chaos: why operations did not succeed\n%s", reasons(ops))
-	t.Logf("chaos: figures (seed %d)\n%s", seed, summary(rounds, countOps(ops), verdictText, gaps, convergeText))
+	t.Logf("chaos: figures (seed %d)\n%s", r.seed, summary(r.rounds, countOps(ops), verdictText, gaps, convergeText))
 
 	if verdict != porcupine.Ok {
 		if vizErr != nil {
@@ -160,31 +190,37 @@ func TestChaos(t *testing.T) {
 	if len(disorder) > 0 {
 		t.Errorf("chaos: acknowledged writes whose resourceVersions contradict their real-time order:\n  %s", strings.Join(disorder, "\n  "))
 	}
-	if convErr != nil {
-		t.Errorf("chaos: the cluster did not converge within %s of the last fault: %v", convergeWithin, convErr)
+	if r.convErr != nil {
+		t.Errorf("chaos: the cluster did not converge within %s of the last fault: %v", convergeWithin, r.convErr)
+	}
+	var unexpected []string
+	for _, op := range ops {
+		if op.Unexpected && len(unexpected) < 10 {
+			unexpected = append(unexpected, fmt.Sprintf("%s %s through node-%d: %s", op.In.Key, op.In.Kind, op.Peer, op.Detail))
+		}
 	}
 	if len(unexpected) > 0 {
 		t.Errorf("chaos: answers no correct server gives:\n  %s", strings.Join(unexpected, "\n  "))
 	}
-	keep = os.Getenv("SHOAL_CHAOS_KEEP") != ""
-	for i, r := range rounds {
+	r.keep = os.Getenv("SHOAL_CHAOS_KEEP") != ""
+	for i, rd := range r.rounds {
 		g := gaps.perRound[i]
 		switch {
-		case singleNodeFault(r.Kind) && g.Len() > writeGapFail:
+		case singleNodeFault(rd.Kind) && g.Len() > writeGapFail:
 			t.Errorf("chaos: %s: no write succeeded for %.1fs, from %.1fs to %.1fs (goal %s; the suite fails above %s)",
-				r, g.Len().Seconds(), g.From.Seconds(), g.To.Seconds(), writeGapGoal, writeGapFail)
-		case singleNodeFault(r.Kind) && g.Len() > writeGapGoal:
+				rd, g.Len().Seconds(), g.From.Seconds(), g.To.Seconds(), writeGapGoal, writeGapFail)
+		case singleNodeFault(rd.Kind) && g.Len() > writeGapGoal:
 			// A miss of the goal fails only grossly (see writeGapFail),
 			// but its evidence is kept.
 			t.Logf("chaos: WRITE-GAP GOAL MISSED: %s: no write succeeded for %.1fs, from %.1fs to %.1fs (goal %s)",
-				r, g.Len().Seconds(), g.From.Seconds(), g.To.Seconds(), writeGapGoal)
-			keep = true
+				rd, g.Len().Seconds(), g.From.Seconds(), g.To.Seconds(), writeGapGoal)
+			r.keep = true
 		}
 	}
-	if t.Failed() || keep {
-		saveHistory(t, ops, rounds, filepath.Join(artifacts, "history.jsonl"))
+	if t.Failed() || r.keep {
+		saveHistory(t, ops, r.rounds, filepath.Join(r.artifacts, "history.jsonl"))
 	} else {
-		os.RemoveAll(artifacts)
+		os.RemoveAll(r.artifacts)
 	}
 }
 
