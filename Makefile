@@ -5,7 +5,7 @@ RUN_DIR   ?= $(CURDIR)/.run
 RUN_ARGS  ?= --name $(shell hostname) --bind 127.0.0.1 --data-dir $(RUN_DIR)
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build test unit e2e e2e-kubectl run bench lint deps clean
+.PHONY: all build test unit e2e e2e-kubectl chaos run bench lint deps clean
 
 all: build
 
@@ -42,6 +42,15 @@ e2e-kubectl: build
 			cat $$log; echo "== kubectl $$v: FAILED"; exit 1; \
 		fi; \
 	done
+
+# chaos runs the chaos suite (e2e/chaos_test.go, as root): five agents in
+# network namespaces, a checked workload, ROUNDS rounds of faults drawn
+# from SEED (default: a random one, printed, so a failure can be replayed).
+ROUNDS ?= 10
+SEED   ?=
+chaos: deps build
+	SHOAL_CHAOS_ROUNDS=$(ROUNDS) SHOAL_CHAOS_SEED=$(SEED) $(GO) test -count=1 \
+		-timeout $$(( 600 + $(ROUNDS) * 30 ))s -run '^TestChaos' -v ./e2e/
 
 # run starts a one-node cluster in the foreground; Ctrl-C stops it.
 run: build
