@@ -42,6 +42,11 @@ type Raft struct {
 	notifyCh chan bool // from raft
 	leaderCh chan bool // to the node
 
+	// leaders wakes forwarded calls on a leader change (leader_watch.go),
+	// fed by observer.
+	leaders  *leaderWatch
+	observer *raft.Observer
+
 	done         chan struct{}
 	wg           sync.WaitGroup
 	shutdownOnce sync.Once
@@ -116,6 +121,7 @@ func NewRaft(cfg RaftConfig, store *Store) (_ *Raft, err error) {
 		mux:       m,
 		notifyCh:  make(chan bool, 16),
 		leaderCh:  make(chan bool, 16),
+		leaders:   newLeaderWatch(),
 		done:      make(chan struct{}),
 	}
 	rc := cfg.raftConfig()
@@ -150,7 +156,14 @@ func NewRaft(cfg RaftConfig, store *Store) (_ *Raft, err error) {
 	}
 
 	r.fwd = newForwarder(r, d)
-	r.wg.Add(2)
+	leaderObs := make(chan raft.Observation, 16)
+	r.observer = raft.NewObserver(leaderObs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.raft.RegisterObserver(r.observer)
+	r.wg.Add(3)
+	go r.observeLeaders(leaderObs)
 	go func() {
 		defer r.wg.Done()
 		if err := r.fwd.server.Serve(m.rpc); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
@@ -232,6 +245,7 @@ func (r *Raft) Snapshot() error { return r.raft.Snapshot().Error() }
 func (r *Raft) Shutdown() error {
 	r.shutdownOnce.Do(func() {
 		var errs []error
+		r.raft.DeregisterObserver(r.observer)
 		if err := r.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
 		}

@@ -55,10 +55,16 @@ func (r *Raft) proposeOnce(ctx context.Context, cmd *Command, data []byte) (*Obj
 	if addr == "" || addr == r.advertise {
 		return nil, true, errNoLeader
 	}
-	resp, err := r.fwd.call(ctx, addr, "/apply", cmd)
+	callCtx, stop := r.whileLeaderIs(ctx, addr)
+	resp, err := r.fwd.call(callCtx, addr, "/apply", cmd)
+	stop()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
+		}
+		if leaderReplaced(callCtx) {
+			// The old leader may have committed it before it was cut off.
+			return nil, false, fmt.Errorf("consensus: forward to %s: %w: %v; outcome unknown", addr, ErrNotLeader, errLeaderReplaced)
 		}
 		var de *dialError
 		if errors.As(err, &de) {
@@ -132,7 +138,9 @@ func (r *Raft) ConsistentRead(ctx context.Context) error {
 		if addr == "" || addr == r.advertise {
 			return true, errNoLeader
 		}
-		resp, err := r.fwd.call(ctx, addr, "/readindex", struct{}{})
+		callCtx, stop := r.whileLeaderIs(ctx, addr)
+		resp, err := r.fwd.call(callCtx, addr, "/readindex", struct{}{})
+		stop()
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
