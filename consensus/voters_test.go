@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -193,15 +194,32 @@ func (c *votersCluster) waitConfig(timeout time.Duration, want ...string) {
 
 // write proposes one object through a running follower-or-leader.
 func (c *votersCluster) write(name string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// A client retries a write whose outcome is unknown (leadership moved
+	// under it: a restarted voter may call an election): what is tested is
+	// that the cluster takes writes again, not that no election happens.
+	// An "already exists" then means an earlier attempt landed.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for i, nd := range c.nodes {
-		if c.up[i] {
-			_, err := nd.raft.Propose(ctx, createCmd("default", name, nil))
+	for {
+		up := -1
+		for i := range c.nodes {
+			if c.up[i] {
+				up = i
+				break
+			}
+		}
+		if up < 0 {
+			return fmt.Errorf("no node up")
+		}
+		_, err := c.nodes[up].raft.Propose(ctx, createCmd("default", name, nil))
+		switch {
+		case err == nil, errors.Is(err, ErrAlreadyExists):
+			return nil
+		case !errors.Is(err, ErrNotLeader) || ctx.Err() != nil:
 			return err
 		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("no node up")
 }
 
 var votersTestConfig = VotersConfig{
