@@ -3,7 +3,6 @@ package consensus
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/shoal-project/shoal/internal/fsutil"
 )
 
 // RecoverResult is what RecoverRaft did.
@@ -68,7 +69,7 @@ func RecoverRaft(dataDir, nodeID, addr string, logger *slog.Logger) (RecoverResu
 	if err := os.Rename(work, dataDir); err != nil {
 		return res, fmt.Errorf("consensus: recover: the recovered raft data is in %s, the old in %s; move the first to %s: %w", work, res.Backup, dataDir, err)
 	}
-	syncDir(filepath.Dir(dataDir))
+	fsutil.SyncDir(filepath.Dir(dataDir))
 	return res, nil
 }
 
@@ -174,38 +175,9 @@ func copyDir(src, dst string) error {
 		case d.IsDir():
 			return os.Mkdir(target, info.Mode().Perm())
 		case info.Mode().IsRegular():
-			return copyFile(path, target, info.Mode().Perm())
+			return fsutil.CopyFile(path, target, info.Mode().Perm())
 		default:
 			return fmt.Errorf("%s: not a regular file", path)
 		}
 	})
-}
-
-func copyFile(src, dst string, perm fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-// syncDir makes renames in dir durable (best effort).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
 }

@@ -3,13 +3,13 @@ package node
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/internal/fsutil"
 	"github.com/shoal-project/shoal/node/identity"
 )
 
@@ -93,7 +93,7 @@ func RestoreSnapshot(file, dataDir string) (*SnapshotFile, error) {
 	if err := snap.Cluster.Save(tmp); err != nil {
 		return nil, fmt.Errorf("restore into %s: %w", dataDir, err)
 	}
-	if err := copyFileSync(file, filepath.Join(tmp, restorePendingFile)); err != nil {
+	if err := fsutil.CopyFile(file, filepath.Join(tmp, restorePendingFile), 0o600); err != nil {
 		return nil, fmt.Errorf("restore into %s: %w", dataDir, err)
 	}
 	if exists {
@@ -138,26 +138,4 @@ func seedRestored(dataDir, name, raftAddr string, logger *slog.Logger) (*Snapsho
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return snap, nil
-}
-
-// copyFileSync copies src to a new file dst (0600) and syncs it.
-func copyFileSync(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
 }
