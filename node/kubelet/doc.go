@@ -10,7 +10,9 @@
 // follows the watch events with a full pass every Tuning.Resync. Each pod
 // uid has its own worker goroutine, so a slow image pull or a long stop
 // grace holds up only its own pod; a worker also re-checks its containers
-// every Tuning.PodSync, which is how exits are noticed.
+// every Tuning.PodSync, which is how exits are noticed. A failed sync is
+// retried with a back-off (Tuning.SyncBackOff) that only a change of the
+// pod cuts short, and its error is logged when it changes (syncretry.go).
 //
 // Beside the pods, the kubelet reports its node: capacity, addresses,
 // images and the pressure conditions behind the eviction thresholds

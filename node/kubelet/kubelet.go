@@ -67,6 +67,10 @@ type Tuning struct {
 	// PodSync is how often each pod worker re-reads its containers without
 	// an event (0: 1s); it bounds how late an exit is noticed.
 	PodSync time.Duration
+	// SyncBackOff is how long a pod worker waits to retry a failed sync
+	// (0: PodSync doubling to 10s, the kubelet's pod worker back-off);
+	// only a change of the pod cuts it short. See syncretry.go.
+	SyncBackOff BackOffPolicy
 	// CrashBackOff is the restart back-off (0: 10s doubling to 5m).
 	CrashBackOff BackOffPolicy
 	// ImagePullBackOff is the pull back-off (0: 10s doubling to 5m).
@@ -133,6 +137,8 @@ func New(cfg Config) *Kubelet {
 	t.Resync = orDefault(t.Resync, 3*time.Second)
 	t.PodSync = orDefault(t.PodSync, time.Second)
 	t.EventFlush = orDefault(t.EventFlush, 2*time.Second)
+	t.SyncBackOff.Initial = orDefault(t.SyncBackOff.Initial, t.PodSync)
+	t.SyncBackOff.Max = max(orDefault(t.SyncBackOff.Max, 10*time.Second), t.SyncBackOff.Initial)
 	t.CrashBackOff.Initial = orDefault(t.CrashBackOff.Initial, 10*time.Second)
 	t.CrashBackOff.Max = orDefault(t.CrashBackOff.Max, 5*time.Minute)
 	t.ImagePullBackOff.Initial = orDefault(t.ImagePullBackOff.Initial, 10*time.Second)
@@ -275,7 +281,7 @@ func (w *watches) stop() {
 // podEvent wakes (or starts) the worker of the pod an event is about.
 func (k *Kubelet) podEvent(ctx context.Context, ev consensus.Event) {
 	uid := types.UID(ev.Object.UID)
-	if k.wake(uid) {
+	if k.podChanged(uid) {
 		return
 	}
 	if ev.Type == consensus.Deleted || podNodeName(ev.Object.Raw) != k.cfg.NodeName {
@@ -346,13 +352,14 @@ func (k *Kubelet) removeWorker(w *podWorker) {
 	}
 }
 
-// wake wakes the worker of uid; false when there is none.
-func (k *Kubelet) wake(uid types.UID) bool {
+// podChanged wakes the worker of uid, even from its back-off; false when
+// there is none.
+func (k *Kubelet) podChanged(uid types.UID) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	w := k.workers[uid]
 	if w != nil {
-		w.wake()
+		w.podChanged()
 	}
 	return w != nil
 }

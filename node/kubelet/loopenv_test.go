@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -41,9 +42,11 @@ type loopEnv struct {
 	// metrics, when set, is the kubelet's Config.Metrics.
 	metrics prometheus.Registerer
 	// now, when set, is the kubelet's clock.
-	now  func() time.Time
-	root string
-	k    *Kubelet
+	now func() time.Time
+	// logTo, when set, also receives the kubelet's log (debug level).
+	logTo io.Writer
+	root  string
+	k     *Kubelet
 	// stop ends the running kubelet and waits for its Run to return.
 	stop func()
 }
@@ -53,6 +56,7 @@ var testTuning = Tuning{
 	Resync: 200 * time.Millisecond, PodSync: 30 * time.Millisecond, EventFlush: 50 * time.Millisecond,
 	CrashBackOff:     BackOffPolicy{Initial: 150 * time.Millisecond, Max: 600 * time.Millisecond},
 	ImagePullBackOff: BackOffPolicy{Initial: 300 * time.Millisecond, Max: time.Second},
+	SyncBackOff:      BackOffPolicy{Initial: 30 * time.Millisecond, Max: 300 * time.Millisecond},
 }
 
 type testWriter struct {
@@ -108,6 +112,10 @@ func newLoopEnv(t *testing.T) *loopEnv {
 func (e *loopEnv) start() {
 	e.t.Helper()
 	lw := &testWriter{t: e.t, on: testing.Verbose()}
+	var out io.Writer = lw
+	if e.logTo != nil {
+		out = io.MultiWriter(lw, e.logTo)
+	}
 	var rt runtime.Runtime = e.rt
 	if e.use != nil {
 		rt = e.use
@@ -119,7 +127,7 @@ func (e *loopEnv) start() {
 	e.k = New(Config{
 		NodeName: testNode, Store: e.store, Client: e.cs, Runtime: rt, RootDir: e.root,
 		ClusterDNS: []string{"10.43.0.10"},
-		Logger:     slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:     slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Tuning:     tuning,
 		Metrics:    e.metrics,
 		Now:        e.now,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"time"
 
@@ -26,6 +27,7 @@ type podWorker struct {
 	uid             types.UID
 	namespace, name string
 	wakeCh          chan struct{}
+	changedCh       chan struct{} // the pod changed: sync even while backing off
 	prober          *prober
 	pod             *corev1.Pod // last seen, nil before the first sync
 	sandbox         *runtime.Sandbox
@@ -47,6 +49,7 @@ func newPodWorker(k *Kubelet, uid types.UID, namespace, name string) *podWorker 
 	w := &podWorker{
 		k: k, uid: uid, namespace: namespace, name: name,
 		wakeCh:         make(chan struct{}, 1),
+		changedCh:      make(chan struct{}, 1),
 		waiting:        make(map[string]*corev1.ContainerStateWaiting),
 		images:         make(map[string]*runtime.Image),
 		killedForProbe: make(map[string]bool),
@@ -56,10 +59,20 @@ func newPodWorker(k *Kubelet, uid types.UID, namespace, name string) *podWorker 
 	return w
 }
 
-// wake asks the worker for a sync; it never blocks.
+// wake asks the worker for a sync; it never blocks. A worker whose last
+// sync failed waits out its back-off first.
 func (w *podWorker) wake() {
 	select {
 	case w.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// podChanged asks the worker for a sync now, even while it backs off
+// after a failure: the pod object changed.
+func (w *podWorker) podChanged() {
+	select {
+	case w.changedCh <- struct{}{}:
 	default:
 	}
 }
@@ -71,17 +84,28 @@ func (w *podWorker) run(ctx context.Context) {
 	defer w.k.stats.running.forget(w.uid)
 	t := time.NewTimer(0)
 	defer t.Stop()
+	retry := syncRetry{policy: w.k.cfg.Tuning.SyncBackOff}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-w.changedCh:
 		case <-w.wakeCh:
+			if retry.failing() {
+				continue // the timer retries when the back-off ends
+			}
 		case <-t.C:
 		}
 		done, err := w.syncOnce(ctx)
 		w.count(done)
-		if err != nil && ctx.Err() == nil {
-			w.k.log.Warn("pod sync", "pod", w.namespace+"/"+w.name, "uid", w.uid, "error", err)
+		next := w.k.cfg.Tuning.PodSync
+		switch {
+		case err != nil && ctx.Err() == nil:
+			next = w.failed(&retry, err)
+		case err == nil && retry.failing():
+			fails, since := retry.succeed()
+			w.k.log.Info("pod sync recovered", "pod", w.namespace+"/"+w.name, "uid", w.uid,
+				"failures", fails, "after", time.Since(since).Round(time.Millisecond))
 		}
 		if done {
 			return
@@ -92,8 +116,22 @@ func (w *podWorker) run(ctx context.Context) {
 			default:
 			}
 		}
-		t.Reset(w.k.cfg.Tuning.PodSync)
+		t.Reset(next)
 	}
+}
+
+// failed records a failed sync and returns the delay before the next
+// attempt; the error is logged as a warning when it is new or changed,
+// its repeats only at debug level.
+func (w *podWorker) failed(retry *syncRetry, err error) time.Duration {
+	delay, changed := retry.fail(err, time.Now())
+	level := slog.LevelDebug
+	if changed {
+		level = slog.LevelWarn
+	}
+	w.k.log.Log(context.Background(), level, "pod sync", "pod", w.namespace+"/"+w.name, "uid", w.uid,
+		"error", err, "failures", retry.fails, "retry_in", delay)
+	return delay
 }
 
 // syncOnce makes one pass; done is true once the pod no longer exists and

@@ -97,11 +97,13 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 		return err
 	}
 	if err := lt.task.Start(ctx); err != nil {
-		lt.detach()
-		_, _ = lt.task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+		lt.discard(ctx)
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
 	if _, err := c.SetLabels(ctx, map[string]string{labelStarted: fmtTime(time.Now())}); err != nil {
+		// Unrecorded, the process would run unseen: the container reads
+		// as created and the kubelet starts another attempt.
+		lt.discard(ctx)
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
 	r.track(id, lt)
@@ -117,6 +119,11 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Durat
 	if err != nil {
 		return notFound(err, "container "+id)
 	}
+	// A task whose start went unrecorded is adopted first (or deleted,
+	// if it was never started).
+	if _, err := r.settleStart(ctx, c); err != nil {
+		return fmt.Errorf("stop container %s: %w", id, err)
+	}
 	task, err := c.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		return r.finish(ctx, c)
@@ -125,6 +132,9 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Durat
 		return fmt.Errorf("stop container %s: %w", id, err)
 	}
 	st, err := task.Status(ctx)
+	if errdefs.IsNotFound(err) {
+		return r.finish(ctx, c)
+	}
 	if err != nil {
 		return fmt.Errorf("stop container %s: %w", id, err)
 	}
@@ -137,13 +147,13 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Durat
 }
 
 // stopTask sends sig, waits up to grace, then SIGKILLs every process of the
-// task and waits for the exit.
+// task and waits (at most killWait) for the exit.
 func stopTask(ctx context.Context, task containerd.Task, sig syscall.Signal, grace time.Duration) error {
-	exited, err := task.Wait(ctx)
-	if err != nil {
-		return err
-	}
 	if grace > 0 {
+		exited, err := task.Wait(ctx)
+		if err != nil {
+			return err
+		}
 		if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
 			return err
 		}
@@ -155,15 +165,7 @@ func stopTask(ctx context.Context, task containerd.Task, sig syscall.Signal, gra
 			return ctx.Err()
 		}
 	}
-	if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
-		return err
-	}
-	select {
-	case <-exited:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return killTask(ctx, task)
 }
 
 func (r *Runtime) stopSignal(ctx context.Context, c containerd.Container) syscall.Signal {
@@ -189,9 +191,16 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
 	if err := r.StopContainer(ctx, id, 0); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-		return err
+		// Its exit goes unrecorded; the task is removed below all the same.
+		r.log.Debug("stop before remove", "container_id", id, "error", err)
 	}
 	defer r.keys.lock("container/" + id)()
+	// containerd refuses to delete a container that has a task, stopped
+	// or not ("cannot delete running task"): whatever task is left (a
+	// start cut short, an exit not yet recorded) goes first.
+	if err := r.removeTask(ctx, c); err != nil {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
@@ -239,6 +248,17 @@ func (r *Runtime) status(ctx context.Context, c containerd.Container) (*runtime.
 	labels, err := c.Labels(ctx)
 	if err != nil {
 		return nil, notFound(err, "container "+c.ID())
+	}
+	if labels[labelStarted] == "" && labels[labelFinished] == "" {
+		started, err := r.settleStart(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if started {
+			if labels, err = c.Labels(ctx); err != nil {
+				return nil, notFound(err, "container "+c.ID())
+			}
+		}
 	}
 	if labels[labelStarted] != "" && labels[labelFinished] == "" {
 		running, err := r.isRunning(ctx, c)

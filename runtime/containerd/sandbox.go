@@ -158,7 +158,9 @@ func (r *Runtime) StopSandbox(ctx context.Context, id string) error {
 		return nil // stopped already (a failed teardown leaves it Ready)
 	}
 	for _, c := range cs {
-		if c.State == runtime.StateRunning || c.State == runtime.StateUnknown {
+		// A created container may hold a task whose start was cut short:
+		// StopContainer removes it.
+		if c.State != runtime.StateExited {
 			if err := r.StopContainer(ctx, c.ID, 0); err != nil {
 				return fmt.Errorf("stop sandbox %s: %w", id, err)
 			}

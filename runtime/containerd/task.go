@@ -9,11 +9,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
+
+	"github.com/shoal-project/shoal/runtime"
 )
 
 // liveTask is a running task whose output this process copies into the
@@ -31,6 +34,16 @@ func (lt *liveTask) detach() {
 		io.Cancel()
 	}
 	lt.log.Close()
+}
+
+// discard kills and deletes a task StartContainer could not finish; its
+// output is no longer copied.
+func (lt *liveTask) discard(ctx context.Context) {
+	lt.detach()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killWait)
+	defer cancel()
+	_ = killTask(ctx, lt.task)
+	_, _ = lt.task.Delete(ctx, containerd.WithProcessKill)
 }
 
 // logIO returns the cio options that send a container's output to lf.
@@ -80,7 +93,8 @@ func (r *Runtime) track(id string, lt *liveTask) {
 		if err == nil {
 			err = r.finish(r.ctx, c)
 		}
-		if err != nil && r.ctx.Err() == nil {
+		if err != nil && r.ctx.Err() == nil && !errdefs.IsNotFound(err) && !errors.Is(err, runtime.ErrNotFound) {
+			// (a container removed meanwhile has nothing to record)
 			r.log.Warn("recording container exit", "container_id", id, "error", err)
 		}
 	}()
@@ -163,6 +177,143 @@ func waitIO(io cio.IO, d time.Duration) {
 	}
 }
 
+// killWait bounds the wait for a task to exit after SIGKILL: a process
+// stuck in the kernel or a hung shim must not hold the caller (a pod
+// worker) for ever; it gets an error and tries again later.
+const killWait = 10 * time.Second
+
+// removeTask kills and deletes the container's task, whatever its state,
+// as ctr and the CRI plugin remove a task: SIGKILL to all its processes,
+// a bounded wait for the exit, then Delete (WithProcessKill, for a task
+// that was only created). A task that is gone counts as removed. The
+// container's log copier, if any, is closed. Callers hold the container's
+// key.
+func (r *Runtime) removeTask(ctx context.Context, c containerd.Container) error {
+	id := c.ID()
+	var task containerd.Task
+	if lt := r.untrack(id); lt != nil {
+		task = lt.task
+		defer lt.log.Close()
+	} else {
+		t, err := c.Task(ctx, cio.NewAttach()) // attaches nothing; Delete removes the fifos
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("task of %s: %w", id, err)
+		}
+		task = t
+	}
+	if err := killTask(ctx, task); err != nil {
+		return fmt.Errorf("kill task of %s: %w", id, err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, killWait)
+	defer cancel()
+	if _, err := task.Delete(dctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete task of %s: %w", id, err)
+	}
+	return nil
+}
+
+// killTask SIGKILLs every process of a task that has not stopped and waits
+// at most killWait for its exit. A task that is gone counts as stopped.
+func killTask(ctx context.Context, task containerd.Task) error {
+	st, err := task.Status(ctx)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.Status == containerd.Stopped || st.Status == containerd.Created {
+		return nil // nothing runs (a created task's init waits for Start; Delete kills it)
+	}
+	wctx, cancel := context.WithTimeout(ctx, killWait)
+	defer cancel()
+	exited, err := task.Wait(wctx)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := task.Kill(wctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-wctx.Done():
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("task %s did not exit within %v of SIGKILL", task.ID(), killWait)
+	}
+}
+
+// settleStart settles a container that has a task but no record of its
+// start: shoal was killed in StartContainer between creating the task and
+// recording the start (its containerd may have died too and adopted the
+// shim again), or the record failed. A task that was started is recorded
+// as started and adopted (its output copied, its exit watched), or its
+// exit recorded if it stopped meanwhile; a task never started is deleted,
+// leaving the container created. Without this the container would read as
+// created while its process runs, and removing it would fail for ever on
+// the task ("cannot delete running task"). It reports whether the
+// container is started now.
+func (r *Runtime) settleStart(ctx context.Context, c containerd.Container) (bool, error) {
+	if _, err := c.Task(ctx, nil); errdefs.IsNotFound(err) {
+		return false, nil // the usual created container: no task yet
+	}
+	labels, adopt, err := r.recordStart(ctx, c)
+	if err != nil || !adopt {
+		return labels[labelStarted] != "", err
+	}
+	if err := r.adopt(ctx, c, labels); err != nil {
+		return true, fmt.Errorf("adopt %s: %w", c.ID(), err)
+	}
+	return true, nil
+}
+
+// recordStart is settleStart's part under the container's key: it returns
+// the container's labels and whether it recorded the start of a task that
+// was started (which the caller adopts).
+func (r *Runtime) recordStart(ctx context.Context, c containerd.Container) (map[string]string, bool, error) {
+	defer r.keys.lock("container/" + c.ID())()
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		return nil, false, notFound(err, "container "+c.ID())
+	}
+	if labels[labelStarted] != "" {
+		return labels, false, nil // StartContainer finished meanwhile
+	}
+	task, err := c.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return labels, false, nil
+	}
+	if err != nil {
+		return labels, false, fmt.Errorf("container %s task: %w", c.ID(), err)
+	}
+	st, err := task.Status(ctx)
+	if errdefs.IsNotFound(err) {
+		return labels, false, nil
+	}
+	if err != nil {
+		return labels, false, fmt.Errorf("container %s task: %w", c.ID(), err)
+	}
+	if st.Status == containerd.Created {
+		r.log.Info("deleting the task of an interrupted container start", "container_id", c.ID())
+		return labels, false, r.removeTask(ctx, c)
+	}
+	r.log.Info("adopting the task of an interrupted container start", "container_id", c.ID(), "status", string(st.Status))
+	started := fmtTime(time.Now())
+	if _, err := c.SetLabels(ctx, map[string]string{labelStarted: started}); err != nil {
+		return labels, false, fmt.Errorf("record start of %s: %w", c.ID(), err)
+	}
+	labels[labelStarted] = started
+	return labels, true, nil
+}
+
 // reattach, at New, resumes copying the output of running containers and
 // records the exits that happened while no one watched.
 func (r *Runtime) reattach(ctx context.Context) error {
@@ -172,36 +323,51 @@ func (r *Runtime) reattach(ctx context.Context) error {
 	}
 	for _, c := range cs {
 		labels, err := c.Labels(ctx)
-		if err != nil || labels[labelStarted] == "" || labels[labelFinished] != "" {
+		if err != nil || labels[labelFinished] != "" {
 			continue
 		}
-		running, err := r.isRunning(ctx, c)
-		if err != nil {
-			return err
-		}
-		if !running {
-			if err := r.finish(ctx, c); err != nil {
-				return err
+		if labels[labelStarted] == "" {
+			if _, err := r.settleStart(ctx, c); err != nil {
+				// Listing it tries again; removing it removes the task.
+				r.log.Warn("settling an interrupted container start", "container_id", c.ID(), "error", err)
 			}
 			continue
 		}
-		lf, err := openLogFile(labels[labelLogPath], r.opts.LogMaxBytes)
-		if err != nil {
+		if err := r.adopt(ctx, c, labels); err != nil {
 			return err
 		}
-		tty, _ := strconv.ParseBool(labels[labelTTY])
-		task, err := c.Task(ctx, cio.NewAttach(r.logIO(lf, tty)...))
-		if err != nil {
-			lf.Close()
-			return fmt.Errorf("attach to %s: %w", c.ID(), err)
-		}
-		exited, err := task.Wait(r.ctx)
-		if err != nil {
-			lf.Close()
-			return fmt.Errorf("wait task of %s: %w", c.ID(), err)
-		}
-		r.track(c.ID(), &liveTask{task: task, log: lf, exited: exited})
 	}
+	return nil
+}
+
+// adopt resumes copying the output of a started container's task to its
+// log and watching for its exit; the exit of a task that stopped while no
+// one watched is recorded.
+func (r *Runtime) adopt(ctx context.Context, c containerd.Container, labels map[string]string) error {
+	running, err := r.isRunning(ctx, c)
+	if err != nil {
+		return err
+	}
+	if !running {
+		return r.finish(ctx, c)
+	}
+	defer r.keys.lock("container/" + c.ID())()
+	lf, err := openLogFile(labels[labelLogPath], r.opts.LogMaxBytes)
+	if err != nil {
+		return err
+	}
+	tty, _ := strconv.ParseBool(labels[labelTTY])
+	task, err := c.Task(ctx, cio.NewAttach(r.logIO(lf, tty)...))
+	if err != nil {
+		lf.Close()
+		return fmt.Errorf("attach to %s: %w", c.ID(), err)
+	}
+	exited, err := task.Wait(r.ctx)
+	if err != nil {
+		lf.Close()
+		return fmt.Errorf("wait task of %s: %w", c.ID(), err)
+	}
+	r.track(c.ID(), &liveTask{task: task, log: lf, exited: exited})
 	return nil
 }
 
