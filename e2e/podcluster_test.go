@@ -99,6 +99,29 @@ func startPodCluster(t testing.TB, n int) *podCluster {
 		}
 		return nil
 	})
+	// A test that kills the leader needs a quorum left: wait until the
+	// voter set is full (the default --voters 3), not only the nodes Ready.
+	wantVoters := min(n, 3)
+	waitFor(t, 60*time.Second, fmt.Sprintf("%d raft voters", wantVoters), func() error {
+		out, err := c.shoal("get", "nodes", "-o", "json", "--kubeconfig", c.kubeconfig)
+		if err != nil {
+			return err
+		}
+		var list corev1.NodeList
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
+			return fmt.Errorf("decode nodes: %v\n%s", err, out)
+		}
+		voters := 0
+		for _, nd := range list.Items {
+			if r := roleOf(nd); r == "leader" || r == "voter" {
+				voters++
+			}
+		}
+		if voters != wantVoters {
+			return fmt.Errorf("%d voters of %d: %s", voters, wantVoters, describeNodes(list.Items))
+		}
+		return nil
+	})
 	waitFor(t, 30*time.Second, "the kubernetes Service", func() error {
 		_, err := c.shoal("get", "svc", "kubernetes", "--kubeconfig", c.kubeconfig)
 		return err
