@@ -73,27 +73,6 @@ func porcupineHistory(ops []chaosOp) []porcupine.Operation {
 	return out
 }
 
-// checkLinearizable runs porcupine with a time limit; on a verdict other
-// than Ok it writes the visualization (with the faults marked) to
-// htmlPath.
-func checkLinearizable(ops []chaosOp, rounds []round, htmlPath string, limit time.Duration) (porcupine.CheckResult, error) {
-	model := registerModel()
-	res, info := porcupine.CheckOperationsVerbose(model, porcupineHistory(ops), limit)
-	if res == porcupine.Ok {
-		return res, nil
-	}
-	var notes []porcupine.Annotation
-	for _, r := range rounds {
-		notes = append(notes, porcupine.Annotation{
-			Tag: "nemesis", Start: int64(r.Start), End: int64(r.Healed),
-			Description: fmt.Sprintf("%s %v", r.Kind, r.Nodes), Details: r.String(),
-			BackgroundColor: "#f6d5d5",
-		})
-	}
-	info.AddAnnotations(notes)
-	return res, porcupine.VisualizePath(model, info, htmlPath)
-}
-
 // writeOrder checks what resourceVersions promise across registers: they
 // are raft indexes, so a write acknowledged before another write began
 // has the smaller one. It returns the first few violations.

@@ -138,8 +138,13 @@ func stepRegister(s regState, in regInput, out regOutput) []regState {
 }
 
 // registerModel is the porcupine model of the registers, one partition per
-// key.
-func registerModel() porcupine.Model {
+// key, every register absent at first.
+func registerModel() porcupine.Model { return registerModelFrom(regState{}) }
+
+// registerModelFrom is registerModel with every register starting in
+// state init: a segment of one register's history starts where the one
+// before it ended.
+func registerModelFrom(init regState) porcupine.Model {
 	nm := porcupine.NondeterministicModel{
 		Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
 			byKey := map[string][]porcupine.Operation{}
@@ -157,7 +162,7 @@ func registerModel() porcupine.Model {
 			}
 			return parts
 		},
-		Init: func() []any { return []any{regState{}} },
+		Init: func() []any { return []any{init} },
 		Step: func(state, input, output any) []any {
 			var next []any
 			for _, s := range stepRegister(state.(regState), input.(regInput), output.(regOutput)) {

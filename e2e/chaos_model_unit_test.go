@@ -172,16 +172,16 @@ func TestChaosCheckWritesVisualization(t *testing.T) {
 	}
 	rounds := []round{{N: 1, Kind: faultKillLeader, Nodes: []int{0}, Start: ms(1), Healed: ms(4)}}
 	html := filepath.Join(t.TempDir(), "history.html")
-	if res, err := checkLinearizable(ops, rounds, html, time.Minute); res != porcupine.Ok || err != nil {
-		t.Fatalf("linearizable history: expected Ok, seen %s (%v)", res, err)
+	if c, err := checkLinearizable(ops, rounds, html, time.Minute); c.Result != porcupine.Ok || err != nil {
+		t.Fatalf("linearizable history: expected Ok, seen %s (%v)", c.Result, err)
 	}
 	if len(porcupineHistory(ops)) != 2 {
 		t.Fatalf("porcupine history: expected the 2 operations with an effect, seen %v", porcupineHistory(ops))
 	}
 	ops = append(ops, chaosOp{Client: 1, In: in(opRead, ""), Out: regOutput{Result: resOK, Value: "a", RV: 5}, Call: ms(6), Ret: ms(7)})
-	res, err := checkLinearizable(ops, rounds, html, time.Minute)
-	if res != porcupine.Illegal || err != nil {
-		t.Fatalf("stale read: expected Illegal, seen %s (%v)", res, err)
+	c, err := checkLinearizable(ops, rounds, html, time.Minute)
+	if c.Result != porcupine.Illegal || err != nil {
+		t.Fatalf("stale read: expected Illegal, seen %s (%v)", c.Result, err)
 	}
 	if b, err := os.ReadFile(html); err != nil || !strings.Contains(string(b), "kill-leader") {
 		t.Fatalf("visualization %s: expected a page marking the fault, seen %v (%d bytes)", html, err, len(b))

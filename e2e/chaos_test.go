@@ -165,8 +165,9 @@ func (r *chaosRun) judge() {
 	htmlPath := filepath.Join(r.artifacts, "history.html")
 	checkStart := time.Now()
 	limit := max(chaosCheckLimit, time.Duration(len(r.rounds))*chaosCheckPerRound)
-	verdict, vizErr := checkLinearizable(ops, r.rounds, htmlPath, limit)
-	t.Logf("chaos: porcupine checked %d operations in %s", len(ops), time.Since(checkStart).Round(time.Millisecond))
+	lin, vizErr := checkLinearizable(ops, r.rounds, htmlPath, limit)
+	verdict := lin.Result
+	t.Logf("chaos: porcupine checked %d operations in %s (%s)", len(ops), time.Since(checkStart).Round(time.Millisecond), lin)
 	verdictText := map[porcupine.CheckResult]string{porcupine.Ok: "yes", porcupine.Illegal: "NO", porcupine.Unknown: "UNDECIDED (checker time limit)"}[verdict]
 	disorder := writeOrder(ops)
 	if len(disorder) > 0 {
@@ -186,7 +187,12 @@ func (r *chaosRun) judge() {
 		if vizErr != nil {
 			t.Errorf("chaos: write the history's visualization: %v", vizErr)
 		}
-		t.Errorf("chaos: the history is not proven linearizable (%s); porcupine's visualization: %s", verdict, htmlPath)
+		where := fmt.Sprintf("register %s from %.3fs to %.3fs", lin.Bad.key, time.Duration(lin.Bad.from).Seconds(), time.Duration(lin.Bad.to).Seconds())
+		if verdict == porcupine.Illegal {
+			t.Errorf("chaos: the history is not linearizable (%s); porcupine's visualization: %s", where, htmlPath)
+		} else {
+			t.Errorf("chaos: the history is not proven linearizable within %s (%s undecided)", limit, where)
+		}
 	}
 	if len(disorder) > 0 {
 		t.Errorf("chaos: acknowledged writes whose resourceVersions contradict their real-time order:\n  %s", strings.Join(disorder, "\n  "))
