@@ -523,3 +523,29 @@ func TestRaftNewLeaderReadsEarlierTerms(t *testing.T) {
 	}
 	n.stop(t)
 }
+
+// TestRaftSnapshotsSoonAfterStart checks that an agent snapshots within
+// seconds once its log passes the threshold, not after raft's default two
+// minutes: agents restarted more often than that never snapshotted, and
+// their logs grew until a start replayed hundreds of thousands of entries.
+func TestRaftSnapshotsSoonAfterStart(t *testing.T) {
+	tuning := testTuning
+	tuning.SnapshotThreshold = 100
+	n := &testNode{id: "solo", dir: t.TempDir(), tuning: &tuning}
+	n.start(t, true)
+	defer n.stop(t)
+	waitLeader(t, []*testNode{n})
+	ctx := testCtx(t)
+	for i := range 150 {
+		if _, err := n.raft.Propose(ctx, createCmd("ns", fmt.Sprintf("cm-%d", i), nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for n.raft.Stats()["last_snapshot_index"] == "0" {
+		if time.Now().After(deadline) {
+			t.Fatalf("150 entries past a threshold of 100: expected a snapshot within 20s, seen none (stats %v)", n.raft.Stats())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
