@@ -172,6 +172,14 @@ func (s *Store) publishLocked(ev *Event) {
 	}
 }
 
+// Watchers returns how many watches of resource are open: started and
+// neither stopped nor closed by the store.
+func (s *Store) Watchers(resource string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.watchers[resource])
+}
+
 func (s *Store) removeWatcher(w *Watcher) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
