@@ -222,7 +222,7 @@ func (f *Follower[T]) Run(ctx context.Context) error {
 			backoff = 0
 		}
 		f.relists.Add(1)
-		f.log.Debug("re-list", "reason", err, "backoff", backoff)
+		f.log.Info("re-list", "reason", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
