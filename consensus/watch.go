@@ -85,6 +85,17 @@ func (w *Watcher) Err() error {
 	return w.err
 }
 
+// Pending returns how many events are queued behind the one Events() is
+// handing over: a reader that finds it non-zero knows more events follow at
+// once, so it can batch (e.g. flush a stream once per burst). It does not
+// count an event already taken off the queue, so 0 does not mean none is
+// coming.
+func (w *Watcher) Pending() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue)
+}
+
 // Stop ends the watch. It is idempotent and safe to call concurrently with
 // event delivery.
 func (w *Watcher) Stop() {
@@ -170,6 +181,14 @@ func (s *Store) publishLocked(ev *Event) {
 			delete(s.watchers[ev.Object.Resource], w)
 		}
 	}
+}
+
+// Watchers returns how many watches of resource are open: started and
+// neither stopped nor closed by the store.
+func (s *Store) Watchers(resource string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.watchers[resource])
 }
 
 func (s *Store) removeWatcher(w *Watcher) {

@@ -333,3 +333,40 @@ func TestWatchConcurrentSubscribe(t *testing.T) {
 		sb.w.Stop()
 	}
 }
+
+// TestWatchersAndPending: Watchers counts the open watches of a resource,
+// Pending the events queued behind the one being handed over.
+func TestWatchersAndPending(t *testing.T) {
+	a := newApplier(t)
+	w, err := a.s.Watch("pods", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := a.s.Watchers("pods"); n != 1 {
+		t.Fatalf("Watchers(pods) = %d, want 1", n)
+	}
+	if n := a.s.Watchers("nodes"); n != 0 {
+		t.Fatalf("Watchers(nodes) = %d, want 0", n)
+	}
+	for i := range 5 {
+		a.create("ns", fmt.Sprint(i), podJSON(t, nil, nil, nil, nil))
+	}
+	// One event leaves the queue to be handed over; four stay queued.
+	deadline := time.Now().Add(5 * time.Second)
+	for w.Pending() != 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Pending = %d with 5 unread events, want 4", w.Pending())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for range 5 {
+		recv(t, w)
+	}
+	if n := w.Pending(); n != 0 {
+		t.Fatalf("Pending = %d after every event was read, want 0", n)
+	}
+	w.Stop()
+	if n := a.s.Watchers("pods"); n != 0 {
+		t.Fatalf("Watchers(pods) after Stop = %d, want 0", n)
+	}
+}

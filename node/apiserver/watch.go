@@ -171,7 +171,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, q *request) 
 				return nil
 			}
 			// Flush once the burst of queued events is written.
-			if len(watcher.Events()) == 0 {
+			if watcher.Pending() == 0 {
 				flush()
 			}
 		}

@@ -2,10 +2,10 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/shoal-project/shoal/node/apiserver/registry"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // SystemNamespaces exist from the cluster's first moment.
@@ -50,47 +51,52 @@ type Namespaces struct {
 	Deps
 }
 
-// Run reconciles until ctx is cancelled.
+// Run reconciles until ctx is cancelled: at every change of a namespace
+// and every second (a namespace's contents are not followed).
 func (c *Namespaces) Run(ctx context.Context) error {
+	nss := follow.New[corev1.Namespace](c.Store, "namespaces", "", c.Logger)
+	changed := make(chan struct{}, 1)
+	nss.AddHandler(follow.OnAny[corev1.Namespace](func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}))
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = nss.Run(ctx) }()
+	defer wg.Wait()
+	defer cancel()
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-nss.Ready():
+	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	w, err := c.Store.Watch("namespaces", "", 0)
-	if err != nil {
-		return fmt.Errorf("watch namespaces: %w", err)
-	}
-	defer w.Stop()
 	for {
-		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
+		if err := c.reconcile(ctx, nss); err != nil && ctx.Err() == nil {
 			c.Logger.Warn("namespace controller", "error", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case _, ok := <-w.Events():
-			if !ok {
-				if w, err = c.Store.Watch("namespaces", "", 0); err != nil {
-					return fmt.Errorf("watch namespaces: %w", err)
-				}
-			}
+		case <-changed:
 		case <-t.C:
 		}
 	}
 }
 
-// Reconcile makes one pass over the namespaces being deleted.
-func (c *Namespaces) Reconcile(ctx context.Context) error {
-	nss, _, _ := c.Store.List("namespaces", "", "", 0)
+// reconcile makes one pass over the namespaces being deleted.
+func (c *Namespaces) reconcile(ctx context.Context, nss *follow.Follower[corev1.Namespace]) error {
 	var errs []error
-	for _, o := range nss {
-		var ns corev1.Namespace
-		if err := json.Unmarshal(o.Raw, &ns); err != nil {
-			errs = append(errs, err)
-			continue
-		}
+	for _, ns := range nss.List() {
 		if ns.DeletionTimestamp == nil {
 			continue
 		}
-		if err := c.finalize(ctx, &ns); err != nil {
+		if err := c.finalize(ctx, ns.DeepCopy()); err != nil {
 			errs = append(errs, fmt.Errorf("namespace %s: %w", ns.Name, err))
 		}
 	}
