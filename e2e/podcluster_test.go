@@ -100,8 +100,12 @@ func startPodCluster(t testing.TB, n int) *podCluster {
 		return nil
 	})
 	// A test that kills the leader needs a quorum left: wait until the
-	// voter set is full (the default --voters 3), not only the nodes Ready.
+	// voter set is full (the default --voters 3, an odd count: 1 of 2
+	// nodes), not only the nodes Ready.
 	wantVoters := min(n, 3)
+	if wantVoters%2 == 0 {
+		wantVoters--
+	}
 	waitFor(t, 60*time.Second, fmt.Sprintf("%d raft voters", wantVoters), func() error {
 		out, err := c.shoal("get", "nodes", "-o", "json", "--kubeconfig", c.kubeconfig)
 		if err != nil {
