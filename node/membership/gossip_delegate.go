@@ -22,8 +22,6 @@ type Meta struct {
 	CPU int64 `json:"cpu,omitempty"`
 	// MemoryBytes is the node's allocatable memory.
 	MemoryBytes int64 `json:"mem,omitempty"`
-	// PodCIDR is the node's pod network, for example 10.42.3.0/24.
-	PodCIDR string `json:"podCIDR,omitempty"`
 	// Version is the shoal version the node runs.
 	Version string `json:"version,omitempty"`
 }

@@ -79,12 +79,12 @@ func TestMembershipGossip(t *testing.T) {
 	}
 
 	// Metadata updates propagate.
-	if err := a.UpdateMeta(Meta{RaftAddr: "127.0.0.1:2", PodCIDR: "10.42.0.0/24"}); err != nil {
+	if err := a.UpdateMeta(Meta{RaftAddr: "127.0.0.1:2", Version: "v9.9.9"}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "c sees a's new metadata", func() bool {
 		mem, _ := stateOf(c, "a")
-		return mem.Meta.PodCIDR == "10.42.0.0/24"
+		return mem.Meta.Version == "v9.9.9"
 	})
 
 	// A node with another key cannot join, and says why.
