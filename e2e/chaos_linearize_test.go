@@ -149,7 +149,7 @@ func segmentHistory(key string, ops []porcupine.Operation, minOps int) []regSegm
 // limit; when it is found not to be, porcupine's visualization of the
 // offending segment (with the faults marked) is written to htmlPath.
 func checkLinearizable(ops []chaosOp, rounds []round, htmlPath string, limit time.Duration) (linCheck, error) {
-	c, _ := checkRegisters(porcupineHistory(ops), segmentMinOps, time.Now().Add(limit))
+	c := checkRegisters(porcupineHistory(ops), segmentMinOps, time.Now().Add(limit))
 	if c.Result != porcupine.Illegal {
 		return c, nil
 	}
@@ -157,17 +157,9 @@ func checkLinearizable(ops []chaosOp, rounds []round, htmlPath string, limit tim
 }
 
 // checkRegisters checks every register's history, cut into segments of
-// at least minOps operations, by deadline; it returns the phantoms too.
-func checkRegisters(hist []porcupine.Operation, minOps int, deadline time.Time) (linCheck, map[string][]porcupine.Operation) {
-	byKey := map[string][]porcupine.Operation{}
-	var keys []string
-	for _, op := range hist {
-		k := op.Input.(regInput).Key
-		if _, ok := byKey[k]; !ok {
-			keys = append(keys, k)
-		}
-		byKey[k] = append(byKey[k], op)
-	}
+// at least minOps operations, by deadline.
+func checkRegisters(hist []porcupine.Operation, minOps int, deadline time.Time) linCheck {
+	keys, byKey := byRegister(hist)
 	var c linCheck
 	var segs []regSegment
 	phantomsOf := map[string][]porcupine.Operation{}
@@ -208,7 +200,7 @@ func checkRegisters(hist []porcupine.Operation, minOps int, deadline time.Time) 
 			c.Result, c.Bad = r, &segs[i]
 		}
 	}
-	return c, phantomsOf
+	return c
 }
 
 // phantomWindow is how long after its call a write of unknown outcome

@@ -50,7 +50,7 @@ func TestChaosSegmentsCarryState(t *testing.T) {
 	if segs := segmentHistory("r", ops, 1); len(segs) != 3 || segs[2].init != (regState{Exists: true, Value: "b", RV: 3, RVKnown: true}) {
 		t.Fatalf("segments: expected 3, the last starting from \"b\"@3, seen %+v", segs)
 	}
-	c, _ := checkRegisters(ops, 1, time.Now().Add(time.Minute))
+	c := checkRegisters(ops, 1, time.Now().Add(time.Minute))
 	if c.Result != porcupine.Illegal || c.Segments != 3 {
 		t.Fatalf("stale read after a cut: expected Illegal in 3 segments, seen %s in %d", c.Result, c.Segments)
 	}
@@ -68,12 +68,12 @@ func TestChaosPhantomExplainsConflict(t *testing.T) {
 		msOp(0, regInput{Kind: opWrite, Key: "r", Value: "y"}, regOutput{Result: resOK, Value: "y", RV: 9}, 8, 9),
 		msOp(0, regInput{Kind: opRead, Key: "r"}, regOutput{Result: resOK, Value: "y", RV: 9}, 10, 11),
 	})
-	c, _ := checkRegisters(ops, 1, time.Now().Add(time.Minute))
+	c := checkRegisters(ops, 1, time.Now().Add(time.Minute))
 	if c.Result != porcupine.Ok || c.PhantomSegments != 1 || c.Phantoms != 1 {
 		t.Fatalf("409 explained by an unseen write: expected Ok with 1 phantom in 1 segment, seen %s (%s)", c.Result, c)
 	}
 	// Without the unknown write, the same 409 is a lie.
-	c, _ = checkRegisters(append(ops[:2:2], ops[3:]...), 1, time.Now().Add(time.Minute))
+	c = checkRegisters(append(ops[:2:2], ops[3:]...), 1, time.Now().Add(time.Minute))
 	if c.Result != porcupine.Illegal {
 		t.Fatalf("409 with no write to explain it: expected Illegal, seen %s", c.Result)
 	}
@@ -86,7 +86,7 @@ func TestChaosCheckScales(t *testing.T) {
 	ops := syntheticHistory(7, 10, 15000, chaosKeys)
 	hist := porcupineHistory(ops)
 	start := time.Now()
-	c, _ := checkRegisters(hist, segmentMinOps, time.Now().Add(2*time.Minute))
+	c := checkRegisters(hist, segmentMinOps, time.Now().Add(2*time.Minute))
 	if c.Result != porcupine.Ok || c.Segments < len(chaosKeys)*10 {
 		t.Fatalf("%d operations: expected Ok in at least %d segments, seen %s (%s)", len(hist), len(chaosKeys)*10, c.Result, c)
 	}
@@ -101,7 +101,7 @@ func TestChaosCheckScales(t *testing.T) {
 			break
 		}
 	}
-	if c, _ := checkRegisters(stale, segmentMinOps, time.Now().Add(2*time.Minute)); c.Result != porcupine.Illegal {
+	if c := checkRegisters(stale, segmentMinOps, time.Now().Add(2*time.Minute)); c.Result != porcupine.Illegal {
 		t.Fatalf("one stale read among %d operations: expected Illegal, seen %s (%s)", len(stale), c.Result, c)
 	}
 }

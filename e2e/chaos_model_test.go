@@ -137,6 +137,21 @@ func stepRegister(s regState, in regInput, out regOutput) []regState {
 	return nil
 }
 
+// byRegister groups a history's operations by register, keys in order of
+// first appearance.
+func byRegister(history []porcupine.Operation) ([]string, map[string][]porcupine.Operation) {
+	byKey := map[string][]porcupine.Operation{}
+	var keys []string
+	for _, op := range history {
+		k := op.Input.(regInput).Key
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], op)
+	}
+	return keys, byKey
+}
+
 // registerModel is the porcupine model of the registers, one partition per
 // key, every register absent at first.
 func registerModel() porcupine.Model { return registerModelFrom(regState{}) }
@@ -147,15 +162,7 @@ func registerModel() porcupine.Model { return registerModelFrom(regState{}) }
 func registerModelFrom(init regState) porcupine.Model {
 	nm := porcupine.NondeterministicModel{
 		Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-			byKey := map[string][]porcupine.Operation{}
-			var keys []string
-			for _, op := range history {
-				k := op.Input.(regInput).Key
-				if _, ok := byKey[k]; !ok {
-					keys = append(keys, k)
-				}
-				byKey[k] = append(byKey[k], op)
-			}
+			keys, byKey := byRegister(history)
 			var parts [][]porcupine.Operation
 			for _, k := range keys {
 				parts = append(parts, byKey[k])
