@@ -124,7 +124,7 @@ func (n *Node) controllerDeps() (ctrlDeps, error) {
 	if err != nil {
 		return ctrlDeps{}, err
 	}
-	return ctrlDeps{controller.Deps{Store: n.store, Client: client, Dynamic: dyn, Logger: n.log}}, nil
+	return ctrlDeps{controller.Deps{Store: n.store, Cache: n.cache, Client: client, Dynamic: dyn, Logger: n.log}}, nil
 }
 
 type ctrlDeps struct{ controller.Deps }

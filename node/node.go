@@ -21,6 +21,7 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/node/identity"
 	"github.com/shoal-project/shoal/node/membership"
 	"github.com/shoal-project/shoal/node/metrics"
@@ -68,6 +69,7 @@ type Node struct {
 	// Set during Run.
 	cluster *identity.Cluster
 	store   *consensus.Store
+	cache   *follow.Shared // the typed caches of the store every part reads
 	raft    *consensus.Raft
 	gossip  *membership.Membership
 	api     *apiserver.Server
@@ -183,6 +185,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	n.store = consensus.NewStore()
+	n.cache = follow.NewShared(n.store, n.log.With("component", "follow"))
 	n.raft, err = consensus.NewRaft(consensus.RaftConfig{
 		NodeID: cfg.Name, DataDir: raftDir(cfg.DataDir),
 		BindAddr: hostPort(cfg.BindAddr, cfg.RaftPort), AdvertiseAddr: hostPort(cfg.AdvertiseAddr, cfg.RaftPort),
@@ -214,6 +217,7 @@ func (n *Node) Run(ctx context.Context) error {
 	})
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return n.cache.Run(gctx) })
 	g.Go(func() error { return n.api.Serve(gctx, apiListener, apiTLS) })
 	g.Go(func() error { return n.runLeadership(gctx) })
 	g.Go(func() error { return n.rejoin(gctx, id.joined) })

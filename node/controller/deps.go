@@ -8,12 +8,16 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // Deps are what every controller uses.
 type Deps struct {
 	// Store is the local replica, read only.
 	Store *consensus.Store
+	// Cache holds the node's typed copies of the store (follow.For):
+	// controllers read it rather than decoding the store themselves.
+	Cache *follow.Shared
 	// Client writes through the API.
 	Client kubernetes.Interface
 	// Dynamic writes kinds generically (garbage collection, namespaces).

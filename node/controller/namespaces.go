@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,25 +53,16 @@ type Namespaces struct {
 // Run reconciles until ctx is cancelled: at every change of a namespace
 // and every second (a namespace's contents are not followed).
 func (c *Namespaces) Run(ctx context.Context) error {
-	nss := follow.New[corev1.Namespace](c.Store, "namespaces", "", c.Logger)
+	nss := follow.For[corev1.Namespace](c.Cache, "namespaces")
 	changed := make(chan struct{}, 1)
-	nss.AddHandler(follow.OnAny[corev1.Namespace](func() {
+	defer nss.AddHandler(follow.OnAny[corev1.Namespace](func() {
 		select {
 		case changed <- struct{}{}:
 		default:
 		}
-	}))
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = nss.Run(ctx) }()
-	defer wg.Wait()
-	defer cancel()
-
-	select {
-	case <-ctx.Done():
+	}))()
+	if !follow.WaitReady(ctx, nss) {
 		return nil
-	case <-nss.Ready():
 	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // runNamespaces runs the namespace controller over st until the returned
@@ -26,11 +27,15 @@ func runNamespaces(t *testing.T, d Deps) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var runErr error
+	d.Cache = follow.NewShared(d.Store, nil)
+	cacheDone := make(chan struct{})
+	go func() { _ = d.Cache.Run(ctx); close(cacheDone) }()
 	go func() { runErr = (&Namespaces{Deps: d}).Run(ctx); close(done) }()
 	stop = func() error {
 		cancel()
 		select {
 		case <-done:
+			<-cacheDone
 			return runErr
 		case <-time.After(10 * time.Second):
 			t.Fatal("namespace controller still running 10s after its context ended")

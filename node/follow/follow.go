@@ -32,6 +32,7 @@ type IndexFunc[T any] func(obj *T) []string
 // not block for long. Nil fields are skipped. Objects are shared with the
 // cache and must not be modified (DeepCopy first). When a handler runs the
 // cache already holds the change, and possibly later ones of a re-list.
+// A handler must not add or remove handlers of its own follower.
 type Handler[T any] struct {
 	Add    func(obj *T)
 	Update func(old, obj *T)
@@ -73,7 +74,13 @@ type Follower[T any] struct {
 	log       *slog.Logger
 
 	indexers map[string]IndexFunc[T]
-	handlers []Handler[T]
+
+	// hmu orders handler calls: it is held while a change is applied to
+	// the cache and handed to the handlers, and while a handler added
+	// late is shown the cache, so every handler sees each change once.
+	hmu      sync.Mutex
+	handlers map[int]Handler[T]
+	nextID   int
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -102,6 +109,7 @@ func New[T any](store *consensus.Store, resource, namespace string, log *slog.Lo
 		namespace: namespace,
 		log:       log.With("follow", resource),
 		indexers:  make(map[string]IndexFunc[T]),
+		handlers:  make(map[int]Handler[T]),
 		ready:     make(chan struct{}),
 		items:     make(map[string]*entry[T]),
 		index:     make(map[string]map[string]map[string]*T),
@@ -109,28 +117,48 @@ func New[T any](store *consensus.Store, resource, namespace string, log *slog.Lo
 }
 
 // AddIndex adds an index; ByIndex(name, v) then returns the objects for
-// which fn returns v. It panics when called after Run or twice for a name.
+// which fn returns v. It may be called before or after Run: a late index
+// is built from the cache at once. A name already added keeps its first
+// function (a name means one function: see the indexes of this package).
 func (f *Follower[T]) AddIndex(name string, fn IndexFunc[T]) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.started {
-		panic("follow: AddIndex after Run")
-	}
 	if _, dup := f.indexers[name]; dup {
-		panic("follow: index " + name + " added twice")
+		return
 	}
 	f.indexers[name] = fn
-	f.index[name] = make(map[string]map[string]*T)
+	idx := make(map[string]map[string]*T)
+	f.index[name] = idx
+	for key, e := range f.items {
+		vals := fn(e.obj)
+		if e.vals == nil {
+			e.vals = make(map[string][]string, 1)
+		}
+		e.vals[name] = vals
+		addToIndex(idx, vals, key, e.obj)
+	}
 }
 
-// AddHandler adds a handler. It panics when called after Run.
-func (f *Follower[T]) AddHandler(h Handler[T]) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.started {
-		panic("follow: AddHandler after Run")
+// AddHandler adds a handler and returns a function that removes it. A
+// handler added after the first list is first called with Add for every
+// cached object, then with the changes after them, as client-go's shared
+// informer does for a late handler.
+func (f *Follower[T]) AddHandler(h Handler[T]) (remove func()) {
+	f.hmu.Lock()
+	defer f.hmu.Unlock()
+	id := f.nextID
+	f.nextID++
+	f.handlers[id] = h
+	if f.HasSynced() && h.Add != nil {
+		for _, obj := range f.List() {
+			h.Add(obj)
+		}
 	}
-	f.handlers = append(f.handlers, h)
+	return func() {
+		f.hmu.Lock()
+		defer f.hmu.Unlock()
+		delete(f.handlers, id)
+	}
 }
 
 // Ready is closed once the first list is in the cache.
@@ -293,6 +321,8 @@ type change[T any] struct {
 // handlers what changed. Objects whose resourceVersion did not change keep
 // their decoded copy.
 func (f *Follower[T]) replace(objs []*consensus.Object, rv uint64) {
+	f.hmu.Lock()
+	defer f.hmu.Unlock()
 	var changes []change[T]
 	f.mu.Lock()
 	seen := make(map[string]bool, len(objs))
@@ -324,14 +354,16 @@ func (f *Follower[T]) replace(objs []*consensus.Object, rv uint64) {
 	}
 	f.rv = rv
 	f.mu.Unlock()
-	f.readyOnce.Do(func() { close(f.ready) })
 	f.notify(changes)
+	f.readyOnce.Do(func() { close(f.ready) })
 }
 
 // applyEvent applies one watch event to the cache and tells the handlers.
 func (f *Follower[T]) applyEvent(ev consensus.Event) {
 	o := ev.Object
 	key := Key(o.Namespace, o.Name)
+	f.hmu.Lock()
+	defer f.hmu.Unlock()
 	f.mu.Lock()
 	if o.ResourceVersion <= f.rv {
 		f.mu.Unlock() // the list already holds it (watch opened before list)
@@ -388,17 +420,20 @@ func (f *Follower[T]) putLocked(key string, obj *T, rv uint64) {
 	for name, fn := range f.indexers {
 		vals := fn(obj)
 		e.vals[name] = vals
-		idx := f.index[name]
-		for _, v := range vals {
-			set := idx[v]
-			if set == nil {
-				set = make(map[string]*T)
-				idx[v] = set
-			}
-			set[key] = obj
-		}
+		addToIndex(f.index[name], vals, key, obj)
 	}
 	f.items[key] = e
+}
+
+func addToIndex[T any](idx map[string]map[string]*T, vals []string, key string, obj *T) {
+	for _, v := range vals {
+		set := idx[v]
+		if set == nil {
+			set = make(map[string]*T)
+			idx[v] = set
+		}
+		set[key] = obj
+	}
 }
 
 // removeLocked drops key from the cache and its indexes. f.mu is held.
@@ -419,9 +454,19 @@ func (f *Follower[T]) removeLocked(key string) {
 	delete(f.items, key)
 }
 
+// notify hands changes to the handlers, in order. f.hmu is held.
 func (f *Follower[T]) notify(changes []change[T]) {
+	if len(f.handlers) == 0 {
+		return
+	}
+	ids := make([]int, 0, len(f.handlers))
+	for id := range f.handlers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	for _, ch := range changes {
-		for _, h := range f.handlers {
+		for _, id := range ids {
+			h := f.handlers[id]
 			switch {
 			case ch.typ == consensus.Added && h.Add != nil:
 				h.Add(ch.obj)
