@@ -20,7 +20,8 @@ func encodeCommand(cmd *Command) ([]byte, error) {
 // applyCommandEntry decodes strictly: a field this binary does not know
 // may change what the command does (say, a newer leader's
 // annotationsWithStatus), and skipping it would make this replica
-// diverge from the others. Such an entry stops this node instead (L7):
+// diverge from the others. Such an entry stops this node instead (the FSM
+// must decide the same on every replica, or not at all):
 // upgrade every node before a newer one leads.
 func applyCommandEntry(s *Store, index uint64, body []byte) ApplyResult {
 	var cmd Command

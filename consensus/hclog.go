@@ -13,7 +13,8 @@ import (
 // hclogAdapter routes hclog output (raft, raft-wal) into a slog.Logger.
 // Raft's own info-level chatter is demoted one step (info -> debug), its
 // debug and trace to slog's debug-4 (below debug), to keep the node's logs
-// quiet by default (L15).
+// quiet by default: a healthy cluster logs its events, not raft's
+// heartbeats.
 type hclogAdapter struct {
 	l       *slog.Logger
 	name    string
