@@ -279,14 +279,11 @@ func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR strin
 		return err
 	})
 
-	upstreams, _ := dnsd.UpstreamsFromResolvConf("/etc/resolv.conf")
-	var keep []string
-	for _, u := range upstreams {
-		if h, _, err := net.SplitHostPort(u); err == nil && h == n.cfg.AdvertiseAddr || u == n.cfg.AdvertiseAddr {
-			continue // never forward to ourselves
-		}
-		keep = append(keep, u)
+	upstreams, err := dnsd.UpstreamsFromResolvConf("/etc/resolv.conf")
+	if err != nil {
+		n.log.Warn("dns: no upstreams; names outside the cluster are refused", "error", err)
 	}
+	keep := dnsd.UpstreamsExcept(upstreams, n.cfg.AdvertiseAddr)
 	zones := []netip.Prefix{netip.MustParsePrefix(controller.DefaultClusterCIDR), apiserver.DefaultServiceCIDR}
 	h := dnsd.NewHandler(&servicesync.Resolver{Store: n.store}, dnsd.Config{
 		ReverseZones: zones, Settings: dnsd.Settings{Upstreams: keep}, Logger: n.log.With("component", "dnsd"),
