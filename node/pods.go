@@ -270,7 +270,7 @@ func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR strin
 			ingressPorts = append(ingressPorts, port)
 		}
 	}
-	sync := &servicesync.Proxy{Store: n.store, NodeName: n.cfg.Name, NodeIP: n.cfg.AdvertiseAddr,
+	sync := &servicesync.Proxy{Cache: n.cache, NodeName: n.cfg.Name, NodeIP: n.cfg.AdvertiseAddr,
 		Proxy: proxy, Routes: routes, Logger: n.log.With("component", "proxy"), IngressPorts: ingressPorts}
 	g.Go(func() error {
 		err := sync.Run(ctx)
@@ -313,7 +313,7 @@ func (n *Node) runIngress(ctx context.Context, g *errgroup.Group) error {
 	if err != nil {
 		return err
 	}
-	sync := &servicesync.Ingress{Store: n.store, Server: srv, Logger: log}
+	sync := &servicesync.Ingress{Cache: n.cache, Server: srv, Logger: log}
 	g.Go(func() error { return srv.Run(ctx) })
 	g.Go(func() error { return sync.Run(ctx) })
 	// Once a listener is up the node announces that it serves Ingresses:

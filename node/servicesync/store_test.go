@@ -1,14 +1,17 @@
 package servicesync
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // storeWriter applies commands to a store at increasing indexes, as the
@@ -69,4 +72,26 @@ func readyEndpoints(ns, name string, ips ...string) *corev1.Endpoints {
 			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: fmt.Sprintf("%s-%d", name, i)}})
 	}
 	return &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Subsets: []corev1.EndpointSubset{ss}}
+}
+
+// runCache runs the shared followers of st until the test ends, as a node
+// runs its cache, and waits for them to stop at cleanup.
+func runCache(tb testing.TB, st *consensus.Store) *follow.Shared {
+	tb.Helper()
+	cache := follow.NewShared(st, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cache.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				tb.Errorf("cache: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			tb.Error("cache did not stop within 10s")
+		}
+	})
+	return cache
 }
