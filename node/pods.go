@@ -285,11 +285,20 @@ func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR strin
 	}
 	keep := dnsd.UpstreamsExcept(upstreams, n.cfg.AdvertiseAddr)
 	zones := []netip.Prefix{netip.MustParsePrefix(controller.DefaultClusterCIDR), apiserver.DefaultServiceCIDR}
-	h := dnsd.NewHandler(&servicesync.Resolver{Store: n.store}, dnsd.Config{
+	resolver := servicesync.NewResolver(n.cache)
+	g.Go(func() error { return resolver.Run(ctx) })
+	h := dnsd.NewHandler(resolver, dnsd.Config{
 		ReverseZones: zones, Settings: dnsd.Settings{Upstreams: keep}, Logger: n.log.With("component", "dnsd"),
 	})
 	srv := dnsd.NewServer(h, dnsd.ServerConfig{Addrs: []string{net.JoinHostPort(n.cfg.AdvertiseAddr, "53")}, Logger: n.log.With("component", "dnsd")})
 	g.Go(func() error {
+		// Until the caches have listed, every name would be NXDOMAIN,
+		// which pods would cache: serve from the first full view.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-resolver.Ready():
+		}
 		if err := srv.Run(ctx); err != nil {
 			n.log.Error("dns server", "error", err)
 		}

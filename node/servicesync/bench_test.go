@@ -67,7 +67,7 @@ func benchQueries(n int) (reqs []*dns.Msg, rcodes []int) {
 func BenchmarkResolverFromStore(b *testing.B) {
 	st := consensus.NewStore()
 	fillBenchZone(&storeWriter{tb: b, st: st})
-	h := dnsd.NewHandler(&Resolver{Store: st}, dnsd.Config{})
+	h := dnsd.NewHandler(startResolver(b, st), dnsd.Config{})
 	reqs, rcodes := benchQueries(10_000)
 	for i, req := range reqs { // answers right, or the figure means nothing
 		if resp := h.Answer(req); resp.Rcode != rcodes[i] || resp.Rcode == dns.RcodeSuccess && len(resp.Answer) == 0 {

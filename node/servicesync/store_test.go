@@ -95,3 +95,12 @@ func runCache(tb testing.TB, st *consensus.Store) *follow.Shared {
 	})
 	return cache
 }
+
+// put creates obj through a local proposer, as the API server's writes do.
+func put(t *testing.T, p *consensus.LocalProposer, resource, ns, name string, obj any) {
+	t.Helper()
+	raw, _ := json.Marshal(obj)
+	if _, err := p.Propose(context.Background(), &consensus.Command{Op: consensus.OpCreate, Resource: resource, Namespace: ns, Name: name, Object: raw, UID: "u-" + name, Time: "2026-01-01T00:00:00Z"}); err != nil {
+		t.Fatal(err)
+	}
+}
