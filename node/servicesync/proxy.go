@@ -23,8 +23,8 @@ type Proxy struct {
 	// NodeIP is this node's address: NodePort and LoadBalancer ports
 	// answer on it.
 	NodeIP   string
-	Proxy    *network.ServiceProxy
-	Routes   *network.Routes
+	Proxy    Rules
+	Routes   RouteTable
 	Logger   *slog.Logger
 	Resync   time.Duration // 0: 10s
 	Debounce time.Duration // 0: 50ms
@@ -36,6 +36,23 @@ type Proxy struct {
 
 	warned map[string]bool // "namespace/name:port" already warned about
 }
+
+// Rules programs the node's Service proxy: *network.ServiceProxy, or a
+// fake in tests. Sync is called from one goroutine at a time.
+type Rules interface {
+	Sync(state network.ProxyState) error
+}
+
+// RouteTable programs the routes to the other nodes' pod CIDRs:
+// *network.Routes, or a fake in tests.
+type RouteTable interface {
+	SyncRoutes(own string, peers map[string]string) error
+}
+
+var (
+	_ Rules      = (*network.ServiceProxy)(nil)
+	_ RouteTable = (*network.Routes)(nil)
+)
 
 // proxyCaches are the followers the proxy reads.
 type proxyCaches struct {
