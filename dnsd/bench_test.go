@@ -39,9 +39,20 @@ func BenchmarkServerUDP(b *testing.B) {
 	h := NewHandler(newFakeResolver(), Config{})
 	srv := NewServer(h, ServerConfig{Addrs: []string{"127.0.0.1:0"}})
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go srv.Run(ctx)
-	<-srv.Ready()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	}()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		done <- err // for the deferred wait, which would block otherwise
+		b.Fatal(err)
+	}
 	c := &dns.Client{Net: "udp"}
 	conn, err := c.Dial(srv.Addrs()[0])
 	if err != nil {

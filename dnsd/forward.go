@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/miekg/dns"
@@ -129,4 +130,31 @@ func UpstreamsFromResolvConf(path string) ([]string, error) {
 		out = append(out, net.JoinHostPort(s, cc.Port))
 	}
 	return out, nil
+}
+
+// UpstreamsExcept returns upstreams ("host:port" or "host") without those
+// on host self, whatever their port. The node's dnsd listens on the node's
+// address, which a node's /etc/resolv.conf may well name: forwarding there
+// would send each outside query back to dnsd until it timed out.
+func UpstreamsExcept(upstreams []string, self string) []string {
+	own, ownErr := netip.ParseAddr(self)
+	isSelf := func(host string) bool {
+		if host == self {
+			return true
+		}
+		// An IP spelled another way is still the same address.
+		a, err := netip.ParseAddr(host)
+		return err == nil && ownErr == nil && a.Unmap() == own.Unmap()
+	}
+	var out []string
+	for _, u := range upstreams {
+		host, _, err := net.SplitHostPort(u)
+		if err != nil {
+			host = u
+		}
+		if !isSelf(host) {
+			out = append(out, u)
+		}
+	}
+	return out
 }

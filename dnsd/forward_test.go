@@ -205,3 +205,30 @@ func TestUpstreamsConfig(t *testing.T) {
 		t.Error("missing resolv.conf: no error")
 	}
 }
+
+// TestUpstreamsExcept: the node's own address is never an upstream,
+// whatever its port or spelling; every other upstream is kept, in order.
+func TestUpstreamsExcept(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		upstreams []string
+		self      string
+		want      []string
+	}{
+		{"none", nil, "192.0.2.1", nil},
+		{"self on port 53", []string{"192.0.2.1:53", "127.0.0.53:53"}, "192.0.2.1", []string{"127.0.0.53:53"}},
+		{"self on another port", []string{"127.0.0.53:53", "192.0.2.1:5353"}, "192.0.2.1", []string{"127.0.0.53:53"}},
+		{"bare host", []string{"192.0.2.1", "192.0.2.2"}, "192.0.2.1", []string{"192.0.2.2"}},
+		{"only self", []string{"192.0.2.1:53"}, "192.0.2.1", nil},
+		{"IPv6 spelled otherwise", []string{"[2001:db8:0::1]:53", "[::1]:53"}, "2001:db8::1", []string{"[::1]:53"}},
+		{"IPv4-mapped", []string{"[::ffff:192.0.2.1]:53", "127.0.0.53:53"}, "192.0.2.1", []string{"127.0.0.53:53"}},
+		{"no self", []string{"127.0.0.53:53", "[::1]:53"}, "", []string{"127.0.0.53:53", "[::1]:53"}},
+		{"other hosts kept in order", []string{"192.0.2.3:53", "192.0.2.1:53", "192.0.2.2:53"}, "192.0.2.1", []string{"192.0.2.3:53", "192.0.2.2:53"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := UpstreamsExcept(c.upstreams, c.self); !slices.Equal(got, c.want) {
+				t.Errorf("UpstreamsExcept(%q, %q) = %q, want %q", c.upstreams, c.self, got, c.want)
+			}
+		})
+	}
+}

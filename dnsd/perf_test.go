@@ -185,6 +185,7 @@ func BenchmarkDNSPerf(b *testing.B) {
 	select {
 	case <-srv.Ready():
 	case err := <-done:
+		done <- err // for the deferred wait, which would block otherwise
 		b.Fatal(err)
 	case <-time.After(10 * time.Second):
 		b.Fatal("dnsd not ready after 10s")

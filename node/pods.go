@@ -270,7 +270,7 @@ func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR strin
 			ingressPorts = append(ingressPorts, port)
 		}
 	}
-	sync := &servicesync.Proxy{Store: n.store, NodeName: n.cfg.Name, NodeIP: n.cfg.AdvertiseAddr,
+	sync := &servicesync.Proxy{Cache: n.cache, NodeName: n.cfg.Name, NodeIP: n.cfg.AdvertiseAddr,
 		Proxy: proxy, Routes: routes, Logger: n.log.With("component", "proxy"), IngressPorts: ingressPorts}
 	g.Go(func() error {
 		err := sync.Run(ctx)
@@ -279,20 +279,26 @@ func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR strin
 		return err
 	})
 
-	upstreams, _ := dnsd.UpstreamsFromResolvConf("/etc/resolv.conf")
-	var keep []string
-	for _, u := range upstreams {
-		if h, _, err := net.SplitHostPort(u); err == nil && h == n.cfg.AdvertiseAddr || u == n.cfg.AdvertiseAddr {
-			continue // never forward to ourselves
-		}
-		keep = append(keep, u)
+	upstreams, err := dnsd.UpstreamsFromResolvConf("/etc/resolv.conf")
+	if err != nil {
+		n.log.Warn("dns: no upstreams; names outside the cluster are refused", "error", err)
 	}
+	keep := dnsd.UpstreamsExcept(upstreams, n.cfg.AdvertiseAddr)
 	zones := []netip.Prefix{netip.MustParsePrefix(controller.DefaultClusterCIDR), apiserver.DefaultServiceCIDR}
-	h := dnsd.NewHandler(&servicesync.Resolver{Store: n.store}, dnsd.Config{
+	resolver := servicesync.NewResolver(n.cache)
+	g.Go(func() error { return resolver.Run(ctx) })
+	h := dnsd.NewHandler(resolver, dnsd.Config{
 		ReverseZones: zones, Settings: dnsd.Settings{Upstreams: keep}, Logger: n.log.With("component", "dnsd"),
 	})
 	srv := dnsd.NewServer(h, dnsd.ServerConfig{Addrs: []string{net.JoinHostPort(n.cfg.AdvertiseAddr, "53")}, Logger: n.log.With("component", "dnsd")})
 	g.Go(func() error {
+		// Until the caches have listed, every name would be NXDOMAIN,
+		// which pods would cache: serve from the first full view.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-resolver.Ready():
+		}
 		if err := srv.Run(ctx); err != nil {
 			n.log.Error("dns server", "error", err)
 		}
@@ -316,7 +322,7 @@ func (n *Node) runIngress(ctx context.Context, g *errgroup.Group) error {
 	if err != nil {
 		return err
 	}
-	sync := &servicesync.Ingress{Store: n.store, Server: srv, Logger: log}
+	sync := &servicesync.Ingress{Cache: n.cache, Server: srv, Logger: log}
 	g.Go(func() error { return srv.Run(ctx) })
 	g.Go(func() error { return sync.Run(ctx) })
 	// Once a listener is up the node announces that it serves Ingresses:

@@ -2,17 +2,15 @@ package servicesync
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
-	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/node/ingress"
 )
 
@@ -22,12 +20,12 @@ const (
 	resIngressClasses = "ingressclasses.networking.k8s.io"
 )
 
-// Ingress keeps a node's Ingress proxy in step with the store: on any
-// change of IngressClasses, Ingresses, Services, Endpoints or Secrets it
-// rebuilds the routing table (within about Debounce) and swaps it in, and
-// it rebuilds every Resync so a missed event heals.
+// Ingress keeps a node's Ingress proxy in step with the node's shared
+// cache: on any change of IngressClasses, Ingresses, Services, Endpoints
+// or Secrets it rebuilds the routing table (within about Debounce) and
+// swaps it in, and it rebuilds every Resync as a safety net.
 type Ingress struct {
-	Store    *consensus.Store
+	Cache    *follow.Shared
 	Server   *ingress.Server
 	Logger   *slog.Logger
 	Resync   time.Duration // 0: 10s
@@ -40,7 +38,17 @@ type Ingress struct {
 	lastErrs string // the problems logged last, so each is logged once
 }
 
-// Run syncs until ctx is cancelled. Its watch goroutines end with it.
+// ingressCaches are the followers the Ingress sync reads.
+type ingressCaches struct {
+	classes   *follow.Follower[networkingv1.IngressClass]
+	ingresses *follow.Follower[networkingv1.Ingress]
+	services  *follow.Follower[corev1.Service]
+	endpoints *follow.Follower[corev1.Endpoints]
+	secrets   *follow.Follower[corev1.Secret]
+}
+
+// Run syncs until ctx is cancelled, first once the caches hold their
+// first list (an empty cache would drop every route).
 func (s *Ingress) Run(ctx context.Context) error {
 	resync, debounce := s.Resync, s.Debounce
 	if resync == 0 {
@@ -49,29 +57,32 @@ func (s *Ingress) Run(ctx context.Context) error {
 	if debounce == 0 {
 		debounce = 100 * time.Millisecond
 	}
+	c := ingressCaches{
+		classes:   follow.For[networkingv1.IngressClass](s.Cache, resIngressClasses),
+		ingresses: follow.For[networkingv1.Ingress](s.Cache, resIngresses),
+		services:  follow.For[corev1.Service](s.Cache, "services"),
+		endpoints: follow.For[corev1.Endpoints](s.Cache, "endpoints"),
+		secrets:   follow.For[corev1.Secret](s.Cache, "secrets"),
+	}
 	changed := make(chan struct{}, 1)
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	for _, r := range []string{resIngressClasses, resIngresses, "services", "endpoints", "secrets"} {
-		// Watch before the first Sync, so that no change between its List
-		// and the watch's start is missed.
-		w, err := s.Store.Watch(r, "", 0)
-		if err != nil {
-			s.Logger.Warn("ingress: watch", "resource", r, "error", err)
-			w = nil
+	signal := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.follow(ctx, r, w, changed)
-		}()
+	}
+	defer c.classes.AddHandler(follow.OnAny[networkingv1.IngressClass](signal))()
+	defer c.ingresses.AddHandler(follow.OnAny[networkingv1.Ingress](signal))()
+	defer c.services.AddHandler(follow.OnAny[corev1.Service](signal))()
+	defer c.endpoints.AddHandler(follow.OnAny[corev1.Endpoints](signal))()
+	defer c.secrets.AddHandler(follow.OnAny[corev1.Secret](signal))()
+	if !follow.WaitReady(ctx, c.classes, c.ingresses, c.services, c.endpoints, c.secrets) {
+		return nil
 	}
 	t := time.NewTicker(resync)
 	defer t.Stop()
 	for {
-		s.Sync()
+		s.sync(c)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -86,69 +97,24 @@ func (s *Ingress) Run(ctx context.Context) error {
 	}
 }
 
-// follow signals changed on every event of w (nil: none yet), watching
-// resource anew when the store closes the watch (a slow reader or a
-// snapshot restore) and signalling then too, as events may have been lost.
-func (s *Ingress) follow(ctx context.Context, resource string, w *consensus.Watcher, changed chan<- struct{}) {
-	signal := func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}
-	for ctx.Err() == nil {
-		if w == nil {
-			var err error
-			if w, err = s.Store.Watch(resource, "", 0); err != nil {
-				s.Logger.Warn("ingress: watch", "resource", resource, "error", err)
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(time.Second):
-					continue
-				}
-			}
-			signal()
-		}
-		for open := true; open; {
-			select {
-			case <-ctx.Done():
-				w.Stop()
-				return
-			case _, open = <-w.Events():
-				signal()
-			}
-		}
-		w = nil
-	}
-}
-
-// Sync rebuilds the routing table from the store once. Ingresses that
+// sync rebuilds the routing table from the caches once. Ingresses that
 // cannot be served whole are logged once per change of their problems.
-func (s *Ingress) Sync() {
+func (s *Ingress) sync(c ingressCaches) {
+	// Build takes values; these shallow copies share the cached objects'
+	// insides, which Build only reads.
 	var classes []networkingv1.IngressClass
-	objs, _, _ := s.Store.List(resIngressClasses, "", "", 0)
-	for _, o := range objs {
-		var c networkingv1.IngressClass
-		if json.Unmarshal(o.Raw, &c) == nil {
-			classes = append(classes, c)
-		}
+	for _, ic := range c.classes.List() {
+		classes = append(classes, *ic)
 	}
 	var ings []networkingv1.Ingress
-	objs, _, _ = s.Store.List(resIngresses, "", "", 0)
-	for _, o := range objs {
-		var ing networkingv1.Ingress
-		if err := json.Unmarshal(o.Raw, &ing); err != nil {
-			s.Logger.Warn("ingress: undecodable object", "namespace", o.Namespace, "name", o.Name, "error", err)
-			continue
-		}
-		ings = append(ings, ing)
+	for _, ing := range c.ingresses.List() {
+		ings = append(ings, *ing)
 	}
 	b := s.Builder
 	if b == nil {
 		b = &s.own
 	}
-	t, errs := b.Build(classes, ings, storeLookup{s.Store})
+	t, errs := b.Build(classes, ings, cacheLookup{c})
 	s.Server.Update(t)
 	msgs := make([]string, len(errs))
 	for i, e := range errs {
@@ -164,32 +130,23 @@ func (s *Ingress) Sync() {
 	s.Logger.Debug("ingress table rebuilt", "ingresses", t.Ingresses)
 }
 
-// storeLookup reads the objects Ingresses refer to from the replica.
-type storeLookup struct{ st *consensus.Store }
+// cacheLookup reads the objects Ingresses refer to from the caches. The
+// objects are shared: the ingress package only reads them.
+type cacheLookup struct{ c ingressCaches }
 
-var _ ingress.Lookup = storeLookup{}
+var _ ingress.Lookup = cacheLookup{}
 
-func (l storeLookup) Service(ns, name string) *corev1.Service {
-	return getAs[corev1.Service](l.st, "services", ns, name)
+func (l cacheLookup) Service(ns, name string) *corev1.Service {
+	svc, _ := l.c.services.Get(ns, name)
+	return svc
 }
 
-func (l storeLookup) Endpoints(ns, name string) *corev1.Endpoints {
-	return getAs[corev1.Endpoints](l.st, "endpoints", ns, name)
+func (l cacheLookup) Endpoints(ns, name string) *corev1.Endpoints {
+	eps, _ := l.c.endpoints.Get(ns, name)
+	return eps
 }
 
-func (l storeLookup) Secret(ns, name string) *corev1.Secret {
-	return getAs[corev1.Secret](l.st, "secrets", ns, name)
-}
-
-// getAs decodes one stored object, nil when it is missing or undecodable.
-func getAs[T any](st *consensus.Store, resource, ns, name string) *T {
-	o, err := st.Get(resource, ns, name)
-	if err != nil {
-		return nil
-	}
-	v := new(T)
-	if err := json.Unmarshal(o.Raw, v); err != nil {
-		return nil
-	}
-	return v
+func (l cacheLookup) Secret(ns, name string) *corev1.Secret {
+	sec, _ := l.c.secrets.Get(ns, name)
+	return sec
 }

@@ -47,7 +47,7 @@ func TestIngressFollowsStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Ingress{Store: st, Server: srv, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Debounce: 10 * time.Millisecond, Resync: time.Hour,
+	s := &Ingress{Cache: runCache(t, st), Server: srv, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Debounce: 10 * time.Millisecond, Resync: time.Hour,
 		Builder: &ingress.Builder{AllowLoopback: true}} // the test backend listens on loopback
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -83,6 +83,32 @@ func TestIngressFollowsStore(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after adding the Ingress: %d %q, want 200 \"web /hello\"", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Its Service's endpoints gone: 503 rather than a dead address.
+	if _, err := p.Propose(context.Background(), &consensus.Command{Op: consensus.OpDelete, Resource: "endpoints", Namespace: "default", Name: "web", Time: "2026-01-01T00:00:00Z"}); err != nil {
+		t.Fatal(err)
+	}
+	waitCode(t, ask, http.StatusServiceUnavailable)
+	// The Ingress gone: 404 again.
+	if _, err := p.Propose(context.Background(), &consensus.Command{Op: consensus.OpDelete, Resource: resIngresses, Namespace: "default", Name: "app", Time: "2026-01-01T00:00:00Z"}); err != nil {
+		t.Fatal(err)
+	}
+	waitCode(t, ask, http.StatusNotFound)
+}
+
+// waitCode polls ask until it answers code, for up to 5s.
+func waitCode(t *testing.T, ask func() (int, string), code int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, body := ask()
+		if got == code {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d %q, want %d", got, body, code)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

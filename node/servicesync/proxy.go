@@ -2,7 +2,6 @@ package servicesync
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -10,21 +9,22 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/node/network"
 )
 
 // Proxy keeps the node's Service proxy and pod routes in step with the
-// store. Changes are applied within about 50 ms of reaching the replica,
-// and everything is re-applied every Resync, so a missed event heals.
+// node's shared cache of Services, Endpoints and Nodes. Changes are applied
+// within about Debounce of reaching the replica, and everything is
+// re-applied every Resync, so rules changed behind the proxy's back heal.
 type Proxy struct {
-	Store    *consensus.Store
+	Cache    *follow.Shared
 	NodeName string
 	// NodeIP is this node's address: NodePort and LoadBalancer ports
 	// answer on it.
 	NodeIP   string
-	Proxy    *network.ServiceProxy
-	Routes   *network.Routes
+	Proxy    Rules
+	Routes   RouteTable
 	Logger   *slog.Logger
 	Resync   time.Duration // 0: 10s
 	Debounce time.Duration // 0: 50ms
@@ -37,7 +37,32 @@ type Proxy struct {
 	warned map[string]bool // "namespace/name:port" already warned about
 }
 
-// Run syncs until ctx is cancelled.
+// Rules programs the node's Service proxy: *network.ServiceProxy, or a
+// fake in tests. Sync is called from one goroutine at a time.
+type Rules interface {
+	Sync(state network.ProxyState) error
+}
+
+// RouteTable programs the routes to the other nodes' pod CIDRs:
+// *network.Routes, or a fake in tests.
+type RouteTable interface {
+	SyncRoutes(own string, peers map[string]string) error
+}
+
+var (
+	_ Rules      = (*network.ServiceProxy)(nil)
+	_ RouteTable = (*network.Routes)(nil)
+)
+
+// proxyCaches are the followers the proxy reads.
+type proxyCaches struct {
+	services  *follow.Follower[corev1.Service]
+	endpoints *follow.Follower[corev1.Endpoints]
+	nodes     *follow.Follower[corev1.Node]
+}
+
+// Run syncs until ctx is cancelled. It syncs first once the caches hold
+// their first list: an empty cache would remove every Service's rules.
 func (p *Proxy) Run(ctx context.Context) error {
 	resync, debounce := p.Resync, p.Debounce
 	if resync == 0 {
@@ -46,94 +71,62 @@ func (p *Proxy) Run(ctx context.Context) error {
 	if debounce == 0 {
 		debounce = 50 * time.Millisecond
 	}
+	c := proxyCaches{
+		services:  follow.For[corev1.Service](p.Cache, "services"),
+		endpoints: follow.For[corev1.Endpoints](p.Cache, "endpoints"),
+		nodes:     follow.For[corev1.Node](p.Cache, "nodes"),
+	}
+	changed := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	defer c.services.AddHandler(follow.OnAny[corev1.Service](signal))()
+	defer c.endpoints.AddHandler(follow.OnAny[corev1.Endpoints](signal))()
+	defer c.nodes.AddHandler(follow.OnAny[corev1.Node](signal))()
+	if !follow.WaitReady(ctx, c.services, c.endpoints, c.nodes) {
+		return nil
+	}
 	t := time.NewTicker(resync)
 	defer t.Stop()
 	for {
-		ws, err := p.watch()
-		if err != nil {
-			return err
+		if err := p.sync(c); err != nil {
+			p.Logger.Warn("service proxy sync", "error", err)
 		}
-		p.syncLogged()
-		closed := false
-		for !closed {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-changed:
+			// Let a burst of changes (a Deployment's rollout) land before
+			// the next sync.
 			select {
 			case <-ctx.Done():
-				stopAll(ws)
-				return nil
-			case <-t.C:
-			case _, ok := <-ws[0].Events():
-				closed = !ok
-			case _, ok := <-ws[1].Events():
-				closed = !ok
-			case _, ok := <-ws[2].Events():
-				closed = !ok
-			}
-			select {
-			case <-ctx.Done():
-				stopAll(ws)
 				return nil
 			case <-time.After(debounce):
 			}
-			p.syncLogged()
 		}
-		stopAll(ws)
 	}
 }
 
-func (p *Proxy) watch() ([]*consensus.Watcher, error) {
-	var ws []*consensus.Watcher
-	for _, r := range []string{"services", "endpoints", "nodes"} {
-		w, err := p.Store.Watch(r, "", 0)
-		if err != nil {
-			stopAll(ws)
-			return nil, fmt.Errorf("watch %s: %w", r, err)
-		}
-		ws = append(ws, w)
-	}
-	return ws, nil
-}
-
-func stopAll(ws []*consensus.Watcher) {
-	for _, w := range ws {
-		w.Stop()
-	}
-}
-
-func (p *Proxy) syncLogged() {
-	if err := p.Sync(); err != nil {
-		p.Logger.Warn("service proxy sync", "error", err)
-	}
-}
-
-// Sync applies the store's current state once.
-func (p *Proxy) Sync() error {
+// sync applies the caches' current state once.
+func (p *Proxy) sync(c proxyCaches) error {
 	state := network.ProxyState{NodeAddresses: []string{p.NodeIP}}
-	svcs, _, _ := p.Store.List("services", "", "", 0)
 	clashes := map[string]bool{}
-	for _, o := range svcs {
-		var svc corev1.Service
-		if json.Unmarshal(o.Raw, &svc) != nil {
-			continue
-		}
-		p.checkIngressPorts(&svc, clashes)
-		var eps *corev1.Endpoints
-		if eo, err := p.Store.Get("endpoints", svc.Namespace, svc.Name); err == nil {
-			eps = &corev1.Endpoints{}
-			if json.Unmarshal(eo.Raw, eps) != nil {
-				eps = nil
-			}
-		}
-		state.Services = append(state.Services, network.ProxyServiceFromAPI(&svc, eps))
+	for _, svc := range c.services.List() {
+		p.checkIngressPorts(svc, clashes)
+		eps, _ := c.endpoints.Get(svc.Namespace, svc.Name) // nil: none
+		state.Services = append(state.Services, network.ProxyServiceFromAPI(svc, eps))
 	}
 	p.warned = clashes
 	if err := p.Proxy.Sync(state); err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
 	own, peers := "", map[string]string{}
-	nodes, _, _ := p.Store.List("nodes", "", "", 0)
-	for _, o := range nodes {
-		var n corev1.Node
-		if json.Unmarshal(o.Raw, &n) != nil || n.Spec.PodCIDR == "" {
+	for _, n := range c.nodes.List() {
+		if n.Spec.PodCIDR == "" {
 			continue
 		}
 		if n.Name == p.NodeName {

@@ -2,9 +2,13 @@ package servicesync
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,52 +17,278 @@ import (
 	"github.com/shoal-project/shoal/dnsd"
 )
 
-func put(t *testing.T, p *consensus.LocalProposer, resource, ns, name string, obj any) {
-	t.Helper()
-	raw, _ := json.Marshal(obj)
-	if _, err := p.Propose(context.Background(), &consensus.Command{Op: consensus.OpCreate, Resource: resource, Namespace: ns, Name: name, Object: raw, UID: "u-" + name, Time: "2026-01-01T00:00:00Z"}); err != nil {
-		t.Fatal(err)
+// startResolver runs a Resolver over st's shared caches until the test
+// ends, and waits until it answers.
+func startResolver(tb testing.TB, st *consensus.Store) *Resolver {
+	tb.Helper()
+	r := NewResolver(runCache(tb, st))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	tb.Cleanup(func() { // before the cache's cleanup: registered after it
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("resolver: %v", err)
+		}
+	})
+	select {
+	case <-r.Ready():
+	case <-time.After(10 * time.Second):
+		tb.Fatal("resolver not ready within 10s")
+	}
+	return r
+}
+
+func namespace(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+func pod(ns, name string, ips ...string) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	if len(ips) > 0 {
+		p.Status.PodIP = ips[0]
+	}
+	for _, ip := range ips {
+		p.Status.PodIPs = append(p.Status.PodIPs, corev1.PodIP{IP: ip})
+	}
+	return p
+}
+
+// dnsState is what a resolver answers for the names and IPs a test asks
+// about: the view of each Service (nil: ErrNotFound), the PTR name of each
+// IP ("": unknown), whether each "ns/ip" is a pod's, whether each
+// namespace exists.
+type dnsState struct {
+	services   map[string]*dnsd.Service
+	ptr        map[string]string
+	podIPs     map[string]bool
+	namespaces map[string]bool
+}
+
+// observe asks r what want asks about.
+func observe(r *Resolver, want dnsState) (dnsState, error) {
+	var got dnsState // a map where want has one, so DeepEqual compares
+	if want.services != nil {
+		got.services = map[string]*dnsd.Service{}
+	}
+	if want.ptr != nil {
+		got.ptr = map[string]string{}
+	}
+	if want.podIPs != nil {
+		got.podIPs = map[string]bool{}
+	}
+	if want.namespaces != nil {
+		got.namespaces = map[string]bool{}
+	}
+	for key := range want.services {
+		ns, name, _ := strings.Cut(key, "/")
+		svc, err := r.Service(ns, name)
+		switch {
+		case errors.Is(err, dnsd.ErrNotFound):
+			got.services[key] = nil
+		case err != nil:
+			return got, fmt.Errorf("service %s: %w", key, err)
+		default:
+			got.services[key] = svc
+		}
+	}
+	for ip := range want.ptr {
+		got.ptr[ip], _ = r.ReverseLookup(ip)
+	}
+	for key := range want.podIPs {
+		ns, ip, _ := strings.Cut(key, "/")
+		got.podIPs[key] = r.PodIPExists(ns, ip)
+	}
+	for ns := range want.namespaces {
+		got.namespaces[ns] = r.NamespaceExists(ns)
+	}
+	return got, nil
+}
+
+func (s dnsState) String() string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(mapKeys(s.services)) {
+		fmt.Fprintf(&b, "\n  service %s: %+v", k, s.services[k])
+	}
+	for _, k := range slices.Sorted(mapKeys(s.ptr)) {
+		fmt.Fprintf(&b, "\n  PTR %s: %q", k, s.ptr[k])
+	}
+	for _, k := range slices.Sorted(mapKeys(s.podIPs)) {
+		fmt.Fprintf(&b, "\n  pod IP %s: %v", k, s.podIPs[k])
+	}
+	for _, k := range slices.Sorted(mapKeys(s.namespaces)) {
+		fmt.Fprintf(&b, "\n  namespace %s: %v", k, s.namespaces[k])
+	}
+	return b.String()
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
 	}
 }
 
-func TestResolverFromStore(t *testing.T) {
-	st := consensus.NewStore()
-	p := consensus.NewLocalProposer(st)
-	put(t, p, "namespaces", "", "default", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}})
-	put(t, p, "services", "default", "web", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: "10.43.0.7", ClusterIPs: []string{"10.43.0.7"},
-			Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}})
-	put(t, p, "endpoints", "default", "web", &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
-		Subsets: []corev1.EndpointSubset{{
-			Addresses:         []corev1.EndpointAddress{{IP: "10.42.0.5", TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "web-1"}}},
-			NotReadyAddresses: []corev1.EndpointAddress{{IP: "10.42.0.6"}},
-		}}})
-	put(t, p, "pods", "default", "web-1", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "default"}, Status: corev1.PodStatus{PodIP: "10.42.0.5"}})
+// webView is the view of web with the given ClusterIP and ready endpoints.
+func webView(ip string, eps ...dnsd.Endpoint) *dnsd.Service {
+	return &dnsd.Service{Type: dnsd.ServiceTypeClusterIP, ClusterIPs: []string{ip},
+		Ports: []dnsd.Port{{Name: "http", Protocol: "TCP", Port: 80}}, Endpoints: eps}
+}
 
-	r := &Resolver{Store: st}
-	svc, err := r.Service("default", "web")
-	if err != nil {
-		t.Fatal(err)
+// TestResolverFollowsStore: after each step's writes to the store, every
+// answer of the resolver is exactly the step's: Services and their ready
+// endpoints, PTR names of cluster and pod IPs, pod IPs per namespace and
+// namespaces, through creates, updates and deletes in either order of a
+// Service and its Endpoints.
+func TestResolverFollowsStore(t *testing.T) {
+	st := consensus.NewStore()
+	w := &storeWriter{tb: t, st: st}
+	w.create("namespaces", "", "default", namespace("default"))
+	r := startResolver(t, st) // the rest arrives through the watch
+
+	notReadyEps := func(ns, name string, ready, notReady string) *corev1.Endpoints {
+		e := readyEndpoints(ns, name, ready)
+		e.Subsets[0].NotReadyAddresses = []corev1.EndpointAddress{{IP: notReady}}
+		return e
 	}
-	if svc.Type != dnsd.ServiceTypeClusterIP || svc.ClusterIPs[0] != "10.43.0.7" || svc.Ports[0].Protocol != "TCP" {
-		t.Fatalf("service %+v", svc)
+	headless := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "prod"},
+		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, ClusterIPs: []string{corev1.ClusterIPNone},
+			Ports: []corev1.ServicePort{{Name: "pg", Port: 5432}}}}
+	dbEps := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "prod"},
+		Subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{
+			{IP: "10.42.1.10", Hostname: "db-0", TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "db-0"}},
+			{IP: "10.42.1.11", Hostname: "db-1", TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "db-1"}},
+		}}}}
+	dbView := &dnsd.Service{ClusterIPs: []string{"None"}, Ports: []dnsd.Port{{Name: "pg", Protocol: "TCP", Port: 5432}},
+		Endpoints: []dnsd.Endpoint{{IP: "10.42.1.10", Hostname: "db-0", PodName: "db-0"}, {IP: "10.42.1.11", Hostname: "db-1", PodName: "db-1"}}}
+	ext := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "mail", Namespace: "default"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "mail.example.test"}}
+	web1 := dnsd.Endpoint{IP: "10.42.0.5", PodName: "web-0"}
+
+	for _, step := range []struct {
+		name  string
+		write func()
+		want  dnsState
+	}{{
+		name: "Service, Endpoints (one not ready) and pod created",
+		write: func() {
+			w.create("services", "default", "web", clusterIPService("default", "web", "10.43.0.7"))
+			w.create("endpoints", "default", "web", notReadyEps("default", "web", "10.42.0.5", "10.42.0.6"))
+			w.create("pods", "default", "web-0", pod("default", "web-0", "10.42.0.5"))
+		},
+		want: dnsState{
+			services:   map[string]*dnsd.Service{"default/web": webView("10.43.0.7", web1), "default/nope": nil},
+			ptr:        map[string]string{"10.43.0.7": "web.default.svc", "10.42.0.5": "10-42-0-5.default.pod", "10.42.0.6": ""},
+			podIPs:     map[string]bool{"default/10.42.0.5": true, "prod/10.42.0.5": false, "default/10.42.0.99": false},
+			namespaces: map[string]bool{"default": true, "prod": false},
+		},
+	}, {
+		name: "the second address becomes ready",
+		write: func() {
+			w.update("endpoints", "default", "web", readyEndpoints("default", "web", "10.42.0.5", "10.42.0.6"))
+		},
+		want: dnsState{services: map[string]*dnsd.Service{"default/web": webView("10.43.0.7", web1, dnsd.Endpoint{IP: "10.42.0.6", PodName: "web-1"})}},
+	}, {
+		name: "Endpoints before their Service, in a new namespace",
+		write: func() {
+			w.create("namespaces", "", "prod", namespace("prod"))
+			w.create("endpoints", "prod", "db", dbEps)
+			w.create("services", "prod", "db", headless)
+		},
+		want: dnsState{
+			services:   map[string]*dnsd.Service{"prod/db": dbView},
+			ptr:        map[string]string{"10.42.1.10": ""}, // no pod of that IP yet
+			namespaces: map[string]bool{"prod": true},
+		},
+	}, {
+		name: "Service updated: new ClusterIP, a second port",
+		write: func() {
+			svc := clusterIPService("default", "web", "10.43.0.8")
+			svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: "dns", Protocol: corev1.ProtocolUDP, Port: 53})
+			w.update("services", "default", "web", svc)
+		},
+		want: dnsState{
+			services: map[string]*dnsd.Service{"default/web": {Type: dnsd.ServiceTypeClusterIP, ClusterIPs: []string{"10.43.0.8"},
+				Ports:     []dnsd.Port{{Name: "http", Protocol: "TCP", Port: 80}, {Name: "dns", Protocol: "UDP", Port: 53}},
+				Endpoints: []dnsd.Endpoint{web1, {IP: "10.42.0.6", PodName: "web-1"}}}},
+			ptr: map[string]string{"10.43.0.7": "", "10.43.0.8": "web.default.svc"},
+		},
+	}, {
+		name: "Endpoints deleted, ExternalName created",
+		write: func() {
+			w.update("services", "default", "web", clusterIPService("default", "web", "10.43.0.8"))
+			w.delete("endpoints", "default", "web")
+			w.create("services", "default", "mail", ext)
+		},
+		want: dnsState{services: map[string]*dnsd.Service{
+			"default/web":  webView("10.43.0.8"),
+			"default/mail": {Type: dnsd.ServiceTypeExternalName, ExternalName: "mail.example.test"},
+		}},
+	}, {
+		name: "pod IP changes; a dual-stack pod in another namespace",
+		write: func() {
+			w.update("pods", "default", "web-0", pod("default", "web-0", "10.42.0.9"))
+			w.create("pods", "prod", "db-0", pod("prod", "db-0", "10.42.1.10", "fd00:42::a"))
+		},
+		want: dnsState{
+			ptr: map[string]string{"10.42.0.5": "", "10.42.0.9": "10-42-0-9.default.pod", "10.42.1.10": "10-42-1-10.prod.pod",
+				"fd00:42::a": "fd00-42--a.prod.pod"},
+			podIPs: map[string]bool{"default/10.42.0.5": false, "default/10.42.0.9": true, "prod/fd00:42::a": true, "default/fd00:42::a": false},
+		},
+	}, {
+		name: "Service deleted, its Endpoints recreated without it",
+		write: func() {
+			w.delete("services", "default", "web")
+			w.create("endpoints", "default", "web", readyEndpoints("default", "web", "10.42.0.9"))
+		},
+		want: dnsState{
+			services: map[string]*dnsd.Service{"default/web": nil, "default/mail": {Type: dnsd.ServiceTypeExternalName, ExternalName: "mail.example.test"}},
+			ptr:      map[string]string{"10.43.0.8": "", "10.42.0.9": "10-42-0-9.default.pod"},
+		},
+	}, {
+		name: "Service back; pods, a Service and a namespace deleted",
+		write: func() {
+			w.create("services", "default", "web", clusterIPService("default", "web", "10.43.0.7"))
+			w.delete("pods", "default", "web-0")
+			w.delete("pods", "prod", "db-0")
+			w.delete("services", "prod", "db")
+			w.delete("namespaces", "", "prod")
+		},
+		want: dnsState{
+			services:   map[string]*dnsd.Service{"default/web": webView("10.43.0.7", dnsd.Endpoint{IP: "10.42.0.9", PodName: "web-0"}), "prod/db": nil},
+			ptr:        map[string]string{"10.43.0.7": "web.default.svc", "10.42.0.9": "", "fd00:42::a": ""},
+			podIPs:     map[string]bool{"default/10.42.0.9": false, "prod/fd00:42::a": false},
+			namespaces: map[string]bool{"default": true, "prod": false},
+		},
+	}} {
+		step.write()
+		// The caches follow the store on their own goroutines: wait for
+		// the step's state, then it must be exactly the step's.
+		var got dnsState
+		var err error
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			got, err = observe(r, step.want)
+			if err == nil && reflect.DeepEqual(got, step.want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: after 5s (error %v) the resolver answers%s\nwant%s", step.name, err, got, step.want)
+			}
+		}
 	}
-	if len(svc.Endpoints) != 1 || svc.Endpoints[0].IP != "10.42.0.5" || svc.Endpoints[0].PodName != "web-1" {
-		t.Fatalf("endpoints %+v: want only the ready one", svc.Endpoints)
-	}
-	if _, err := r.Service("default", "nope"); !errors.Is(err, dnsd.ErrNotFound) {
-		t.Fatalf("missing service: %v", err)
-	}
-	if name, ok := r.ReverseLookup("10.43.0.7"); !ok || name != "web.default.svc" {
-		t.Fatalf("PTR of the ClusterIP: %q %v", name, ok)
-	}
-	if name, ok := r.ReverseLookup("10.42.0.5"); !ok || name != "10-42-0-5.default.pod" {
-		t.Fatalf("PTR of the pod IP: %q %v", name, ok)
-	}
-	if !r.PodIPExists("default", "10.42.0.5") || r.PodIPExists("default", "10.42.0.99") {
-		t.Fatal("PodIPExists")
-	}
-	if !r.NamespaceExists("default") || r.NamespaceExists("nope") {
-		t.Fatal("NamespaceExists")
+}
+
+// TestResolverNotReady: before the caches have listed, a Service query
+// fails (SERVFAIL, retried) instead of answering NXDOMAIN.
+func TestResolverNotReady(t *testing.T) {
+	st := consensus.NewStore()
+	w := &storeWriter{tb: t, st: st}
+	w.create("services", "default", "web", clusterIPService("default", "web", "10.43.0.7"))
+	r := NewResolver(runCache(t, st)) // not run
+	if _, err := r.Service("default", "web"); err == nil || errors.Is(err, dnsd.ErrNotFound) {
+		t.Fatalf("Service before Run: %v, want a failure that is not ErrNotFound", err)
 	}
 }
