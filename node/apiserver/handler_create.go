@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver/registry"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // serveCreate answers POST on a collection.
@@ -34,7 +35,7 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, q *request)
 	if err != nil {
 		return err
 	}
-	writeRawJSON(w, http.StatusCreated, created)
+	wire.WriteRawJSON(w, http.StatusCreated, created)
 	return nil
 }
 

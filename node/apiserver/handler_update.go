@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // serveUpdate answers PUT on an object or its status. With a
@@ -59,7 +60,7 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, q *request)
 		if err != nil {
 			return err
 		}
-		writeRawJSON(w, http.StatusOK, stored)
+		wire.WriteRawJSON(w, http.StatusOK, stored)
 		return nil
 	}
 }

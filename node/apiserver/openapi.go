@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // The OpenAPI v3 answers: an index of group versions, and per group version
@@ -212,7 +214,7 @@ func atoi(s string) int {
 func (s *Server) serveOpenAPIIndex(w http.ResponseWriter, r *http.Request) {
 	set, err := s.openAPIV3()
 	if err != nil {
-		writeStatus(w, internalError(err))
+		wire.WriteStatus(w, internalError(err))
 		return
 	}
 	serveOpenAPIBody(w, r, set.index, set.built)
@@ -221,13 +223,13 @@ func (s *Server) serveOpenAPIIndex(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveOpenAPIDoc(w http.ResponseWriter, r *http.Request) {
 	set, err := s.openAPIV3()
 	if err != nil {
-		writeStatus(w, internalError(err))
+		wire.WriteStatus(w, internalError(err))
 		return
 	}
 	p := strings.Trim(strings.TrimPrefix(r.URL.Path, "/openapi/v3/"), "/")
 	doc, ok := set.docs[p]
 	if !ok {
-		writeStatus(w, notFoundPath())
+		wire.WriteStatus(w, wire.NotFoundPath())
 		return
 	}
 	if hash := r.URL.Query().Get("hash"); hash != "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // Version is what /version reports. kubectl's dispatcher picks its binary
@@ -62,12 +63,9 @@ type Config struct {
 	APIServices []APIService
 }
 
-// SubresourceHandler serves one subresource of an object, e.g. a pod's log.
-// resource is the group-resource string ("pods"); rest is the path after the
-// subresource (for proxy).
-type SubresourceHandler interface {
-	ServeSubresource(w http.ResponseWriter, r *http.Request, resource, namespace, name, rest string)
-}
+// SubresourceHandler serves one subresource of an object; the contract is
+// wire.SubresourceHandler's, named here for Config's users.
+type SubresourceHandler = wire.SubresourceHandler
 
 // Server is the Kubernetes-compatible API of one peer.
 type Server struct {
@@ -158,7 +156,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				writeStatus(w, internalError(fmt.Errorf("panic: %v", v)))
+				wire.WriteStatus(w, internalError(fmt.Errorf("panic: %v", v)))
 			}
 		}()
 		next.ServeHTTP(w, r)
