@@ -107,13 +107,13 @@ func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte
 			Namespace: meta.Namespace, Name: meta.Name, Object: raw,
 			UID: uuid.NewString(), Time: s.now().UTC().Format(time.RFC3339),
 		}
-		alloc.setClaims(cmd)
+		alloc.SetClaims(cmd)
 		stored, err := s.prop.Propose(r.Context(), cmd)
 		if generated && errors.Is(err, consensus.ErrAlreadyExists) && attempt < 8 {
 			meta.Name = generateName(meta.GenerateName)
 			continue
 		}
-		retry, err := alloc.retryClaims(err, attempt, k.GroupResource())
+		retry, err := alloc.RetryClaims(err, attempt, k.GroupResource())
 		if retry {
 			continue
 		}

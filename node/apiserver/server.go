@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver/servicealloc"
 	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
@@ -48,10 +49,10 @@ type Config struct {
 	Subresources map[string]SubresourceHandler
 	// ServiceCIDR is the IPv4 range Services' cluster IPs come from; its
 	// first host address is the kubernetes Service's. Optional: the zero
-	// value means DefaultServiceCIDR (10.43.0.0/16).
+	// value means servicealloc.DefaultServiceCIDR (10.43.0.0/16).
 	ServiceCIDR netip.Prefix
 	// NodePortRange is the range of Services' node ports. Optional: the
-	// zero value means DefaultNodePortRange (30000-32767). Validation
+	// zero value means servicealloc.DefaultNodePortRange (30000-32767). Validation
 	// still refuses node ports outside 30000-32767.
 	NodePortRange PortRange
 	// Metrics receives the request metrics (apiserver_request_total,
@@ -76,7 +77,7 @@ type Server struct {
 	now     func() time.Time
 	handler http.Handler
 	// services allocates Services' cluster IPs and node ports.
-	services *serviceAllocator
+	services *servicealloc.Allocator
 	metrics  *requestMetrics // nil without Config.Metrics
 
 	// openapi holds the OpenAPI documents, built on first use.
@@ -96,8 +97,8 @@ func New(cfg Config) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.services = newServiceAllocator(cfg.Store, cfg.ServiceCIDR, cfg.NodePortRange)
-	if err := s.services.err; err != nil {
+	s.services = servicealloc.New(cfg.Store, cfg.ServiceCIDR, cfg.NodePortRange)
+	if err := s.services.Err(); err != nil {
 		s.log.Error("services cannot be given addresses", "error", err)
 	}
 	s.metrics = newRequestMetrics(cfg.Metrics, cfg)
