@@ -8,63 +8,87 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver/registry"
 	"github.com/shoal-project/shoal/node/apiserver/servicealloc"
 )
 
+// The "kubernetes" Service in the "default" namespace, through which pods
+// reach the API (client-go's in-cluster config reads its address from the
+// KUBERNETES_SERVICE_HOST the kubelet derives from it).
+const (
+	kubernetesServiceNamespace = "default"
+	kubernetesServiceName      = "kubernetes"
+)
+
+// kubernetesServiceRetry is how long EnsureKubernetesService waits before
+// trying again, while the namespace is missing or the cluster has no
+// leader.
+const kubernetesServiceRetry = 500 * time.Millisecond
+
 // EnsureKubernetesService creates the "kubernetes" Service in the
-// "default" namespace when it is missing: ClusterIP KubernetesServiceIP
-// (10.43.0.1 by default), port 443 named "https" to target port 6443 (the
-// port of Config.ServerAddress when it has one), no selector. The leader
-// calls it at bootstrap; it retries until the namespace exists or ctx ends,
-// and returns nil once the Service exists (an existing one is left as is).
+// "default" namespace when it is missing: ClusterIP
+// servicealloc.KubernetesServiceIP (10.43.0.1 by default), port 443 named
+// "https" to target port 6443 (the port of Config.ServerAddress when it has
+// one), no selector. The leader calls it at bootstrap; it retries until the
+// namespace exists or ctx ends, and returns nil once the Service exists (an
+// existing one is left as is).
+//
+// The Service is created as any client's would be, by the same create path
+// (defaulting, admission, validation, address allocation), as
+// kube-apiserver's bootstrap controller creates it with a loopback client.
 func (s *Server) EnsureKubernetesService(ctx context.Context) error {
-	const namespace, name = "default", "kubernetes"
+	const namespace, name = kubernetesServiceNamespace, kubernetesServiceName
 	k, ok := registry.Lookup("", "v1", "services")
 	if !ok {
 		return errors.New("apiserver: services are not registered")
 	}
 	for {
-		err := s.createKubernetesService(ctx, k, namespace, name)
+		err := s.createKubernetesService(ctx, k)
 		switch {
 		case err == nil, apierrors.IsAlreadyExists(err):
 			return nil
-		case apierrors.IsInvalid(err), apierrors.IsInternalError(err) && s.services.Err() != nil:
+		case apierrors.IsInvalid(err):
+			return fmt.Errorf("create service %s/%s: %w%s", namespace, name, err, s.kubernetesIPHolder())
+		case apierrors.IsInternalError(err) && s.services.Err() != nil:
 			return fmt.Errorf("create service %s/%s: %w", namespace, name, err)
 		}
 		s.log.Debug("create kubernetes service", "error", err)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("create service %s/%s: %w (last error: %v)", namespace, name, ctx.Err(), err)
-		case <-time.After(500 * time.Millisecond):
+			return fmt.Errorf("create service %s/%s: %w (last error: %w)", namespace, name, ctx.Err(), err)
+		case <-time.After(kubernetesServiceRetry):
 		}
 	}
 }
 
-func (s *Server) createKubernetesService(ctx context.Context, k *registry.Kind, namespace, name string) error {
-	if _, err := s.store.Get("services", namespace, name); err == nil {
-		return apierrors.NewAlreadyExists(k.GroupResource(), name)
+// createKubernetesService creates the Service unless this replica already
+// holds it: a GET first, as the bootstrap controller does, so that a new
+// leader finding it in place writes nothing.
+func (s *Server) createKubernetesService(ctx context.Context, k *registry.Kind) error {
+	if _, err := s.store.Get("services", kubernetesServiceNamespace, kubernetesServiceName); err == nil {
+		return apierrors.NewAlreadyExists(k.GroupResource(), kubernetesServiceName)
 	}
-	if err := s.checkNamespace(ctx, namespace); err != nil {
-		return err
-	}
+	q := &request{kind: k, namespace: kubernetesServiceNamespace}
+	_, err := s.create(ctx, q, s.kubernetesService(), false)
+	return err
+}
+
+// kubernetesService is the Service as the API server asks for it.
+func (s *Server) kubernetesService() *corev1.Service {
 	target := 6443
 	if _, port, err := net.SplitHostPort(s.cfg.ServerAddress); err == nil {
 		if n, err := strconv.Atoi(port); err == nil && n > 0 && n < 65536 {
 			target = n
 		}
 	}
-	svc := &corev1.Service{
+	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: name, Namespace: namespace,
+			Name: kubernetesServiceName, Namespace: kubernetesServiceNamespace,
 			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"},
 		},
 		Spec: corev1.ServiceSpec{
@@ -75,31 +99,14 @@ func (s *Server) createKubernetesService(ctx context.Context, k *registry.Kind, 
 			}},
 		},
 	}
-	k.Default(svc)
-	k.PrepareForCreate(svc)
-	if errs := s.validate(k, svc, nil); len(errs) > 0 {
-		return invalid(k.GVK().GroupKind(), name, errs)
+}
+
+// kubernetesIPHolder names the object holding the kubernetes Service's
+// address, for the error that explains why the Service cannot be made.
+func (s *Server) kubernetesIPHolder() string {
+	ip := servicealloc.KubernetesServiceIP(s.services.CIDR())
+	if owner, ok := s.store.ClaimOwner(servicealloc.ClaimServiceIP + ip.String()); ok {
+		return fmt.Sprintf(" (%s is held by %s)", ip, owner)
 	}
-	al, err := s.allocate(svc, nil)
-	if err != nil {
-		return err
-	}
-	raw, err := encodeObject(k, svc)
-	if err != nil {
-		return internalError(err)
-	}
-	cmd := &consensus.Command{
-		Op: consensus.OpCreate, Resource: k.GroupResource().String(), Namespace: namespace, Name: name,
-		Object: raw, UID: uuid.NewString(), Time: s.now().UTC().Format(time.RFC3339),
-	}
-	al.SetClaims(cmd)
-	if _, err := s.prop.Propose(ctx, cmd); err != nil {
-		if errors.Is(err, consensus.ErrClaimed) {
-			owner, _ := s.store.ClaimOwner(cmd.Claims[0])
-			return apierrors.NewInvalid(k.GVK().GroupKind(), name, field.ErrorList{field.Invalid(field.NewPath("spec", "clusterIPs"), svc.Spec.ClusterIPs,
-				fmt.Sprintf("failed to allocate IP %s: provided IP is already allocated (by %s)", svc.Spec.ClusterIP, owner))})
-		}
-		return storeError(err, k.GroupResource(), name)
-	}
-	return nil
+	return ""
 }

@@ -2,9 +2,11 @@ package apiserver
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -56,5 +58,20 @@ func TestEnsureKubernetesServiceWaitsForNamespace(t *testing.T) {
 	}
 	if _, ok := st.ClaimOwner("service-ip/10.43.0.1"); !ok {
 		t.Fatal("10.43.0.1 not claimed")
+	}
+}
+
+// TestEnsureKubernetesServiceAddressTaken: a user's Service holding the
+// address gets the same refusal as a client's create, and the error names
+// the holder instead of retrying forever.
+func TestEnsureKubernetesServiceAddressTaken(t *testing.T) {
+	e := newTestEnv(t)
+	squatter := testService("squatter", "", 80)
+	squatter.Spec.ClusterIP = "10.43.0.1"
+	e.mustCreateService(squatter)
+	err := e.srv.EnsureKubernetesService(e.ctx)
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "provided IP is already allocated") ||
+		!strings.Contains(err.Error(), "10.43.0.1 is held by services/default/squatter") {
+		t.Fatalf("EnsureKubernetesService = %v: want Invalid naming the holder", err)
 	}
 }
