@@ -21,7 +21,9 @@ import (
 //
 // With the PATCH operation declaring its group-version-kind and the
 // fieldValidation query parameter, kubectl trusts the server to validate
-// (KUBECTL-WIRE.md §7); shoal validates every write itself. The schemas
+// and skips its own schema check (without them `kubectl apply` fails
+// unless given --validate=false, or falls back to a protobuf /openapi/v2);
+// shoal validates every write itself. The schemas
 // serve `kubectl explain`, and since PATCH declares strategic merge patch,
 // kubectl's client-side apply computes its patches from them.
 //
