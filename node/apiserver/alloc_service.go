@@ -1,8 +1,6 @@
 package apiserver
 
 import (
-	"net/netip"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -18,7 +16,7 @@ type PortRange = servicealloc.PortRange
 // DefaultServiceCIDR is servicealloc.DefaultServiceCIDR, for the node's
 // wiring that already imports the API server; other packages read it from
 // servicealloc.
-var DefaultServiceCIDR netip.Prefix = servicealloc.DefaultServiceCIDR
+var DefaultServiceCIDR = servicealloc.DefaultServiceCIDR
 
 // allocate assigns the cluster IPs and node ports obj (a Service) lacks,
 // and checks the ones it asks for; old is the stored object on update.

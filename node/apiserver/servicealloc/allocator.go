@@ -26,30 +26,44 @@ type Allocator struct {
 }
 
 // New is the allocator for cidr and ports; the zero values mean
-// DefaultServiceCIDR and DefaultNodePortRange. A range it cannot serve (not
-// IPv4, smaller than a /29, ports outside 1-65535) is not fatal here: Err
-// reports it, and every allocation fails with it, so that the API keeps
-// serving everything but Services.
+// DefaultServiceCIDR and DefaultNodePortRange. A range it cannot serve
+// (see Check) is not fatal here: Err reports it, and every allocation fails
+// with it, so that the API keeps serving everything but Services.
 func New(claims ClaimOwners, cidr netip.Prefix, ports PortRange) *Allocator {
+	cidr, ports = withDefaults(cidr, ports)
+	a := &Allocator{claims: claims, cidr: cidr.Masked(), ports: ports, err: Check(cidr, ports)}
+	if a.err == nil {
+		a.base = ipv4Uint(a.cidr.Addr())
+		a.size = 1 << (32 - cidr.Bits())
+	}
+	return a
+}
+
+// Check says whether an Allocator can serve cidr and ports (the zero values
+// meaning the defaults): an IPv4 CIDR of at least a /29 and ports within
+// 1-65535. Flag validation calls it so that a bad --service-cidr stops the
+// daemon at start rather than failing the first Service.
+func Check(cidr netip.Prefix, ports PortRange) error {
+	cidr, ports = withDefaults(cidr, ports)
+	switch {
+	case !cidr.Addr().Is4():
+		return fmt.Errorf("service CIDR %s: only IPv4 service CIDRs are supported", cidr)
+	case cidr.Bits() > 29:
+		return fmt.Errorf("service CIDR %s: too small, want at most /29", cidr)
+	case ports.First < 1 || ports.Last > 65535 || ports.First > ports.Last:
+		return fmt.Errorf("node port range %s is not valid", ports)
+	}
+	return nil
+}
+
+func withDefaults(cidr netip.Prefix, ports PortRange) (netip.Prefix, PortRange) {
 	if !cidr.IsValid() {
 		cidr = DefaultServiceCIDR
 	}
 	if ports == (PortRange{}) {
 		ports = DefaultNodePortRange
 	}
-	a := &Allocator{claims: claims, cidr: cidr.Masked(), ports: ports}
-	switch {
-	case !cidr.Addr().Is4():
-		a.err = fmt.Errorf("service CIDR %s: only IPv4 service CIDRs are supported", cidr)
-	case cidr.Bits() > 29:
-		a.err = fmt.Errorf("service CIDR %s: too small, want at most /29", cidr)
-	case ports.First < 1 || ports.Last > 65535 || ports.First > ports.Last:
-		a.err = fmt.Errorf("node port range %s is not valid", ports)
-	default:
-		a.base = ipv4Uint(a.cidr.Addr())
-		a.size = 1 << (32 - cidr.Bits())
-	}
-	return a
+	return cidr, ports
 }
 
 // Err is the configuration error that stops every allocation, or nil.

@@ -61,6 +61,9 @@ func TestKubernetesServiceIP(t *testing.T) {
 			t.Errorf("KubernetesServiceIP(%s) = %s, want %s", cidr, got, want)
 		}
 	}
+	if err := Check(netip.Prefix{}, PortRange{}); err != nil {
+		t.Errorf("Check(defaults) = %v", err)
+	}
 	if got := New(claimMap{}, netip.Prefix{}, PortRange{}); got.CIDR() != DefaultServiceCIDR || got.Ports() != DefaultNodePortRange {
 		t.Errorf("zero config: %s %s, want the defaults", got.CIDR(), got.Ports())
 	}
@@ -76,6 +79,9 @@ func TestNewRefusesBadRanges(t *testing.T) {
 		{"10.96.0.0/24", PortRange{First: 40000, Last: 30000}},
 	} {
 		a := New(claimMap{}, netip.MustParsePrefix(tc.cidr), tc.ports)
+		if err := Check(netip.MustParsePrefix(tc.cidr), tc.ports); err == nil || a.Err() == nil || err.Error() != a.Err().Error() {
+			t.Errorf("%s %s: Check = %v, Err = %v: want the same error", tc.cidr, tc.ports, err, a.Err())
+		}
 		if a.Err() == nil {
 			t.Errorf("%s %s: no error", tc.cidr, tc.ports)
 			continue
