@@ -52,12 +52,9 @@ func invalid(kind schema.GroupKind, name string, errs field.ErrorList) error {
 	return apierrors.NewInvalid(kind, name, errs)
 }
 
-// WriteStatus answers with err as a metav1.Status. It stays for the
-// node's own handlers; packages the API server mounts use wire directly.
+// WriteStatus is wire.WriteStatus, kept for node/'s late handlers that
+// already import the API server; new code calls wire.WriteStatus.
 func WriteStatus(w http.ResponseWriter, err error) { wire.WriteStatus(w, err) }
-
-// WriteJSON answers with v encoded as JSON, as the API's handlers do.
-func WriteJSON(w http.ResponseWriter, code int, v any) { wire.WriteJSON(w, code, v) }
 
 // successStatus is the body of a successful delete of a collection.
 func successStatus() *metav1.Status {
