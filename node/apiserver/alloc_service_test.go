@@ -17,12 +17,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver/servicealloc"
 )
 
 func testService(name string, typ corev1.ServiceType, ports ...int32) *corev1.Service {
@@ -67,7 +67,7 @@ func (e *testEnv) serviceClaims(name string) []string {
 
 func inServiceCIDR(ip string) bool {
 	a, err := netip.ParseAddr(ip)
-	return err == nil && DefaultServiceCIDR.Contains(a) && a != KubernetesServiceIP(DefaultServiceCIDR) &&
+	return err == nil && servicealloc.DefaultServiceCIDR.Contains(a) && a != servicealloc.KubernetesServiceIP(servicealloc.DefaultServiceCIDR) &&
 		a.String() != "10.43.0.0" && a.String() != "10.43.255.255"
 }
 
@@ -98,7 +98,7 @@ func TestServiceClusterIPAllocated(t *testing.T) {
 	if err != nil || !inServiceCIDR(dry.Spec.ClusterIP) {
 		t.Fatalf("dry run: %v, %q", err, dry.Spec.ClusterIP)
 	}
-	if len(e.store.Claims(ClaimServiceIP)) != 1 {
+	if len(e.store.Claims(servicealloc.ClaimServiceIP)) != 1 {
 		t.Errorf("dry run claimed: %v", e.store.Claims(""))
 	}
 }
@@ -116,7 +116,7 @@ func TestServiceClusterIPsUnique(t *testing.T) {
 		}
 		seen[svc.Spec.ClusterIP] = svc.Name
 	}
-	if n := len(e.store.Claims(ClaimServiceIP)); n != 50 {
+	if n := len(e.store.Claims(servicealloc.ClaimServiceIP)); n != 50 {
 		t.Fatalf("%d IP claims, want 50", n)
 	}
 }
@@ -244,7 +244,7 @@ func TestServiceNodePorts(t *testing.T) {
 
 func TestServiceNodePortRangeConfigured(t *testing.T) {
 	e := newTestEnv(t)
-	e.srv.services = newServiceAllocator(e.store, netip.MustParsePrefix("10.96.0.0/29"), PortRange{First: 30000, Last: 30002})
+	e.srv.services = servicealloc.New(e.store, netip.MustParsePrefix("10.96.0.0/29"), servicealloc.PortRange{First: 30000, Last: 30002})
 	out := testService("out", corev1.ServiceTypeNodePort, 80)
 	out.Spec.Ports[0].NodePort = 30500
 	_, err := e.createService(out)
@@ -267,8 +267,8 @@ func TestServiceNodePortRangeConfigured(t *testing.T) {
 	if !apierrors.IsInternalError(err) || !strings.Contains(err.Error(), "failed to allocate a serviceIP: range is full") {
 		t.Fatalf("full service CIDR: %v", err)
 	}
-	for ip, owner := range e.store.Claims(ClaimServiceIP) {
-		a := netip.MustParseAddr(strings.TrimPrefix(ip, ClaimServiceIP))
+	for ip, owner := range e.store.Claims(servicealloc.ClaimServiceIP) {
+		a := netip.MustParseAddr(strings.TrimPrefix(ip, servicealloc.ClaimServiceIP))
 		if !netip.MustParsePrefix("10.96.0.0/29").Contains(a) || a.String() == "10.96.0.1" || a.String() == "10.96.0.7" {
 			t.Errorf("%s holds %s", owner, a)
 		}
@@ -279,7 +279,7 @@ func TestServiceNodePortRangeConfigured(t *testing.T) {
 // that writers lose claims to each other and must pick again.
 func TestServiceConcurrentCreates(t *testing.T) {
 	e := newTestEnv(t)
-	e.srv.services = newServiceAllocator(e.store, netip.MustParsePrefix("10.96.0.0/27"), PortRange{First: 30000, Last: 30040})
+	e.srv.services = servicealloc.New(e.store, netip.MustParsePrefix("10.96.0.0/27"), servicealloc.PortRange{First: 30000, Last: 30040})
 	const n = 24
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -469,58 +469,10 @@ func TestServiceClaimsSurviveSnapshot(t *testing.T) {
 	e2.mustCreateService(b)
 }
 
-func TestEnsureKubernetesService(t *testing.T) {
-	e := newTestEnv(t)
-	if err := e.srv.EnsureKubernetesService(e.ctx); err != nil {
-		t.Fatal(err)
-	}
-	svc, err := e.cs.CoreV1().Services("default").Get(e.ctx, "kubernetes", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := corev1.ServicePort{Name: "https", Protocol: corev1.ProtocolTCP, Port: 443, TargetPort: intstr.FromInt32(6443)}
-	if svc.Spec.Type != corev1.ServiceTypeClusterIP || svc.Spec.ClusterIP != "10.43.0.1" || !slices.Equal(svc.Spec.ClusterIPs, []string{"10.43.0.1"}) ||
-		len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0] != want || svc.Spec.Selector != nil || svc.UID == "" {
-		t.Fatalf("kubernetes service: %+v", svc)
-	}
-	if c := e.serviceClaims("kubernetes"); !slices.Equal(c, []string{"service-ip/10.43.0.1"}) {
-		t.Fatalf("claims %q", c)
-	}
-	// Idempotent: a second call leaves it as it is.
-	if err := e.srv.EnsureKubernetesService(e.ctx); err != nil {
-		t.Fatal(err)
-	}
-	again, _ := e.cs.CoreV1().Services("default").Get(e.ctx, "kubernetes", metav1.GetOptions{})
-	if again.ResourceVersion != svc.ResourceVersion {
-		t.Fatal("second call rewrote the service")
-	}
-	// Nobody else gets its address.
-	req := testService("x", "", 80)
-	req.Spec.ClusterIP = "10.43.0.1"
-	_, err = e.createService(req)
-	wantInvalid(t, err, "failed to allocate IP 10.43.0.1: provided IP is already allocated")
-}
-
-func TestEnsureKubernetesServiceWaitsForNamespace(t *testing.T) {
-	st := consensus.NewStore()
-	e := envOver(t, st)
-	done := make(chan error, 1)
-	go func() { done <- e.srv.EnsureKubernetesService(e.ctx) }()
-	if _, err := e.cs.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := st.ClaimOwner("service-ip/10.43.0.1"); !ok {
-		t.Fatal("10.43.0.1 not claimed")
-	}
-}
-
 func TestServiceKeepsAddressesAcrossRangeChange(t *testing.T) {
 	e := newTestEnv(t)
 	svc := e.mustCreateService(testService("old", corev1.ServiceTypeNodePort, 80))
-	e.srv.services = newServiceAllocator(e.store, netip.MustParsePrefix("10.96.0.0/24"), PortRange{First: 31000, Last: 31001})
+	e.srv.services = servicealloc.New(e.store, netip.MustParsePrefix("10.96.0.0/24"), servicealloc.PortRange{First: 31000, Last: 31001})
 	// Stored values are kept even though the new ranges do not hold them.
 	got, err := e.cs.CoreV1().Services("default").Patch(e.ctx, "old", types.MergePatchType, []byte(`{"metadata":{"labels":{"a":"b"}}}`), metav1.PatchOptions{})
 	if err != nil {
@@ -528,16 +480,5 @@ func TestServiceKeepsAddressesAcrossRangeChange(t *testing.T) {
 	}
 	if got.Spec.ClusterIP != svc.Spec.ClusterIP || got.Spec.Ports[0].NodePort != svc.Spec.Ports[0].NodePort {
 		t.Fatalf("addresses changed: %+v", got.Spec)
-	}
-}
-
-func TestParsePortRange(t *testing.T) {
-	if r, err := ParsePortRange("30000-32767"); err != nil || r != DefaultNodePortRange || r.String() != "30000-32767" {
-		t.Fatalf("ParsePortRange = %v, %v", r, err)
-	}
-	for _, bad := range []string{"", "30000", "2-1", "0-10", "1-70000", "a-b"} {
-		if _, err := ParsePortRange(bad); err == nil {
-			t.Errorf("ParsePortRange(%q) succeeded", bad)
-		}
 	}
 }

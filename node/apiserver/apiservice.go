@@ -1,28 +1,14 @@
 package apiserver
 
 import (
-	"net/http"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // APIService is a group-version served by a handler rather than from the
-// store, as kube-aggregator serves an APIService (metrics.k8s.io is one).
-// Discovery lists its group and resources; every request under
-// /apis/GROUP/VERSION/ past discovery goes to Handler, authenticated,
-// with its path unchanged.
-type APIService struct {
-	GroupVersion schema.GroupVersion
-	// Resources are listed by /apis/GROUP/VERSION.
-	Resources []metav1.APIResource
-	// Types are zero objects of the Go types of the Resources' kinds (and
-	// of their lists, named <Kind>List), for the OpenAPI documents.
-	// Optional: a kind without its type has no model there.
-	Types   []runtime.Object
-	Handler http.Handler
-}
+// store (wire.APIService), named here for Config's users.
+type APIService = wire.APIService
 
 // apiService is the APIService serving group/version, or nil.
 func (s *Server) apiService(group, version string) *APIService {

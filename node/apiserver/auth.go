@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // authenticate refuses requests without valid credentials with a 401
@@ -11,7 +13,7 @@ import (
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.Authenticate != nil && !s.cfg.Authenticate(r) {
-			writeStatus(w, apierrors.NewUnauthorized("Unauthorized"))
+			wire.WriteStatus(w, apierrors.NewUnauthorized("Unauthorized"))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes+1)

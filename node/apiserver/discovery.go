@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/shoal-project/shoal/node/apiserver/registry"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // VersionInfo is the /version answer.
@@ -38,7 +39,7 @@ func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request) {
 	}
 	// kube-apiserver indents this one answer; `curl /version` shows it so.
 	b, _ := json.MarshalIndent(v, "", "  ")
-	writeRawJSON(w, http.StatusOK, append(b, '\n'))
+	wire.WriteRawJSON(w, http.StatusOK, append(b, '\n'))
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +74,7 @@ func groupVersions() []schema.GroupVersion {
 }
 
 func (s *Server) serveAPIVersions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, &metav1.APIVersions{
+	wire.WriteJSON(w, http.StatusOK, &metav1.APIVersions{
 		TypeMeta: metav1.TypeMeta{Kind: "APIVersions"},
 		Versions: []string{"v1"},
 		ServerAddressByClientCIDRs: []metav1.ServerAddressByClientCIDR{
@@ -108,16 +109,16 @@ func (s *Server) serveAPIGroups(w http.ResponseWriter, r *http.Request) {
 		g.TypeMeta = metav1.TypeMeta{}
 		list.Groups = append(list.Groups, g)
 	}
-	writeJSON(w, http.StatusOK, list)
+	wire.WriteJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) serveAPIGroup(w http.ResponseWriter, r *http.Request, name string) {
 	g, ok := s.apiGroup(name)
 	if !ok {
-		writeStatus(w, notFoundPath())
+		wire.WriteStatus(w, wire.NotFoundPath())
 		return
 	}
-	writeJSON(w, http.StatusOK, &g)
+	wire.WriteJSON(w, http.StatusOK, &g)
 }
 
 // serveResourceList answers /api/v1 and /apis/GROUP/VERSION.
@@ -144,8 +145,8 @@ func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request, group
 		list.APIResources = append(list.APIResources, svc.Resources...)
 	}
 	if len(list.APIResources) == 0 {
-		writeStatus(w, notFoundPath())
+		wire.WriteStatus(w, wire.NotFoundPath())
 		return
 	}
-	writeJSON(w, http.StatusOK, list)
+	wire.WriteJSON(w, http.StatusOK, list)
 }

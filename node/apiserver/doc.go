@@ -8,7 +8,7 @@
 // returns only once this peer's replica has applied them, so a client that
 // writes to one peer and reads from it sees its own write.
 //
-// Services get their cluster IPs and node ports here (alloc_service.go), as
+// Services get their cluster IPs and node ports from servicealloc, as
 // store claims written with the Service itself.
 //
 //	srv := apiserver.New(apiserver.Config{Store: st, Proposer: raft, ...})

@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // storeError translates a store or proposer error into the Kubernetes error
@@ -52,42 +52,9 @@ func invalid(kind schema.GroupKind, name string, errs field.ErrorList) error {
 	return apierrors.NewInvalid(kind, name, errs)
 }
 
-// WriteStatus answers with err as a metav1.Status, as the API's handlers
-// do; for the node's handlers that stand in for a part not yet up.
-func WriteStatus(w http.ResponseWriter, err error) { writeStatus(w, err) }
-
-// WriteJSON answers with v encoded as JSON, as the API's handlers do.
-func WriteJSON(w http.ResponseWriter, code int, v any) { writeJSON(w, code, v) }
-
-// writeStatus answers with err as a metav1.Status.
-func writeStatus(w http.ResponseWriter, err error) {
-	var st apierrors.APIStatus
-	if !errors.As(err, &st) {
-		st = apierrors.NewInternalError(err)
-	}
-	status := st.Status()
-	status.Kind = "Status"
-	status.APIVersion = "v1"
-	if status.Code == 0 {
-		status.Code = http.StatusInternalServerError
-	}
-	writeJSON(w, int(status.Code), &status)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b = []byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","message":"encode response","code":500}`)
-		code = http.StatusInternalServerError
-	}
-	writeRawJSON(w, code, b)
-}
-
-func writeRawJSON(w http.ResponseWriter, code int, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(b)
-}
+// WriteStatus is wire.WriteStatus, kept for node/'s late handlers that
+// already import the API server; new code calls wire.WriteStatus.
+func WriteStatus(w http.ResponseWriter, err error) { wire.WriteStatus(w, err) }
 
 // successStatus is the body of a successful delete of a collection.
 func successStatus() *metav1.Status {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // serveBinding answers POST pods/NAME/binding as kube-apiserver does: in
@@ -72,7 +73,7 @@ func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, q *request
 		}
 		st := successStatus()
 		st.Code = http.StatusCreated
-		writeJSON(w, http.StatusCreated, st)
+		wire.WriteJSON(w, http.StatusCreated, st)
 		return nil
 	}
 }

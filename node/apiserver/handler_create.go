@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver/registry"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // serveCreate answers POST on a collection.
@@ -30,17 +31,20 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, q *request)
 	if err != nil {
 		return err
 	}
-	created, err := s.create(r, q, obj)
+	created, err := s.create(r.Context(), q, obj, isDryRun(r))
 	if err != nil {
 		return err
 	}
-	writeRawJSON(w, http.StatusCreated, created)
+	wire.WriteRawJSON(w, http.StatusCreated, created)
 	return nil
 }
 
-// create defaults, validates and stores obj, retrying a generated name that
-// happens to be taken. It returns the stored JSON.
-func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte, error) {
+// create defaults, admits, validates, allocates and stores obj, retrying a
+// generated name that happens to be taken. It returns the stored JSON (with
+// dryRun, what would be stored). It is the one create path: the API's POST
+// and the server's own objects (the kubernetes Service) both go through it,
+// as kube-apiserver creates its own objects with a loopback client.
+func (s *Server) create(ctx context.Context, q *request, obj runtime.Object, dryRun bool) ([]byte, error) {
 	k := q.kind
 	meta := objectMeta(obj)
 	if k.Namespaced {
@@ -78,7 +82,7 @@ func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte
 		return nil, invalid(k.GVK().GroupKind(), meta.Name, errs)
 	}
 	if k.Namespaced {
-		if err := s.checkNamespace(r.Context(), meta.Namespace); err != nil {
+		if err := s.checkNamespace(ctx, meta.Namespace); err != nil {
 			return nil, err
 		}
 	}
@@ -87,7 +91,7 @@ func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	if isDryRun(r) {
+	if dryRun {
 		// As kube-apiserver: what would be stored, with the server-owned
 		// fields the store would fill (uid, creationTimestamp, generation)
 		// but no resourceVersion.
@@ -106,13 +110,13 @@ func (s *Server) create(r *http.Request, q *request, obj runtime.Object) ([]byte
 			Namespace: meta.Namespace, Name: meta.Name, Object: raw,
 			UID: uuid.NewString(), Time: s.now().UTC().Format(time.RFC3339),
 		}
-		alloc.setClaims(cmd)
-		stored, err := s.prop.Propose(r.Context(), cmd)
+		alloc.SetClaims(cmd)
+		stored, err := s.prop.Propose(ctx, cmd)
 		if generated && errors.Is(err, consensus.ErrAlreadyExists) && attempt < 8 {
 			meta.Name = generateName(meta.GenerateName)
 			continue
 		}
-		retry, err := alloc.retryClaims(err, attempt, k.GroupResource())
+		retry, err := alloc.RetryClaims(err, attempt, k.GroupResource())
 		if retry {
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // Finalizers the garbage collector understands, as in Kubernetes.
@@ -75,7 +76,7 @@ func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request, q *request)
 	if !gone && opts.OrphanDependents != nil && !*opts.OrphanDependents {
 		code = http.StatusAccepted
 	}
-	writeRawJSON(w, code, obj.Raw)
+	wire.WriteRawJSON(w, code, obj.Raw)
 	return nil
 }
 
@@ -233,6 +234,6 @@ func (s *Server) serveDeleteCollection(w http.ResponseWriter, r *http.Request, q
 			return err
 		}
 	}
-	writeJSON(w, http.StatusOK, successStatus())
+	wire.WriteJSON(w, http.StatusOK, successStatus())
 	return nil
 }

@@ -2,6 +2,8 @@ package apiserver
 
 import (
 	"net/http"
+
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // serveGet answers GET on one object (or its status).
@@ -13,9 +15,9 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, q *request) er
 	if err != nil {
 		return err
 	}
-	if wantsTable(r) {
+	if wire.WantsTable(r) {
 		return s.writeTable(w, r, q.kind, []*storedObject{{obj: obj}}, obj.ResourceVersion, "")
 	}
-	writeRawJSON(w, http.StatusOK, obj.Raw)
+	wire.WriteRawJSON(w, http.StatusOK, obj.Raw)
 	return nil
 }

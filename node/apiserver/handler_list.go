@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // serveList answers GET on a collection: selectors, limit and continue, as
@@ -43,7 +44,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, q *request) e
 	if next != "" {
 		cont = encodeContinue(rv, next)
 	}
-	if wantsTable(r) {
+	if wire.WantsTable(r) {
 		return s.writeTable(w, r, q.kind, items, rv, cont)
 	}
 	var b bytes.Buffer
@@ -68,7 +69,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, q *request) e
 		b.Write(it.obj.Raw)
 	}
 	b.WriteString("]}")
-	writeRawJSON(w, http.StatusOK, b.Bytes())
+	wire.WriteRawJSON(w, http.StatusOK, b.Bytes())
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
 	"github.com/shoal-project/shoal/node/apiserver/registry"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // maxPatchRetries bounds how often an unconditional write (a patch, a PUT
@@ -75,7 +76,7 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, q *request) 
 		if err != nil {
 			return err
 		}
-		writeRawJSON(w, http.StatusOK, stored)
+		wire.WriteRawJSON(w, http.StatusOK, stored)
 		return nil
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // scaleOf builds the autoscaling/v1 Scale view of a deployment, replica set
@@ -98,7 +100,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, q *request) 
 			return err
 		}
 		if r.Method == http.MethodGet {
-			writeJSON(w, http.StatusOK, sc)
+			wire.WriteJSON(w, http.StatusOK, sc)
 			return nil
 		}
 		scRaw, _ := json.Marshal(sc)
@@ -149,7 +151,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, q *request) 
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, out)
+		wire.WriteJSON(w, http.StatusOK, out)
 		return nil
 	}
 }

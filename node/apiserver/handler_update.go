@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver/servicealloc"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // serveUpdate answers PUT on an object or its status. With a
@@ -59,7 +61,7 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, q *request)
 		if err != nil {
 			return err
 		}
-		writeRawJSON(w, http.StatusOK, stored)
+		wire.WriteRawJSON(w, http.StatusOK, stored)
 		return nil
 	}
 }
@@ -81,7 +83,7 @@ func (s *Server) update(ctx context.Context, r *http.Request, q *request, obj ru
 	if err != nil {
 		return nil, internalError(err)
 	}
-	var alloc *serviceAllocation
+	var alloc *servicealloc.Allocation
 	beforeUpdate(meta, objectMeta(oldTyped))
 	switch q.subresource {
 	case "":
@@ -137,9 +139,9 @@ func (s *Server) update(ctx context.Context, r *http.Request, q *request, obj ru
 			AnnotationsBumpGeneration: k.AnnotationsBumpGeneration && q.subresource == "",
 			AnnotationsWithStatus:     k.StatusTakesAnnotations && q.subresource == consensus.SubresourceStatus,
 		}
-		alloc.setClaims(cmd)
+		alloc.SetClaims(cmd)
 		stored, err := s.prop.Propose(ctx, cmd)
-		retry, err := alloc.retryClaims(err, attempt, k.GroupResource())
+		retry, err := alloc.RetryClaims(err, attempt, k.GroupResource())
 		if retry {
 			continue
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // The OpenAPI v3 answers: an index of group versions, and per group version
@@ -19,7 +21,9 @@ import (
 //
 // With the PATCH operation declaring its group-version-kind and the
 // fieldValidation query parameter, kubectl trusts the server to validate
-// (KUBECTL-WIRE.md §7); shoal validates every write itself. The schemas
+// and skips its own schema check (without them `kubectl apply` fails
+// unless given --validate=false, or falls back to a protobuf /openapi/v2);
+// shoal validates every write itself. The schemas
 // serve `kubectl explain`, and since PATCH declares strategic merge patch,
 // kubectl's client-side apply computes its patches from them.
 //
@@ -212,7 +216,7 @@ func atoi(s string) int {
 func (s *Server) serveOpenAPIIndex(w http.ResponseWriter, r *http.Request) {
 	set, err := s.openAPIV3()
 	if err != nil {
-		writeStatus(w, internalError(err))
+		wire.WriteStatus(w, internalError(err))
 		return
 	}
 	serveOpenAPIBody(w, r, set.index, set.built)
@@ -221,13 +225,13 @@ func (s *Server) serveOpenAPIIndex(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveOpenAPIDoc(w http.ResponseWriter, r *http.Request) {
 	set, err := s.openAPIV3()
 	if err != nil {
-		writeStatus(w, internalError(err))
+		wire.WriteStatus(w, internalError(err))
 		return
 	}
 	p := strings.Trim(strings.TrimPrefix(r.URL.Path, "/openapi/v3/"), "/")
 	doc, ok := set.docs[p]
 	if !ok {
-		writeStatus(w, notFoundPath())
+		wire.WriteStatus(w, wire.NotFoundPath())
 		return
 	}
 	if hash := r.URL.Query().Get("hash"); hash != "" {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/shoal-project/shoal/node/apiserver/registry"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // /openapi/v2: one Swagger 2.0 document of every kind, with the same
@@ -204,7 +205,7 @@ func operationKind(gvk schema.GroupVersionKind, namespaced bool) string {
 func (s *Server) serveOpenAPIV2(w http.ResponseWriter, r *http.Request) {
 	set, err := s.openAPIV2()
 	if err != nil {
-		writeStatus(w, internalError(err))
+		wire.WriteStatus(w, internalError(err))
 		return
 	}
 	accept := r.Header.Get("Accept")

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/shoal-project/shoal/node/apiserver/registry"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // request is one parsed resource request.
@@ -63,7 +64,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		s.serveAPIGroup(w, r, parts[1])
 		return
 	default:
-		writeStatus(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		wire.WriteStatus(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
 		return
 	}
 	if len(parts) == 0 {
@@ -76,7 +77,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	}
 	q, err := parseResourcePath(group, version, parts)
 	if err != nil {
-		writeStatus(w, err)
+		wire.WriteStatus(w, err)
 		return
 	}
 	s.dispatch(w, r, q)
@@ -93,7 +94,7 @@ func parseResourcePath(group, version string, parts []string) (*request, error) 
 	}
 	k, ok := registry.Lookup(group, version, parts[0])
 	if !ok {
-		return nil, notFoundPath()
+		return nil, wire.NotFoundPath()
 	}
 	q.kind = k
 	if len(parts) > 1 {
@@ -104,10 +105,10 @@ func parseResourcePath(group, version string, parts []string) (*request, error) 
 		q.rest = strings.Join(parts[3:], "/")
 	}
 	if q.subresource != "" && !hasSubresource(k, q.subresource) {
-		return nil, notFoundPath()
+		return nil, wire.NotFoundPath()
 	}
 	if k.Namespaced && q.name != "" && q.namespace == "" {
-		return nil, notFoundPath()
+		return nil, wire.NotFoundPath()
 	}
 	return q, nil
 }
@@ -119,10 +120,6 @@ func hasSubresource(k *registry.Kind, name string) bool {
 		}
 	}
 	return false
-}
-
-func notFoundPath() error {
-	return apierrors.NewGenericServerResponse(http.StatusNotFound, "", schema.GroupResource{}, "", "the server could not find the requested resource", 0, false)
 }
 
 func splitPath(p string) []string {
@@ -156,7 +153,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *request) {
 		err = apierrors.NewNotFound(q.gr(), q.name+"/"+q.subresource)
 	}
 	if err != nil {
-		writeStatus(w, err)
+		wire.WriteStatus(w, err)
 	}
 }
 

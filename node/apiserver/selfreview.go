@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // Self reviews: `kubectl auth whoami` (authentication.k8s.io/v1
@@ -83,12 +85,12 @@ func readReview(w http.ResponseWriter, r *http.Request, resource string, obj run
 	}
 	body, err := readBody(r)
 	if err != nil {
-		writeStatus(w, err)
+		wire.WriteStatus(w, err)
 		return false
 	}
 	// JSON, YAML or protobuf, as clients send them.
 	if _, _, err := reviewCodecs.UniversalDeserializer().Decode(body, nil, obj); err != nil {
-		writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("decode %s: %v", resource, err)))
+		wire.WriteStatus(w, apierrors.NewBadRequest(fmt.Sprintf("decode %s: %v", resource, err)))
 		return false
 	}
 	return true
@@ -97,11 +99,11 @@ func readReview(w http.ResponseWriter, r *http.Request, resource string, obj run
 // checkReviewRequest answers 404 or 405 unless r creates resource.
 func checkReviewRequest(w http.ResponseWriter, r *http.Request, resource string) bool {
 	if !strings.HasSuffix(strings.TrimSuffix(r.URL.Path, "/"), "/"+resource) {
-		writeStatus(w, notFoundPath())
+		wire.WriteStatus(w, wire.NotFoundPath())
 		return false
 	}
 	if r.Method != http.MethodPost {
-		writeStatus(w, methodNotAllowed())
+		wire.WriteStatus(w, methodNotAllowed())
 		return false
 	}
 	return true
@@ -128,7 +130,7 @@ func selfSubjectReview(version string) http.Handler {
 		}
 		rev.TypeMeta = metav1.TypeMeta{APIVersion: "authentication.k8s.io/" + version, Kind: "SelfSubjectReview"}
 		rev.Status.UserInfo = userOf(r)
-		writeJSON(w, http.StatusCreated, &rev)
+		wire.WriteJSON(w, http.StatusCreated, &rev)
 	})
 }
 
@@ -141,13 +143,13 @@ func serveAccessReview(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if (rev.Spec.ResourceAttributes == nil) == (rev.Spec.NonResourceAttributes == nil) {
-			writeStatus(w, apierrors.NewInvalid(schema.GroupKind{Group: "authorization.k8s.io", Kind: "SelfSubjectAccessReview"}, "",
+			wire.WriteStatus(w, apierrors.NewInvalid(schema.GroupKind{Group: "authorization.k8s.io", Kind: "SelfSubjectAccessReview"}, "",
 				fieldErrors("spec.resourceAttributes", rev.Spec.NonResourceAttributes, "exactly one of nonResourceAttributes or resourceAttributes must be specified")))
 			return
 		}
 		rev.TypeMeta = metav1.TypeMeta{APIVersion: "authorization.k8s.io/v1", Kind: "SelfSubjectAccessReview"}
 		rev.Status = authorizationv1.SubjectAccessReviewStatus{Allowed: true, Reason: allowedReason}
-		writeJSON(w, http.StatusCreated, &rev)
+		wire.WriteJSON(w, http.StatusCreated, &rev)
 	case strings.HasSuffix(path, "/selfsubjectrulesreviews"):
 		var rev authorizationv1.SelfSubjectRulesReview
 		if !readReview(w, r, "selfsubjectrulesreviews", &rev) {
@@ -159,8 +161,8 @@ func serveAccessReview(w http.ResponseWriter, r *http.Request) {
 			ResourceRules:    []authorizationv1.ResourceRule{{Verbs: all, APIGroups: all, Resources: all}},
 			NonResourceRules: []authorizationv1.NonResourceRule{{Verbs: all, NonResourceURLs: all}},
 		}
-		writeJSON(w, http.StatusCreated, &rev)
+		wire.WriteJSON(w, http.StatusCreated, &rev)
 	default:
-		writeStatus(w, notFoundPath())
+		wire.WriteStatus(w, wire.NotFoundPath())
 	}
 }

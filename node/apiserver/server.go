@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver/servicealloc"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // Version is what /version reports. kubectl's dispatcher picks its binary
@@ -47,10 +49,10 @@ type Config struct {
 	Subresources map[string]SubresourceHandler
 	// ServiceCIDR is the IPv4 range Services' cluster IPs come from; its
 	// first host address is the kubernetes Service's. Optional: the zero
-	// value means DefaultServiceCIDR (10.43.0.0/16).
+	// value means servicealloc.DefaultServiceCIDR (10.43.0.0/16).
 	ServiceCIDR netip.Prefix
 	// NodePortRange is the range of Services' node ports. Optional: the
-	// zero value means DefaultNodePortRange (30000-32767). Validation
+	// zero value means servicealloc.DefaultNodePortRange (30000-32767). Validation
 	// still refuses node ports outside 30000-32767.
 	NodePortRange PortRange
 	// Metrics receives the request metrics (apiserver_request_total,
@@ -62,12 +64,9 @@ type Config struct {
 	APIServices []APIService
 }
 
-// SubresourceHandler serves one subresource of an object, e.g. a pod's log.
-// resource is the group-resource string ("pods"); rest is the path after the
-// subresource (for proxy).
-type SubresourceHandler interface {
-	ServeSubresource(w http.ResponseWriter, r *http.Request, resource, namespace, name, rest string)
-}
+// SubresourceHandler serves one subresource of an object; the contract is
+// wire.SubresourceHandler's, named here for Config's users.
+type SubresourceHandler = wire.SubresourceHandler
 
 // Server is the Kubernetes-compatible API of one peer.
 type Server struct {
@@ -78,7 +77,7 @@ type Server struct {
 	now     func() time.Time
 	handler http.Handler
 	// services allocates Services' cluster IPs and node ports.
-	services *serviceAllocator
+	services *servicealloc.Allocator
 	metrics  *requestMetrics // nil without Config.Metrics
 
 	// openapi holds the OpenAPI documents, built on first use.
@@ -98,8 +97,8 @@ func New(cfg Config) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.services = newServiceAllocator(cfg.Store, cfg.ServiceCIDR, cfg.NodePortRange)
-	if err := s.services.err; err != nil {
+	s.services = servicealloc.New(cfg.Store, cfg.ServiceCIDR, cfg.NodePortRange)
+	if err := s.services.Err(); err != nil {
 		s.log.Error("services cannot be given addresses", "error", err)
 	}
 	s.metrics = newRequestMetrics(cfg.Metrics, cfg)
@@ -158,7 +157,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				writeStatus(w, internalError(fmt.Errorf("panic: %v", v)))
+				wire.WriteStatus(w, internalError(fmt.Errorf("panic: %v", v)))
 			}
 		}()
 		next.ServeHTTP(w, r)

@@ -2,39 +2,15 @@ package apiserver
 
 import (
 	"encoding/json"
-	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/shoal-project/shoal/node/apiserver/registry"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
-
-// wantsTable says whether the client's Accept asks for a JSON meta.k8s.io
-// Table before anything else shoal can produce (kubectl lists the Table
-// first). Table forms shoal does not encode (protobuf, YAML) are skipped in
-// favour of the client's next choice.
-func wantsTable(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		if params["as"] == "Table" && params["g"] == "meta.k8s.io" && (params["v"] == "v1" || params["v"] == "v1beta1") {
-			if mt == "application/json" {
-				return true
-			}
-			continue
-		}
-		if mt == "application/json" || mt == "*/*" || mt == "application/yaml" {
-			return false
-		}
-	}
-	return false
-}
 
 var defaultColumns = []metav1.TableColumnDefinition{
 	{Name: "Name", Type: "string", Format: "name", Description: "Name must be unique within a namespace."},
@@ -95,6 +71,6 @@ func (s *Server) writeTable(w http.ResponseWriter, r *http.Request, k *registry.
 	}
 	t.ResourceVersion = strconv.FormatUint(rv, 10)
 	t.Continue = cont
-	writeJSON(w, http.StatusOK, t)
+	wire.WriteJSON(w, http.StatusOK, t)
 	return nil
 }

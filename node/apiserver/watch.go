@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver/registry"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // bookmarkInterval is how often a watch that allows bookmarks gets one.
@@ -45,7 +46,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, q *request) 
 		}
 	}
 	bookmarks := qv.Get("allowWatchBookmarks") == "true"
-	table := wantsTable(r)
+	table := wire.WantsTable(r)
 	gr := q.kind.StoreResource()
 
 	sendInitial := qv.Get("sendInitialEvents") == "true"

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -21,7 +20,7 @@ import (
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
 	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // APIConfig holds what an API uses; Store and Summaries are required.
@@ -69,9 +68,9 @@ func NewAPI(cfg APIConfig) *API {
 
 // APIService is the API for apiserver.Config.APIServices, with the
 // resources metrics-server lists.
-func (a *API) APIService() apiserver.APIService {
+func (a *API) APIService() wire.APIService {
 	verbs := metav1.Verbs{"get", "list"}
-	return apiserver.APIService{
+	return wire.APIService{
 		GroupVersion: metricsv1beta1.SchemeGroupVersion,
 		Resources: []metav1.APIResource{
 			{Name: "nodes", Namespaced: false, Kind: "NodeMetrics", Verbs: verbs},
@@ -101,10 +100,10 @@ type metricsRequest struct {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q, err := parseRequest(r)
 	if err != nil {
-		writeStatus(w, err)
+		wire.WriteStatus(w, err)
 		return
 	}
-	table := wantsTable(r)
+	table := wire.WantsTable(r)
 	includeObject := r.URL.Query().Get("includeObject")
 	now := a.cfg.Now()
 	switch {
@@ -112,19 +111,19 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m, err := a.getNode(r, q.name, now)
 		switch {
 		case err != nil:
-			writeStatus(w, err)
+			wire.WriteStatus(w, err)
 		case table:
-			writeJSON(w, http.StatusOK, nodeTable([]metricsv1beta1.NodeMetrics{*m}, includeObject))
+			wire.WriteJSON(w, http.StatusOK, nodeTable([]metricsv1beta1.NodeMetrics{*m}, includeObject))
 		default:
-			writeJSON(w, http.StatusOK, withKind(m, "NodeMetrics"))
+			wire.WriteJSON(w, http.StatusOK, withKind(m, "NodeMetrics"))
 		}
 	case q.resource == nodeMetricsResource:
 		items := a.listNodes(r, q, now)
 		if table {
-			writeJSON(w, http.StatusOK, nodeTable(items, includeObject))
+			wire.WriteJSON(w, http.StatusOK, nodeTable(items, includeObject))
 			return
 		}
-		writeJSON(w, http.StatusOK, &metricsv1beta1.NodeMetricsList{
+		wire.WriteJSON(w, http.StatusOK, &metricsv1beta1.NodeMetricsList{
 			TypeMeta: metav1.TypeMeta{Kind: "NodeMetricsList", APIVersion: metricsv1beta1.SchemeGroupVersion.String()},
 			Items:    items,
 		})
@@ -132,19 +131,19 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m, err := a.getPod(r, q.namespace, q.name, now)
 		switch {
 		case err != nil:
-			writeStatus(w, err)
+			wire.WriteStatus(w, err)
 		case table:
-			writeJSON(w, http.StatusOK, podTable([]metricsv1beta1.PodMetrics{*m}, includeObject))
+			wire.WriteJSON(w, http.StatusOK, podTable([]metricsv1beta1.PodMetrics{*m}, includeObject))
 		default:
-			writeJSON(w, http.StatusOK, withKind(m, "PodMetrics"))
+			wire.WriteJSON(w, http.StatusOK, withKind(m, "PodMetrics"))
 		}
 	default:
 		items := a.listPods(r, q, now)
 		if table {
-			writeJSON(w, http.StatusOK, podTable(items, includeObject))
+			wire.WriteJSON(w, http.StatusOK, podTable(items, includeObject))
 			return
 		}
-		writeJSON(w, http.StatusOK, &metricsv1beta1.PodMetricsList{
+		wire.WriteJSON(w, http.StatusOK, &metricsv1beta1.PodMetricsList{
 			TypeMeta: metav1.TypeMeta{Kind: "PodMetricsList", APIVersion: metricsv1beta1.SchemeGroupVersion.String()},
 			Items:    items,
 		})
@@ -157,7 +156,7 @@ func parseRequest(r *http.Request) (*metricsRequest, error) {
 	prefix := "/apis/" + metricsv1beta1.SchemeGroupVersion.String() + "/"
 	rest, ok := strings.CutPrefix(r.URL.Path, prefix)
 	if !ok {
-		return nil, notFoundPath()
+		return nil, wire.NotFoundPath()
 	}
 	parts := strings.Split(strings.Trim(rest, "/"), "/")
 	q := &metricsRequest{labels: labels.Everything(), fields: fields.Everything()}
@@ -170,7 +169,7 @@ func parseRequest(r *http.Request) (*metricsRequest, error) {
 		q.resource, q.namespace = podMetricsResource, parts[1]
 		parts = parts[2:]
 	default:
-		return nil, notFoundPath()
+		return nil, wire.NotFoundPath()
 	}
 	if len(parts) == 2 {
 		q.name = parts[1]
@@ -366,30 +365,4 @@ func nodeReady(n *corev1.Node) bool {
 		}
 	}
 	return false
-}
-
-// wantsTable says whether the client's Accept asks for a JSON meta.k8s.io
-// Table before anything else (as kubectl get does).
-func wantsTable(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		if params["as"] == "Table" && params["g"] == "meta.k8s.io" && (params["v"] == "v1" || params["v"] == "v1beta1") {
-			if mt == "application/json" {
-				return true
-			}
-			continue
-		}
-		if mt == "application/json" || mt == "*/*" || mt == "application/yaml" {
-			return false
-		}
-	}
-	return false
-}
-
-// notFoundPath is kube-apiserver's answer to a path it does not serve.
-func notFoundPath() error {
-	return apierrors.NewGenericServerResponse(http.StatusNotFound, "", schema.GroupResource{}, "", "the server could not find the requested resource", 0, false)
 }

@@ -18,7 +18,7 @@
 //
 //   - API runs on every peer and serves metrics.k8s.io/v1beta1 (NodeMetrics,
 //     PodMetrics; get and list, label and metadata field selectors, Tables)
-//     as an apiserver.APIService. Each request reads the nodes and pods from
+//     as a wire.APIService. Each request reads the nodes and pods from
 //     the local replica, asks the Ready nodes concerned for their Summaries
 //     in parallel, each within NodeTimeout, and leaves out the nodes that do
 //     not answer, as metrics-server leaves out a kubelet it cannot scrape.

@@ -6,7 +6,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 var _ http.Handler = (*Collector)(nil)
@@ -14,17 +14,12 @@ var _ http.Handler = (*Collector)(nil)
 // ServeHTTP answers GET SummaryPath with the node's Summary as JSON.
 func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != SummaryPath {
-		writeStatus(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		wire.WriteStatus(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
 		return
 	}
 	if r.Method != http.MethodGet {
-		writeStatus(w, apierrors.NewMethodNotSupported(schema.GroupResource{Resource: "stats"}, r.Method))
+		wire.WriteStatus(w, apierrors.NewMethodNotSupported(schema.GroupResource{Resource: "stats"}, r.Method))
 		return
 	}
-	writeJSON(w, http.StatusOK, c.Summary(r.Context()))
+	wire.WriteJSON(w, http.StatusOK, c.Summary(r.Context()))
 }
-
-func writeJSON(w http.ResponseWriter, code int, v any) { apiserver.WriteJSON(w, code, v) }
-
-// writeStatus answers with err as a metav1.Status, as the API server does.
-func writeStatus(w http.ResponseWriter, err error) { apiserver.WriteStatus(w, err) }

@@ -11,7 +11,7 @@
 //     and v4.base64.channel.k8s.io) and, for clients that fall back, SPDY/3.1
 //     (v5 and v4).
 //
-//   - Proxy is the API server's side: an apiserver.SubresourceHandler for
+//   - Proxy is the API server's side: a wire.SubresourceHandler for
 //     pods/log, pods/exec and pods/attach. It reads the pod from the local
 //     store, checks and defaults the container as kube-apiserver does, then
 //     serves the request with the local NodeServer when the pod is on this

@@ -18,6 +18,7 @@ import (
 	"k8s.io/streaming/pkg/httpstream/spdy"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -78,12 +79,12 @@ func (s *NodeServer) serveExec(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
 	er, err := parseExecQuery(r.URL.Query())
 	if err != nil {
-		writeStatus(w, err)
+		wire.WriteStatus(w, err)
 		return
 	}
 	id, err := s.locate(ns, name, er.container, false)
 	if err != nil {
-		writeStatus(w, err)
+		wire.WriteStatus(w, err)
 		return
 	}
 	var sess *execSession
@@ -93,7 +94,7 @@ func (s *NodeServer) serveExec(w http.ResponseWriter, r *http.Request) {
 	case httpstream.IsUpgradeRequest(r) && strings.EqualFold(r.Header.Get(httpstream.HeaderUpgrade), spdy.HeaderSpdy31):
 		sess = s.openSPDY(w, r, er)
 	default:
-		writeStatus(w, apierrors.NewBadRequest("Upgrade request required"))
+		wire.WriteStatus(w, apierrors.NewBadRequest("Upgrade request required"))
 		return
 	}
 	if sess == nil {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -100,12 +101,12 @@ func (s *NodeServer) serveLog(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
 	lr, err := parseLogQuery(name, r.URL.Query(), s.cfg.Now())
 	if err != nil {
-		writeStatus(w, err)
+		wire.WriteStatus(w, err)
 		return
 	}
 	id, err := s.locate(ns, name, lr.container, lr.previous)
 	if err != nil {
-		writeStatus(w, err)
+		wire.WriteStatus(w, err)
 		return
 	}
 	lw := &logWriter{w: w, rc: http.NewResponseController(w), flush: lr.opts.Follow, remaining: -1}
@@ -122,7 +123,7 @@ func (s *NodeServer) serveLog(w http.ResponseWriter, r *http.Request) {
 	case err == nil, errors.Is(err, errLimitReached), errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		lw.start() // an empty log is still a 200
 	case !lw.started:
-		writeStatus(w, s.runtimeError(err, name, lr.container, lr.previous))
+		wire.WriteStatus(w, s.runtimeError(err, name, lr.container, lr.previous))
 	default:
 		s.log.Debug("log stream ended with an error", "namespace", ns, "pod", name, "container", lr.container, "error", err)
 	}

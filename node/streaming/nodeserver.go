@@ -7,6 +7,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -66,7 +67,7 @@ func NewNodeServer(cfg NodeServerConfig) *NodeServer {
 	s.mux.HandleFunc("GET "+NodePathPrefix+"{namespace}/{name}/portforward", s.serveNodePortForward)
 	s.mux.HandleFunc("POST "+NodePathPrefix+"{namespace}/{name}/portforward", s.serveNodePortForward)
 	s.mux.HandleFunc(NodePathPrefix, func(w http.ResponseWriter, r *http.Request) {
-		writeStatus(w, apierrors.NewNotFound(podsResource, ""))
+		wire.WriteStatus(w, apierrors.NewNotFound(podsResource, ""))
 	})
 	return s
 }

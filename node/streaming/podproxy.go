@@ -14,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // podIPHeader carries the pod's address from the peer that received a
@@ -41,16 +43,16 @@ func (p *Proxy) serveProxy(w http.ResponseWriter, r *http.Request, resource, nam
 		err = apierrors.NewNotFound(schema.GroupResource{Resource: resource}, name)
 	}
 	if err != nil {
-		writeStatus(w, err)
+		wire.WriteStatus(w, err)
 		return
 	}
 	portNum, err := resolvePort(pod, targetPort)
 	if err != nil {
-		writeStatus(w, err)
+		wire.WriteStatus(w, err)
 		return
 	}
 	if pod.Status.PodIP == "" || pod.Spec.NodeName == "" {
-		writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("pod %s has no address yet", pod.Name)))
+		wire.WriteStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("pod %s has no address yet", pod.Name)))
 		return
 	}
 	path := NodePathPrefix + url.PathEscape(namespace) + "/" + url.PathEscape(pod.Name) + "/proxy/" + strconv.Itoa(portNum) + "/" + rest
@@ -64,12 +66,12 @@ func (p *Proxy) serveProxy(w http.ResponseWriter, r *http.Request, resource, nam
 	}
 	base, ok := p.cfg.NodeAddr(pod.Spec.NodeName)
 	if !ok {
-		writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("node %q of pod %s is not reachable", pod.Spec.NodeName, pod.Name)))
+		wire.WriteStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("node %q of pod %s is not reachable", pod.Spec.NodeName, pod.Name)))
 		return
 	}
 	target, err := url.Parse(strings.TrimSuffix(base, "/") + path)
 	if err != nil {
-		writeStatus(w, apierrors.NewInternalError(err))
+		wire.WriteStatus(w, apierrors.NewInternalError(err))
 		return
 	}
 	target.RawQuery = r.URL.RawQuery
@@ -164,7 +166,7 @@ func (s *NodeServer) serveNodeProxy(w http.ResponseWriter, r *http.Request) {
 	ip := net.ParseIP(r.Header.Get(podIPHeader))
 	port, err := strconv.Atoi(r.PathValue("port"))
 	if ip == nil || err != nil {
-		writeStatus(w, apierrors.NewBadRequest("proxy: the pod's address and port are required"))
+		wire.WriteStatus(w, apierrors.NewBadRequest("proxy: the pod's address and port are required"))
 		return
 	}
 	target := &url.URL{Scheme: "http", Host: net.JoinHostPort(ip.String(), strconv.Itoa(port))}
@@ -179,7 +181,7 @@ func (s *NodeServer) serveNodeProxy(w http.ResponseWriter, r *http.Request) {
 		},
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("error trying to reach service: %v", err)))
+			wire.WriteStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("error trying to reach service: %v", err)))
 		},
 	}
 	rp.ServeHTTP(w, r)

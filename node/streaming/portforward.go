@@ -18,6 +18,8 @@ import (
 	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/streaming/pkg/httpstream/spdy"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
+
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // pods/portforward, as kubectl speaks it: a WebSocket whose subprotocol is
@@ -30,7 +32,7 @@ import (
 // portForwardHandler serves pods/portforward in the API server.
 type portForwardHandler struct{ p *Proxy }
 
-// ServeSubresource implements apiserver.SubresourceHandler.
+// ServeSubresource implements wire.SubresourceHandler.
 func (h portForwardHandler) ServeSubresource(w http.ResponseWriter, r *http.Request, resource, namespace, name, rest string) {
 	h.p.servePortForward(w, r, resource, namespace, name, rest)
 }
@@ -40,25 +42,25 @@ func (h portForwardHandler) ServeSubresource(w http.ResponseWriter, r *http.Requ
 // reverse proxy (which passes upgrades through), the node's API.
 func (p *Proxy) servePortForward(w http.ResponseWriter, r *http.Request, resource, namespace, name, rest string) {
 	if resource != "pods" || rest != "" {
-		writeStatus(w, apierrors.NewNotFound(podsResource, name))
+		wire.WriteStatus(w, apierrors.NewNotFound(podsResource, name))
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		writeStatus(w, apierrors.NewMethodNotSupported(podsResource, r.Method))
+		wire.WriteStatus(w, apierrors.NewMethodNotSupported(podsResource, r.Method))
 		return
 	}
 	pod, err := p.pod(namespace, name)
 	if err != nil {
-		writeStatus(w, err)
+		wire.WriteStatus(w, err)
 		return
 	}
 	node := pod.Spec.NodeName
 	if node == "" {
-		writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", name)))
+		wire.WriteStatus(w, apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", name)))
 		return
 	}
 	if pod.Status.PodIP == "" {
-		writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have an IP address yet", name)))
+		wire.WriteStatus(w, apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have an IP address yet", name)))
 		return
 	}
 	path := NodePathPrefix + url.PathEscape(namespace) + "/" + url.PathEscape(name) + "/portforward"
@@ -72,12 +74,12 @@ func (p *Proxy) servePortForward(w http.ResponseWriter, r *http.Request, resourc
 	}
 	base, ok := p.cfg.NodeAddr(node)
 	if !ok {
-		writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("node %q of pod %s is not reachable", node, name)))
+		wire.WriteStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("node %q of pod %s is not reachable", node, name)))
 		return
 	}
 	target, err := url.Parse(strings.TrimSuffix(base, "/") + path)
 	if err != nil {
-		writeStatus(w, apierrors.NewInternalError(fmt.Errorf("node %q address %q: %w", node, base, err)))
+		wire.WriteStatus(w, apierrors.NewInternalError(fmt.Errorf("node %q address %q: %w", node, base, err)))
 		return
 	}
 	target.RawQuery = r.URL.RawQuery
@@ -91,7 +93,7 @@ func (p *Proxy) servePortForward(w http.ResponseWriter, r *http.Request, resourc
 func (s *NodeServer) serveNodePortForward(w http.ResponseWriter, r *http.Request) {
 	ip := net.ParseIP(r.Header.Get(podIPHeader))
 	if ip == nil {
-		writeStatus(w, apierrors.NewBadRequest("portforward: the pod's address is required"))
+		wire.WriteStatus(w, apierrors.NewBadRequest("portforward: the pod's address is required"))
 		return
 	}
 	fw := &portForwarder{
@@ -106,7 +108,7 @@ func (s *NodeServer) serveNodePortForward(w http.ResponseWriter, r *http.Request
 	if wsstream.IsWebSocketRequest(r) {
 		if !slices.Contains(gwebsocket.Subprotocols(r), pfconst.WebsocketsSPDYTunnelingPortForwardV1) {
 			// A 400 makes the client fall back to SPDY.
-			writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("portforward: the WebSocket subprotocol must be %s", pfconst.WebsocketsSPDYTunnelingPortForwardV1)))
+			wire.WriteStatus(w, apierrors.NewBadRequest(fmt.Sprintf("portforward: the WebSocket subprotocol must be %s", pfconst.WebsocketsSPDYTunnelingPortForwardV1)))
 			return
 		}
 		up := gwebsocket.Upgrader{

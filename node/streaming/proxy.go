@@ -16,7 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // ProxyConfig holds what a Proxy uses; every field is required unless its
@@ -65,7 +65,7 @@ func NewProxy(cfg ProxyConfig) *Proxy {
 		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			p.log.Debug("proxy to node failed", "url", r.URL.String(), "error", err)
-			writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("error dialing backend: %v", err)))
+			wire.WriteStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("error dialing backend: %v", err)))
 		},
 	}
 	return p
@@ -73,8 +73,8 @@ func NewProxy(cfg ProxyConfig) *Proxy {
 
 // Handlers are the proxy's subresource handlers by name, for
 // apiserver.Config.Subresources.
-func (p *Proxy) Handlers() map[string]apiserver.SubresourceHandler {
-	return map[string]apiserver.SubresourceHandler{
+func (p *Proxy) Handlers() map[string]wire.SubresourceHandler {
+	return map[string]wire.SubresourceHandler{
 		"log":    subresource{p, "log"},
 		"exec":   subresource{p, "exec"},
 		"attach": subresource{p, "attach"},
@@ -90,9 +90,9 @@ type subresource struct {
 	name string
 }
 
-var _ apiserver.SubresourceHandler = subresource{}
+var _ wire.SubresourceHandler = subresource{}
 
-// ServeSubresource implements apiserver.SubresourceHandler.
+// ServeSubresource implements wire.SubresourceHandler.
 func (s subresource) ServeSubresource(w http.ResponseWriter, r *http.Request, resource, namespace, name, rest string) {
 	s.p.serve(w, r, s.name, resource, namespace, name, rest)
 }
@@ -103,32 +103,32 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, sub, resource, nam
 		return
 	}
 	if resource != "pods" || rest != "" {
-		writeStatus(w, apierrors.NewNotFound(podsResource, name))
+		wire.WriteStatus(w, apierrors.NewNotFound(podsResource, name))
 		return
 	}
 	if sub == "attach" {
-		writeStatus(w, apierrors.NewBadRequest("attach is not supported by shoal; use exec"))
+		wire.WriteStatus(w, apierrors.NewBadRequest("attach is not supported by shoal; use exec"))
 		return
 	}
 	if sub == "log" && r.Method != http.MethodGet || sub == "exec" && r.Method != http.MethodGet && r.Method != http.MethodPost {
-		writeStatus(w, apierrors.NewMethodNotSupported(podsResource, r.Method))
+		wire.WriteStatus(w, apierrors.NewMethodNotSupported(podsResource, r.Method))
 		return
 	}
 	pod, err := p.pod(namespace, name)
 	if err != nil {
-		writeStatus(w, err)
+		wire.WriteStatus(w, err)
 		return
 	}
 	q := r.URL.Query()
 	container, err := podContainer(pod, q.Get("container"))
 	if err != nil {
-		writeStatus(w, err)
+		wire.WriteStatus(w, err)
 		return
 	}
 	q.Set("container", container)
 	node := pod.Spec.NodeName
 	if node == "" {
-		writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", name)))
+		wire.WriteStatus(w, apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", name)))
 		return
 	}
 	path := NodePathPrefix + url.PathEscape(namespace) + "/" + url.PathEscape(name) + "/" + sub
@@ -142,12 +142,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, sub, resource, nam
 	}
 	base, ok := p.cfg.NodeAddr(node)
 	if !ok {
-		writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("node %q of pod %s is not reachable", node, name)))
+		wire.WriteStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("node %q of pod %s is not reachable", node, name)))
 		return
 	}
 	target, err := url.Parse(strings.TrimSuffix(base, "/") + path)
 	if err != nil {
-		writeStatus(w, apierrors.NewInternalError(fmt.Errorf("node %q address %q: %w", node, base, err)))
+		wire.WriteStatus(w, apierrors.NewInternalError(fmt.Errorf("node %q address %q: %w", node, base, err)))
 		return
 	}
 	target.RawQuery = q.Encode()

@@ -108,7 +108,8 @@ func TestDiscoveryNames(t *testing.T) {
 }
 
 // TestProtobufCreateBody decodes the protobuf body kubectl create deployment
-// sends (KUBECTL-WIRE §3.2) through Codecs.
+// sends through Codecs: kubectl's create generators POST only protobuf, with
+// no fallback to JSON, so a 415 would fail the command.
 func TestProtobufCreateBody(t *testing.T) {
 	in := &appsv1.Deployment{}
 	in.APIVersion, in.Kind = "apps/v1", "Deployment"

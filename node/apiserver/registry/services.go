@@ -125,7 +125,10 @@ func needsExternalTrafficPolicy(svc *corev1.Service) bool {
 	return svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
 }
 
-func needsNodePorts(svc *corev1.Service) bool {
+// NeedsNodePorts says whether svc gets node ports: NodePort Services, and
+// LoadBalancer Services unless allocateLoadBalancerNodePorts is false. The
+// update rules drop node ports by it, and the allocator assigns them by it.
+func NeedsNodePorts(svc *corev1.Service) bool {
 	switch svc.Spec.Type {
 	case corev1.ServiceTypeNodePort:
 		return true
@@ -175,7 +178,7 @@ func prepareServiceForUpdate(svc, old *corev1.Service) {
 			s.ClusterIPs = slices.Clone(o.ClusterIPs)
 		}
 	}
-	if needsNodePorts(old) && needsNodePorts(svc) {
+	if NeedsNodePorts(old) && NeedsNodePorts(svc) {
 		used := sets.New[int32]()
 		for _, p := range s.Ports {
 			if p.NodePort != 0 {
@@ -213,7 +216,7 @@ func prepareServiceForUpdate(svc, old *corev1.Service) {
 			s.InternalTrafficPolicy = nil
 		}
 	}
-	if needsNodePorts(old) && !needsNodePorts(svc) {
+	if NeedsNodePorts(old) && !NeedsNodePorts(svc) {
 		oldPorts := sets.New[int32]()
 		for _, p := range o.Ports {
 			oldPorts.Insert(p.NodePort)
