@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	goruntime "runtime"
 	"sort"
@@ -15,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // maxPods is how many pods a node takes, Kubernetes' default.
@@ -30,6 +33,9 @@ const maxPods = 110
 // gossip); a strategic merge patch, merging conditions by type, leaves it
 // alone.
 func (k *Kubelet) reportNodeStatus(ctx context.Context) {
+	if !follow.WaitReady(ctx, k.caches.nodes) {
+		return
+	}
 	t := time.NewTicker(k.cfg.Tuning.NodeStatusUpdate)
 	defer t.Stop()
 	thresholds, err := parseThresholds(k.cfg.Tuning.EvictionHard)
@@ -40,6 +46,7 @@ func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 	pressure := &pressureMemory{period: k.cfg.Tuning.PressureTransition}
 	var last *corev1.NodeStatus
 	var lastReport time.Time
+	var written *corev1.Node // as the last write left it
 	for {
 		st, err := k.machineStatus(ctx)
 		if err != nil {
@@ -47,16 +54,20 @@ func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 		} else {
 			now := k.cfg.Now()
 			under := pressure.update(underPressure(thresholds, observeSignals(k.cfg.RootDir, k.cfg.ImageFsDir)), now)
-			stored := k.storedConditions()
+			node := k.storedNode(written)
+			var stored []corev1.NodeCondition
+			if node != nil {
+				stored = node.Status.Conditions
+			}
 			conds, events := conditionsFor(stored, under, metav1.NewTime(now.Truncate(time.Second)))
 			if last == nil || now.Sub(lastReport) >= k.cfg.Tuning.NodeStatusReport ||
 				!equality.Semantic.DeepEqual(*st, *last) || conditionsChanged(stored, conds) {
-				if err := k.patchNodeStatus(ctx, st, conds); err != nil {
+				if updated, err := k.patchNodeStatus(ctx, st, conds); err != nil {
 					if ctx.Err() == nil {
 						k.log.Warn("write node status", "error", err)
 					}
 				} else {
-					last, lastReport = st, now
+					last, lastReport, written = st, now, updated
 					for _, ev := range events {
 						k.log.Info("node condition", "event", ev)
 						k.events.recordNode(corev1.EventTypeNormal, ev)
@@ -72,24 +83,21 @@ func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 	}
 }
 
-// storedConditions are the node's conditions in the local replica.
-func (k *Kubelet) storedConditions() []corev1.NodeCondition {
-	obj, err := k.cfg.Store.Get("nodes", "", k.cfg.NodeName)
-	if err != nil {
-		return nil
+// storedNode is this node's Node as last stored, to read only: the
+// cache's, or written (what the kubelet's last write returned) while the
+// cache has not caught up with it, so a condition just written is not
+// taken for a new transition. nil when the Node does not exist yet.
+func (k *Kubelet) storedNode(written *corev1.Node) *corev1.Node {
+	cached := k.node()
+	if written != nil && (cached == nil || cached.UID == written.UID && newerThan(written.ResourceVersion, cached.ResourceVersion)) {
+		return written
 	}
-	var n struct {
-		Status struct {
-			Conditions []corev1.NodeCondition `json:"conditions"`
-		} `json:"status"`
-	}
-	if json.Unmarshal(obj.Raw, &n) != nil {
-		return nil
-	}
-	return n.Status.Conditions
+	return cached
 }
 
-func (k *Kubelet) patchNodeStatus(ctx context.Context, st *corev1.NodeStatus, conds []corev1.NodeCondition) error {
+// patchNodeStatus writes what the kubelet owns of its node's status and
+// returns the node as stored afterwards.
+func (k *Kubelet) patchNodeStatus(ctx context.Context, st *corev1.NodeStatus, conds []corev1.NodeCondition) (*corev1.Node, error) {
 	// Ready stays last, where the kubelet keeps it in Kubernetes.
 	order := []map[string]corev1.NodeConditionType{}
 	for _, c := range conds {
@@ -102,10 +110,13 @@ func (k *Kubelet) patchNodeStatus(ctx context.Context, st *corev1.NodeStatus, co
 		"$setElementOrder/conditions": order,
 	}})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("encode node status: %w", err)
 	}
-	_, err = k.cfg.Client.CoreV1().Nodes().Patch(ctx, k.cfg.NodeName, types.StrategicMergePatchType, body, metav1.PatchOptions{}, "status")
-	return err
+	n, err := k.cfg.Client.CoreV1().Nodes().Patch(ctx, k.cfg.NodeName, types.StrategicMergePatchType, body, metav1.PatchOptions{}, "status")
+	if err != nil {
+		return nil, fmt.Errorf("patch node %s status: %w", k.cfg.NodeName, err)
+	}
+	return n, nil
 }
 
 // machineStatus reads the machine and the runtime.
