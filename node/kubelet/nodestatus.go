@@ -31,7 +31,9 @@ const maxPods = 110
 // something changed, or when the last write is Tuning.NodeStatusReport
 // old, to move the heartbeats. The leader owns the Ready condition (from
 // gossip); a strategic merge patch, merging conditions by type, leaves it
-// alone.
+// alone. The kubelet is the one writer of its node's capacity and
+// allocatable: when the stored ones differ from the machine's, it writes
+// them again at the next read.
 func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 	if !follow.WaitReady(ctx, k.caches.nodes) {
 		return
@@ -61,7 +63,8 @@ func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 			}
 			conds, events := conditionsFor(stored, under, metav1.NewTime(now.Truncate(time.Second)))
 			if last == nil || now.Sub(lastReport) >= k.cfg.Tuning.NodeStatusReport ||
-				!equality.Semantic.DeepEqual(*st, *last) || conditionsChanged(stored, conds) {
+				!equality.Semantic.DeepEqual(*st, *last) || conditionsChanged(stored, conds) ||
+				resourcesDiffer(node, st) {
 				if updated, err := k.patchNodeStatus(ctx, st, conds); err != nil {
 					if ctx.Err() == nil {
 						k.log.Warn("write node status", "error", err)
@@ -93,6 +96,25 @@ func (k *Kubelet) storedNode(written *corev1.Node) *corev1.Node {
 		return written
 	}
 	return cached
+}
+
+// resourcesDiffer reports whether the stored node lacks the capacity or
+// allocatable of st (another writer changed them). Resources st does not
+// name are left alone: a merge patch would not remove them either.
+func resourcesDiffer(node *corev1.Node, st *corev1.NodeStatus) bool {
+	if node == nil {
+		return false
+	}
+	for _, l := range []struct{ stored, want corev1.ResourceList }{
+		{node.Status.Capacity, st.Capacity}, {node.Status.Allocatable, st.Allocatable},
+	} {
+		for name, q := range l.want {
+			if have, ok := l.stored[name]; !ok || have.Cmp(q) != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // patchNodeStatus writes what the kubelet owns of its node's status and
