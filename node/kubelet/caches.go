@@ -41,15 +41,14 @@ func (c caches) waitReady(ctx context.Context) bool {
 	return follow.WaitReady(ctx, c.pods, c.configMaps, c.secrets, c.services, c.nodes)
 }
 
-// storedPod returns a copy of the cached pod, for the caller to keep and
-// change; nil when it does not exist. It never fails: the error is for the
-// callers' shape, from when it read the store.
-func (k *Kubelet) storedPod(namespace, name string) (*corev1.Pod, error) {
+// storedPod returns a copy of the cached pod, for a worker to keep and
+// change; nil when it does not exist.
+func (k *Kubelet) storedPod(namespace, name string) *corev1.Pod {
 	p, ok := k.caches.pods.Get(namespace, name)
 	if !ok {
-		return nil, nil
+		return nil
 	}
-	return p.DeepCopy(), nil
+	return p.DeepCopy()
 }
 
 // node returns this node's cached Node object, to read only; nil when it

@@ -141,11 +141,7 @@ func (w *podWorker) failed(retry *syncRetry, err error) time.Duration {
 // syncOnce makes one pass; done is true once the pod no longer exists and
 // everything it had on this node is gone.
 func (w *podWorker) syncOnce(ctx context.Context) (done bool, err error) {
-	pod, err := w.k.storedPod(w.namespace, w.name)
-	if err != nil {
-		return false, err
-	}
-	pod = w.newest(pod)
+	pod := w.newest(w.k.storedPod(w.namespace, w.name))
 	if pod == nil || pod.UID != w.uid || pod.Spec.NodeName != w.k.cfg.NodeName {
 		// Gone (or an orphan found in the runtime): tear down.
 		if err := w.teardown(ctx, w.pod, orphanGrace); err != nil {
@@ -219,9 +215,9 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod) error {
 		defer w.releaseStart()
 		// The pod may have been deleted while the worker queued: the next
 		// sync tears it down instead.
-		if cur, err := k.storedPod(pod.Namespace, pod.Name); err != nil || cur == nil || cur.UID != pod.UID || cur.DeletionTimestamp != nil {
+		if cur, ok := k.caches.pods.Get(pod.Namespace, pod.Name); !ok || cur.UID != pod.UID || cur.DeletionTimestamp != nil {
 			w.wake()
-			return err
+			return nil
 		}
 		sbCtx, cancel := context.WithTimeout(ctx, sandboxTimeout)
 		sb, err := k.rt.RunSandbox(sbCtx, sandboxConfig(pod, k.cfg.ClusterDNS, k.cfg.ClusterDomain))
