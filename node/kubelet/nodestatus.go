@@ -33,10 +33,25 @@ const maxPods = 110
 // gossip); a strategic merge patch, merging conditions by type, leaves it
 // alone. The kubelet is the one writer of its node's capacity and
 // allocatable: when the stored ones differ from the machine's, it writes
-// them again at the next read.
+// them again at the next read. The leader registers the Node; the kubelet
+// reports as soon as it appears, so a new node does not wait a period
+// without capacity (the scheduler places nothing there meanwhile).
 func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 	if !follow.WaitReady(ctx, k.caches.nodes) {
 		return
+	}
+	appeared := make(chan struct{}, 1)
+	defer k.caches.nodes.AddHandler(follow.Handler[corev1.Node]{Add: func(n *corev1.Node) {
+		if n.Name == k.cfg.NodeName {
+			select {
+			case appeared <- struct{}{}:
+			default:
+			}
+		}
+	}})()
+	select { // the Node already there: the first pass below reports
+	case <-appeared:
+	default:
 	}
 	t := time.NewTicker(k.cfg.Tuning.NodeStatusUpdate)
 	defer t.Stop()
@@ -82,6 +97,7 @@ func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-appeared:
 		}
 	}
 }

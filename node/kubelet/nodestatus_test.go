@@ -49,6 +49,29 @@ func TestNodeStatusOneWriterOfCapacity(t *testing.T) {
 	})
 }
 
+// TestNodeStatusWhenTheNodeAppears: the leader registers the Node after
+// the kubelet started; the kubelet reports its status at once, not a
+// NodeStatusUpdate period later.
+func TestNodeStatusWhenTheNodeAppears(t *testing.T) {
+	e := newLoopEnv(t)
+	if err := e.cs.CoreV1().Nodes().Delete(e.ctx, testNode, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.tune = func(tu *Tuning) { tu.NodeStatusUpdate = time.Hour }
+	e.start()
+	time.Sleep(50 * time.Millisecond) // the first read finds no Node
+	if _, err := e.cs.CoreV1().Nodes().Create(e.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: testNode}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("the kubelet's capacity", func() (bool, string) {
+		n, err := e.cs.CoreV1().Nodes().Get(e.ctx, testNode, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return n.Status.Capacity.Pods().Value() == maxPods, fmt.Sprint(n.Status.Capacity)
+	})
+}
+
 func TestResourcesDiffer(t *testing.T) {
 	st := &corev1.NodeStatus{
 		Capacity:    corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourcePods: resource.MustParse("110")},
