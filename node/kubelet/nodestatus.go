@@ -63,7 +63,8 @@ func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 	pressure := &pressureMemory{period: k.cfg.Tuning.PressureTransition}
 	var last *corev1.NodeStatus
 	var lastReport time.Time
-	var written *corev1.Node // as the last write left it
+	var written *corev1.Node // as the last write left it, at writtenAt
+	var writtenAt time.Time
 	for {
 		st, err := k.machineStatus(ctx)
 		if err != nil {
@@ -71,6 +72,9 @@ func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 		} else {
 			now := k.cfg.Now()
 			under := pressure.update(underPressure(thresholds, observeSignals(k.cfg.RootDir, k.cfg.ImageFsDir)), now)
+			if time.Since(writtenAt) > cacheLag {
+				written = nil // see podWorker.newest
+			}
 			node := k.storedNode(written)
 			var stored []corev1.NodeCondition
 			if node != nil {
@@ -85,7 +89,7 @@ func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 						k.log.Warn("write node status", "error", err)
 					}
 				} else {
-					last, lastReport, written = st, now, updated
+					last, lastReport, written, writtenAt = st, now, updated, time.Now()
 					for _, ev := range events {
 						k.log.Info("node condition", "event", ev)
 						k.events.recordNode(corev1.EventTypeNormal, ev)
