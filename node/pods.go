@@ -169,7 +169,7 @@ func (n *Node) runPods(ctx context.Context) error {
 		}
 	}
 	k := kubelet.New(kubelet.Config{
-		NodeName: n.cfg.Name, Store: n.store, Client: client, Runtime: rt, ClusterDNS: clusterDNS,
+		NodeName: n.cfg.Name, Cache: n.cache, Client: client, Runtime: rt, ClusterDNS: clusterDNS,
 		RootDir: filepath.Join(n.cfg.DataDir, "kubelet"), ClusterDomain: "cluster.local",
 		NodeIP: n.cfg.AdvertiseAddr, Version: apiserver.Version.GitVersion,
 		ImageFsDir: n.imageFsDir(),

@@ -254,6 +254,19 @@ func TestNodeStatusHeartbeats(t *testing.T) {
 		want := "NodeHasSufficientMemory: Node " + testNode + " status is now: NodeHasSufficientMemory"
 		return slices.Contains(got, want) && len(got) == 3, fmt.Sprintf("%v", got)
 	})
+	// As the kubelet's recordNodeStatusEvent: about the Node, its name
+	// standing for its uid, from the kubelet of this node, once each.
+	l, err := e.cs.CoreV1().Events("default").List(e.ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range l.Items {
+		o := ev.InvolvedObject
+		if o.Name != testNode || o.UID != testNode || o.Namespace != "" || ev.Type != corev1.EventTypeNormal ||
+			ev.Source.Component != "kubelet" || ev.Source.Host != testNode || ev.Count != 1 {
+			t.Errorf("node event %s: involvedObject %+v type %s source %+v count %d", ev.Reason, o, ev.Type, ev.Source, ev.Count)
+		}
+	}
 
 	// Idle: many reads, no write.
 	rv := first.ResourceVersion

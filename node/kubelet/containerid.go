@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -36,11 +37,11 @@ func notFoundf(format string, args ...any) error {
 func (k *Kubelet) ContainerID(namespace, pod, container string, previous bool) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := k.storedPod(namespace, pod)
-	if err != nil {
-		return "", err
-	}
-	if p == nil {
+	// Right after the node starts, the pods cache may not hold its first
+	// list yet: a pod of this node is not "not found" for that.
+	follow.WaitReady(ctx, k.caches.pods)
+	p, ok := k.caches.pods.Get(namespace, pod) // shared: read only
+	if !ok {
 		return "", &lookupError{apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, pod)}
 	}
 	if container == "" {

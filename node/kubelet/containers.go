@@ -63,7 +63,7 @@ func (w *podWorker) containerConfig(pod *corev1.Pod, c *corev1.Container, attemp
 		objs: k.objects(),
 	}
 	if n := k.node(); n != nil {
-		in.nodeAllocatable = n.Status.Allocatable
+		in.nodeAllocatable = n.Status.Allocatable.DeepCopy() // the cache's is shared
 	}
 	env, err := makeEnv(in)
 	if err != nil {
@@ -71,7 +71,7 @@ func (w *podWorker) containerConfig(pod *corev1.Pod, c *corev1.Container, attemp
 	}
 	// As the kubelet does: the Service variables and HOSTNAME come first,
 	// and the container's own env overrides them.
-	env = append(append([]string{"HOSTNAME=" + podHostname(pod)}, serviceEnv(k.cfg.Store, pod)...), env...)
+	env = append(append([]string{"HOSTNAME=" + podHostname(pod)}, serviceEnv(k.caches.services, pod)...), env...)
 	if len(in.invalidNamesSkipped) > 0 {
 		k.events.record(pod, containerField(pod, c.Name), corev1.EventTypeWarning, reasonInvalidEnvNames,
 			fmt.Sprintf("Keys [%s] from the EnvFrom configMap %s/%s were skipped since they are considered invalid environment variable names.",

@@ -1,13 +1,18 @@
 // Package kubelet runs the pods bound to one node. It runs on every node,
-// leader or not: it reads its pods (spec.nodeName == this node), and the
-// configmaps and secrets they use, from the local replica of the store, and
-// writes back through the API (pod status, events, the final delete of a
-// pod it has stopped). The containers themselves run through runtime.
+// leader or not: it reads its pods (spec.nodeName == this node, by the
+// pods-by-node index), and the configmaps, secrets and services they use,
+// from the node's shared cache of the local replica (node/follow: each
+// object decoded once, for every part of the node), and writes back
+// through the API (pod status, events, the final delete of a pod it has
+// stopped). The containers themselves run through runtime.
 //
-// The loop is level-triggered: Run subscribes to the store's watches of
-// pods, configmaps and secrets, then makes a full pass (every pod of this
-// node, every sandbox the runtime holds, every pod directory on disk), then
-// follows the watch events with a full pass every Tuning.Resync. Each pod
+// The loop is level-triggered: once the caches hold their first list, Run
+// adds its handlers to the pods, configmaps and secrets caches (a handler
+// added late is shown every cached object), makes a full pass (every pod
+// of this node, every sandbox the runtime holds, every pod directory on
+// disk), then follows the caches' changes with a full pass every
+// Tuning.Resync. A cache that re-lists (its store watch closed: overflow,
+// snapshot restore) hands the handlers what changed meanwhile. Each pod
 // uid has its own worker goroutine, so a slow image pull or a long stop
 // grace holds up only its own pod; a worker also re-checks its containers
 // every Tuning.PodSync, which is how exits are noticed. A failed sync is
@@ -17,7 +22,8 @@
 // Beside the pods, the kubelet reports its node: capacity, addresses,
 // images and the pressure conditions behind the eviction thresholds
 // (nodestatus.go, conditions.go, eviction.go), and renews the node lease
-// (lease.go).
+// (lease.go). Events go through client-go's recorder (node/events), which
+// aggregates repeats into count and lastTimestamp (events.go).
 //
 // A pod worker's life:
 //
@@ -51,7 +57,7 @@
 //
 // Usage:
 //
-//	k := kubelet.New(kubelet.Config{NodeName: "node-a", Store: st, Client: cs,
+//	k := kubelet.New(kubelet.Config{NodeName: "node-a", Cache: shared, Client: cs,
 //		Runtime: rt, RootDir: "/var/lib/shoal/kubelet", ClusterDNS: []string{"10.0.0.1"},
 //		Logger: log.With("component", "kubelet")})
 //	go k.Run(ctx)

@@ -13,8 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// objects are the API objects a pod refers to, read from the local
-// replica. Both getters return errNotFound (wrapped) when absent.
+// objects are the API objects a pod refers to, read from the node's
+// cache: shared objects, to read only. Both getters return errNotFound
+// (wrapped) when absent.
 type objects interface {
 	configMap(namespace, name string) (*corev1.ConfigMap, error)
 	secret(namespace, name string) (*corev1.Secret, error)

@@ -2,9 +2,6 @@ package kubelet
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -16,7 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/events"
+	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -26,9 +24,11 @@ type Config struct {
 	// NodeName is this node's name: the kubelet runs the pods whose
 	// spec.nodeName equals it.
 	NodeName string
-	// Store is the local replica, read only: pods, configmaps, secrets, the
-	// Node object (for hostIP and allocatable).
-	Store *consensus.Store
+	// Cache is the node's shared cache of the local replica, read only:
+	// pods (by node), configmaps, secrets, services (for the env), the Node
+	// object (for hostIP, allocatable and the stored conditions). Its Run
+	// is the node's: the kubelet only reads it.
+	Cache *follow.Shared
 	// Client writes through the API: pod status, events, the final delete.
 	Client kubernetes.Interface
 	// Runtime runs the sandboxes and containers.
@@ -75,9 +75,6 @@ type Tuning struct {
 	CrashBackOff BackOffPolicy
 	// ImagePullBackOff is the pull back-off (0: 10s doubling to 5m).
 	ImagePullBackOff BackOffPolicy
-	// EventFlush is how often repeated events are written with their new
-	// count (0: 2s).
-	EventFlush time.Duration
 	// StartConcurrency is how many pods make their first start at once
 	// (0: two per core); see startGate.
 	StartConcurrency int
@@ -108,9 +105,10 @@ type Kubelet struct {
 	cfg    Config
 	log    *slog.Logger
 	rt     runtime.Runtime
-	events *recorder
-	crash  *backOff // keyed by uid/container
-	pulls  *backOff // keyed by uid_image
+	caches caches
+	events *recorder // set by Run before any worker starts
+	crash  *backOff  // keyed by uid/container
+	pulls  *backOff  // keyed by uid_image
 	starts *startGate
 	passes passClock // the sync loop's last full pass, for the lease
 	stats  *kubeletMetrics
@@ -136,7 +134,6 @@ func New(cfg Config) *Kubelet {
 	t := &cfg.Tuning
 	t.Resync = orDefault(t.Resync, 3*time.Second)
 	t.PodSync = orDefault(t.PodSync, time.Second)
-	t.EventFlush = orDefault(t.EventFlush, 2*time.Second)
 	t.SyncBackOff.Initial = orDefault(t.SyncBackOff.Initial, t.PodSync)
 	t.SyncBackOff.Max = max(orDefault(t.SyncBackOff.Max, 10*time.Second), t.SyncBackOff.Initial)
 	t.CrashBackOff.Initial = orDefault(t.CrashBackOff.Initial, 10*time.Second)
@@ -158,7 +155,7 @@ func New(cfg Config) *Kubelet {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		rt:      cfg.Runtime,
-		events:  newRecorder(cfg.Client, cfg.NodeName, cfg.Now, cfg.Logger, t.EventFlush),
+		caches:  newCaches(cfg.Cache),
 		crash:   newBackOff(t.CrashBackOff),
 		pulls:   newBackOff(t.ImagePullBackOff),
 		starts:  newStartGate(t.StartConcurrency),
@@ -180,13 +177,19 @@ func orDefault(d, def time.Duration) time.Duration {
 // runtime are adopted or cleaned up).
 func (k *Kubelet) Ready() <-chan struct{} { return k.ready }
 
-// Run syncs pods until ctx is cancelled: it subscribes to the store's
-// watches, makes a full pass, then follows events with a periodic full
-// pass. It returns after every goroutine it started has stopped; the
-// containers keep running.
+// Run syncs pods until ctx is cancelled: it follows the pods, configmaps
+// and secrets of the node's cache, makes a full pass once the caches hold
+// their first list, then follows their changes with a periodic full pass.
+// It returns after every goroutine it started has stopped; the containers
+// keep running.
 func (k *Kubelet) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The recorder stops last, after the workers: the events of their
+	// last syncs are queued by then.
+	rec, stopEvents := events.NewRecorder(k.cfg.Client, events.Source{Component: "kubelet", Host: k.cfg.NodeName})
+	defer stopEvents()
+	k.events = newRecorder(rec, k.cfg.NodeName)
 	if v, err := k.rt.Version(ctx); err == nil {
 		if scheme, _, ok := strings.Cut(v, "://"); ok && scheme != "" {
 			k.mu.Lock()
@@ -198,107 +201,82 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	// before the first pass must stop the lease as well.
 	k.passes.mark(k.cfg.Now())
 	var bg sync.WaitGroup
-	bg.Go(func() { k.events.run(ctx) })
 	bg.Go(func() { k.reportNodeStatus(ctx) })
 	bg.Go(func() { k.renewLease(ctx) })
+	removeHandlers := func() {}
 	defer func() {
+		// Once removed (a removal waits for a handler running), no
+		// handler starts a worker that the wait below would miss.
+		removeHandlers()
 		cancel()
 		k.wg.Wait()
 		bg.Wait()
 	}()
 
+	// Workers start once every cache holds its first list: a worker
+	// before that would find its configmaps missing, and a pass would
+	// take every sandbox for an orphan. The handlers, added late, are
+	// first shown every cached pod.
+	if !k.caches.waitReady(ctx) {
+		return nil
+	}
+	removeHandlers = k.addHandlers(ctx)
 	tick := time.NewTicker(k.cfg.Tuning.Resync)
 	defer tick.Stop()
-	for ctx.Err() == nil {
-		w, err := k.subscribe()
-		if err != nil {
-			return fmt.Errorf("kubelet: watch: %w", err)
-		}
-		k.fullPass(ctx)
-		select {
-		case <-k.ready:
-		default:
-			close(k.ready)
-		}
-		k.follow(ctx, w, tick.C)
-		w.stop()
-	}
-	return nil
-}
-
-// follow handles watch events and resync ticks until ctx ends or a watch
-// closes (overflow or store reset: the caller re-subscribes).
-func (k *Kubelet) follow(ctx context.Context, w *watches, tick <-chan time.Time) {
+	k.fullPass(ctx)
+	close(k.ready)
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-tick:
+			return nil
+		case <-tick.C:
 			k.fullPass(ctx)
-		case ev, ok := <-w.pods.Events():
-			if !ok {
-				return
-			}
-			k.podEvent(ctx, ev)
-		case ev, ok := <-w.configMaps.Events():
-			if !ok {
-				return
-			}
-			k.wakeNamespace(ev.Object.Namespace)
-		case ev, ok := <-w.secrets.Events():
-			if !ok {
-				return
-			}
-			k.wakeNamespace(ev.Object.Namespace)
 		}
 	}
 }
 
-// watches are the store subscriptions of one Run round.
-type watches struct{ pods, configMaps, secrets *consensus.Watcher }
-
-func (k *Kubelet) subscribe() (*watches, error) {
-	var ws []*consensus.Watcher
-	for _, res := range []string{"pods", "configmaps", "secrets"} {
-		w, err := k.cfg.Store.Watch(res, "", 0)
-		if err != nil {
-			for _, o := range ws {
-				o.Stop()
-			}
-			return nil, err
+// addHandlers follows the caches: a change of a pod wakes (or starts) its
+// worker, one of a configmap or secret wakes the workers of its namespace.
+// Handlers run on the followers' goroutines: they only take k.mu.
+func (k *Kubelet) addHandlers(ctx context.Context) (remove func()) {
+	removes := []func(){
+		k.caches.pods.AddHandler(follow.Handler[corev1.Pod]{
+			Add:    func(p *corev1.Pod) { k.podEvent(ctx, p, false) },
+			Update: func(_, p *corev1.Pod) { k.podEvent(ctx, p, false) },
+			Delete: func(p *corev1.Pod) { k.podEvent(ctx, p, true) },
+		}),
+		k.caches.configMaps.AddHandler(onAny(func(cm *corev1.ConfigMap) { k.wakeNamespace(cm.Namespace) })),
+		k.caches.secrets.AddHandler(onAny(func(s *corev1.Secret) { k.wakeNamespace(s.Namespace) })),
+	}
+	return func() {
+		for _, r := range removes {
+			r()
 		}
-		ws = append(ws, w)
 	}
-	return &watches{pods: ws[0], configMaps: ws[1], secrets: ws[2]}, nil
 }
 
-func (w *watches) stop() {
-	w.pods.Stop()
-	w.configMaps.Stop()
-	w.secrets.Stop()
+// onAny calls fn with the object of every add, update and delete.
+func onAny[T any](fn func(obj *T)) follow.Handler[T] {
+	return follow.Handler[T]{Add: fn, Update: func(_, obj *T) { fn(obj) }, Delete: fn}
 }
 
-// podEvent wakes (or starts) the worker of the pod an event is about.
-func (k *Kubelet) podEvent(ctx context.Context, ev consensus.Event) {
-	uid := types.UID(ev.Object.UID)
-	if k.podChanged(uid) {
+// podEvent wakes (or starts) the worker of the pod a change is about.
+func (k *Kubelet) podEvent(ctx context.Context, pod *corev1.Pod, deleted bool) {
+	if k.podChanged(pod.UID) {
 		return
 	}
-	if ev.Type == consensus.Deleted || podNodeName(ev.Object.Raw) != k.cfg.NodeName {
+	if deleted || pod.Spec.NodeName != k.cfg.NodeName {
 		return
 	}
-	k.ensureWorker(ctx, uid, ev.Object.Namespace, ev.Object.Name)
+	k.ensureWorker(ctx, pod.UID, pod.Namespace, pod.Name)
 }
 
 // fullPass starts a worker for every pod of this node and for every
 // sandbox or volume directory the runtime holds without a pod (orphans,
 // which their worker tears down), and wakes every worker.
 func (k *Kubelet) fullPass(ctx context.Context) {
-	items, _, _ := k.cfg.Store.List("pods", "", "", 0)
-	for _, o := range items {
-		if podNodeName(o.Raw) == k.cfg.NodeName {
-			k.ensureWorker(ctx, types.UID(o.UID), o.Namespace, o.Name)
-		}
+	for _, p := range k.caches.pods.ByIndex(follow.IndexPodsByNode, k.cfg.NodeName) {
+		k.ensureWorker(ctx, p.UID, p.Namespace, p.Name)
 	}
 	sbs, err := k.rt.ListSandboxes(ctx)
 	if err != nil {
@@ -380,63 +358,4 @@ func (k *Kubelet) containerScheme() string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.scheme
-}
-
-// podNodeName peeks at spec.nodeName without decoding the whole pod.
-func podNodeName(raw []byte) string {
-	var p struct {
-		Spec struct {
-			NodeName string `json:"nodeName"`
-		} `json:"spec"`
-	}
-	_ = json.Unmarshal(raw, &p)
-	return p.Spec.NodeName
-}
-
-// storedPod reads a pod from the store; nil when it does not exist.
-func (k *Kubelet) storedPod(namespace, name string) (*corev1.Pod, error) {
-	o, err := k.cfg.Store.Get("pods", namespace, name)
-	if errors.Is(err, consensus.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	pod := &corev1.Pod{}
-	if err := json.Unmarshal(o.Raw, pod); err != nil {
-		return nil, fmt.Errorf("decode pod %s/%s: %w", namespace, name, err)
-	}
-	return pod, nil
-}
-
-// node reads this node's Node object; nil when it does not exist yet.
-func (k *Kubelet) node() *corev1.Node {
-	o, err := k.cfg.Store.Get("nodes", "", k.cfg.NodeName)
-	if err != nil {
-		return nil
-	}
-	n := &corev1.Node{}
-	if json.Unmarshal(o.Raw, n) != nil {
-		return nil
-	}
-	return n
-}
-
-// hostIP is the node's InternalIP (else its first address).
-func (k *Kubelet) hostIP() string {
-	n := k.node()
-	if n == nil {
-		return ""
-	}
-	for _, a := range n.Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			return a.Address
-		}
-	}
-	for _, a := range n.Status.Addresses {
-		if a.Type == corev1.NodeExternalIP {
-			return a.Address
-		}
-	}
-	return ""
 }

@@ -81,7 +81,7 @@ func TestNodeLeaseRuntimeHungFromStart(t *testing.T) {
 	rt.stalled.Store(true)
 	e.use = rt
 	e.tune = func(tu *Tuning) { tu.LeaseRenew, tu.LeaseDuration = 50*time.Millisecond, time.Second }
-	k := New(Config{NodeName: testNode, Store: e.store, Client: e.cs, Runtime: rt, RootDir: e.root, Tuning: func() Tuning {
+	k := New(Config{NodeName: testNode, Cache: e.cache, Client: e.cs, Runtime: rt, RootDir: e.root, Tuning: func() Tuning {
 		tu := testTuning
 		e.tune(&tu)
 		return tu

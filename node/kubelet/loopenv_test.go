@@ -22,6 +22,7 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -33,6 +34,7 @@ type loopEnv struct {
 	t     *testing.T
 	ctx   context.Context
 	store *consensus.Store
+	cache *follow.Shared // runs until the test ends
 	cs    kubernetes.Interface
 	rt    *fakeRuntime
 	// use, when set, replaces rt as the kubelet's runtime.
@@ -53,7 +55,7 @@ type loopEnv struct {
 
 // testTuning makes every period and back-off short.
 var testTuning = Tuning{
-	Resync: 200 * time.Millisecond, PodSync: 30 * time.Millisecond, EventFlush: 50 * time.Millisecond,
+	Resync: 200 * time.Millisecond, PodSync: 30 * time.Millisecond,
 	CrashBackOff:     BackOffPolicy{Initial: 150 * time.Millisecond, Max: 600 * time.Millisecond},
 	ImagePullBackOff: BackOffPolicy{Initial: 300 * time.Millisecond, Max: time.Second},
 	SyncBackOff:      BackOffPolicy{Initial: 30 * time.Millisecond, Max: 300 * time.Millisecond},
@@ -78,6 +80,25 @@ func (w *testWriter) Write(p []byte) (int, error) {
 func newLoopEnv(t *testing.T) *loopEnv {
 	t.Helper()
 	st := consensus.NewStore()
+	cs := serveAPI(t, st)
+	e := &loopEnv{t: t, ctx: context.Background(), store: st, cache: runCache(t, st), cs: cs, rt: newFakeRuntime(), root: t.TempDir()}
+	if _, err := cs.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := cs.CoreV1().Nodes().Create(e.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: testNode}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.10"}}
+	if _, err := cs.CoreV1().Nodes().UpdateStatus(e.ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// serveAPI serves the API over st, in-process, until the test ends.
+func serveAPI(t *testing.T, st *consensus.Store) kubernetes.Interface {
+	t.Helper()
 	srv := apiserver.New(apiserver.Config{
 		Store: st, Proposer: consensus.NewLocalProposer(st),
 		Authenticate:  func(*http.Request) bool { return true },
@@ -93,19 +114,7 @@ func newLoopEnv(t *testing.T) *loopEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &loopEnv{t: t, ctx: context.Background(), store: st, cs: cs, rt: newFakeRuntime(), root: t.TempDir()}
-	if _, err := cs.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	n, err := cs.CoreV1().Nodes().Create(e.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: testNode}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.10"}}
-	if _, err := cs.CoreV1().Nodes().UpdateStatus(e.ctx, n, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return cs
 }
 
 // start runs the kubelet until the test ends.
@@ -125,7 +134,7 @@ func (e *loopEnv) start() {
 		e.tune(&tuning)
 	}
 	e.k = New(Config{
-		NodeName: testNode, Store: e.store, Client: e.cs, Runtime: rt, RootDir: e.root,
+		NodeName: testNode, Cache: e.cache, Client: e.cs, Runtime: rt, RootDir: e.root,
 		ClusterDNS: []string{"10.43.0.10"},
 		Logger:     slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Tuning:     tuning,
@@ -155,6 +164,23 @@ func (e *loopEnv) start() {
 	case <-time.After(5 * time.Second):
 		e.t.Fatal("kubelet not ready")
 	}
+}
+
+// runCache runs the node's shared cache of st until the test ends, as the
+// node does for every part.
+func runCache(t *testing.T, st *consensus.Store) *follow.Shared {
+	sh := follow.NewShared(st, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = sh.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return sh
 }
 
 func (e *loopEnv) createPod(pod *corev1.Pod) *corev1.Pod {

@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	goruntime "runtime"
 	"sort"
@@ -15,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // maxPods is how many pods a node takes, Kubernetes' default.
@@ -28,8 +31,28 @@ const maxPods = 110
 // something changed, or when the last write is Tuning.NodeStatusReport
 // old, to move the heartbeats. The leader owns the Ready condition (from
 // gossip); a strategic merge patch, merging conditions by type, leaves it
-// alone.
+// alone. The kubelet is the one writer of its node's capacity and
+// allocatable: when the stored ones differ from the machine's, it writes
+// them again at the next read. The leader registers the Node; the kubelet
+// reports as soon as it appears, so a new node does not wait a period
+// without capacity (the scheduler places nothing there meanwhile).
 func (k *Kubelet) reportNodeStatus(ctx context.Context) {
+	if !follow.WaitReady(ctx, k.caches.nodes) {
+		return
+	}
+	appeared := make(chan struct{}, 1)
+	defer k.caches.nodes.AddHandler(follow.Handler[corev1.Node]{Add: func(n *corev1.Node) {
+		if n.Name == k.cfg.NodeName {
+			select {
+			case appeared <- struct{}{}:
+			default:
+			}
+		}
+	}})()
+	select { // the Node already there: the first pass below reports
+	case <-appeared:
+	default:
+	}
 	t := time.NewTicker(k.cfg.Tuning.NodeStatusUpdate)
 	defer t.Stop()
 	thresholds, err := parseThresholds(k.cfg.Tuning.EvictionHard)
@@ -40,6 +63,8 @@ func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 	pressure := &pressureMemory{period: k.cfg.Tuning.PressureTransition}
 	var last *corev1.NodeStatus
 	var lastReport time.Time
+	var written *corev1.Node // as the last write left it, at writtenAt
+	var writtenAt time.Time
 	for {
 		st, err := k.machineStatus(ctx)
 		if err != nil {
@@ -47,16 +72,24 @@ func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 		} else {
 			now := k.cfg.Now()
 			under := pressure.update(underPressure(thresholds, observeSignals(k.cfg.RootDir, k.cfg.ImageFsDir)), now)
-			stored := k.storedConditions()
+			if time.Since(writtenAt) > cacheLag {
+				written = nil // see podWorker.newest
+			}
+			node := k.storedNode(written)
+			var stored []corev1.NodeCondition
+			if node != nil {
+				stored = node.Status.Conditions
+			}
 			conds, events := conditionsFor(stored, under, metav1.NewTime(now.Truncate(time.Second)))
 			if last == nil || now.Sub(lastReport) >= k.cfg.Tuning.NodeStatusReport ||
-				!equality.Semantic.DeepEqual(*st, *last) || conditionsChanged(stored, conds) {
-				if err := k.patchNodeStatus(ctx, st, conds); err != nil {
+				!equality.Semantic.DeepEqual(*st, *last) || conditionsChanged(stored, conds) ||
+				resourcesDiffer(node, st) {
+				if updated, err := k.patchNodeStatus(ctx, st, conds); err != nil {
 					if ctx.Err() == nil {
 						k.log.Warn("write node status", "error", err)
 					}
 				} else {
-					last, lastReport = st, now
+					last, lastReport, written, writtenAt = st, now, updated, time.Now()
 					for _, ev := range events {
 						k.log.Info("node condition", "event", ev)
 						k.events.recordNode(corev1.EventTypeNormal, ev)
@@ -68,28 +101,45 @@ func (k *Kubelet) reportNodeStatus(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-appeared:
 		}
 	}
 }
 
-// storedConditions are the node's conditions in the local replica.
-func (k *Kubelet) storedConditions() []corev1.NodeCondition {
-	obj, err := k.cfg.Store.Get("nodes", "", k.cfg.NodeName)
-	if err != nil {
-		return nil
+// storedNode is this node's Node as last stored, to read only: the
+// cache's, or written (what the kubelet's last write returned) while the
+// cache has not caught up with it, so a condition just written is not
+// taken for a new transition. nil when the Node does not exist yet.
+func (k *Kubelet) storedNode(written *corev1.Node) *corev1.Node {
+	cached := k.node()
+	if written != nil && (cached == nil || cached.UID == written.UID && newerThan(written.ResourceVersion, cached.ResourceVersion)) {
+		return written
 	}
-	var n struct {
-		Status struct {
-			Conditions []corev1.NodeCondition `json:"conditions"`
-		} `json:"status"`
-	}
-	if json.Unmarshal(obj.Raw, &n) != nil {
-		return nil
-	}
-	return n.Status.Conditions
+	return cached
 }
 
-func (k *Kubelet) patchNodeStatus(ctx context.Context, st *corev1.NodeStatus, conds []corev1.NodeCondition) error {
+// resourcesDiffer reports whether the stored node lacks the capacity or
+// allocatable of st (another writer changed them). Resources st does not
+// name are left alone: a merge patch would not remove them either.
+func resourcesDiffer(node *corev1.Node, st *corev1.NodeStatus) bool {
+	if node == nil {
+		return false
+	}
+	for _, l := range []struct{ stored, want corev1.ResourceList }{
+		{node.Status.Capacity, st.Capacity}, {node.Status.Allocatable, st.Allocatable},
+	} {
+		for name, q := range l.want {
+			if have, ok := l.stored[name]; !ok || have.Cmp(q) != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// patchNodeStatus writes what the kubelet owns of its node's status and
+// returns the node as stored afterwards.
+func (k *Kubelet) patchNodeStatus(ctx context.Context, st *corev1.NodeStatus, conds []corev1.NodeCondition) (*corev1.Node, error) {
 	// Ready stays last, where the kubelet keeps it in Kubernetes.
 	order := []map[string]corev1.NodeConditionType{}
 	for _, c := range conds {
@@ -102,10 +152,13 @@ func (k *Kubelet) patchNodeStatus(ctx context.Context, st *corev1.NodeStatus, co
 		"$setElementOrder/conditions": order,
 	}})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("encode node status: %w", err)
 	}
-	_, err = k.cfg.Client.CoreV1().Nodes().Patch(ctx, k.cfg.NodeName, types.StrategicMergePatchType, body, metav1.PatchOptions{}, "status")
-	return err
+	n, err := k.cfg.Client.CoreV1().Nodes().Patch(ctx, k.cfg.NodeName, types.StrategicMergePatchType, body, metav1.PatchOptions{}, "status")
+	if err != nil {
+		return nil, fmt.Errorf("patch node %s status: %w", k.cfg.NodeName, err)
+	}
+	return n, nil
 }
 
 // machineStatus reads the machine and the runtime.

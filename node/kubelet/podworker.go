@@ -38,6 +38,10 @@ type podWorker struct {
 	terminated      bool            // containers stopped for deletion
 	terminalStopped bool            // sandbox stopped after the pod finished
 	startHeld       bool            // holds a slot of the kubelet's startGate
+	// written is the pod as the worker's last status write returned it,
+	// at writtenAt: newer than the cache's until the cache catches up.
+	written   *corev1.Pod
+	writtenAt time.Time
 	// For the metrics: when the worker started (the kubelet first saw the
 	// pod), whether its start was counted, its containers as last listed.
 	seen          time.Time
@@ -137,10 +141,7 @@ func (w *podWorker) failed(retry *syncRetry, err error) time.Duration {
 // syncOnce makes one pass; done is true once the pod no longer exists and
 // everything it had on this node is gone.
 func (w *podWorker) syncOnce(ctx context.Context) (done bool, err error) {
-	pod, err := w.k.storedPod(w.namespace, w.name)
-	if err != nil {
-		return false, err
-	}
+	pod := w.newest(w.k.storedPod(w.namespace, w.name))
 	if pod == nil || pod.UID != w.uid || pod.Spec.NodeName != w.k.cfg.NodeName {
 		// Gone (or an orphan found in the runtime): tear down.
 		if err := w.teardown(ctx, w.pod, orphanGrace); err != nil {
@@ -158,6 +159,32 @@ func (w *podWorker) syncOnce(ctx context.Context) (done bool, err error) {
 		return false, w.finish(ctx)
 	}
 	return false, w.syncPod(ctx, pod)
+}
+
+// cacheLag bounds how long the cache may take to hold a write the worker
+// made: it takes milliseconds, and a written pod older than this is not
+// trusted over the cache (whose resourceVersions a restore may rewind).
+const cacheLag = 5 * time.Second
+
+// wrote remembers the pod as a status write returned it.
+func (w *podWorker) wrote(pod *corev1.Pod) {
+	w.written, w.writtenAt = pod, time.Now()
+}
+
+// newest is cached (the cache's copy of the pod), or the pod as the
+// worker last wrote it when the cache does not hold that write yet, so
+// the worker computes its next status from its own last one and does not
+// write it again.
+func (w *podWorker) newest(cached *corev1.Pod) *corev1.Pod {
+	if w.written == nil || cached == nil {
+		return cached
+	}
+	if cached.UID != w.written.UID || !newerThan(w.written.ResourceVersion, cached.ResourceVersion) ||
+		time.Since(w.writtenAt) > cacheLag {
+		w.written = nil // the cache has caught up
+		return cached
+	}
+	return w.written.DeepCopy()
 }
 
 // syncPod moves a live pod one step towards its spec and reports its
@@ -188,9 +215,9 @@ func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod) error {
 		defer w.releaseStart()
 		// The pod may have been deleted while the worker queued: the next
 		// sync tears it down instead.
-		if cur, err := k.storedPod(pod.Namespace, pod.Name); err != nil || cur == nil || cur.UID != pod.UID || cur.DeletionTimestamp != nil {
+		if cur, ok := k.caches.pods.Get(pod.Namespace, pod.Name); !ok || cur.UID != pod.UID || cur.DeletionTimestamp != nil {
 			w.wake()
-			return err
+			return nil
 		}
 		sbCtx, cancel := context.WithTimeout(ctx, sandboxTimeout)
 		sb, err := k.rt.RunSandbox(sbCtx, sandboxConfig(pod, k.cfg.ClusterDNS, k.cfg.ClusterDomain))
@@ -372,6 +399,3 @@ func (w *podWorker) podIP(pod *corev1.Pod) string {
 	}
 	return pod.Status.PodIP
 }
-
-// objects reads configmaps and secrets from the store.
-func (k *Kubelet) objects() objects { return storeObjects{store: k.cfg.Store} }

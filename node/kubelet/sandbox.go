@@ -1,14 +1,10 @@
 package kubelet
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -147,46 +143,4 @@ func setOption(opts []string, name, opt string) []string {
 		}
 	}
 	return append(opts, opt)
-}
-
-// storeObjects reads configmaps and secrets from the local replica.
-type storeObjects struct{ store *consensus.Store }
-
-var _ objects = storeObjects{}
-
-// notFoundError words a missing object as the kubelet's managers do
-// (`configmap "x" not found`) and matches errNotFound.
-type notFoundError struct{ kind, name string }
-
-func (e *notFoundError) Error() string { return fmt.Sprintf("%s %q not found", e.kind, e.name) }
-func (e *notFoundError) Unwrap() error { return errNotFound }
-
-func (s storeObjects) configMap(namespace, name string) (*corev1.ConfigMap, error) {
-	cm := &corev1.ConfigMap{}
-	if err := s.get("configmaps", "configmap", namespace, name, cm); err != nil {
-		return nil, err
-	}
-	return cm, nil
-}
-
-func (s storeObjects) secret(namespace, name string) (*corev1.Secret, error) {
-	sec := &corev1.Secret{}
-	if err := s.get("secrets", "secret", namespace, name, sec); err != nil {
-		return nil, err
-	}
-	return sec, nil
-}
-
-func (s storeObjects) get(resource, kind, namespace, name string, into any) error {
-	o, err := s.store.Get(resource, namespace, name)
-	if errors.Is(err, consensus.ErrNotFound) {
-		return &notFoundError{kind: kind, name: name}
-	}
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(o.Raw, into); err != nil {
-		return fmt.Errorf("decode %s %s/%s: %w", kind, namespace, name, err)
-	}
-	return nil
 }

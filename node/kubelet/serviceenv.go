@@ -1,20 +1,20 @@
 package kubelet
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // serviceEnv is the environment Kubernetes gives every container about
 // Services: the master service's KUBERNETES_SERVICE_HOST/PORT always, and,
 // with enableServiceLinks (the default), docker-link style variables for
-// every Service of the pod's namespace that has a ClusterIP.
-func serviceEnv(store *consensus.Store, pod *corev1.Pod) []string {
+// every Service of the pod's namespace that has a ClusterIP. svcs is
+// indexed by namespace.
+func serviceEnv(svcs *follow.Follower[corev1.Service], pod *corev1.Pod) []string {
 	var env []string
 	add := func(svc *corev1.Service) {
 		if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone || len(svc.Spec.Ports) == 0 {
@@ -46,19 +46,14 @@ func serviceEnv(store *consensus.Store, pod *corev1.Pod) []string {
 	}
 	links := pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks
 	if links {
-		svcs, _, _ := store.List("services", pod.Namespace, "", 0)
-		for _, o := range svcs {
-			var svc corev1.Service
-			if json.Unmarshal(o.Raw, &svc) == nil && !(pod.Namespace == "default" && svc.Name == "kubernetes") {
-				add(&svc)
+		for _, svc := range svcs.ByIndex(follow.IndexByNamespace, pod.Namespace) {
+			if !(pod.Namespace == "default" && svc.Name == "kubernetes") {
+				add(svc)
 			}
 		}
 	}
-	if o, err := store.Get("services", "default", "kubernetes"); err == nil {
-		var svc corev1.Service
-		if json.Unmarshal(o.Raw, &svc) == nil {
-			add(&svc)
-		}
+	if svc, ok := svcs.Get("default", "kubernetes"); ok {
+		add(svc)
 	}
 	return env
 }

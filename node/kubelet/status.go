@@ -408,8 +408,12 @@ func (w *podWorker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.
 	p := pod.DeepCopy()
 	p.Status = st
 	for attempt := 0; ; attempt++ {
-		_, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
-		if err == nil || apierrors.IsNotFound(err) {
+		updated, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		if err == nil {
+			w.wrote(updated)
+			return nil
+		}
+		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		if !apierrors.IsConflict(err) || attempt == 3 {
