@@ -34,10 +34,11 @@
 // message changes. Such pods are tried again when a node changes, when a
 // pod that held resources goes away, and on a timer.
 //
-// Binding: by default a bind is an update of the pod setting spec.nodeName
-// (with a resourceVersion precondition) followed by a status update setting
-// PodScheduled=True. WithBindingSubresource switches to POST
-// pods/NAME/binding, one write, once the API serves it.
+// Binding is one POST pods/NAME/binding (the pod's uid as precondition):
+// the API server sets spec.nodeName and PodScheduled=True in one write, as
+// kube-apiserver's binding registry does. The scheduler itself only writes
+// PodScheduled=False (Unschedulable); the two never race over the
+// condition's True state.
 //
 // Usage:
 //

@@ -21,16 +21,15 @@ import (
 type Option func(*options)
 
 type options struct {
-	workers            int
-	eventWorkers       int
-	resync             time.Duration
-	retry              time.Duration
-	assumeTTL          time.Duration
-	seed               *[2]uint64
-	bindingSubresource bool
-	schedulerName      string
-	percentageOfNodes  int
-	metrics            prometheus.Registerer
+	workers           int
+	eventWorkers      int
+	resync            time.Duration
+	retry             time.Duration
+	assumeTTL         time.Duration
+	seed              *[2]uint64
+	schedulerName     string
+	percentageOfNodes int
+	metrics           prometheus.Registerer
 }
 
 func defaultOptions() options {
@@ -89,13 +88,6 @@ func WithUnschedulableRetry(d time.Duration) Option {
 // Without it the scheduler picks at random.
 func WithSeed(seed uint64) Option {
 	return func(o *options) { o.seed = &[2]uint64{seed, seed ^ 0x9e3779b97f4a7c15} }
-}
-
-// WithBindingSubresource binds with POST pods/NAME/binding (one write that
-// sets spec.nodeName and PodScheduled=True) instead of an update of the
-// pod followed by a status update. Use it once the API serves binding.
-func WithBindingSubresource() Option {
-	return func(o *options) { o.bindingSubresource = true }
 }
 
 // WithSchedulerName sets the spec.schedulerName this scheduler serves
