@@ -117,7 +117,9 @@ func (s *Scheduler) finishBind(j job, err error) {
 }
 
 // finishStatus ends an Unschedulable status write. A failed one makes
-// every unschedulable pod due again, so the verdict is written later.
+// every unschedulable pod due again, so the verdict is written later. Either
+// way it asks for a pass: a change that came while the write was in flight
+// (a pod freed room) found the pod busy and did not try it.
 func (s *Scheduler) finishStatus(j job, err error) {
 	s.mu.Lock()
 	if s.inflight[j.pod.key] == j.flight {
@@ -129,8 +131,8 @@ func (s *Scheduler) finishStatus(j job, err error) {
 	s.mu.Unlock()
 	if err != nil {
 		s.log.Debug("unschedulable status not written", "pod", j.pod.key, "error", err)
-		s.poke()
 	}
+	s.poke()
 }
 
 // bind assigns p to node with POST pods/NAME/binding, p's uid as

@@ -2,20 +2,22 @@
 // (node/leader.go starts it in onLeader) and follows kube-scheduler's
 // behaviour and wording.
 //
-// The model is one level-triggered loop over the local replica of the
-// store:
+// The model is one level-triggered loop over the node's shared cache of
+// the store (node/follow): the pods and nodes there are decoded once per
+// change, for every part of the node.
 //
-//	store watch (pods, nodes) --+
-//	resync ticker --------------+--> pass: sync cache from Store.List
-//	bind finished --------------+         (decode only changed objects)
-//	                                      snapshot node usage
-//	                                      for each pending pod, by priority then age:
-//	                                        filter -> score -> assume on the node
-//	                                      hand binds / status writes to workers
+//	follow handlers (pods, nodes) --> cache: podInfo/nodeInfo per object,
+//	   |                              per-node sums of the pods bound there
+//	   +-- poke --+
+//	resync ticker +--> pass: snapshot the per-node sums (no walk over pods)
+//	bind finished +         the unbound pods from the pods-by-node index
+//	                        for each pending pod, by priority then age:
+//	                          filter -> score -> assume on the node
+//	                        hand binds / status writes to workers
 //
 // A pass never waits for the API: the chosen node is charged at once (the
 // pod is "assumed" there) and a bounded pool of workers writes the binds
-// concurrently through client-go. Until the store shows the pod bound, its
+// concurrently through client-go. Until the cache shows the pod bound, its
 // requests stay charged to that node, so later pods of the same or the
 // next pass cannot overcommit it. A bind that fails (a conflict, the pod
 // gone) releases the node and the pod is tried again on the next pass.

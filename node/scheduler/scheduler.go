@@ -10,12 +10,25 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/controller"
+	"github.com/shoal-project/shoal/node/follow"
 )
+
+// Deps is what a scheduler reads and writes through.
+type Deps struct {
+	// Cache is the node's shared cache of the store: the scheduler follows
+	// its pods and nodes (and adds the pods-by-node index).
+	Cache *follow.Shared
+	// Client writes binds, Unschedulable conditions and events.
+	Client kubernetes.Interface
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
 
 // Option configures a Scheduler.
 type Option func(*options)
@@ -125,7 +138,7 @@ func WithMetrics(reg prometheus.Registerer) Option {
 //
 //	built --Run--> first pass --close(Ready)--> passing --ctx done--> stopped
 type Scheduler struct {
-	deps  controller.Deps
+	deps  Deps
 	opts  options
 	log   *slog.Logger
 	now   func() time.Time
@@ -159,9 +172,9 @@ type attempt struct {
 	at                        time.Time
 }
 
-// New assembles a scheduler over deps: it reads deps.Store and writes
+// New assembles a scheduler over deps: it reads deps.Cache and writes
 // through deps.Client. It does no I/O.
-func New(deps controller.Deps, opts ...Option) *Scheduler {
+func New(deps Deps, opts ...Option) *Scheduler {
 	o := defaultOptions()
 	for _, opt := range opts {
 		opt(&o)
@@ -209,21 +222,27 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer s.stats.setPending(0, 0, 0) // a follower has no queue
 	defer wg.Wait()
 	defer cancel()
-	// Subscribe before the first pass (L10), so nothing falls in between.
-	for _, resource := range []string{"pods", "nodes"} {
-		wg.Go(func() { s.follow(ctx, resource) })
-	}
+	pods := follow.For[corev1.Pod](s.deps.Cache, "pods")
+	pods.AddIndex(follow.IndexPodsByNode, follow.PodsByNode)
+	nodes := follow.For[corev1.Node](s.deps.Cache, "nodes")
+	// Subscribe before the first pass (L10), so nothing falls in between:
+	// a handler added late is first shown every cached object.
+	defer pods.AddHandler(s.cache.podHandler(s.poke))()
+	defer nodes.AddHandler(s.cache.nodeHandler(s.poke))()
 	for range s.opts.workers {
 		wg.Go(func() { s.work(ctx) })
 	}
 	for range s.opts.eventWorkers {
 		wg.Go(func() { s.rec.run(ctx) })
 	}
+	if !follow.WaitReady(ctx, pods, nodes) {
+		return nil
+	}
 	t := time.NewTicker(s.opts.resync)
 	defer t.Stop()
 	first := true
 	for {
-		s.pass(ctx)
+		s.pass(ctx, pods)
 		if first {
 			close(s.ready)
 			first = false
@@ -242,44 +261,5 @@ func (s *Scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
-	}
-}
-
-// follow pokes the loop on every committed change of resource. A watch the
-// store closes (a slow reader, a snapshot restore) is opened again; the
-// pass that follows re-reads everything, so nothing is lost.
-func (s *Scheduler) follow(ctx context.Context, resource string) {
-	for {
-		w, err := s.deps.Store.Watch(resource, "", 0)
-		if err != nil {
-			s.log.Warn("scheduler watch", "resource", resource, "error", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-				continue
-			}
-		}
-		s.poke()
-		if !s.drain(ctx, w.Events()) {
-			w.Stop()
-			return
-		}
-	}
-}
-
-// drain pokes the loop for each event until the watch ends (true) or ctx
-// does (false).
-func (s *Scheduler) drain(ctx context.Context, events <-chan consensus.Event) bool {
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case _, ok := <-events:
-			if !ok {
-				return true
-			}
-			s.poke()
-		}
 	}
 }
