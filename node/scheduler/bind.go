@@ -3,7 +3,6 @@ package scheduler
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -165,14 +164,13 @@ func (s *Scheduler) updateStatus(ctx context.Context, pod *corev1.Pod) error {
 // msg, on p as the cache saw it (a resourceVersion precondition), then
 // records a FailedScheduling event.
 func (s *Scheduler) markUnschedulable(ctx context.Context, p *podInfo, msg string) error {
-	pod := *p.pod
-	pod.Status.Conditions = slices.Clone(p.pod.Status.Conditions)
+	pod := p.pod.DeepCopy() // p.pod is the shared cache's
 	cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 		Reason: corev1.PodReasonUnschedulable, Message: msg}
 	if !setCondition(&pod.Status, cond, s.now()) {
 		return nil
 	}
-	if err := s.updateStatus(ctx, &pod); err != nil {
+	if err := s.updateStatus(ctx, pod); err != nil {
 		return fmt.Errorf("update status: %w", err)
 	}
 	s.rec.event(p.pod, corev1.EventTypeWarning, "FailedScheduling", msg)

@@ -67,7 +67,9 @@ func WithWorkers(n int) Option {
 	}
 }
 
-// WithEventWorkers sets how many events are written at once (default 8).
+// WithEventWorkers sets how many events are written at once (default 8):
+// the number of the node's event recorders the scheduler spreads its
+// events over.
 func WithEventWorkers(n int) Option {
 	return func(o *options) {
 		if n > 0 {
@@ -143,7 +145,7 @@ type Scheduler struct {
 	log   *slog.Logger
 	now   func() time.Time
 	cache *cache
-	rec   *recorder
+	rec   *recorders // set by Run
 	stats *schedulerMetrics
 
 	// Owned by the loop goroutine.
@@ -199,7 +201,6 @@ func New(deps Deps, opts ...Option) *Scheduler {
 		log:      log,
 		now:      now,
 		cache:    newCache(o.schedulerName),
-		rec:      newRecorder(deps.Client, o.schedulerName, now, log),
 		stats:    newSchedulerMetrics(o.metrics, o.schedulerName),
 		rnd:      rand.New(src),
 		unsched:  make(map[string]attempt),
@@ -217,6 +218,11 @@ func (s *Scheduler) Ready() <-chan struct{} { return s.ready }
 // Run schedules until ctx is cancelled, then waits for its writes in
 // flight to end and returns nil.
 func (s *Scheduler) Run(ctx context.Context) error {
+	// client-go's recorders, as kube-scheduler's: repeats are aggregated,
+	// bursts rate-limited, and recording never blocks a worker. They stop
+	// after the workers, so the workers' last events are queued before.
+	s.rec = newRecorders(s.deps.Client, s.opts.schedulerName, s.opts.eventWorkers)
+	defer s.rec.stop()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer s.stats.setPending(0, 0, 0) // a follower has no queue
@@ -231,9 +237,6 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer nodes.AddHandler(s.cache.nodeHandler(s.poke))()
 	for range s.opts.workers {
 		wg.Go(func() { s.work(ctx) })
-	}
-	for range s.opts.eventWorkers {
-		wg.Go(func() { s.rec.run(ctx) })
 	}
 	if !follow.WaitReady(ctx, pods, nodes) {
 		return nil
