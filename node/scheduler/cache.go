@@ -23,6 +23,7 @@ type cache struct {
 	pods     map[string]*podInfo  // by namespace/name
 	nodes    map[string]*nodeInfo // by name
 	nodeList []*nodeInfo          // by name; nil once a node changed
+	nodeIdx  map[string]int       // name -> position in nodeList; replaced with it
 	usage    map[string]*usage    // by node name (nodes that are gone too)
 
 	// nodeGen counts changes to the set of nodes or to any node; freedGen
@@ -179,10 +180,15 @@ func (c *cache) snapshotLocked(assumed func(yield func(p *podInfo, node string))
 		c.nodeList = slices.SortedFunc(maps.Values(c.nodes), func(a, b *nodeInfo) int {
 			return cmp.Compare(a.name, b.name)
 		})
+		// A new map, not cleared: snapshots taken before hold the old one.
+		c.nodeIdx = make(map[string]int, len(c.nodeList))
+		for i, n := range c.nodeList {
+			c.nodeIdx[n.name] = i
+		}
 	}
 	s := &snapshot{
 		nodes:   make([]*nodeState, len(c.nodeList)),
-		byName:  make(map[string]*nodeState, len(c.nodeList)),
+		index:   c.nodeIdx,
 		nodeGen: c.nodeGen, freedGen: c.freedGen,
 	}
 	states := make([]nodeState, len(c.nodeList))
@@ -194,10 +200,9 @@ func (c *cache) snapshotLocked(assumed func(yield func(p *podInfo, node string))
 			st.ports, st.owners = slices.Clip(u.ports), u.owners
 		}
 		s.nodes[i] = st
-		s.byName[n.name] = st
 	}
 	assumed(func(p *podInfo, node string) {
-		if n := s.byName[node]; n != nil {
+		if n := s.node(node); n != nil {
 			n.add(p)
 		}
 	})

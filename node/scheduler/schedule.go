@@ -20,14 +20,17 @@ func (s *Scheduler) pass(ctx context.Context, pods *follow.Follower[corev1.Pod])
 	s.mu.Lock()
 	s.cache.mu.Lock()
 	s.settleLocked(now)
-	snap := s.cache.snapshotLocked(func(yield func(*podInfo, string)) {
-		for _, a := range s.inflight {
-			if a.node != "" {
-				yield(a.pod, a.node)
-			}
-		}
-	})
 	pending, backingOff := s.pendingLocked(now, unbound)
+	var snap *snapshot
+	if len(pending) > 0 { // most passes of a burst only settle binds
+		snap = s.cache.snapshotLocked(func(yield func(*podInfo, string)) {
+			for _, a := range s.inflight {
+				if a.node != "" {
+					yield(a.pod, a.node)
+				}
+			}
+		})
+	}
 	s.cache.mu.Unlock()
 	s.mu.Unlock()
 	s.stats.setPending(len(pending), backingOff, len(s.unsched))

@@ -186,8 +186,16 @@ func (n *nodeState) ownerPods(uid string) int32 { return n.owners[uid] + n.added
 
 // snapshot is the cluster as one pass sees it.
 type snapshot struct {
-	nodes  []*nodeState // by name
-	byName map[string]*nodeState
+	nodes []*nodeState   // by name
+	index map[string]int // name -> position in nodes; the cache's, read only
 	// The cache's generations when the snapshot was taken.
 	nodeGen, freedGen uint64
+}
+
+// node returns the node name, or nil.
+func (s *snapshot) node(name string) *nodeState {
+	if i, ok := s.index[name]; ok {
+		return s.nodes[i]
+	}
+	return nil
 }

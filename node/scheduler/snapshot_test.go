@@ -71,7 +71,7 @@ func TestCacheAndSnapshot(t *testing.T) {
 	snap := c.snapshotLocked(func(yield func(*podInfo, string)) { yield(pending, "n2") })
 	nodeGen, freedGen := c.nodeGen, c.freedGen
 	c.mu.Unlock()
-	n1, n2 := snap.byName["n1"], snap.byName["n2"]
+	n1, n2 := snap.node("n1"), snap.node("n2")
 	if n1.used != (resources{cpu: 1000, mem: 1 << 30}) || n1.pods != 1 || len(n1.ports) != 1 || n1.ownerPods("rs-rs") != 1 {
 		t.Errorf("n1 charged %+v, %d pods, ports %v, owners %v; want the running pod only", n1.used, n1.pods, n1.ports, n1.owners)
 	}
@@ -83,7 +83,7 @@ func TestCacheAndSnapshot(t *testing.T) {
 	c.mu.Lock()
 	again := c.snapshotLocked(func(func(*podInfo, string)) {})
 	c.mu.Unlock()
-	if a := again.byName["n1"]; a.pods != 1 || len(a.ports) != 1 || a.ownerPods("rs-rs") != 1 {
+	if a := again.node("n1"); a.pods != 1 || len(a.ports) != 1 || a.ownerPods("rs-rs") != 1 {
 		t.Errorf("a pass's add leaked into the cache: n1 has %d pods, ports %v, %d of rs", a.pods, a.ports, a.ownerPods("rs-rs"))
 	}
 
