@@ -42,9 +42,12 @@
 // PodScheduled=False (Unschedulable); the two never race over the
 // condition's True state.
 //
+// Events (Scheduled, FailedScheduling) go through the node's event
+// recorders (node/events, client-go's), from component default-scheduler.
+//
 // Usage:
 //
-//	s := scheduler.New(deps, scheduler.WithWorkers(32))
+//	s := scheduler.New(scheduler.Deps{Cache: shared, Client: client}, scheduler.WithWorkers(32))
 //	go s.Run(ctx) // returns when ctx is cancelled
 //	<-s.Ready()   // the first pass is done
 package scheduler

@@ -26,7 +26,8 @@ type Deps struct {
 	Client kubernetes.Interface
 	// Logger defaults to discarding.
 	Logger *slog.Logger
-	// Now defaults to time.Now.
+	// Now is the clock of conditions and back-offs (events carry
+	// client-go's); it defaults to time.Now.
 	Now func() time.Time
 }
 
@@ -231,8 +232,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	pods := follow.For[corev1.Pod](s.deps.Cache, "pods")
 	pods.AddIndex(follow.IndexPodsByNode, follow.PodsByNode)
 	nodes := follow.For[corev1.Node](s.deps.Cache, "nodes")
-	// Subscribe before the first pass (L10), so nothing falls in between:
-	// a handler added late is first shown every cached object.
+	// Subscribe before the first pass, so no change falls between the
+	// cache's first state and the changes after it: a handler added late is
+	// first shown every cached object, then each change.
 	defer pods.AddHandler(s.cache.podHandler(s.poke))()
 	defer nodes.AddHandler(s.cache.nodeHandler(s.poke))()
 	for range s.opts.workers {
