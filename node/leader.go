@@ -69,7 +69,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		"replicaset":           controller.NewReplicaSetController(deps.named("replicaset")).Run,
 		"replication":          controller.NewReplicationController(deps.named("replication")).Run,
 		"eviction":             controller.NewEviction(deps.named("eviction"), n.cfg.NodeEvictionTimeout).Run,
-		"scheduler":            scheduler.New(deps.named("scheduler"), scheduler.WithBindingSubresource(), scheduler.WithMetrics(n.metrics)).Run,
+		"scheduler":            scheduler.New(scheduler.Deps{Cache: deps.Cache, Client: deps.Client, Logger: deps.named("scheduler").Logger}, scheduler.WithMetrics(n.metrics)).Run,
 	}
 	for name, run := range loops {
 		wg.Add(1)

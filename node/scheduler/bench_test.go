@@ -132,16 +132,14 @@ func waitBound(ctx context.Context, st *consensus.Store, fromRV uint64, names ma
 // reports pods/s over all iterations, and the connections the API server
 // accepted per pod.
 //
-//   - update: bind = update spec.nodeName + status update (today's API),
-//     client-go's pool of 25 idle connections (today's node wiring);
-//   - update-idle128: the same with 128 idle connections;
-//   - binding-idle128: bind = POST pods/NAME/binding (bindingHandler).
+// A bind is one POST pods/NAME/binding.
+//
+//   - binding: client-go's pool of 25 idle connections;
+//   - binding-idle128: 128 idle connections, as the node wires its
+//     leader loops' client (node/leader.go).
 func BenchmarkSchedule1000Nodes(b *testing.B) {
-	b.Run("update", func(b *testing.B) { benchSchedule(b, nil) })
-	b.Run("update-idle128", func(b *testing.B) { benchSchedule(b, nil, withIdleConns(128)) })
-	b.Run("binding-idle128", func(b *testing.B) {
-		benchSchedule(b, []Option{WithBindingSubresource()}, withIdleConns(128), withBinding)
-	})
+	b.Run("binding", func(b *testing.B) { benchSchedule(b, nil) })
+	b.Run("binding-idle128", func(b *testing.B) { benchSchedule(b, nil, withIdleConns(128)) })
 }
 
 func benchSchedule(b *testing.B, opts []Option, envOpts ...envOption) {

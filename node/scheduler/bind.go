@@ -2,18 +2,13 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-
-	"github.com/shoal-project/shoal/consensus"
 )
 
 // Bind backoff after an error other than a lost race (the API down, the
@@ -121,7 +116,9 @@ func (s *Scheduler) finishBind(j job, err error) {
 }
 
 // finishStatus ends an Unschedulable status write. A failed one makes
-// every unschedulable pod due again, so the verdict is written later.
+// every unschedulable pod due again, so the verdict is written later. Either
+// way it asks for a pass: a change that came while the write was in flight
+// (a pod freed room) found the pod busy and did not try it.
 func (s *Scheduler) finishStatus(j job, err error) {
 	s.mu.Lock()
 	if s.inflight[j.pod.key] == j.flight {
@@ -133,85 +130,27 @@ func (s *Scheduler) finishStatus(j job, err error) {
 	s.mu.Unlock()
 	if err != nil {
 		s.log.Debug("unschedulable status not written", "pod", j.pod.key, "error", err)
-		s.poke()
 	}
+	s.poke()
 }
 
-// bind assigns p to node, with p's resourceVersion as precondition, and
-// marks it PodScheduled=True; then it records the Scheduled event.
-//
-// The writes go through the REST client and skip decoding the answers (a
-// pod each): the bind's answer is only read for its resourceVersion.
+// bind assigns p to node with POST pods/NAME/binding, p's uid as
+// precondition: the API server sets spec.nodeName and PodScheduled=True in
+// one write, as kube-apiserver's binding registry does. Then it records the
+// Scheduled event. The answer (a Status) is not decoded.
 func (s *Scheduler) bind(ctx context.Context, p *podInfo, node string) error {
-	rc := s.deps.Client.CoreV1().RESTClient()
-	if s.opts.bindingSubresource {
-		b := &corev1.Binding{
-			ObjectMeta: metav1.ObjectMeta{Name: p.pod.Name, Namespace: p.pod.Namespace, UID: p.pod.UID},
-			Target:     corev1.ObjectReference{Kind: "Node", APIVersion: "v1", Name: node},
-		}
-		err := rc.Post().Namespace(p.pod.Namespace).Resource("pods").Name(p.pod.Name).SubResource("binding").
-			Body(b).Do(ctx).Error()
-		if err != nil {
-			return fmt.Errorf("bind: %w", err)
-		}
-	} else {
-		pod := *p.pod // shallow: only spec.nodeName and metadata change
-		pod.Spec.NodeName = node
-		raw, err := rc.Put().Namespace(pod.Namespace).Resource("pods").Name(pod.Name).
-			Body(&pod).Do(ctx).Raw()
-		if err != nil {
-			return fmt.Errorf("bind: %w", err)
-		}
-		var meta struct {
-			Metadata struct {
-				ResourceVersion string `json:"resourceVersion"`
-			} `json:"metadata"`
-		}
-		if err := json.Unmarshal(raw, &meta); err != nil {
-			return fmt.Errorf("bind: decode answer: %w", err)
-		}
-		// The update kept the status: the cached one is still current.
-		pod.ResourceVersion = meta.Metadata.ResourceVersion
-		pod.Status.Conditions = slices.Clone(p.pod.Status.Conditions)
-		if err := s.setScheduled(ctx, &pod, node); err != nil {
-			// The pod is bound; its kubelet reports PodScheduled too.
-			s.log.Info("PodScheduled condition not written", "pod", p.key, "error", err)
-		}
+	b := &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: p.pod.Name, Namespace: p.pod.Namespace, UID: p.pod.UID},
+		Target:     corev1.ObjectReference{Kind: "Node", APIVersion: "v1", Name: node},
+	}
+	err := s.deps.Client.CoreV1().RESTClient().Post().Namespace(p.pod.Namespace).Resource("pods").Name(p.pod.Name).
+		SubResource("binding").Body(b).Do(ctx).Error()
+	if err != nil {
+		return fmt.Errorf("bind: %w", err)
 	}
 	s.rec.event(p.pod, corev1.EventTypeNormal, "Scheduled",
 		fmt.Sprintf("Successfully assigned %s/%s to %s", p.pod.Namespace, p.pod.Name, node))
 	return nil
-}
-
-// setScheduled writes PodScheduled=True on a pod just bound to node,
-// starting again from the store's copy when another writer (the node's
-// kubelet) got there first. pod's conditions are the caller's to change.
-func (s *Scheduler) setScheduled(ctx context.Context, pod *corev1.Pod, node string) error {
-	cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}
-	for attempt := 0; ; attempt++ {
-		if !setCondition(&pod.Status, cond, s.now()) {
-			return nil
-		}
-		err := s.updateStatus(ctx, pod)
-		if err == nil || !apierrors.IsConflict(err) || attempt == 4 {
-			return err
-		}
-		obj, err := s.deps.Store.Get("pods", pod.Namespace, pod.Name)
-		if errors.Is(err, consensus.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		fresh := &corev1.Pod{}
-		if err := json.Unmarshal(obj.Raw, fresh); err != nil {
-			return err
-		}
-		if fresh.UID != pod.UID || fresh.Spec.NodeName != node {
-			return nil
-		}
-		pod = fresh
-	}
 }
 
 // updateStatus writes pod's status (PUT pods/NAME/status) and ignores the
@@ -225,14 +164,13 @@ func (s *Scheduler) updateStatus(ctx context.Context, pod *corev1.Pod) error {
 // msg, on p as the cache saw it (a resourceVersion precondition), then
 // records a FailedScheduling event.
 func (s *Scheduler) markUnschedulable(ctx context.Context, p *podInfo, msg string) error {
-	pod := *p.pod
-	pod.Status.Conditions = slices.Clone(p.pod.Status.Conditions)
+	pod := p.pod.DeepCopy() // p.pod is the shared cache's
 	cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 		Reason: corev1.PodReasonUnschedulable, Message: msg}
 	if !setCondition(&pod.Status, cond, s.now()) {
 		return nil
 	}
-	if err := s.updateStatus(ctx, &pod); err != nil {
+	if err := s.updateStatus(ctx, pod); err != nil {
 		return fmt.Errorf("update status: %w", err)
 	}
 	s.rec.event(p.pod, corev1.EventTypeWarning, "FailedScheduling", msg)

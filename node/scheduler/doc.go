@@ -2,20 +2,22 @@
 // (node/leader.go starts it in onLeader) and follows kube-scheduler's
 // behaviour and wording.
 //
-// The model is one level-triggered loop over the local replica of the
-// store:
+// The model is one level-triggered loop over the node's shared cache of
+// the store (node/follow): the pods and nodes there are decoded once per
+// change, for every part of the node.
 //
-//	store watch (pods, nodes) --+
-//	resync ticker --------------+--> pass: sync cache from Store.List
-//	bind finished --------------+         (decode only changed objects)
-//	                                      snapshot node usage
-//	                                      for each pending pod, by priority then age:
-//	                                        filter -> score -> assume on the node
-//	                                      hand binds / status writes to workers
+//	follow handlers (pods, nodes) --> cache: podInfo/nodeInfo per object,
+//	   |                              per-node sums of the pods bound there
+//	   +-- poke --+
+//	resync ticker +--> pass: snapshot the per-node sums (no walk over pods)
+//	bind finished +         the unbound pods from the pods-by-node index
+//	                        for each pending pod, by priority then age:
+//	                          filter -> score -> assume on the node
+//	                        hand binds / status writes to workers
 //
 // A pass never waits for the API: the chosen node is charged at once (the
 // pod is "assumed" there) and a bounded pool of workers writes the binds
-// concurrently through client-go. Until the store shows the pod bound, its
+// concurrently through client-go. Until the cache shows the pod bound, its
 // requests stay charged to that node, so later pods of the same or the
 // next pass cannot overcommit it. A bind that fails (a conflict, the pod
 // gone) releases the node and the pod is tried again on the next pass.
@@ -34,14 +36,18 @@
 // message changes. Such pods are tried again when a node changes, when a
 // pod that held resources goes away, and on a timer.
 //
-// Binding: by default a bind is an update of the pod setting spec.nodeName
-// (with a resourceVersion precondition) followed by a status update setting
-// PodScheduled=True. WithBindingSubresource switches to POST
-// pods/NAME/binding, one write, once the API serves it.
+// Binding is one POST pods/NAME/binding (the pod's uid as precondition):
+// the API server sets spec.nodeName and PodScheduled=True in one write, as
+// kube-apiserver's binding registry does. The scheduler itself only writes
+// PodScheduled=False (Unschedulable); the two never race over the
+// condition's True state.
+//
+// Events (Scheduled, FailedScheduling) go through the node's event
+// recorders (node/events, client-go's), from component default-scheduler.
 //
 // Usage:
 //
-//	s := scheduler.New(deps, scheduler.WithWorkers(32))
+//	s := scheduler.New(scheduler.Deps{Cache: shared, Client: client}, scheduler.WithWorkers(32))
 //	go s.Run(ctx) // returns when ctx is cancelled
 //	<-s.Ready()   // the first pass is done
 package scheduler

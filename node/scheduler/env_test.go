@@ -19,18 +19,20 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver"
-	"github.com/shoal-project/shoal/node/controller"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 const testToken = "secret"
 
 // env is one store behind the real API server (LocalProposer, no raft),
-// served over loopback HTTP by httptest, and a client-go client for it.
+// served over loopback HTTP by httptest, a client-go client for it, and
+// the store's shared cache, running as on a node.
 type env struct {
 	tb    testing.TB
 	store *consensus.Store
 	cs    kubernetes.Interface
-	deps  controller.Deps
+	cache *follow.Shared
+	deps  Deps
 	ctx   context.Context
 	// conns counts the connections the API server accepted.
 	conns atomic.Int64
@@ -96,7 +98,17 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	e.cs, e.ctx = cs, ctx
-	e.deps = controller.Deps{Store: st, Client: cs, Logger: testLogger(tb)}
+	e.cache = follow.NewShared(st, quiet)
+	cacheDone := make(chan struct{})
+	go func() {
+		defer close(cacheDone)
+		_ = e.cache.Run(ctx)
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		<-cacheDone
+	})
+	e.deps = Deps{Cache: e.cache, Client: cs, Logger: testLogger(tb)}
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
 		tb.Fatalf("create namespace: %v", err)
 	}

@@ -96,9 +96,9 @@ func notReady(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.Condition
 
 // state builds node's usage with the pods already bound to it.
 func state(node *corev1.Node, bound ...*corev1.Pod) *nodeState {
-	n := &nodeState{nodeInfo: nodeInfoFor(node, 1)}
+	n := &nodeState{nodeInfo: nodeInfoFor(node)}
 	for _, p := range bound {
-		if pi := podInfoFor(p, p.Namespace+"/"+p.Name, 1, corev1.DefaultSchedulerName); !pi.terminal {
+		if pi := podInfoFor(p, p.Namespace+"/"+p.Name, corev1.DefaultSchedulerName); !pi.terminal {
 			n.add(pi)
 		}
 	}
@@ -191,7 +191,7 @@ func TestFilter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n := state(tt.node, tt.bound...)
-			p := podInfoFor(tt.pod, "default/"+tt.pod.Name, 1, corev1.DefaultSchedulerName)
+			p := podInfoFor(tt.pod, "default/"+tt.pod.Name, corev1.DefaultSchedulerName)
 			if got := filter(p, n); !slices.Equal(got, tt.want) {
 				t.Errorf("filter = %q, want %q", got, tt.want)
 			}
@@ -213,7 +213,7 @@ func TestPending(t *testing.T) {
 		{"failed", testPod("p", "", "", func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed }), false},
 	}
 	for _, tt := range tests {
-		if got := podInfoFor(tt.pod, "default/p", 1, corev1.DefaultSchedulerName).pending(); got != tt.want {
+		if got := podInfoFor(tt.pod, "default/p", corev1.DefaultSchedulerName).pending(); got != tt.want {
 			t.Errorf("%s: pending = %v, want %v", tt.name, got, tt.want)
 		}
 	}

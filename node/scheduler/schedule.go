@@ -7,25 +7,31 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/shoal-project/shoal/node/follow"
 )
 
-// pass is one round of the loop: refresh the cache, snapshot node usage,
-// then place every pending pod that is due, in priority order.
-func (s *Scheduler) pass(ctx context.Context) {
-	if err := s.cache.sync(s.deps.Store); err != nil {
-		s.log.Warn("scheduler cache", "error", err)
-	}
+// pass is one round of the loop: snapshot node usage from the cache, then
+// place every pending pod that is due, in priority order.
+func (s *Scheduler) pass(ctx context.Context, pods *follow.Follower[corev1.Pod]) {
+	// The unbound pods, from the shared index: no walk over bound pods.
+	unbound := pods.ByIndex(follow.IndexPodsByNode, "")
 	now := s.now()
 	s.mu.Lock()
+	s.cache.mu.Lock()
 	s.settleLocked(now)
-	snap := newSnapshot(s.cache, func(yield func(*podInfo, string)) {
-		for _, a := range s.inflight {
-			if a.node != "" {
-				yield(a.pod, a.node)
+	pending, backingOff := s.pendingLocked(now, unbound)
+	var snap *snapshot
+	if len(pending) > 0 { // most passes of a burst only settle binds
+		snap = s.cache.snapshotLocked(func(yield func(*podInfo, string)) {
+			for _, a := range s.inflight {
+				if a.node != "" {
+					yield(a.pod, a.node)
+				}
 			}
-		}
-	})
-	pending, backingOff := s.pendingLocked(now)
+		})
+	}
+	s.cache.mu.Unlock()
 	s.mu.Unlock()
 	s.stats.setPending(len(pending), backingOff, len(s.unsched))
 
@@ -44,10 +50,10 @@ func (s *Scheduler) pass(ctx context.Context) {
 	s.stats.setPending(0, backingOff, len(s.unsched))
 }
 
-// settleLocked forgets binds the store now reflects (the pod is charged to
+// settleLocked forgets binds the cache now reflects (the pod is charged to
 // its node through the cache from then on), binds of pods that are gone,
 // and binds written so long ago that the store must have missed them.
-// s.mu is held.
+// s.mu and s.cache.mu are held.
 func (s *Scheduler) settleLocked(now time.Time) {
 	for key, a := range s.inflight {
 		if a.node == "" {
@@ -68,20 +74,24 @@ func (s *Scheduler) settleLocked(now time.Time) {
 	}
 }
 
-// pendingLocked returns the pods to place in this pass: pending, not being
-// written, not backing off after a failed bind, and not found
-// unschedulable since the last relevant change. Higher priority first,
-// then older first. backingOff counts the pending pods left out for their
-// back-off. s.mu is held.
-func (s *Scheduler) pendingLocked(now time.Time) (_ []*podInfo, backingOff int) {
+// pendingLocked returns the pods to place in this pass, out of the
+// unbound ones: pending, not being written, not backing off after a failed
+// bind, and not found unschedulable since the last relevant change. Higher
+// priority first, then older first. backingOff counts the pending pods left
+// out for their back-off. s.mu and s.cache.mu are held.
+func (s *Scheduler) pendingLocked(now time.Time, unbound []*corev1.Pod) (_ []*podInfo, backingOff int) {
 	for key := range s.unsched {
 		if p := s.cache.pods[key]; p == nil || !p.pending() {
 			delete(s.unsched, key)
 		}
 	}
 	var out []*podInfo
-	for key, p := range s.cache.pods {
-		if !p.pending() {
+	for _, pod := range unbound {
+		key := follow.Key(pod.Namespace, pod.Name)
+		p := s.cache.pods[key]
+		// The index may be a change ahead of the cache (its handler has not
+		// run yet): that handler asks for another pass.
+		if p == nil || p.pod != pod || !p.pending() {
 			continue
 		}
 		if _, busy := s.inflight[key]; busy {
@@ -123,7 +133,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, snap *snapshot, p *podInfo,
 		failed := s.failed
 		s.mu.Unlock()
 		s.unsched[p.key] = attempt{uid: p.pod.UID, generation: p.pod.Generation,
-			nodeGen: s.cache.nodeGen, freedGen: s.cache.freedGen, failed: failed, at: now}
+			nodeGen: snap.nodeGen, freedGen: snap.freedGen, failed: failed, at: now}
 		msg := diag.message()
 		if c := p.scheduledCondition(); c != nil && c.Status == corev1.ConditionFalse &&
 			c.Reason == corev1.PodReasonUnschedulable && c.Message == msg {

@@ -10,27 +10,40 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/controller"
+	"github.com/shoal-project/shoal/node/follow"
 )
+
+// Deps is what a scheduler reads and writes through.
+type Deps struct {
+	// Cache is the node's shared cache of the store: the scheduler follows
+	// its pods and nodes (and adds the pods-by-node index).
+	Cache *follow.Shared
+	// Client writes binds, Unschedulable conditions and events.
+	Client kubernetes.Interface
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+	// Now is the clock of conditions and back-offs (events carry
+	// client-go's); it defaults to time.Now.
+	Now func() time.Time
+}
 
 // Option configures a Scheduler.
 type Option func(*options)
 
 type options struct {
-	workers            int
-	eventWorkers       int
-	resync             time.Duration
-	retry              time.Duration
-	assumeTTL          time.Duration
-	seed               *[2]uint64
-	bindingSubresource bool
-	schedulerName      string
-	percentageOfNodes  int
-	metrics            prometheus.Registerer
+	workers           int
+	eventWorkers      int
+	resync            time.Duration
+	retry             time.Duration
+	assumeTTL         time.Duration
+	seed              *[2]uint64
+	schedulerName     string
+	percentageOfNodes int
+	metrics           prometheus.Registerer
 }
 
 func defaultOptions() options {
@@ -55,7 +68,9 @@ func WithWorkers(n int) Option {
 	}
 }
 
-// WithEventWorkers sets how many events are written at once (default 8).
+// WithEventWorkers sets how many events are written at once (default 8):
+// the number of the node's event recorders the scheduler spreads its
+// events over.
 func WithEventWorkers(n int) Option {
 	return func(o *options) {
 		if n > 0 {
@@ -89,13 +104,6 @@ func WithUnschedulableRetry(d time.Duration) Option {
 // Without it the scheduler picks at random.
 func WithSeed(seed uint64) Option {
 	return func(o *options) { o.seed = &[2]uint64{seed, seed ^ 0x9e3779b97f4a7c15} }
-}
-
-// WithBindingSubresource binds with POST pods/NAME/binding (one write that
-// sets spec.nodeName and PodScheduled=True) instead of an update of the
-// pod followed by a status update. Use it once the API serves binding.
-func WithBindingSubresource() Option {
-	return func(o *options) { o.bindingSubresource = true }
 }
 
 // WithSchedulerName sets the spec.schedulerName this scheduler serves
@@ -133,12 +141,12 @@ func WithMetrics(reg prometheus.Registerer) Option {
 //
 //	built --Run--> first pass --close(Ready)--> passing --ctx done--> stopped
 type Scheduler struct {
-	deps  controller.Deps
+	deps  Deps
 	opts  options
 	log   *slog.Logger
 	now   func() time.Time
 	cache *cache
-	rec   *recorder
+	rec   *recorders // set by Run
 	stats *schedulerMetrics
 
 	// Owned by the loop goroutine.
@@ -167,9 +175,9 @@ type attempt struct {
 	at                        time.Time
 }
 
-// New assembles a scheduler over deps: it reads deps.Store and writes
+// New assembles a scheduler over deps: it reads deps.Cache and writes
 // through deps.Client. It does no I/O.
-func New(deps controller.Deps, opts ...Option) *Scheduler {
+func New(deps Deps, opts ...Option) *Scheduler {
 	o := defaultOptions()
 	for _, opt := range opts {
 		opt(&o)
@@ -194,7 +202,6 @@ func New(deps controller.Deps, opts ...Option) *Scheduler {
 		log:      log,
 		now:      now,
 		cache:    newCache(o.schedulerName),
-		rec:      newRecorder(deps.Client, o.schedulerName, now, log),
 		stats:    newSchedulerMetrics(o.metrics, o.schedulerName),
 		rnd:      rand.New(src),
 		unsched:  make(map[string]attempt),
@@ -212,26 +219,35 @@ func (s *Scheduler) Ready() <-chan struct{} { return s.ready }
 // Run schedules until ctx is cancelled, then waits for its writes in
 // flight to end and returns nil.
 func (s *Scheduler) Run(ctx context.Context) error {
+	// client-go's recorders, as kube-scheduler's: repeats are aggregated,
+	// bursts rate-limited, and recording never blocks a worker. They stop
+	// after the workers, so the workers' last events are queued before.
+	s.rec = newRecorders(s.deps.Client, s.opts.schedulerName, s.opts.eventWorkers)
+	defer s.rec.stop()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer s.stats.setPending(0, 0, 0) // a follower has no queue
 	defer wg.Wait()
 	defer cancel()
-	// Subscribe before the first pass (L10), so nothing falls in between.
-	for _, resource := range []string{"pods", "nodes"} {
-		wg.Go(func() { s.follow(ctx, resource) })
-	}
+	pods := follow.For[corev1.Pod](s.deps.Cache, "pods")
+	pods.AddIndex(follow.IndexPodsByNode, follow.PodsByNode)
+	nodes := follow.For[corev1.Node](s.deps.Cache, "nodes")
+	// Subscribe before the first pass, so no change falls between the
+	// cache's first state and the changes after it: a handler added late is
+	// first shown every cached object, then each change.
+	defer pods.AddHandler(s.cache.podHandler(s.poke))()
+	defer nodes.AddHandler(s.cache.nodeHandler(s.poke))()
 	for range s.opts.workers {
 		wg.Go(func() { s.work(ctx) })
 	}
-	for range s.opts.eventWorkers {
-		wg.Go(func() { s.rec.run(ctx) })
+	if !follow.WaitReady(ctx, pods, nodes) {
+		return nil
 	}
 	t := time.NewTicker(s.opts.resync)
 	defer t.Stop()
 	first := true
 	for {
-		s.pass(ctx)
+		s.pass(ctx, pods)
 		if first {
 			close(s.ready)
 			first = false
@@ -250,44 +266,5 @@ func (s *Scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
-	}
-}
-
-// follow pokes the loop on every committed change of resource. A watch the
-// store closes (a slow reader, a snapshot restore) is opened again; the
-// pass that follows re-reads everything, so nothing is lost.
-func (s *Scheduler) follow(ctx context.Context, resource string) {
-	for {
-		w, err := s.deps.Store.Watch(resource, "", 0)
-		if err != nil {
-			s.log.Warn("scheduler watch", "resource", resource, "error", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-				continue
-			}
-		}
-		s.poke()
-		if !s.drain(ctx, w.Events()) {
-			w.Stop()
-			return
-		}
-	}
-}
-
-// drain pokes the loop for each event until the watch ends (true) or ctx
-// does (false).
-func (s *Scheduler) drain(ctx context.Context, events <-chan consensus.Event) bool {
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case _, ok := <-events:
-			if !ok {
-				return true
-			}
-			s.poke()
-		}
 	}
 }

@@ -180,3 +180,27 @@ func TestFilteredNodes(t *testing.T) {
 		return nil
 	})
 }
+
+// TestBindingSubresource: a bind is one POST pods/NAME/binding, after which
+// the API server's copy of the pod is bound with PodScheduled=True (set by
+// the API server, as kube-apiserver does), and one Scheduled event exists.
+func TestBindingSubresource(t *testing.T) {
+	e := newEnv(t)
+	e.readyNode("node-a", "1", "1Gi")
+	e.start()
+	e.pod("a", "1", "")
+	e.pod("b", "1", "")
+	e.eventually(10*time.Second, func() error {
+		if err := e.bound("a"); err != nil {
+			return err
+		}
+		c := podScheduled(e.getPod("b"))
+		if c == nil || c.Message != "0/1 nodes are available: 1 Insufficient cpu." {
+			return fmt.Errorf("b: PodScheduled %+v, want Insufficient cpu", c)
+		}
+		if n := len(e.events("a", "Scheduled")); n != 1 {
+			return fmt.Errorf("%d Scheduled events for a, want 1", n)
+		}
+		return nil
+	})
+}

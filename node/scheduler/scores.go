@@ -52,7 +52,7 @@ func spread(p *podInfo, n *nodeState, maxCount int32) int64 {
 	if p.owner == "" || maxCount == 0 {
 		return maxNodeScore
 	}
-	return int64(maxCount-n.owners[p.owner]) * maxNodeScore / int64(maxCount)
+	return int64(maxCount-n.ownerPods(p.owner)) * maxNodeScore / int64(maxCount)
 }
 
 // score is the weighted sum of the scores of p on n.
@@ -66,7 +66,7 @@ func selectHost(p *podInfo, feasible []*nodeState, rnd *rand.Rand) *nodeState {
 	var maxCount int32
 	if p.owner != "" {
 		for _, n := range feasible {
-			maxCount = max(maxCount, n.owners[p.owner])
+			maxCount = max(maxCount, n.ownerPods(p.owner))
 		}
 	}
 	var (

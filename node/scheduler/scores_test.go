@@ -17,7 +17,7 @@ func ownedBy(uid string) func(*corev1.Pod) {
 }
 
 func info(p *corev1.Pod) *podInfo {
-	return podInfoFor(p, p.Namespace+"/"+p.Name, 1, corev1.DefaultSchedulerName)
+	return podInfoFor(p, p.Namespace+"/"+p.Name, corev1.DefaultSchedulerName)
 }
 
 func TestScores(t *testing.T) {

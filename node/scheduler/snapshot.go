@@ -1,16 +1,11 @@
 package scheduler
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net"
 
 	corev1 "k8s.io/api/core/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
-
-	"github.com/shoal-project/shoal/consensus"
 )
 
 // Defaults kube-scheduler charges a pod that requests nothing, for scoring
@@ -27,6 +22,8 @@ type resources struct {
 
 func (r resources) add(o resources) resources { return resources{r.cpu + o.cpu, r.mem + o.mem} }
 
+func (r resources) sub(o resources) resources { return resources{r.cpu - o.cpu, r.mem - o.mem} }
+
 // hostPort is one host port a pod asks for.
 type hostPort struct {
 	proto corev1.Protocol
@@ -39,11 +36,11 @@ func (h hostPort) conflicts(o hostPort) bool {
 	return h.port == o.port && h.proto == o.proto && (h.ip == o.ip || h.ip == "0.0.0.0" || o.ip == "0.0.0.0")
 }
 
-// podInfo is what the scheduler derives from one stored pod. It is built
-// once per resourceVersion and never changed afterwards.
+// podInfo is what the scheduler derives from one cached pod. It is built
+// once per change of the pod and never changed afterwards; pod is the
+// shared cache's object, read only.
 type podInfo struct {
 	key      string // namespace/name
-	rv       uint64
 	pod      *corev1.Pod
 	node     string // spec.nodeName
 	terminal bool   // Succeeded or Failed: holds no resources
@@ -61,18 +58,9 @@ type podInfo struct {
 	affinity *nodeaffinity.RequiredNodeAffinity
 }
 
-func newPodInfo(o *consensus.Object, schedulerName string) (*podInfo, error) {
-	pod := &corev1.Pod{}
-	if err := json.Unmarshal(o.Raw, pod); err != nil {
-		return nil, fmt.Errorf("decode pod %s/%s: %w", o.Namespace, o.Name, err)
-	}
-	return podInfoFor(pod, o.Namespace+"/"+o.Name, o.ResourceVersion, schedulerName), nil
-}
-
-func podInfoFor(pod *corev1.Pod, key string, rv uint64, schedulerName string) *podInfo {
+func podInfoFor(pod *corev1.Pod, key, schedulerName string) *podInfo {
 	p := &podInfo{
 		key:      key,
-		rv:       rv,
 		pod:      pod,
 		node:     pod.Spec.NodeName,
 		terminal: pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed,
@@ -136,11 +124,10 @@ func (p *podInfo) scheduledCondition() *corev1.PodCondition {
 	return nil
 }
 
-// nodeInfo is what the scheduler derives from one stored node; built once
-// per resourceVersion.
+// nodeInfo is what the scheduler derives from one cached node; built once
+// per change of the node. node is the shared cache's object, read only.
 type nodeInfo struct {
 	name          string
-	rv            uint64
 	node          *corev1.Node
 	ready         bool
 	unschedulable bool
@@ -149,16 +136,8 @@ type nodeInfo struct {
 	allocPods     int64
 }
 
-func newNodeInfo(o *consensus.Object) (*nodeInfo, error) {
-	node := &corev1.Node{}
-	if err := json.Unmarshal(o.Raw, node); err != nil {
-		return nil, fmt.Errorf("decode node %s: %w", o.Name, err)
-	}
-	return nodeInfoFor(node, o.ResourceVersion), nil
-}
-
-func nodeInfoFor(node *corev1.Node, rv uint64) *nodeInfo {
-	n := &nodeInfo{name: node.Name, rv: rv, node: node, unschedulable: node.Spec.Unschedulable}
+func nodeInfoFor(node *corev1.Node) *nodeInfo {
+	n := &nodeInfo{name: node.Name, node: node, unschedulable: node.Spec.Unschedulable}
 	for _, c := range node.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			n.ready = c.Status == corev1.ConditionTrue
@@ -175,86 +154,17 @@ func nodeInfoFor(node *corev1.Node, rv uint64) *nodeInfo {
 	return n
 }
 
-// cache holds the decoded pods and nodes, refreshed from the store on
-// every pass: objects whose resourceVersion did not change are not decoded
-// again, so a pass costs a list of the store plus the changes.
-type cache struct {
-	schedulerName string
-	nodes         map[string]*nodeInfo
-	nodeList      []*nodeInfo // by name
-	pods          map[string]*podInfo
-
-	// nodeGen counts changes to the set of nodes or to any node; freedGen
-	// counts pods that stopped holding resources on a node. A pod found
-	// unschedulable is only worth another try once one of them moved.
-	nodeGen, freedGen uint64
-}
-
-func newCache(schedulerName string) *cache {
-	return &cache{schedulerName: schedulerName, nodes: map[string]*nodeInfo{}, pods: map[string]*podInfo{}}
-}
-
-// sync brings the cache up to the store's current state. Objects that fail
-// to decode are skipped (and reported).
-func (c *cache) sync(store *consensus.Store) error {
-	var errs []error
-	nodes, _, _ := store.List("nodes", "", "", 0)
-	changed := len(nodes) != len(c.nodes)
-	list := make([]*nodeInfo, 0, len(nodes))
-	seen := make(map[string]*nodeInfo, len(nodes))
-	for _, o := range nodes {
-		n := c.nodes[o.Name]
-		if n == nil || n.rv != o.ResourceVersion {
-			var err error
-			if n, err = newNodeInfo(o); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			changed = true
-		}
-		seen[o.Name] = n
-		list = append(list, n)
-	}
-	if changed || len(seen) != len(c.nodes) {
-		c.nodeGen++
-	}
-	c.nodes, c.nodeList = seen, list
-
-	pods, _, _ := store.List("pods", "", "", 0)
-	next := make(map[string]*podInfo, len(pods))
-	for _, o := range pods {
-		key := o.Namespace + "/" + o.Name
-		p := c.pods[key]
-		if p == nil || p.rv != o.ResourceVersion {
-			np, err := newPodInfo(o, c.schedulerName)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if p != nil && p.holds() && (!np.holds() || np.node != p.node) {
-				c.freedGen++
-			}
-			p = np
-		}
-		next[key] = p
-	}
-	for key, p := range c.pods {
-		if _, ok := next[key]; !ok && p.holds() {
-			c.freedGen++
-		}
-	}
-	c.pods = next
-	return errors.Join(errs...)
-}
-
-// nodeState is one node's usage during a pass.
+// nodeState is one node's usage during a pass: the cache's sums for the
+// pods bound there, plus the pods the pass (and the binds in flight) put
+// there.
 type nodeState struct {
 	*nodeInfo
 	used    resources // requests of the pods on the node
 	nonzero resources // the same with kube-scheduler's scoring defaults
 	pods    int64
-	ports   []hostPort
-	owners  map[string]int32 // pods per controller uid
+	ports   []hostPort       // capacity clipped: add never writes into the cache's array
+	owners  map[string]int32 // pods per controller uid; the cache's, read only
+	added   map[string]int32 // pods per controller uid the pass added
 }
 
 // add charges p to the node.
@@ -264,41 +174,28 @@ func (n *nodeState) add(p *podInfo) {
 	n.pods++
 	n.ports = append(n.ports, p.ports...)
 	if p.owner != "" {
-		if n.owners == nil {
-			n.owners = make(map[string]int32)
+		if n.added == nil {
+			n.added = make(map[string]int32)
 		}
-		n.owners[p.owner]++
+		n.added[p.owner]++
 	}
 }
+
+// ownerPods is how many pods of the controller uid the node holds.
+func (n *nodeState) ownerPods(uid string) int32 { return n.owners[uid] + n.added[uid] }
 
 // snapshot is the cluster as one pass sees it.
 type snapshot struct {
-	nodes  []*nodeState // by name
-	byName map[string]*nodeState
+	nodes []*nodeState   // by name
+	index map[string]int // name -> position in nodes; the cache's, read only
+	// The cache's generations when the snapshot was taken.
+	nodeGen, freedGen uint64
 }
 
-// newSnapshot charges every pod holding resources to its node, and every
-// assumed pod to the node chosen for it.
-func newSnapshot(c *cache, assumed func(yield func(p *podInfo, node string))) *snapshot {
-	s := &snapshot{nodes: make([]*nodeState, len(c.nodeList)), byName: make(map[string]*nodeState, len(c.nodeList))}
-	states := make([]nodeState, len(c.nodeList))
-	for i, n := range c.nodeList {
-		states[i].nodeInfo = n
-		s.nodes[i] = &states[i]
-		s.byName[n.name] = &states[i]
+// node returns the node name, or nil.
+func (s *snapshot) node(name string) *nodeState {
+	if i, ok := s.index[name]; ok {
+		return s.nodes[i]
 	}
-	for _, p := range c.pods {
-		if !p.holds() {
-			continue
-		}
-		if n := s.byName[p.node]; n != nil {
-			n.add(p)
-		}
-	}
-	assumed(func(p *podInfo, node string) {
-		if n := s.byName[node]; n != nil {
-			n.add(p)
-		}
-	})
-	return s
+	return nil
 }
