@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/internal/procfs"
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/node/identity"
@@ -341,17 +342,12 @@ func advertiseFor(bind string) string {
 	return "127.0.0.1"
 }
 
-// machineMemory is the machine's memory in bytes, from /proc/meminfo.
+// machineMemory is the machine's memory in bytes, or 0 when /proc cannot
+// say (the Node then shows no memory capacity rather than a guess).
 func machineMemory() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
+	m, err := procfs.FS{}.Meminfo()
 	if err != nil {
 		return 0
 	}
-	var kb int64
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "MemTotal:") {
-			fmt.Sscanf(strings.TrimPrefix(line, "MemTotal:"), "%d", &kb)
-		}
-	}
-	return kb * 1024
+	return int64(m.Total)
 }
