@@ -25,6 +25,7 @@
 //	err = m.Start()
 //	err = m.Join(ctx, []string{"10.0.0.1:7946"}) // errors.Is(err, membership.ErrGossipKeyMismatch) on a wrong token
 //	go m.RunReconnect(ctx)
+//	go m.RunRejoin(ctx, membership.RejoinConfig{DataDir: dataDir}) // saves peers; rejoins them after a restart
 //	defer m.Shutdown()
 //	defer m.Leave(2 * time.Second)
 package membership
