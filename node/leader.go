@@ -57,7 +57,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 	loops := map[string]func(context.Context) error{
 		"voters":               n.runVoters,
 		"namespaces-bootstrap": func(ctx context.Context) error { return controller.EnsureNamespaces(ctx, deps.named("bootstrap")) },
-		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip, RaftRoles: n.raft.Roles}).Run,
+		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip, RaftRoles: n.raft.Roles, ClusterCIDR: n.cfg.ClusterCIDR.String()}).Run,
 		"namespace-controller": (&controller.Namespaces{Deps: deps.named("namespaces")}).Run,
 		"garbage-collector":    (&controller.GarbageCollector{Deps: deps.named("gc")}).Run,
 		"endpoints":            (&controller.Endpoints{Deps: deps.named("endpoints")}).Run,

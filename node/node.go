@@ -219,6 +219,7 @@ func (n *Node) Run(ctx context.Context) error {
 		Subresources:    n.streamingProxy(nodeTr).Handlers(),
 		APIServices:     []apiserver.APIService{n.metricsAPI(nodeTr).APIService()},
 		ServerAddress:   hostPort(cfg.AdvertiseAddr, cfg.APIPort),
+		ServiceCIDR:     cfg.ServiceCIDR,
 		Metrics:         n.metrics,
 	})
 

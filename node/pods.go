@@ -21,7 +21,6 @@ import (
 
 	"github.com/shoal-project/shoal/dnsd"
 	"github.com/shoal-project/shoal/node/apiserver"
-	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/ingress"
 	"github.com/shoal-project/shoal/node/kubelet"
 	"github.com/shoal-project/shoal/node/network"
@@ -254,12 +253,12 @@ func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR strin
 	if _, err := network.EnableForwarding(); err != nil {
 		return err
 	}
-	routes, err := network.NewRoutes(network.RoutesConfig{ServiceCIDR: apiserver.DefaultServiceCIDR.String()})
+	routes, err := network.NewRoutes(network.RoutesConfig{ServiceCIDR: n.cfg.ServiceCIDR.String()})
 	if err != nil {
 		return err
 	}
 	proxy, err := network.NewServiceProxy(network.ProxyConfig{
-		ClusterCIDR: controller.DefaultClusterCIDR, PodCIDR: podCIDR, Logger: n.log.With("component", "proxy"),
+		ClusterCIDR: n.cfg.ClusterCIDR.String(), PodCIDR: podCIDR, Logger: n.log.With("component", "proxy"),
 	})
 	if err != nil {
 		return err
@@ -287,7 +286,7 @@ func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR strin
 		}
 		keep = append(keep, u)
 	}
-	zones := []netip.Prefix{netip.MustParsePrefix(controller.DefaultClusterCIDR), apiserver.DefaultServiceCIDR}
+	zones := []netip.Prefix{n.cfg.ClusterCIDR, n.cfg.ServiceCIDR}
 	h := dnsd.NewHandler(&servicesync.Resolver{Store: n.store}, dnsd.Config{
 		ReverseZones: zones, Settings: dnsd.Settings{Upstreams: keep}, Logger: n.log.With("component", "dnsd"),
 	})
