@@ -88,7 +88,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 // client, and read their own writes in the local replica.
 func (n *Node) selfRESTConfig() *rest.Config {
 	return &rest.Config{
-		Host:            "https://" + hostPort(loopbackFor(n.cfg.BindAddr, n.cfg.AdvertiseAddr), n.cfg.APIPort),
+		Host:            "https://" + hostPort(loopbackFor(n.cfg.BindAddr), n.cfg.APIPort),
 		BearerToken:     n.cluster.AdminToken(),
 		TLSClientConfig: rest.TLSClientConfig{CAData: n.cluster.CACertPEM},
 		QPS:             500,
@@ -136,7 +136,7 @@ func (d ctrlDeps) named(name string) controller.Deps {
 }
 
 // loopbackFor is the address this node reaches its own API on.
-func loopbackFor(bind, advertise string) string {
+func loopbackFor(bind string) string {
 	if bind == "0.0.0.0" || bind == "::" || bind == "" {
 		return "127.0.0.1"
 	}
