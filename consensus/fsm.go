@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// Raft log envelope (L7): one type byte, then the encoded body.
+// Raft log envelope: one type byte, then the encoded body.
 //
 // A type with msgIgnorable set that this binary does not know is skipped
 // with a warning (a newer node may log commands an older one can ignore);

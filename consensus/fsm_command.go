@@ -20,8 +20,9 @@ func encodeCommand(cmd *Command) ([]byte, error) {
 // applyCommandEntry decodes strictly: a field this binary does not know
 // may change what the command does (say, a newer leader's
 // annotationsWithStatus), and skipping it would make this replica
-// diverge from the others. Such an entry stops this node instead (L7):
-// upgrade every node before a newer one leads.
+// diverge from the others. Such an entry stops this node instead (a
+// replica that stops is safe, one that diverges is not): upgrade every
+// node before a newer one leads.
 func applyCommandEntry(s *Store, index uint64, body []byte) ApplyResult {
 	var cmd Command
 	dec := json.NewDecoder(bytes.NewReader(body))

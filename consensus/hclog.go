@@ -12,8 +12,8 @@ import (
 
 // hclogAdapter routes hclog output (raft, raft-wal) into a slog.Logger.
 // Raft's own info-level chatter is demoted one step (info -> debug), its
-// debug and trace to slog's debug-4 (below debug), to keep the node's logs
-// quiet by default (L15).
+// debug and trace to slog's debug-4 (below debug): at the default level
+// a node logs what an operator acts on, not raft's routine steps.
 type hclogAdapter struct {
 	l       *slog.Logger
 	name    string
