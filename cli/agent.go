@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -47,6 +48,8 @@ func agentFlags(def node.Config) []ucli.Flag {
 		&ucli.StringSliceFlag{Name: "registry-mirror", Usage: "`HOST=URL`: pull images of registry HOST from URL (repeatable)"},
 		&ucli.IntFlag{Name: "ingress-http-port", Value: def.IngressHTTPPort, Usage: "port of the Ingress proxy (HTTP) on the node's address; 0 disables"},
 		&ucli.IntFlag{Name: "ingress-https-port", Value: def.IngressHTTPSPort, Usage: "port of the Ingress proxy (HTTPS) on the node's address; 0 disables"},
+		&ucli.StringFlag{Name: "cluster-cidr", Value: def.ClusterCIDR.String(), Usage: "IPv4 `CIDR` of the pod network; each node gets a /24 of it (the same on every node)"},
+		&ucli.StringFlag{Name: "service-cidr", Value: def.ServiceCIDR.String(), Usage: "IPv4 `CIDR` Services' cluster IPs come from (the same on every node)"},
 		&ucli.BoolFlag{Name: "run-pods", Value: def.RunPods, Usage: "run pods on this node (containerd, the pod network, the kubelet); false makes a control-plane-only member"},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 	}
@@ -75,6 +78,18 @@ func decodeAgentConfig(c *ucli.Context) (agentConfig, error) {
 	n.IngressHTTPSPort = c.Int("ingress-https-port")
 
 	var errs []error
+	for _, f := range []struct {
+		name string
+		dst  *netip.Prefix
+	}{{"cluster-cidr", &n.ClusterCIDR}, {"service-cidr", &n.ServiceCIDR}} {
+		v := c.String(f.name)
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %q is not a CIDR (such as %s)", f.name, v, *f.dst))
+			continue
+		}
+		*f.dst = p
+	}
 	mirrors, err := parseMirrors(c.StringSlice("registry-mirror"))
 	if err != nil {
 		errs = append(errs, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -30,6 +31,7 @@ func TestAgentFlags(t *testing.T) {
 		"--join", "10.0.0.2:7946", "--join", "10.0.0.3:7946", "--token", "SHOAL-1-a-b", "--voters", "5", "--voter-grace", "30s",
 		"--containerd", "/run/containerd/containerd.sock", "--ingress-http-port", "8080", "--ingress-https-port", "0",
 		"--registry-mirror", "gcr.io=http://127.0.0.1:5000", "--registry-mirror", "docker.io=https://mirror.local",
+		"--cluster-cidr", "10.50.0.0/16", "--service-cidr", "10.51.0.0/20",
 		"--log-level", "debug")
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +43,7 @@ func TestAgentFlags(t *testing.T) {
 	want.ContainerdSocket = "/run/containerd/containerd.sock"
 	want.IngressHTTPPort, want.IngressHTTPSPort = 8080, 0
 	want.RegistryMirrors = map[string]string{"gcr.io": "http://127.0.0.1:5000", "docker.io": "https://mirror.local"}
+	want.ClusterCIDR, want.ServiceCIDR = netip.MustParsePrefix("10.50.0.0/16"), netip.MustParsePrefix("10.51.0.0/20")
 	if !reflect.DeepEqual(*ta.agentCfg, want) {
 		t.Fatalf("config =\n%+v\nwant\n%+v", *ta.agentCfg, want)
 	}
@@ -60,6 +63,13 @@ func TestAgentValidation(t *testing.T) {
 		{[]string{"--registry-mirror", "gcr.io"}, `--registry-mirror: "gcr.io" is not HOST=URL`},
 		{[]string{"--registry-mirror", "gcr.io=ftp://x"}, "is not an http(s) URL"},
 		{[]string{"--log-level", "loud"}, `--log-level: "loud"`},
+		{[]string{"--cluster-cidr", "10.42.0.0"}, `--cluster-cidr: "10.42.0.0" is not a CIDR (such as 10.42.0.0/16)`},
+		{[]string{"--service-cidr", ""}, `--service-cidr: "" is not a CIDR (such as 10.43.0.0/16)`},
+		{[]string{"--cluster-cidr", "fd00::/48"}, "--cluster-cidr: fd00::/48 is not IPv4"},
+		{[]string{"--cluster-cidr", "10.42.0.0/25"}, "--cluster-cidr: 10.42.0.0/25 is too small: each node gets a /24 of it, so at most a /24"},
+		{[]string{"--service-cidr", "10.43.0.0/30"}, "--service-cidr: 10.43.0.0/30 is too small"},
+		{[]string{"--service-cidr", "10.43.1.0/16"}, "--service-cidr: 10.43.1.0/16 has host bits set; did you mean 10.43.0.0/16?"},
+		{[]string{"--service-cidr", "10.42.128.0/20"}, "--service-cidr: 10.42.128.0/20 overlaps --cluster-cidr 10.42.0.0/16"},
 		{[]string{"10.0.0.2:7946"}, "did you mean `shoal join 10.0.0.2:7946`"},
 	} {
 		ta := newTestApp(t, Deps{})

@@ -30,6 +30,37 @@ func (r *Raft) Servers() ([]Server, error) {
 	return out, nil
 }
 
+// A server's raft role, as Roles names it; the Node objects show it in a
+// label.
+const (
+	RoleLeader   = "leader"
+	RoleVoter    = "voter"
+	RoleNonvoter = "non-voter"
+)
+
+// Roles names each server of the latest raft configuration by its role:
+// RoleLeader, RoleVoter or RoleNonvoter. It is nil when the configuration
+// cannot be read: callers then show no role rather than a guessed one.
+func (r *Raft) Roles() map[string]string {
+	servers, err := r.Servers()
+	if err != nil {
+		return nil
+	}
+	leader, _ := r.Leader()
+	out := make(map[string]string, len(servers))
+	for _, s := range servers {
+		switch {
+		case s.ID == leader:
+			out[s.ID] = RoleLeader
+		case s.Voter:
+			out[s.ID] = RoleVoter
+		default:
+			out[s.ID] = RoleNonvoter
+		}
+	}
+	return out
+}
+
 // AddVoter adds (or promotes) a voter; leader only (ErrNotLeader otherwise).
 func (r *Raft) AddVoter(id, addr string) error {
 	return membershipErr("add voter "+id, r.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, membershipTimeout).Error())

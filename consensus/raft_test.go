@@ -549,3 +549,22 @@ func TestRaftSnapshotsSoonAfterStart(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+func TestRaftRoles(t *testing.T) {
+	nodes := newTestCluster(t, 2, nil)
+	leader := waitLeader(t, nodes)
+	extra := &testNode{id: "n3", dir: t.TempDir()}
+	extra.start(t, false)
+	t.Cleanup(func() { _ = extra.raft.Shutdown() })
+	if err := leader.raft.AddNonvoter(extra.id, extra.addr); err != nil {
+		t.Fatal(err)
+	}
+	follower := followers(nodes)[0]
+	want := map[string]string{leader.id: RoleLeader, follower.id: RoleVoter, extra.id: RoleNonvoter}
+	for _, n := range append(nodes, extra) {
+		eventually(t, n.id+" sees every role", func() bool {
+			got := n.raft.Roles()
+			return len(got) == len(want) && got[leader.id] == want[leader.id] && got[follower.id] == want[follower.id] && got[extra.id] == want[extra.id]
+		})
+	}
+}

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/controller"
 )
 
 // Config is everything one shoal daemon needs to know. DefaultConfig fills
@@ -63,6 +66,13 @@ type Config struct {
 	// (80 and 443; 0 disables one). A port already taken is logged and
 	// skipped.
 	IngressHTTPPort, IngressHTTPSPort int
+	// ClusterCIDR is the pod network of the whole cluster: the leader gives
+	// each node a /24 of it, and nodes route to each other's. Default
+	// 10.42.0.0/16. It must be the same on every node.
+	ClusterCIDR netip.Prefix
+	// ServiceCIDR is where Services' cluster IPs come from. Default
+	// 10.43.0.0/16. It must be the same on every node.
+	ServiceCIDR netip.Prefix
 	// LeaveOnStop makes a stopping agent announce a gossip leave, after
 	// which the leader drops it from raft at once. Off by default, as
 	// consul's leave_on_terminate is for servers: a stopped agent is
@@ -70,6 +80,13 @@ type Config struct {
 	// turned a rolling restart of the voters into a chain of removals.
 	LeaveOnStop bool
 }
+
+// The default pod and Service networks (k3s' own): those the node
+// lifecycle controller and the API server's allocator fall back to.
+var (
+	DefaultClusterCIDR = netip.MustParsePrefix(controller.DefaultClusterCIDR)
+	DefaultServiceCIDR = apiserver.DefaultServiceCIDR
+)
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
@@ -88,6 +105,8 @@ func DefaultConfig() Config {
 		RunPods:             true,
 		IngressHTTPPort:     80,
 		IngressHTTPSPort:    443,
+		ClusterCIDR:         DefaultClusterCIDR,
+		ServiceCIDR:         DefaultServiceCIDR,
 	}
 }
 
@@ -145,5 +164,35 @@ func (c *Config) Validate() error {
 	if c.Voters != 1 && c.Voters != 3 && c.Voters != 5 && c.Voters != 7 {
 		errs = append(errs, fmt.Errorf("--voters: %d must be 1, 3, 5 or 7", c.Voters))
 	}
+	errs = append(errs, validateCIDRs(c.ClusterCIDR, c.ServiceCIDR)...)
 	return errors.Join(errs...)
+}
+
+// validateCIDRs checks the pod and Service networks: IPv4 (the pod
+// network, the proxy and the allocator know no other), in their canonical
+// form, large enough (a /24 per node; a Service allocator needs at least
+// a /29), and apart, or a cluster IP could be a pod's.
+func validateCIDRs(cluster, service netip.Prefix) []error {
+	var errs []error
+	check := func(flag string, p, example netip.Prefix, longest int, why string) bool {
+		switch {
+		case !p.IsValid():
+			errs = append(errs, fmt.Errorf("%s: must be set (an IPv4 CIDR such as %s)", flag, example))
+		case !p.Addr().Is4():
+			errs = append(errs, fmt.Errorf("%s: %s is not IPv4; only IPv4 networks are supported", flag, p))
+		case p != p.Masked():
+			errs = append(errs, fmt.Errorf("%s: %s has host bits set; did you mean %s?", flag, p, p.Masked()))
+		case p.Bits() > longest:
+			errs = append(errs, fmt.Errorf("%s: %s is too small: %s, so at most a /%d", flag, p, why, longest))
+		default:
+			return true
+		}
+		return false
+	}
+	okCluster := check("--cluster-cidr", cluster, DefaultClusterCIDR, 24, "each node gets a /24 of it")
+	okService := check("--service-cidr", service, DefaultServiceCIDR, 29, "the Service IP allocator needs at least 8 addresses")
+	if okCluster && okService && cluster.Overlaps(service) {
+		errs = append(errs, fmt.Errorf("--service-cidr: %s overlaps --cluster-cidr %s; they must be apart", service, cluster))
+	}
+	return errs
 }

@@ -57,7 +57,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 	loops := map[string]func(context.Context) error{
 		"voters":               n.runVoters,
 		"namespaces-bootstrap": func(ctx context.Context) error { return controller.EnsureNamespaces(ctx, deps.named("bootstrap")) },
-		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip, RaftRoles: n.raftRoles}).Run,
+		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip, RaftRoles: n.raft.Roles, ClusterCIDR: n.cfg.ClusterCIDR.String()}).Run,
 		"namespace-controller": (&controller.Namespaces{Deps: deps.named("namespaces")}).Run,
 		"garbage-collector":    (&controller.GarbageCollector{Deps: deps.named("gc")}).Run,
 		"endpoints":            (&controller.Endpoints{Deps: deps.named("endpoints")}).Run,
@@ -88,7 +88,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 // client, and read their own writes in the local replica.
 func (n *Node) selfRESTConfig() *rest.Config {
 	return &rest.Config{
-		Host:            "https://" + hostPort(loopbackFor(n.cfg.BindAddr, n.cfg.AdvertiseAddr), n.cfg.APIPort),
+		Host:            "https://" + hostPort(loopbackFor(n.cfg.BindAddr), n.cfg.APIPort),
 		BearerToken:     n.cluster.AdminToken(),
 		TLSClientConfig: rest.TLSClientConfig{CAData: n.cluster.CACertPEM},
 		QPS:             500,
@@ -136,30 +136,9 @@ func (d ctrlDeps) named(name string) controller.Deps {
 }
 
 // loopbackFor is the address this node reaches its own API on.
-func loopbackFor(bind, advertise string) string {
+func loopbackFor(bind string) string {
 	if bind == "0.0.0.0" || bind == "::" || bind == "" {
 		return "127.0.0.1"
 	}
 	return bind
-}
-
-// raftRoles names each server's raft role for the Node labels.
-func (n *Node) raftRoles() map[string]string {
-	servers, err := n.raft.Servers()
-	if err != nil {
-		return nil
-	}
-	leader, _ := n.raft.Leader()
-	out := map[string]string{}
-	for _, s := range servers {
-		switch {
-		case s.ID == leader:
-			out[s.ID] = "leader"
-		case s.Voter:
-			out[s.ID] = "voter"
-		default:
-			out[s.ID] = "non-voter"
-		}
-	}
-	return out
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,7 @@ import (
 	"net/http"
 	"os"
 	goruntime "runtime"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/internal/procfs"
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/node/identity"
@@ -143,7 +143,10 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	startGossip := func(key []byte) (*membership.Membership, error) {
+	// Gossip starts as soon as the node knows the cluster's gossip key,
+	// which a joining node learns from its token before it has the rest of
+	// the identity.
+	startGossip := func(key []byte) (identity.Gossip, error) {
 		ml, err := membership.New(membership.Config{
 			Name: cfg.Name, BindAddr: cfg.BindAddr, BindPort: cfg.GossipPort,
 			AdvertiseAddr: cfg.AdvertiseAddr, AdvertisePort: cfg.GossipPort,
@@ -155,13 +158,17 @@ func (n *Node) Run(ctx context.Context) error {
 		if err := ml.Start(); err != nil {
 			return nil, fmt.Errorf("start gossip: %w", err)
 		}
+		n.gossip = ml
 		return ml, nil
 	}
-	id, ml, err := obtainIdentity(ctx, cfg, startGossip, n.log, n.progress)
+	id, err := identity.Obtain(ctx, identity.ObtainConfig{
+		DataDir: cfg.DataDir, Name: cfg.Name, Join: cfg.Join, Token: cfg.Token,
+		StartGossip: startGossip, Logger: n.log, Progress: n.progress.printf,
+	})
 	if err != nil {
 		return err
 	}
-	n.cluster, n.gossip = id.cluster, ml
+	n.cluster = id.Cluster
 	defer n.shutdown()
 
 	ips := []net.IP{net.ParseIP(cfg.AdvertiseAddr)}
@@ -189,7 +196,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.raft, err = consensus.NewRaft(consensus.RaftConfig{
 		NodeID: cfg.Name, DataDir: raftDir(cfg.DataDir),
 		BindAddr: hostPort(cfg.BindAddr, cfg.RaftPort), AdvertiseAddr: hostPort(cfg.AdvertiseAddr, cfg.RaftPort),
-		ServerTLS: serverTLS, ClientTLS: clientTLS, Bootstrap: id.created,
+		ServerTLS: serverTLS, ClientTLS: clientTLS, Bootstrap: id.Created,
 		Logger: n.log.With("component", "raft"),
 	}, n.store)
 	if err != nil {
@@ -203,16 +210,16 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen for the API: %w", err)
 	}
-	adminToken := n.cluster.AdminToken()
 	nodeTr := nodeTransport(clientTLS)
 	n.api = apiserver.New(apiserver.Config{
 		Store: n.store, Proposer: n.raft, Logger: n.log.With("component", "apiserver"),
-		Authenticate:    func(r *http.Request) bool { return authenticated(r, adminToken) },
+		Authenticate:    n.cluster.Authenticator(),
 		Unauthenticated: map[string]http.Handler{"/shoal/v1/join": identity.JoinHandler(n.cluster)},
 		Authenticated:   map[string]http.Handler{streaming.NodePathPrefix: &n.nodeStreams, resourcemetrics.SummaryPath: &n.nodeStats, "/metrics": metricsHandler, SnapshotPath: n.snapshotHandler()},
 		Subresources:    n.streamingProxy(nodeTr).Handlers(),
 		APIServices:     []apiserver.APIService{n.metricsAPI(nodeTr).APIService()},
 		ServerAddress:   hostPort(cfg.AdvertiseAddr, cfg.APIPort),
+		ServiceCIDR:     cfg.ServiceCIDR,
 		Metrics:         n.metrics,
 	})
 
@@ -220,11 +227,13 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.cache.Run(gctx) })
 	g.Go(func() error { return n.api.Serve(gctx, apiListener, apiTLS) })
 	g.Go(func() error { return n.runLeadership(gctx) })
-	g.Go(func() error { return n.rejoin(gctx, id.joined) })
+	g.Go(func() error {
+		return n.gossip.RunRejoin(gctx, membership.RejoinConfig{DataDir: cfg.DataDir, Join: cfg.Join, Joined: id.Joined})
+	})
 	g.Go(func() error {
 		return n.gossip.RunReconnect(gctx, membership.DefaultReconnectInterval, membership.DefaultReconnectTimeout)
 	})
-	if id.joined {
+	if id.Joined {
 		g.Go(func() error { return n.reportRaftMembership(gctx) })
 	}
 	runsPods := cfg.RunPods || n.opts.runtime != nil
@@ -247,7 +256,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.progress.printf("cluster restored from the snapshot %s took at %s (index %d, %d objects)",
 			restored.Info.Source, restored.Info.Created.Format(time.RFC3339), restored.Info.Index, restored.Objects)
 	}
-	if id.created || restored != nil {
+	if id.Created || restored != nil {
 		n.progress.printf("cluster created; join others with:\n  shoal join %s --token %s",
 			hostPort(cfg.AdvertiseAddr, cfg.GossipPort), n.cluster.JoinToken())
 	}
@@ -313,17 +322,6 @@ func (n *Node) meta() membership.Meta {
 	}
 }
 
-// authenticated accepts the admin bearer token or a client certificate
-// signed by the cluster CA.
-func authenticated(r *http.Request, adminToken string) bool {
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-		return true
-	}
-	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(adminToken)) == 1
-}
-
 // advertiseFor picks the address others reach this node on: the bind
 // address when it is specific, else the first non-loopback address.
 func advertiseFor(bind string) string {
@@ -341,17 +339,14 @@ func advertiseFor(bind string) string {
 	return "127.0.0.1"
 }
 
-// machineMemory is the machine's memory in bytes, from /proc/meminfo.
+// machineMemory is the machine's memory in bytes, or 0 when /proc cannot
+// say (the Node then shows no memory capacity rather than a guess).
 func machineMemory() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
+	m, err := procfs.FS{}.Meminfo()
 	if err != nil {
 		return 0
 	}
-	var kb int64
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "MemTotal:") {
-			fmt.Sscanf(strings.TrimPrefix(line, "MemTotal:"), "%d", &kb)
-		}
-	}
-	return kb * 1024
+	return int64(m.Total)
 }
+
+func hostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }

@@ -2,31 +2,19 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
-	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sync/atomic"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/shoal-project/shoal/dnsd"
 	"github.com/shoal-project/shoal/node/apiserver"
-	"github.com/shoal-project/shoal/node/controller"
-	"github.com/shoal-project/shoal/node/ingress"
+	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/node/kubelet"
 	"github.com/shoal-project/shoal/node/network"
-	"github.com/shoal-project/shoal/node/resourcemetrics"
-	"github.com/shoal-project/shoal/node/servicesync"
 	"github.com/shoal-project/shoal/node/streaming"
 	"github.com/shoal-project/shoal/runtime"
 	ctrd "github.com/shoal-project/shoal/runtime/containerd"
@@ -81,19 +69,31 @@ func (n *Node) runContainerd(ctx context.Context, ready chan<- error) error {
 	return sup.Run(ctx)
 }
 
-// waitPodCIDR waits until the leader has given this node a pod CIDR.
+// waitPodCIDR waits until the leader has given this node a pod CIDR,
+// woken by the changes of the node's shared follower of Nodes.
 func (n *Node) waitPodCIDR(ctx context.Context) (string, error) {
-	for {
-		if o, err := n.store.Get("nodes", "", n.cfg.Name); err == nil {
-			var node corev1.Node
-			if json.Unmarshal(o.Raw, &node) == nil && node.Spec.PodCIDR != "" {
-				return node.Spec.PodCIDR, nil
+	nodes := follow.For[corev1.Node](n.cache, "nodes")
+	changed := make(chan struct{}, 1)
+	wake := func(node *corev1.Node) {
+		if node.Name == n.cfg.Name {
+			select {
+			case changed <- struct{}{}:
+			default: // a wake-up is already pending
 			}
+		}
+	}
+	// Added before the first look, so that no change between the look and
+	// the wait is missed.
+	remove := nodes.AddHandler(follow.Handler[corev1.Node]{Add: wake, Update: func(_, node *corev1.Node) { wake(node) }})
+	defer remove()
+	for {
+		if node, ok := nodes.Get("", n.cfg.Name); ok && node.Spec.PodCIDR != "" {
+			return node.Spec.PodCIDR, nil
 		}
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-changed:
 		}
 	}
 }
@@ -181,167 +181,4 @@ func (n *Node) runPods(ctx context.Context) error {
 	n.runStats(ctx, g, rt)
 	g.Go(func() error { return k.Run(ctx) })
 	return g.Wait()
-}
-
-// lateHandler serves with a handler set once the part behind it is up,
-// and answers 503 until then, as a Status that clients (kubectl, a peer's
-// metrics API) can read.
-type lateHandler struct{ h atomic.Pointer[http.Handler] }
-
-func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
-
-func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h := l.h.Load(); h != nil {
-		(*h).ServeHTTP(w, r)
-		return
-	}
-	apiserver.WriteStatus(w, apierrors.NewServiceUnavailable("this node runs no container runtime (yet)"))
-}
-
-// nodeTransport reaches other nodes' APIs with this node's certificate.
-func nodeTransport(clientTLS *tls.Config) *http.Transport {
-	return &http.Transport{TLSClientConfig: clientTLS.Clone(), ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16}
-}
-
-// nodeAPIBase is a node's API base URL, from gossip.
-func (n *Node) nodeAPIBase(name string) (string, bool) {
-	for _, m := range n.gossip.Members() {
-		if m.Name == name && m.Meta.APIAddr != "" {
-			return "https://" + m.Meta.APIAddr, true
-		}
-	}
-	return "", false
-}
-
-// streamingProxy serves pods/log and pods/exec on any peer: here for this
-// node's pods, else through the pod's node, over mutual TLS.
-func (n *Node) streamingProxy(nodeTr http.RoundTripper) *streaming.Proxy {
-	return streaming.NewProxy(streaming.ProxyConfig{
-		Store:        n.store,
-		NodeAddr:     n.nodeAPIBase,
-		Local:        n.cfg.Name,
-		LocalHandler: &n.nodeStreams,
-		Transport:    nodeTr,
-		Logger:       n.log.With("component", "streaming"),
-	})
-}
-
-// metricsAPI serves metrics.k8s.io on any peer from every node's figures,
-// fetched over mutual TLS (this node's too: one path for all).
-func (n *Node) metricsAPI(nodeTr http.RoundTripper) *resourcemetrics.API {
-	return resourcemetrics.NewAPI(resourcemetrics.APIConfig{
-		Store:     n.store,
-		Summaries: &resourcemetrics.NodeClient{NodeAddr: n.nodeAPIBase, Transport: nodeTr},
-		Logger:    n.log.With("component", "metrics"),
-	})
-}
-
-// runStats samples this node's figures (and, with rt, its containers')
-// in g, and serves them to the peers' metrics APIs.
-func (n *Node) runStats(ctx context.Context, g *errgroup.Group, rt runtime.Runtime) {
-	c := resourcemetrics.NewCollector(resourcemetrics.CollectorConfig{
-		NodeName: n.cfg.Name, Runtime: rt, FsPath: n.cfg.DataDir, Logger: n.log.With("component", "stats"),
-	})
-	n.nodeStats.set(c)
-	g.Go(func() error { return c.Run(ctx) })
-}
-
-// runServices starts what makes Services work on this node: forwarding,
-// the nftables Service proxy and routes to the other nodes' pods (kept in
-// step with the store), the DNS server pods use and the Ingress proxy, on
-// the node's address.
-func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR string) error {
-	if _, err := network.EnableForwarding(); err != nil {
-		return err
-	}
-	routes, err := network.NewRoutes(network.RoutesConfig{ServiceCIDR: apiserver.DefaultServiceCIDR.String()})
-	if err != nil {
-		return err
-	}
-	proxy, err := network.NewServiceProxy(network.ProxyConfig{
-		ClusterCIDR: controller.DefaultClusterCIDR, PodCIDR: podCIDR, Logger: n.log.With("component", "proxy"),
-	})
-	if err != nil {
-		return err
-	}
-	var ingressPorts []int
-	for _, port := range []int{n.cfg.IngressHTTPPort, n.cfg.IngressHTTPSPort} {
-		if port != 0 {
-			ingressPorts = append(ingressPorts, port)
-		}
-	}
-	sync := &servicesync.Proxy{Cache: n.cache, NodeName: n.cfg.Name, NodeIP: n.cfg.AdvertiseAddr,
-		Proxy: proxy, Routes: routes, Logger: n.log.With("component", "proxy"), IngressPorts: ingressPorts}
-	g.Go(func() error {
-		err := sync.Run(ctx)
-		proxy.Close()
-		routes.Close()
-		return err
-	})
-
-	upstreams, err := dnsd.UpstreamsFromResolvConf("/etc/resolv.conf")
-	if err != nil {
-		n.log.Warn("dns: no upstreams; names outside the cluster are refused", "error", err)
-	}
-	keep := dnsd.UpstreamsExcept(upstreams, n.cfg.AdvertiseAddr)
-	zones := []netip.Prefix{netip.MustParsePrefix(controller.DefaultClusterCIDR), apiserver.DefaultServiceCIDR}
-	resolver := servicesync.NewResolver(n.cache)
-	g.Go(func() error { return resolver.Run(ctx) })
-	h := dnsd.NewHandler(resolver, dnsd.Config{
-		ReverseZones: zones, Settings: dnsd.Settings{Upstreams: keep}, Logger: n.log.With("component", "dnsd"),
-	})
-	srv := dnsd.NewServer(h, dnsd.ServerConfig{Addrs: []string{net.JoinHostPort(n.cfg.AdvertiseAddr, "53")}, Logger: n.log.With("component", "dnsd")})
-	g.Go(func() error {
-		// Until the caches have listed, every name would be NXDOMAIN,
-		// which pods would cache: serve from the first full view.
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-resolver.Ready():
-		}
-		if err := srv.Run(ctx); err != nil {
-			n.log.Error("dns server", "error", err)
-		}
-		return nil
-	})
-	if n.cfg.IngressHTTPPort != 0 || n.cfg.IngressHTTPSPort != 0 {
-		if err := n.runIngress(ctx, g); err != nil {
-			n.log.Error("this node cannot serve Ingresses", "error", err)
-		}
-	}
-	return nil
-}
-
-// runIngress starts the Ingress proxy on the node's address, its routing
-// table kept in step with the store.
-func (n *Node) runIngress(ctx context.Context, g *errgroup.Group) error {
-	log := n.log.With("component", "ingress")
-	srv, err := ingress.NewServer(ingress.Config{
-		Addr: n.cfg.AdvertiseAddr, HTTPPort: n.cfg.IngressHTTPPort, HTTPSPort: n.cfg.IngressHTTPSPort, Logger: log,
-	})
-	if err != nil {
-		return err
-	}
-	sync := &servicesync.Ingress{Cache: n.cache, Server: srv, Logger: log}
-	g.Go(func() error { return srv.Run(ctx) })
-	g.Go(func() error { return sync.Run(ctx) })
-	// Once a listener is up the node announces that it serves Ingresses:
-	// the Ingress status lists only such nodes' addresses.
-	g.Go(func() error {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-srv.Ready():
-		}
-		if !srv.Serving() {
-			log.Warn("no Ingress port could be opened; this node's address is left out of Ingress status")
-			return nil
-		}
-		n.servesIngress.Store(true)
-		if err := n.gossip.UpdateMeta(n.meta()); err != nil {
-			log.Warn("announce the ingress role", "error", err)
-		}
-		return nil
-	})
-	return nil
 }

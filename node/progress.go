@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/shoal-project/shoal/consensus"
 )
 
 // progress prints one step of a long start, such as a join, for the person
@@ -32,9 +34,9 @@ func (n *Node) reportRaftMembership(ctx context.Context) error {
 				if s.ID != n.cfg.Name {
 					continue
 				}
-				role := "non-voter"
+				role := consensus.RoleNonvoter
 				if s.Voter {
-					role = "voter"
+					role = consensus.RoleVoter
 				}
 				n.progress.printf("raft member (%s), leader %s; %d servers", role, leader, len(servers))
 				return nil

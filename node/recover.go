@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/identity"
+	"github.com/shoal-project/shoal/node/membership"
 )
 
 // Offline operations on a stopped agent's data dir, for a cluster that has
@@ -112,14 +112,8 @@ func RecoverDataDir(dataDir string, opts RecoverOptions) (RecoverReport, error) 
 		return rep, err
 	}
 	rep.RecoverResult = res
-	peers := filepath.Join(dataDir, peersFile)
-	if b, err := os.ReadFile(peers); err == nil {
-		_ = json.Unmarshal(b, &rep.ForgottenPeers)
-	}
-	if err := os.Remove(peers); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return rep, fmt.Errorf("forget the old gossip peers: %w", err)
-	}
-	return rep, nil
+	rep.ForgottenPeers, err = membership.ForgetPeers(dataDir)
+	return rep, err
 }
 
 // ResetReport is what ResetDataDir did.
@@ -151,21 +145,11 @@ func ResetDataDir(dataDir string, join []string, logger *slog.Logger) (ResetRepo
 			return rep, fmt.Errorf("move the raft data aside: %w", err)
 		}
 	}
-	peers := filepath.Join(dataDir, peersFile)
 	if len(join) > 0 {
-		b, err := json.Marshal(join)
-		if err != nil {
+		if err := membership.SavePeers(dataDir, join); err != nil {
 			return rep, err
 		}
-		if err := os.WriteFile(peers+".tmp", b, 0o600); err != nil {
-			return rep, fmt.Errorf("record the gossip peers: %w", err)
-		}
-		if err := os.Rename(peers+".tmp", peers); err != nil {
-			return rep, fmt.Errorf("record the gossip peers: %w", err)
-		}
 	}
-	if b, err := os.ReadFile(peers); err == nil {
-		_ = json.Unmarshal(b, &rep.Peers)
-	}
+	rep.Peers, _ = membership.SavedPeers(dataDir) // an unreadable list is what the agent will ignore too
 	return rep, nil
 }

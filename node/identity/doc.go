@@ -34,7 +34,12 @@
 //	err = c.Save(dataDir)
 //	fmt.Println(c.JoinToken())
 //
-//	// joining node
+//	// any node at start: load, create or join (gossip, then RequestJoin
+//	// to a peer's API that gossip advertises)
+//	id, err := identity.Obtain(ctx, identity.ObtainConfig{DataDir: dataDir, Name: name,
+//		Join: join, Token: token, StartGossip: startGossip})
+//
+//	// the join handshake alone
 //	tok, err := identity.ParseToken(flagToken)
 //	c, err := identity.RequestJoin(ctx, "https://10.0.0.1:6443", name, tok)
 //	err = c.Save(dataDir)
@@ -42,6 +47,8 @@
 //	raftServer, raftClient, err := c.NodeTLS(dataDir)
 //	apiTLS, err := c.APIServerTLS(dataDir)
 //
-// The package depends only on the standard library; the API server mounts
-// JoinHandler, and the node wires the TLS configs into raft and the API.
+// The package depends only on the standard library (gossip is the narrow
+// Gossip interface); the API server mounts JoinHandler and authenticates
+// with Authenticator, and the node wires the TLS configs into raft and the
+// API.
 package identity

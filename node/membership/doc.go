@@ -1,9 +1,9 @@
 // Package membership is how shoal nodes find each other and learn who is
 // alive: hashicorp/memberlist gossip (encrypted with a key derived from the
 // cluster secret), each node's metadata (API and raft addresses, roles,
-// capacity, pod CIDR) carried in its gossip node meta, and a reconnect loop
+// capacity, version) carried in its gossip node meta, a reconnect loop
 // that merges the two sides of a healed partition (memberlist alone does
-// not).
+// not), and the saved peers a restarted node rejoins.
 //
 // # Model
 //
@@ -25,6 +25,7 @@
 //	err = m.Start()
 //	err = m.Join(ctx, []string{"10.0.0.1:7946"}) // errors.Is(err, membership.ErrGossipKeyMismatch) on a wrong token
 //	go m.RunReconnect(ctx)
+//	go m.RunRejoin(ctx, membership.RejoinConfig{DataDir: dataDir}) // saves peers; rejoins them after a restart
 //	defer m.Shutdown()
 //	defer m.Leave(2 * time.Second)
 package membership

@@ -16,7 +16,8 @@ type Meta struct {
 	// RaftAddr is the raft transport address, host:port; the voter
 	// reconciler adds the node to raft under this address.
 	RaftAddr string `json:"raft,omitempty"`
-	// Roles lists what the node does (for example "server", "worker").
+	// Roles lists what the node does: RoleVoterEligible, RoleWorker,
+	// RoleIngress.
 	Roles []string `json:"roles,omitempty"`
 	// CPU is the node's allocatable CPU in millicores.
 	CPU int64 `json:"cpu,omitempty"`

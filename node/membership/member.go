@@ -59,7 +59,11 @@ type Member struct {
 // Roles a member announces.
 const (
 	// RoleVoterEligible is the role of a member that may hold a raft seat
-	// (as a voter or a non-voter).
+	// (as a voter or a non-voter): the voter manager offers seats only to
+	// members that announce it. Every node announces it today; a node that
+	// only follows the store would not. It must stay announced while any
+	// older binary may lead: such a leader neither adds a member without it
+	// nor counts one as alive.
 	RoleVoterEligible = "voter-eligible"
 	// RoleWorker is the role of a member that runs pods.
 	RoleWorker = "worker"
