@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/apiserver/servicealloc"
 	"github.com/shoal-project/shoal/node/controller"
 )
 
@@ -85,7 +85,7 @@ type Config struct {
 // lifecycle controller and the API server's allocator fall back to.
 var (
 	DefaultClusterCIDR = netip.MustParsePrefix(controller.DefaultClusterCIDR)
-	DefaultServiceCIDR = apiserver.DefaultServiceCIDR
+	DefaultServiceCIDR = servicealloc.DefaultServiceCIDR
 )
 
 // DefaultConfig returns the defaults documented on Config.

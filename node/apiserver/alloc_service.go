@@ -13,11 +13,6 @@ import (
 // PortRange is an inclusive range of ports (Config.NodePortRange).
 type PortRange = servicealloc.PortRange
 
-// DefaultServiceCIDR is servicealloc.DefaultServiceCIDR, for the node's
-// wiring that already imports the API server; other packages read it from
-// servicealloc.
-var DefaultServiceCIDR = servicealloc.DefaultServiceCIDR
-
 // allocate assigns the cluster IPs and node ports obj (a Service) lacks,
 // and checks the ones it asks for; old is the stored object on update.
 // Other kinds need nothing: it returns nil, whose methods do nothing.

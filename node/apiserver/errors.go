@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // storeError translates a store or proposer error into the Kubernetes error
@@ -51,10 +50,6 @@ func badRequest(format string, args ...any) error {
 func invalid(kind schema.GroupKind, name string, errs field.ErrorList) error {
 	return apierrors.NewInvalid(kind, name, errs)
 }
-
-// WriteStatus is wire.WriteStatus, kept for node/'s late handlers that
-// already import the API server; new code calls wire.WriteStatus.
-func WriteStatus(w http.ResponseWriter, err error) { wire.WriteStatus(w, err) }
 
 // successStatus is the body of a successful delete of a collection.
 func successStatus() *metav1.Status {

@@ -2,13 +2,14 @@ package kubelet
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/shoal-project/shoal/internal/procfs"
 )
 
 // Eviction signals and hard thresholds, as the kubelet's eviction manager
@@ -116,8 +117,8 @@ func underPressure(ts []threshold, obs map[string]observation) map[corev1.NodeCo
 // left out (its thresholds are not met).
 func observeSignals(rootDir, imageFsDir string) map[string]observation {
 	obs := map[string]observation{}
-	if total, avail, err := memInfo(); err == nil {
-		obs[SignalMemoryAvailable] = observation{available: avail, capacity: total}
+	if m, err := (procfs.FS{}).Meminfo(); err == nil {
+		obs[SignalMemoryAvailable] = observation{available: int64(m.Available), capacity: int64(m.Total)}
 	}
 	if imageFsDir == "" {
 		imageFsDir = rootDir
@@ -135,63 +136,8 @@ func observeSignals(rootDir, imageFsDir string) map[string]observation {
 			obs[fs.inodes] = observation{available: int64(st.Ffree), capacity: int64(st.Files)}
 		}
 	}
-	if max, running, err := pidUsage(); err == nil {
+	if max, running, err := (procfs.FS{}).PIDs(); err == nil {
 		obs[SignalPIDAvailable] = observation{available: max - running, capacity: max}
 	}
 	return obs
-}
-
-// memInfo reads MemTotal and MemAvailable, in bytes.
-func memInfo() (total, available int64, err error) {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0, 0, err
-	}
-	found := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		key, rest, ok := strings.Cut(line, ":")
-		if !ok || (key != "MemTotal" && key != "MemAvailable") {
-			continue
-		}
-		var kb int64
-		if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb); err != nil {
-			return 0, 0, fmt.Errorf("/proc/meminfo %s: %w", key, err)
-		}
-		if key == "MemTotal" {
-			total = kb * 1024
-		} else {
-			available = kb * 1024
-		}
-		found++
-	}
-	if found != 2 {
-		return 0, 0, fmt.Errorf("/proc/meminfo: no MemTotal or MemAvailable")
-	}
-	return total, available, nil
-}
-
-// pidUsage reads kernel.pid_max and the number of threads (the kernel's
-// scheduling entities, the 4th field of /proc/loadavg after the slash).
-func pidUsage() (max, running int64, err error) {
-	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
-	if err != nil {
-		return 0, 0, err
-	}
-	if max, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err != nil {
-		return 0, 0, fmt.Errorf("pid_max: %w", err)
-	}
-	b, err = os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return 0, 0, err
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 4 {
-		return 0, 0, fmt.Errorf("/proc/loadavg: %q", b)
-	}
-	_, total, ok := strings.Cut(f[3], "/")
-	if !ok {
-		return 0, 0, fmt.Errorf("/proc/loadavg: %q", b)
-	}
-	running, err = strconv.ParseInt(total, 10, 64)
-	return max, running, err
 }

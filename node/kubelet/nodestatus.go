@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/shoal-project/shoal/internal/procfs"
 	"github.com/shoal-project/shoal/node/follow"
 )
 
@@ -164,10 +165,11 @@ func (k *Kubelet) patchNodeStatus(ctx context.Context, st *corev1.NodeStatus, co
 // machineStatus reads the machine and the runtime.
 func (k *Kubelet) machineStatus(ctx context.Context) (*corev1.NodeStatus, error) {
 	st := &corev1.NodeStatus{}
-	mem, _, err := memInfo()
+	m, err := (procfs.FS{}).Meminfo()
 	if err != nil {
 		return nil, err
 	}
+	mem := int64(m.Total)
 	st.Capacity = corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),
 		corev1.ResourceMemory: *resource.NewQuantity(mem, resource.BinarySI),

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/runtime"
+
+	"github.com/shoal-project/shoal/internal/procfs"
 )
 
 // Defaults of CollectorConfig.
@@ -73,7 +75,7 @@ type Collector struct {
 type sample struct {
 	at    time.Time
 	cpu   *uint64 // machine busy core-nanoseconds
-	mem   *meminfo
+	mem   *procfs.Meminfo
 	net   []InterfaceStats
 	netOK bool
 	fs    *FsStats
@@ -184,18 +186,22 @@ func (c *Collector) release() { <-c.sem }
 // by the collector's own timeout (Interval).
 func (c *Collector) sampleHeld(ctx context.Context) {
 	s := &sample{at: c.cfg.Now()}
-	if cpu, err := readProc(c.cfg.ProcRoot, "stat", parseProcStat); err == nil {
+	proc := procfs.FS{Root: c.cfg.ProcRoot}
+	if cpu, err := proc.CPUBusy(); err == nil {
 		s.cpu = &cpu
 	} else {
 		c.log.Debug("read node cpu", "error", err)
 	}
-	if m, err := readProc(c.cfg.ProcRoot, "meminfo", parseMeminfo); err == nil {
+	if m, err := proc.Meminfo(); err == nil {
 		s.mem = &m
 	} else {
 		c.log.Debug("read node memory", "error", err)
 	}
-	if ifs, err := readProc(c.cfg.ProcRoot, "net/dev", parseNetDev); err == nil {
-		s.net, s.netOK = ifs, true
+	if ifs, err := proc.NetDev(); err == nil {
+		s.net, s.netOK = make([]InterfaceStats, len(ifs)), true
+		for i, f := range ifs {
+			s.net[i] = InterfaceStats(f)
+		}
 	} else {
 		c.log.Debug("read node network", "error", err)
 	}
@@ -302,7 +308,7 @@ func (c *Collector) summarize() *Summary {
 		sum.Node.CPU = cs
 	}
 	if m := cur.mem; m != nil {
-		sum.Node.Memory = &MemoryStats{Time: cur.at, AvailableBytes: ptr(m.Available), UsageBytes: ptr(m.usage()), WorkingSetBytes: ptr(m.workingSet())}
+		sum.Node.Memory = &MemoryStats{Time: cur.at, AvailableBytes: ptr(m.Available), UsageBytes: ptr(m.Usage()), WorkingSetBytes: ptr(m.WorkingSet())}
 	}
 	if cur.netOK {
 		sum.Node.Network = &NetworkStats{Time: cur.at, InterfaceStats: sumInterfaces(cur.net), Interfaces: cur.net}
