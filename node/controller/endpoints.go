@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -10,12 +9,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // Endpoints keeps an Endpoints object for every Service with a selector:
@@ -36,115 +36,97 @@ func (c *Endpoints) Run(ctx context.Context) error {
 	if resync == 0 {
 		resync = 5 * time.Second
 	}
+	f := c.followers()
+	changed := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	// The slices follow the endpoints: their changes need no pass.
+	defer f.services.AddHandler(follow.OnAny[corev1.Service](poke))()
+	defer f.pods.AddHandler(follow.OnAny[corev1.Pod](poke))()
+	defer f.endpoints.AddHandler(follow.OnAny[corev1.Endpoints](poke))()
+	if !follow.WaitReady(ctx, f.services, f.pods, f.endpoints, f.slices) {
+		return nil
+	}
 	t := time.NewTicker(resync)
 	defer t.Stop()
 	for {
-		ws, err := c.watch()
-		if err != nil {
-			return err
-		}
 		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
 			c.Logger.Warn("endpoints controller", "error", err)
 		}
-		if !c.follow(ctx, ws, t.C) {
-			return nil
-		}
-	}
-}
-
-func (c *Endpoints) watch() ([]*consensus.Watcher, error) {
-	var ws []*consensus.Watcher
-	for _, r := range []string{"services", "pods", "endpoints"} { // slices follow the endpoints
-		w, err := c.Store.Watch(r, "", 0)
-		if err != nil {
-			for _, o := range ws {
-				o.Stop()
-			}
-			return nil, fmt.Errorf("watch %s: %w", r, err)
-		}
-		ws = append(ws, w)
-	}
-	return ws, nil
-}
-
-// follow reconciles on events (coalescing bursts) until ctx ends (false)
-// or a watch closes (true: the caller re-subscribes).
-func (c *Endpoints) follow(ctx context.Context, ws []*consensus.Watcher, tick <-chan time.Time) bool {
-	defer func() {
-		for _, w := range ws {
-			w.Stop()
-		}
-	}()
-	for {
 		select {
 		case <-ctx.Done():
-			return false
-		case <-tick:
-		case _, ok := <-ws[0].Events():
-			if !ok {
-				return true
-			}
-		case _, ok := <-ws[1].Events():
-			if !ok {
-				return true
-			}
-		case _, ok := <-ws[2].Events():
-			if !ok {
-				return true
-			}
+			return nil
+		case <-changed:
+		case <-t.C:
 		}
 		// Let a burst of changes (a rollout) land before the pass.
 		select {
 		case <-ctx.Done():
-			return false
+			return nil
 		case <-time.After(20 * time.Millisecond):
-		}
-		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			c.Logger.Warn("endpoints controller", "error", err)
 		}
 	}
 }
 
-// Reconcile makes one pass over every service.
+// endpointsFollowers are the node's caches the controller reads.
+type endpointsFollowers struct {
+	services  *follow.Follower[corev1.Service]
+	pods      *follow.Follower[corev1.Pod]
+	endpoints *follow.Follower[corev1.Endpoints]
+	slices    *follow.Follower[discoveryv1.EndpointSlice]
+}
+
+func (c *Endpoints) followers() endpointsFollowers {
+	f := endpointsFollowers{
+		services:  follow.For[corev1.Service](c.Cache, "services"),
+		pods:      follow.For[corev1.Pod](c.Cache, "pods"),
+		endpoints: follow.For[corev1.Endpoints](c.Cache, "endpoints"),
+		slices:    follow.For[discoveryv1.EndpointSlice](c.Cache, "endpointslices.discovery.k8s.io"),
+	}
+	f.pods.AddIndex(follow.IndexByNamespace, follow.ByNamespace[corev1.Pod])
+	return f
+}
+
+// Reconcile makes one pass over every service, as the node's cache holds
+// them.
 func (c *Endpoints) Reconcile(ctx context.Context) error {
-	svcs, _, _ := c.Store.List("services", "", "", 0)
+	f := c.followers()
 	wanted := map[string]bool{}
 	podsByNS := map[string][]corev1.Pod{}
 	var errs []error
-	for _, o := range svcs {
-		var svc corev1.Service
-		if err := json.Unmarshal(o.Raw, &svc); err != nil {
-			continue
-		}
+	for _, svc := range f.services.List() {
 		if svc.Spec.Selector == nil || svc.Spec.Type == corev1.ServiceTypeExternalName {
 			continue // endpoints of selector-less services are the user's
 		}
 		wanted[svc.Namespace+"/"+svc.Name] = true
 		pods, ok := podsByNS[svc.Namespace]
 		if !ok {
-			pods = c.pods(svc.Namespace)
+			pods = podsIn(f.pods, svc.Namespace)
 			podsByNS[svc.Namespace] = pods
 		}
-		subsets := EndpointsFor(&svc, pods)
-		if err := c.sync(ctx, &svc, subsets); err != nil {
+		subsets := EndpointsFor(svc, pods)
+		if err := c.sync(ctx, f.endpoints, svc, subsets); err != nil {
 			errs = append(errs, fmt.Errorf("endpoints %s/%s: %w", svc.Namespace, svc.Name, err))
 		}
-		if err := c.syncSlice(ctx, sliceFor(&svc, subsets)); err != nil {
+		if err := c.syncSlice(ctx, f.slices, sliceFor(svc, subsets)); err != nil {
 			errs = append(errs, fmt.Errorf("endpointslice %s/%s: %w", svc.Namespace, svc.Name, err))
 		}
 	}
 	// Endpoints this controller made for services that are gone.
-	eps, _, _ := c.Store.List("endpoints", "", "", 0)
-	for _, o := range eps {
-		if wanted[o.Namespace+"/"+o.Name] || o.Labels[managedByLabel] != managedBy {
+	for _, ep := range f.endpoints.List() {
+		if wanted[ep.Namespace+"/"+ep.Name] || ep.Labels[managedByLabel] != managedBy {
 			continue
 		}
-		err := c.Client.CoreV1().Endpoints(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+		err := c.Client.CoreV1().Endpoints(ep.Namespace).Delete(ctx, ep.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, err)
 		}
 	}
-	if err := c.removeStaleSlices(ctx, wanted); err != nil {
+	if err := c.removeStaleSlices(ctx, f.slices, wanted); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -155,20 +137,19 @@ const (
 	managedBy      = "endpoint-controller"
 )
 
-func (c *Endpoints) pods(ns string) []corev1.Pod {
-	objs, _, _ := c.Store.List("pods", ns, "", 0)
-	out := make([]corev1.Pod, 0, len(objs))
-	for _, o := range objs {
-		var p corev1.Pod
-		if json.Unmarshal(o.Raw, &p) == nil {
-			out = append(out, p)
-		}
+// podsIn copies the cached pods of namespace ns (shallow copies:
+// EndpointsFor only reads them).
+func podsIn(pods *follow.Follower[corev1.Pod], ns string) []corev1.Pod {
+	cached := pods.ByIndex(follow.IndexByNamespace, ns)
+	out := make([]corev1.Pod, 0, len(cached))
+	for _, p := range cached {
+		out = append(out, *p)
 	}
 	return out
 }
 
 // sync writes want when the stored Endpoints differ.
-func (c *Endpoints) sync(ctx context.Context, svc *corev1.Service, want []corev1.EndpointSubset) error {
+func (c *Endpoints) sync(ctx context.Context, eps *follow.Follower[corev1.Endpoints], svc *corev1.Service, want []corev1.EndpointSubset) error {
 	labelsWant := map[string]string{managedByLabel: managedBy}
 	for k, v := range svc.Labels {
 		labelsWant[k] = v
@@ -176,8 +157,8 @@ func (c *Endpoints) sync(ctx context.Context, svc *corev1.Service, want []corev1
 	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
 		labelsWant[corev1.IsHeadlessService] = ""
 	}
-	obj, err := c.Store.Get("endpoints", svc.Namespace, svc.Name)
-	if errors.Is(err, consensus.ErrNotFound) {
+	cached, ok := eps.Get(svc.Namespace, svc.Name)
+	if !ok {
 		ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Labels: labelsWant}, Subsets: want}
 		_, err := c.Client.CoreV1().Endpoints(svc.Namespace).Create(ctx, ep, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
@@ -185,18 +166,12 @@ func (c *Endpoints) sync(ctx context.Context, svc *corev1.Service, want []corev1
 		}
 		return err
 	}
-	if err != nil {
-		return err
-	}
-	var cur corev1.Endpoints
-	if err := json.Unmarshal(obj.Raw, &cur); err != nil {
-		return err
-	}
+	cur := cached.DeepCopy()
 	if equality.Semantic.DeepEqual(cur.Subsets, want) && equality.Semantic.DeepEqual(cur.Labels, labelsWant) {
 		return nil
 	}
 	cur.Subsets, cur.Labels = want, labelsWant
-	_, err = c.Client.CoreV1().Endpoints(svc.Namespace).Update(ctx, &cur, metav1.UpdateOptions{})
+	_, err := c.Client.CoreV1().Endpoints(svc.Namespace).Update(ctx, cur, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		return nil // the next pass sees the newer object
 	}

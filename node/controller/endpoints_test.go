@@ -1,9 +1,12 @@
 package controller
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -91,4 +94,72 @@ func TestSliceFor(t *testing.T) {
 	if len(s.Endpoints) != 2 || !*s.Endpoints[0].Conditions.Ready || *s.Endpoints[1].Conditions.Ready || *s.Endpoints[0].NodeName != "node-a" {
 		t.Fatalf("endpoints %+v", s.Endpoints)
 	}
+}
+
+// TestEndpointsLoop: the controller, reading the node's cache, writes the
+// Endpoints and EndpointSlice of a Service, follows its pods' readiness,
+// and removes both once the Service is gone.
+func TestEndpointsLoop(t *testing.T) {
+	e := newRSEnv(t)
+	c := &Endpoints{Deps: e.deps, Resync: time.Hour}
+	ready := make(chan struct{})
+	close(ready)
+	e.runLoop("endpoints", c.Run, ready)
+
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}
+	if _, err := e.cs.CoreV1().Services("default").Create(e.ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.boundPod("web", "n1")
+	p, err := e.cs.CoreV1().Pods("default").Get(e.ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Status.PodIP = "10.42.0.2"
+	if _, err := e.cs.CoreV1().Pods("default").UpdateStatus(e.ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	addresses := func(ready bool) error {
+		ep, err := e.cs.CoreV1().Endpoints("default").Get(e.ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(ep.Subsets) != 1 {
+			return fmt.Errorf("subsets %+v", ep.Subsets)
+		}
+		got := ep.Subsets[0].Addresses
+		if !ready {
+			got = ep.Subsets[0].NotReadyAddresses
+		}
+		if len(got) != 1 || got[0].IP != "10.42.0.2" || ep.Subsets[0].Ports[0].Port != 8080 {
+			return fmt.Errorf("subsets %+v", ep.Subsets)
+		}
+		s, err := e.cs.DiscoveryV1().EndpointSlices("default").Get(e.ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(s.Endpoints) != 1 || *s.Endpoints[0].Conditions.Ready != ready {
+			return fmt.Errorf("slice endpoints %+v", s.Endpoints)
+		}
+		return nil
+	}
+	e.eventually(10*time.Second, func() error { return addresses(true) })
+	e.setReady("web", false, e.clock.Now())
+	e.eventually(10*time.Second, func() error { return addresses(false) })
+
+	if err := e.cs.CoreV1().Services("default").Delete(e.ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(10*time.Second, func() error {
+		if _, err := e.cs.CoreV1().Endpoints("default").Get(e.ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("endpoints of a deleted service: %v", err)
+		}
+		if _, err := e.cs.DiscoveryV1().EndpointSlices("default").Get(e.ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("endpointslice of a deleted service: %v", err)
+		}
+		return nil
+	})
 }

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,7 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 const (
@@ -63,27 +62,21 @@ func sliceFor(svc *corev1.Service, subsets []corev1.EndpointSubset) *discoveryv1
 }
 
 // syncSlice writes want when the stored slice differs.
-func (c *Endpoints) syncSlice(ctx context.Context, want *discoveryv1.EndpointSlice) error {
-	obj, err := c.Store.Get("endpointslices.discovery.k8s.io", want.Namespace, want.Name)
-	if errors.Is(err, consensus.ErrNotFound) {
+func (c *Endpoints) syncSlice(ctx context.Context, slices *follow.Follower[discoveryv1.EndpointSlice], want *discoveryv1.EndpointSlice) error {
+	cached, ok := slices.Get(want.Namespace, want.Name)
+	if !ok {
 		_, err := c.Client.DiscoveryV1().EndpointSlices(want.Namespace).Create(ctx, want, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil
 		}
 		return err
 	}
-	if err != nil {
-		return err
-	}
-	var cur discoveryv1.EndpointSlice
-	if err := json.Unmarshal(obj.Raw, &cur); err != nil {
-		return err
-	}
+	cur := cached.DeepCopy()
 	if equality.Semantic.DeepEqual(cur.Endpoints, want.Endpoints) && equality.Semantic.DeepEqual(cur.Ports, want.Ports) && equality.Semantic.DeepEqual(cur.Labels, want.Labels) {
 		return nil
 	}
 	cur.Endpoints, cur.Ports, cur.Labels, cur.AddressType = want.Endpoints, want.Ports, want.Labels, want.AddressType
-	_, err = c.Client.DiscoveryV1().EndpointSlices(want.Namespace).Update(ctx, &cur, metav1.UpdateOptions{})
+	_, err := c.Client.DiscoveryV1().EndpointSlices(want.Namespace).Update(ctx, cur, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		return nil
 	}
@@ -92,10 +85,9 @@ func (c *Endpoints) syncSlice(ctx context.Context, want *discoveryv1.EndpointSli
 
 // removeStaleSlices deletes the slices this controller made for services
 // that are gone.
-func (c *Endpoints) removeStaleSlices(ctx context.Context, wanted map[string]bool) error {
-	slices, _, _ := c.Store.List("endpointslices.discovery.k8s.io", "", "", 0)
+func (c *Endpoints) removeStaleSlices(ctx context.Context, slices *follow.Follower[discoveryv1.EndpointSlice], wanted map[string]bool) error {
 	var errs []error
-	for _, o := range slices {
+	for _, o := range slices.List() {
 		if wanted[o.Namespace+"/"+o.Name] || o.Labels[discoveryv1.LabelManagedBy] != sliceManagedBy {
 			continue
 		}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 const rsTestToken = "secret"
@@ -105,8 +106,21 @@ func newRSEnv(tb testing.TB) *rsEnv {
 	}
 	clock := &rsClock{}
 	e := &rsEnv{tb: tb, store: st, cs: cs, ctx: ctx, clock: clock}
-	e.deps = Deps{Store: st, Client: cs, Logger: rsTestLogger(tb), Now: clock.Now}
+	cache := follow.NewShared(st, nil)
+	cacheDone := make(chan struct{})
+	go func() { _ = cache.Run(ctx); close(cacheDone) }()
+	tb.Cleanup(func() { cancel(); <-cacheDone })
+	e.deps = Deps{Store: st, Cache: cache, Client: cs, Logger: rsTestLogger(tb), Now: clock.Now}
 	return e
+}
+
+// synced waits until the node's cache holds what the store holds, for
+// every resource followed so far: a test that calls a Reconcile right
+// after a write reads that write, as a controller woken by the write's
+// event does.
+func (e *rsEnv) synced() {
+	e.tb.Helper()
+	waitCacheSynced(e.tb, e.deps)
 }
 
 // rsTestLogger writes warnings and errors to the test log.
