@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/node/ingress"
 )
 
@@ -113,13 +114,15 @@ func (c *Ingresses) Run(ctx context.Context) error {
 	if resync == 0 {
 		resync = 2 * time.Second
 	}
+	changed := make(chan struct{}, 1)
+	defer follow.For[networkingv1.Ingress](c.Cache, resIngresses).AddHandler(follow.OnAny[networkingv1.Ingress](func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}))()
 	t := time.NewTicker(resync)
 	defer t.Stop()
-	w, err := c.Store.Watch(resIngresses, "", 0)
-	if err != nil {
-		return fmt.Errorf("watch ingresses: %w", err)
-	}
-	defer func() { w.Stop() }()
 	for {
 		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
 			c.Logger.Warn("ingress status", "error", err)
@@ -127,12 +130,7 @@ func (c *Ingresses) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case _, ok := <-w.Events():
-			if !ok {
-				if w, err = c.Store.Watch(resIngresses, "", 0); err != nil {
-					return fmt.Errorf("watch ingresses: %w", err)
-				}
-			}
+		case <-changed:
 		case <-t.C:
 		}
 	}
@@ -148,33 +146,37 @@ func (c *Ingresses) Reconcile(ctx context.Context) error {
 	if c.wrote == nil {
 		c.wrote, c.cleared = map[types.UID][]networkingv1.IngressLoadBalancerIngress{}, map[types.UID]bool{}
 	}
+	ings := follow.For[networkingv1.Ingress](c.Cache, resIngresses)
+	cls := follow.For[networkingv1.IngressClass](c.Cache, resIngressClasses)
+	if !follow.WaitReady(ctx, ings, cls) {
+		return ctx.Err()
+	}
+	ips, err := readyNodeIPs(ctx, c.Deps, servesIngress)
+	if err != nil {
+		return err
+	}
 	var want []networkingv1.IngressLoadBalancerIngress
-	for _, ip := range readyNodeIPs(c.Deps, servesIngress) {
+	for _, ip := range ips {
 		want = append(want, networkingv1.IngressLoadBalancerIngress{IP: ip})
 	}
 	var classes []networkingv1.IngressClass
-	objs, _, _ := c.Store.List(resIngressClasses, "", "", 0)
-	for _, o := range objs {
-		var cl networkingv1.IngressClass
-		if json.Unmarshal(o.Raw, &cl) == nil {
-			classes = append(classes, cl)
-		}
+	for _, cl := range cls.List() {
+		classes = append(classes, *cl) // shallow: ingress.Serves only reads
 	}
-	objs, _, _ = c.Store.List(resIngresses, "", "", 0)
 	var errs []error
 	seen := map[types.UID]bool{}
-	for _, o := range objs {
-		var ing networkingv1.Ingress
-		if json.Unmarshal(o.Raw, &ing) != nil || ing.DeletionTimestamp != nil {
+	for _, cached := range ings.List() {
+		if cached.DeletionTimestamp != nil {
 			continue
 		}
-		seen[ing.UID] = true
-		next, ok := c.desired(classes, &ing, want)
+		seen[cached.UID] = true
+		next, ok := c.desired(classes, cached, want)
 		if !ok {
 			continue
 		}
+		ing := cached.DeepCopy()
 		ing.Status.LoadBalancer.Ingress = next
-		_, err := c.Client.NetworkingV1().Ingresses(ing.Namespace).UpdateStatus(ctx, &ing, metav1.UpdateOptions{})
+		_, err := c.Client.NetworkingV1().Ingresses(ing.Namespace).UpdateStatus(ctx, ing, metav1.UpdateOptions{})
 		if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("ingress %s/%s: %w", ing.Namespace, ing.Name, err))
 		}

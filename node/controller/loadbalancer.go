@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -12,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // LoadBalancers publishes where LoadBalancer Services answer: every node
@@ -46,29 +47,32 @@ func (c *LoadBalancers) Run(ctx context.Context) error {
 
 // Reconcile makes one pass.
 func (c *LoadBalancers) Reconcile(ctx context.Context) error {
-	ingress := c.nodeIngress()
-	svcs, _, _ := c.Store.List("services", "", "", 0)
+	svcs := follow.For[corev1.Service](c.Cache, "services")
+	if !follow.WaitReady(ctx, svcs) {
+		return ctx.Err()
+	}
+	ingress, err := c.nodeIngress(ctx)
+	if err != nil {
+		return err
+	}
 	var errs []error
-	for _, o := range svcs {
-		var svc corev1.Service
-		if json.Unmarshal(o.Raw, &svc) != nil {
-			continue
-		}
+	for _, cached := range svcs.List() {
 		want := ingress
-		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		if cached.Spec.Type != corev1.ServiceTypeLoadBalancer {
 			// Kubernetes clears the status of a Service that stops being a
 			// LoadBalancer; shoal's store keeps status across spec updates,
 			// so it is cleared here (else no status write would pass).
-			if len(svc.Status.LoadBalancer.Ingress) == 0 {
+			if len(cached.Status.LoadBalancer.Ingress) == 0 {
 				continue
 			}
 			want = nil
 		}
-		if equality.Semantic.DeepEqual(svc.Status.LoadBalancer.Ingress, want) {
+		if equality.Semantic.DeepEqual(cached.Status.LoadBalancer.Ingress, want) {
 			continue
 		}
+		svc := cached.DeepCopy()
 		svc.Status.LoadBalancer.Ingress = want
-		_, err := c.Client.CoreV1().Services(svc.Namespace).UpdateStatus(ctx, &svc, metav1.UpdateOptions{})
+		_, err := c.Client.CoreV1().Services(svc.Namespace).UpdateStatus(ctx, svc, metav1.UpdateOptions{})
 		if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("service %s/%s: %w", svc.Namespace, svc.Name, err))
 		}
@@ -79,24 +83,30 @@ func (c *LoadBalancers) Reconcile(ctx context.Context) error {
 // nodeIngress lists the InternalIPs of the Ready nodes that run the
 // Service proxy, sorted. A control-plane-only member (--run-pods=false)
 // runs no proxy: a client sent there would be refused.
-func (c *LoadBalancers) nodeIngress() []corev1.LoadBalancerIngress {
+func (c *LoadBalancers) nodeIngress(ctx context.Context) ([]corev1.LoadBalancerIngress, error) {
+	ips, err := readyNodeIPs(ctx, c.Deps, runsServiceProxy)
+	if err != nil {
+		return nil, err
+	}
 	var out []corev1.LoadBalancerIngress
-	for _, ip := range readyNodeIPs(c.Deps, runsServiceProxy) {
+	for _, ip := range ips {
 		mode := corev1.LoadBalancerIPModeVIP
 		out = append(out, corev1.LoadBalancerIngress{IP: ip, IPMode: &mode})
 	}
-	return out
+	return out, nil
 }
 
 // readyNodeIPs lists the InternalIPs of the Ready nodes that keep (nil:
 // all of them), sorted: where a node-wide listener (LoadBalancer Services,
 // Ingresses) answers.
-func readyNodeIPs(d Deps, keep func(*corev1.Node) bool) []string {
-	nodes, _, _ := d.Store.List("nodes", "", "", 0)
+func readyNodeIPs(ctx context.Context, d Deps, keep func(*corev1.Node) bool) ([]string, error) {
+	nodes := follow.For[corev1.Node](d.Cache, "nodes")
+	if !follow.WaitReady(ctx, nodes) {
+		return nil, ctx.Err()
+	}
 	var ips []string
-	for _, o := range nodes {
-		var n corev1.Node
-		if json.Unmarshal(o.Raw, &n) != nil || keep != nil && !keep(&n) {
+	for _, n := range nodes.List() {
+		if keep != nil && !keep(n) {
 			continue
 		}
 		if c := readyCondition(&n.Status); c == nil || c.Status != corev1.ConditionTrue {
@@ -109,7 +119,7 @@ func readyNodeIPs(d Deps, keep func(*corev1.Node) bool) []string {
 		}
 	}
 	sort.Strings(ips)
-	return ips
+	return ips, nil
 }
 
 // runsServiceProxy: members that run pods run the Service proxy; those

@@ -23,6 +23,7 @@ func TestLoadBalancerStatus(t *testing.T) {
 	c := &LoadBalancers{Deps: e.deps}
 	status := func() []corev1.LoadBalancerIngress {
 		t.Helper()
+		e.synced()
 		if err := c.Reconcile(e.ctx); err != nil {
 			t.Fatal(err)
 		}
