@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,16 +28,9 @@ func NewReplicaSetController(d Deps) *ReplicaSetController {
 }
 
 var replicaSetKind = replicaKind{
-	resource:  "replicasets.apps",
 	gvk:       appsv1.SchemeGroupVersion.WithKind("ReplicaSet"),
 	component: "replicaset-controller",
-	decode: func(raw []byte) (*appsv1.ReplicaSet, runtime.Object, error) {
-		rs := &appsv1.ReplicaSet{}
-		if err := json.Unmarshal(raw, rs); err != nil {
-			return nil, nil, err
-		}
-		return rs, rs, nil
-	},
+	source:    replicaSetsFrom,
 	updateStatus: func(ctx context.Context, c kubernetes.Interface, orig runtime.Object, st *appsv1.ReplicaSetStatus) error {
 		rs := orig.(*appsv1.ReplicaSet).DeepCopy()
 		rs.Status = *st

@@ -91,17 +91,18 @@ func (m *replicaManager) patchOwners(ctx context.Context, p *corev1.Pod, meta ma
 
 // replicaOwner is what the pod handlers need of one controller.
 type replicaOwner struct {
-	rv       uint64
+	rv       string // resourceVersion
 	name     string
 	uid      types.UID
 	parent   types.UID // uid of its own controller (a Deployment), if any
 	selector labels.Selector
 }
 
-// replicaOwnerCache decodes each controller once per resourceVersion.
+// replicaOwnerCache parses each controller's selector once per
+// resourceVersion.
 type replicaOwnerCache struct {
 	mu sync.Mutex
-	m  map[string]replicaOwner // by store key
+	m  map[string]replicaOwner // by namespace/name
 }
 
 func (c *replicaOwnerCache) forget(key string) {
@@ -112,30 +113,5 @@ func (c *replicaOwnerCache) forget(key string) {
 
 // ownersIn returns the controllers of the namespace with a valid selector.
 func (m *replicaManager) ownersIn(ns string) []replicaOwner {
-	objs, _, _ := m.deps.Store.List(m.kind.resource, ns, "", 0)
-	out := make([]replicaOwner, 0, len(objs))
-	c := m.owners
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, o := range objs {
-		if e, ok := c.m[o.Key()]; ok && e.rv == o.ResourceVersion {
-			out = append(out, e)
-			continue
-		}
-		rs, _, err := m.kind.decode(o.Raw)
-		if err != nil {
-			continue
-		}
-		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
-		if err != nil {
-			continue
-		}
-		e := replicaOwner{rv: o.ResourceVersion, name: o.Name, uid: rs.UID, selector: sel}
-		if p := replicaControllerRef(&rs.ObjectMeta); p != nil {
-			e.parent = p.UID
-		}
-		c.m[o.Key()] = e
-		out = append(out, e)
-	}
-	return out
+	return m.source().ownersIn(ns, m.owners)
 }

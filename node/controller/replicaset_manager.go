@@ -22,7 +22,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
-	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // Defaults of the replica manager, as kube-controller-manager's.
@@ -43,21 +43,20 @@ const (
 // kube-controller-manager runs ReplicationControllers through its
 // ReplicaSet code.
 type replicaKind struct {
-	resource  string // store resource: "replicasets.apps"
 	gvk       schema.GroupVersionKind
 	component string // source of events
-	// decode returns the stored object as a ReplicaSet (a
-	// ReplicationController converted) and as the stored type, which
-	// events and status writes use.
-	decode func(raw []byte) (*appsv1.ReplicaSet, runtime.Object, error)
+	// source reads the controllers of the kind from the node's cache as
+	// ReplicaSets (a ReplicationController converted), with the stored
+	// type, which events and status writes use.
+	source func(*follow.Shared) replicaSource
 	// updateStatus writes st as the status of orig (from decode).
 	updateStatus func(ctx context.Context, c kubernetes.Interface, orig runtime.Object, st *appsv1.ReplicaSetStatus) error
 }
 
 // replicaManager keeps spec.replicas pods running for every object of one
-// kind. It is level-triggered: a sync of one controller reads the store
-// and makes the pods match; watches on the controllers and the pods queue
-// the syncs, and a periodic resync queues them all.
+// kind. It is level-triggered: a sync of one controller reads the node's
+// cache and makes the pods match; the cache's handlers on the controllers
+// and the pods queue the syncs, and a periodic resync queues them all.
 //
 //	built --Run--> subscribed, all queued --close(Ready)--> syncing --ctx done--> stopped
 type replicaManager struct {
@@ -68,7 +67,6 @@ type replicaManager struct {
 	burst   int
 	resync  time.Duration
 
-	pods   *replicaPodCache
 	owners *replicaOwnerCache
 	expect *replicaExpectations
 	// rec and queue are set by Run; before it, events are dropped and
@@ -93,7 +91,6 @@ func newReplicaManager(d Deps, kind replicaKind) *replicaManager {
 		workers: replicaWorkers,
 		burst:   replicaBurst,
 		resync:  replicaResync,
-		pods:    newReplicaPodCache(),
 		owners:  &replicaOwnerCache{m: map[string]replicaOwner{}},
 		expect:  newReplicaExpectations(),
 		rec:     discardEvents{},
@@ -101,7 +98,7 @@ func newReplicaManager(d Deps, kind replicaKind) *replicaManager {
 	}
 }
 
-// Ready is closed once the manager watches the store and has queued every
+// Ready is closed once the manager follows the cache and has queued every
 // controller.
 func (m *replicaManager) Ready() <-chan struct{} { return m.ready }
 
@@ -118,13 +115,16 @@ func (m *replicaManager) Run(ctx context.Context) error {
 	defer m.queue.ShutDown()
 	defer cancel()
 
-	// Subscribe before the first full pass (L10), so nothing falls between.
-	for resource, fn := range map[string]func(consensus.Event){m.kind.resource: m.onOwnerEvent, "pods": m.onPodEvent} {
-		w, err := m.deps.Store.Watch(resource, "", 0)
-		if err != nil {
-			return err
-		}
-		wg.Go(func() { m.follow(ctx, resource, w, fn) })
+	// Handlers before the first full pass, so nothing falls between.
+	src, pods := m.source(), m.podCache()
+	defer src.watch(m.onOwnerChange)()
+	defer pods.AddHandler(follow.Handler[corev1.Pod]{
+		Add:    func(p *corev1.Pod) { m.onPodChange(nil, p, false) },
+		Update: func(old, p *corev1.Pod) { m.onPodChange(old, p, false) },
+		Delete: func(p *corev1.Pod) { m.onPodChange(nil, p, true) },
+	})()
+	if !follow.WaitReady(ctx, src, pods) {
+		return nil
 	}
 	m.enqueueAll()
 	for range m.workers {
@@ -141,62 +141,25 @@ func (m *replicaManager) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			m.prune()
 			m.enqueueAll()
 		}
 	}
 }
 
-// follow hands every event of resource to fn. A watch the store closes (a
-// slow reader, a snapshot restore) is opened again and every controller
-// queued, so nothing is lost.
-func (m *replicaManager) follow(ctx context.Context, resource string, w *consensus.Watcher, fn func(consensus.Event)) {
-	for {
-		for open := true; open; {
-			select {
-			case <-ctx.Done():
-				w.Stop()
-				return
-			case ev, ok := <-w.Events():
-				if ok {
-					fn(ev)
-				}
-				open = ok
-			}
-		}
-		for {
-			var err error
-			if w, err = m.deps.Store.Watch(resource, "", 0); err == nil {
-				break
-			}
-			m.log.Warn("watch", "resource", resource, "error", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-		}
-		m.enqueueAll()
-	}
+// source is the kind's controllers in the node's cache.
+func (m *replicaManager) source() replicaSource { return m.kind.source(m.deps.Cache) }
+
+// podCache is the node's cache of pods, indexed by namespace.
+func (m *replicaManager) podCache() *follow.Follower[corev1.Pod] {
+	f := follow.For[corev1.Pod](m.deps.Cache, "pods")
+	f.AddIndex(follow.IndexByNamespace, follow.ByNamespace[corev1.Pod])
+	return f
 }
 
 func (m *replicaManager) enqueueAll() {
-	objs, _, _ := m.deps.Store.List(m.kind.resource, "", "", 0)
-	for _, o := range objs {
-		m.queue.Add(o.Namespace + "/" + o.Name)
+	for _, key := range m.source().keys() {
+		m.queue.Add(key)
 	}
-}
-
-// prune drops cached pods and controllers the store no longer has.
-func (m *replicaManager) prune() {
-	m.pods.retain(func(key string) bool {
-		parts := strings.SplitN(key, "/", 3)
-		if len(parts) != 3 {
-			return false
-		}
-		_, err := m.deps.Store.Get(parts[0], parts[1], parts[2])
-		return err == nil
-	})
 }
 
 // processNext syncs one queued controller; false means the queue is shut.
@@ -221,34 +184,25 @@ func (m *replicaManager) processNext(ctx context.Context) bool {
 	return true
 }
 
-// onOwnerEvent queues the controller that changed.
-func (m *replicaManager) onOwnerEvent(ev consensus.Event) {
-	key := ev.Object.Namespace + "/" + ev.Object.Name
-	if ev.Type == consensus.Deleted {
+// onOwnerChange queues the controller that changed.
+func (m *replicaManager) onOwnerChange(key string, deleted bool) {
+	if deleted {
 		m.expect.forget(key)
-		m.owners.forget(ev.Object.Key())
+		m.owners.forget(key)
 	}
 	m.queue.Add(key)
 }
 
-// onPodEvent queues the controllers a pod change concerns: its controller
-// (and its former one), or, for an orphan, every controller whose selector
-// matches it (Kubernetes' addPod, updatePod and deletePod).
-func (m *replicaManager) onPodEvent(ev consensus.Event) {
-	if ev.Type == consensus.Deleted {
-		m.pods.forget(ev.Object.Key())
-	}
-	cur, err := metaOf(ev.Object)
-	if err != nil {
-		return
-	}
-	ns := ev.Object.Namespace
-	curRef := replicaControllerRef(cur)
-	if ev.Prev != nil {
-		if prev, err := metaOf(ev.Prev); err == nil {
-			if r := replicaControllerRef(prev); r != nil && m.ours(r) && (curRef == nil || curRef.UID != r.UID) {
-				m.queue.Add(ns + "/" + r.Name)
-			}
+// onPodChange queues the controllers a pod change concerns: its
+// controller (and its former one, old's), or, for an orphan, every
+// controller whose selector matches it (Kubernetes' addPod, updatePod and
+// deletePod). It runs on the cache's goroutine and only queues.
+func (m *replicaManager) onPodChange(old, cur *corev1.Pod, deleted bool) {
+	ns := cur.Namespace
+	curRef := replicaControllerRef(&cur.ObjectMeta)
+	if old != nil {
+		if r := replicaControllerRef(&old.ObjectMeta); r != nil && m.ours(r) && (curRef == nil || curRef.UID != r.UID) {
+			m.queue.Add(ns + "/" + r.Name)
 		}
 	}
 	if curRef != nil {
@@ -257,10 +211,10 @@ func (m *replicaManager) onPodEvent(ev consensus.Event) {
 		}
 		return
 	}
-	if ev.Type == consensus.Deleted || cur.DeletionTimestamp != nil {
+	if deleted || cur.DeletionTimestamp != nil {
 		return
 	}
-	set := labels.Set(ev.Object.Labels)
+	set := labels.Set(cur.Labels)
 	for _, o := range m.ownersIn(ns) {
 		if o.selector.Matches(set) {
 			m.queue.Add(ns + "/" + o.name)
@@ -278,15 +232,11 @@ func (m *replicaManager) ours(ref *metav1.OwnerReference) bool {
 // writes its status.
 func (m *replicaManager) sync(ctx context.Context, key string) error {
 	ns, name, _ := strings.Cut(key, "/")
-	o, err := m.deps.Store.Get(m.kind.resource, ns, name)
-	if errors.Is(err, consensus.ErrNotFound) {
+	rs, orig, ok, err := m.source().get(ns, name)
+	if !ok {
 		m.expect.forget(key)
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	rs, orig, err := m.kind.decode(o.Raw)
 	if err != nil {
 		m.log.Warn("undecodable controller", "key", key, "error", err)
 		return nil // retrying will not help; a change queues it again
@@ -298,10 +248,11 @@ func (m *replicaManager) sync(ctx context.Context, key string) error {
 	}
 	now := m.deps.now()
 	// Expectations are checked before the pods are read, so a pod that
-	// appears in between is counted rather than created again.
-	needsSync := m.expect.satisfied(key, m.deps.Store.Index(), m.podGone, now)
-	objs, _, _ := m.deps.Store.List("pods", ns, "", 0)
-	all := m.pods.decode(objs)
+	// appears in between is counted rather than created again. The
+	// cache's resourceVersion says which writes it holds.
+	pods := m.podCache()
+	needsSync := m.expect.satisfied(key, pods.ResourceVersion(), m.podGone, now)
+	all := pods.ByIndex(follow.IndexByNamespace, ns)
 	var active []*corev1.Pod
 	for _, p := range all {
 		if replicaPodActive(p) {
@@ -335,18 +286,11 @@ func (m *replicaManager) requeueAfter(key string, d time.Duration) {
 }
 
 // podGone reports whether pod (namespace/name) with uid is gone from the
-// store or terminating there.
+// node's cache or terminating there.
 func (m *replicaManager) podGone(pod string, uid types.UID) bool {
 	ns, name, _ := strings.Cut(pod, "/")
-	o, err := m.deps.Store.Get("pods", ns, name)
-	if err != nil {
-		return true
-	}
-	if types.UID(o.UID) != uid {
-		return true
-	}
-	meta, err := metaOf(o)
-	return err != nil || meta.DeletionTimestamp != nil
+	p, ok := m.podCache().Get(ns, name)
+	return !ok || p.UID != uid || p.DeletionTimestamp != nil
 }
 
 // relatedPods are the active pods of rs and of its siblings: the

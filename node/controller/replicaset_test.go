@@ -239,6 +239,7 @@ func TestReplicaSetExpectationsHold(t *testing.T) {
 	// As if creates had returned at an index the store has not reached.
 	c.expect.expect("default/web", 1, time.Now())
 	c.expect.created("default/web", e.store.Index()+1000, time.Now())
+	e.synced()
 	if err := c.sync(e.ctx, "default/web"); err != nil {
 		t.Fatal(err)
 	}
@@ -246,6 +247,7 @@ func TestReplicaSetExpectationsHold(t *testing.T) {
 		t.Fatalf("%d pods created while expectations were pending, want 0", n)
 	}
 	c.expect.forget("default/web")
+	e.synced()
 	if err := c.sync(e.ctx, "default/web"); err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +255,7 @@ func TestReplicaSetExpectationsHold(t *testing.T) {
 		t.Fatalf("%d pods, want 2", n)
 	}
 	// Synced again at once: the store shows both, nothing more is created.
+	e.synced()
 	if err := c.sync(e.ctx, "default/web"); err != nil {
 		t.Fatal(err)
 	}
@@ -266,12 +269,14 @@ func TestReplicaSetScaleUpBurst(t *testing.T) {
 	c := NewReplicaSetController(e.deps)
 	c.burst = 7
 	e.createRS(rsTestReplicaSet("web", 10))
+	e.synced()
 	if err := c.sync(e.ctx, "default/web"); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(e.pods("web")); n != 7 {
 		t.Fatalf("%d pods after one sync, want the burst of 7", n)
 	}
+	e.synced()
 	if err := c.sync(e.ctx, "default/web"); err != nil {
 		t.Fatal(err)
 	}
@@ -279,6 +284,7 @@ func TestReplicaSetScaleUpBurst(t *testing.T) {
 		t.Fatalf("%d pods after two syncs, want 10", n)
 	}
 	// The status counts the pods a sync found; the next one sees all.
+	e.synced()
 	if err := c.sync(e.ctx, "default/web"); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -29,17 +28,9 @@ func NewReplicationController(d Deps) *ReplicationManager {
 }
 
 var replicationControllerKind = replicaKind{
-	resource:  "replicationcontrollers",
 	gvk:       corev1.SchemeGroupVersion.WithKind("ReplicationController"),
 	component: "replication-controller",
-	decode: func(raw []byte) (*appsv1.ReplicaSet, runtime.Object, error) {
-		rc := &corev1.ReplicationController{}
-		if err := json.Unmarshal(raw, rc); err != nil {
-			return nil, nil, err
-		}
-		rs, err := replicaSetFromRC(rc)
-		return rs, rc, err
-	},
+	source:    replicationControllersFrom,
 	updateStatus: func(ctx context.Context, c kubernetes.Interface, orig runtime.Object, st *appsv1.ReplicaSetStatus) error {
 		rc := orig.(*corev1.ReplicationController).DeepCopy()
 		rc.Status = rcStatusFromRS(st)
