@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
+
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // DefaultEvictionTimeout is how long the pods of a node that is not Ready
@@ -51,7 +54,6 @@ type Eviction struct {
 	timeout time.Duration
 	resync  time.Duration
 	log     *slog.Logger
-	pods    *replicaPodCache
 	// rec records NodeNotReady (node-controller), evictRec
 	// TaintManagerEviction (taint-eviction-controller); set by Run.
 	rec, evictRec record.EventRecorder
@@ -62,6 +64,12 @@ type Eviction struct {
 	since map[string]time.Time
 	// wasReady holds the nodes this controller has seen Ready.
 	wasReady map[string]bool
+	// wrote is the newest pod this controller patched, deleted the pods
+	// it deleted (by uid, with their namespace/name), until the cache
+	// shows them: a pass waits for both so it never marks or evicts a pod
+	// twice.
+	wrote   ownWrites
+	deleted map[types.UID]string
 	// evicted counts the pods deleted.
 	evicted atomic.Int64
 }
@@ -81,12 +89,12 @@ func NewEviction(d Deps, timeout time.Duration) *Eviction {
 		timeout:  timeout,
 		resync:   2 * time.Second,
 		log:      log,
-		pods:     newReplicaPodCache(),
 		rec:      discardEvents{},
 		evictRec: discardEvents{},
 		ready:    make(chan struct{}),
 		since:    map[string]time.Time{},
 		wasReady: map[string]bool{},
+		deleted:  map[types.UID]string{},
 	}
 }
 
@@ -102,11 +110,14 @@ func (e *Eviction) Run(ctx context.Context) error {
 	evictRec, stopEvict := NewRecorder(e.deps, "taint-eviction-controller")
 	defer stopEvict()
 	e.rec, e.evictRec = rec, evictRec
-	w, err := e.deps.Store.Watch("nodes", "", 0)
-	if err != nil {
-		return fmt.Errorf("watch nodes: %w", err)
-	}
-	defer func() { w.Stop() }()
+	nodes, _ := e.followers()
+	changed := make(chan struct{}, 1)
+	defer nodes.AddHandler(follow.OnAny[corev1.Node](func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}))()
 	first := true
 	for {
 		next, err := e.Reconcile(ctx)
@@ -126,17 +137,31 @@ func (e *Eviction) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			timer.Stop()
 			return nil
-		case _, ok := <-w.Events():
-			if !ok {
-				if w, err = e.deps.Store.Watch("nodes", "", 0); err != nil {
-					timer.Stop()
-					return fmt.Errorf("watch nodes: %w", err)
-				}
-			}
+		case <-changed:
 		case <-timer.C:
 		}
 		timer.Stop()
 	}
+}
+
+// followers are the node's caches of nodes and pods.
+func (e *Eviction) followers() (*follow.Follower[corev1.Node], *follow.Follower[corev1.Pod]) {
+	return follow.For[corev1.Node](e.deps.Cache, "nodes"), follow.For[corev1.Pod](e.deps.Cache, "pods")
+}
+
+// caughtUp reports whether the pod cache holds this controller's writes.
+func (e *Eviction) caughtUp(pods *follow.Follower[corev1.Pod]) bool {
+	if pods.ResourceVersion() < e.wrote.rv {
+		return false
+	}
+	for uid, key := range e.deleted {
+		ns, name, _ := strings.Cut(key, "/")
+		if p, ok := pods.Get(ns, name); ok && p.UID == uid && p.DeletionTimestamp == nil {
+			return false
+		}
+		delete(e.deleted, uid)
+	}
+	return true
 }
 
 // nodeFailure is a node whose pods are candidates for eviction.
@@ -149,16 +174,16 @@ type nodeFailure struct {
 // ready and evicts those whose deadline has passed. next is the earliest
 // deadline still ahead (zero if none).
 func (e *Eviction) Reconcile(ctx context.Context) (next time.Time, err error) {
+	nodes, pods := e.followers()
+	if !follow.WaitReady(ctx, nodes, pods) {
+		return time.Time{}, ctx.Err()
+	}
+	awaitCache(ctx, func() bool { return e.caughtUp(pods) })
 	now := e.deps.now()
 	failed := map[string]nodeFailure{}
 	exists := map[string]bool{}
-	nodes, _, _ := e.deps.Store.List("nodes", "", "", 0)
-	for _, o := range nodes {
-		exists[o.Name] = true
-		var n corev1.Node
-		if err := json.Unmarshal(o.Raw, &n); err != nil {
-			continue
-		}
+	for _, n := range nodes.List() {
+		exists[n.Name] = true
 		cond := readyCondition(&n.Status)
 		if cond == nil || cond.Status == corev1.ConditionTrue {
 			e.wasReady[n.Name] = true
@@ -178,14 +203,8 @@ func (e *Eviction) Reconcile(ctx context.Context) (next time.Time, err error) {
 		}
 		failed[n.Name] = nodeFailure{ready: cond.Status, since: since}
 	}
-	podObjs, _, _ := e.deps.Store.List("pods", "", "", 0)
-	present := make(map[string]bool, len(podObjs))
-	for _, o := range podObjs {
-		present[o.Key()] = true
-	}
-	e.pods.retain(func(key string) bool { return present[key] })
 	var errs []error
-	for _, p := range e.pods.decode(podObjs) {
+	for _, p := range pods.List() {
 		node := p.Spec.NodeName
 		if node == "" {
 			continue
@@ -302,6 +321,7 @@ func (e *Eviction) evict(ctx context.Context, p *corev1.Pod, f nodeFailure) erro
 	if err != nil {
 		return fmt.Errorf("delete pod %s/%s: %w", p.Namespace, p.Name, err)
 	}
+	e.deleted[uid] = p.Namespace + "/" + p.Name
 	e.evicted.Add(1)
 	e.log.Info("evicted pod", "pod", p.Namespace+"/"+p.Name, "node", p.Spec.NodeName)
 	return nil
@@ -316,11 +336,15 @@ func (e *Eviction) patchStatus(ctx context.Context, p *corev1.Pod, cond map[stri
 	if err != nil {
 		return err
 	}
-	_, err = e.deps.Client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{}, "status")
+	patched, err := e.deps.Client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{}, "status")
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	e.wrote.note(patched.ResourceVersion)
+	return nil
 }
 
 // evictionTolerates is Toleration.ToleratesTaint without the numeric

@@ -98,6 +98,7 @@ func TestEvictionAfterTimeout(t *testing.T) {
 	nodeRec, stopNodeRec := NewRecorder(e.deps, "node-controller")
 	t.Cleanup(stopNodeRec)
 	nl := &NodeLifecycle{Deps: e.deps, Members: members, rec: nodeRec}
+	e.synced()
 	if err := nl.Reconcile(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +108,7 @@ func TestEvictionAfterTimeout(t *testing.T) {
 	ev.rec, ev.evictRec = nodeRec, rec
 	reconcile := func() time.Time {
 		t.Helper()
+		e.synced()
 		next, err := ev.Reconcile(e.ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -128,6 +130,7 @@ func TestEvictionAfterTimeout(t *testing.T) {
 
 	// n1 dies: Ready Unknown, tainted unreachable, its pods not ready.
 	members.set("n1", membership.Dead)
+	e.synced()
 	if err := nl.Reconcile(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +203,7 @@ func TestEvictionAfterTimeout(t *testing.T) {
 
 	// n1 comes back: Ready again, taints gone, nothing more evicted.
 	members.set("n1", membership.Alive)
+	e.synced()
 	if err := nl.Reconcile(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -232,6 +236,7 @@ func TestEvictionMarksDisruptionTarget(t *testing.T) {
 	members := &evMembers{}
 	members.set("n1", membership.Alive)
 	nl := &NodeLifecycle{Deps: e.deps, Members: members}
+	e.synced()
 	if err := nl.Reconcile(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -243,11 +248,13 @@ func TestEvictionMarksDisruptionTarget(t *testing.T) {
 	}
 	defer w.Stop()
 	members.set("n1", membership.Left)
+	e.synced()
 	if err := nl.Reconcile(e.ctx); err != nil {
 		t.Fatal(err)
 	}
 	ev := NewEviction(e.deps, 0)
 	e.clock.Advance(DefaultEvictionTimeout)
+	e.synced()
 	if _, err := ev.Reconcile(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -286,6 +293,7 @@ func TestEvictionReplacesPods(t *testing.T) {
 	members.set("n1", membership.Alive)
 	members.set("n2", membership.Alive)
 	nl := &NodeLifecycle{Deps: e.deps, Members: members}
+	e.synced()
 	if err := nl.Reconcile(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -302,6 +310,7 @@ func TestEvictionReplacesPods(t *testing.T) {
 
 	members.set("n1", membership.Dead)
 	start := time.Now()
+	e.synced()
 	if err := nl.Reconcile(e.ctx); err != nil {
 		t.Fatal(err)
 	}

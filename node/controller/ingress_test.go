@@ -249,6 +249,7 @@ func TestIngressLabelFollowsGossip(t *testing.T) {
 	check := func(step string, want map[string]bool) {
 		t.Helper()
 		for i := 0; i < 2; i++ { // the first pass registers, the second labels
+			e.synced()
 			if err := nl.Reconcile(e.ctx); err != nil {
 				t.Fatal(err)
 			}

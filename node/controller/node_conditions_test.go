@@ -24,6 +24,7 @@ func TestNodeReadyHeartbeat(t *testing.T) {
 	nl := &NodeLifecycle{Deps: e.deps, Members: members}
 	reconcile := func() {
 		t.Helper()
+		e.synced()
 		if err := nl.Reconcile(e.ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -27,6 +27,7 @@ func TestNodeLeaseStaleness(t *testing.T) {
 	nl := &NodeLifecycle{Deps: e.deps, Members: members, LeaseGrace: 40 * time.Second}
 	reconcile := func() {
 		t.Helper()
+		e.synced()
 		if err := nl.Reconcile(e.ctx); err != nil {
 			t.Fatal(err)
 		}

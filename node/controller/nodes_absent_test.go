@@ -52,6 +52,7 @@ func TestRecoverNodeAbsentFromGossip(t *testing.T) {
 		if step.rejoin {
 			members.set("gone", membership.Alive)
 		}
+		e.synced()
 		if err := nl.Reconcile(e.ctx); err != nil {
 			t.Fatalf("%s: %v", step.name, err)
 		}

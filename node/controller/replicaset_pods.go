@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"encoding/json"
 	"maps"
 	"slices"
 	"strconv"
@@ -14,8 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
-
-	"github.com/shoal-project/shoal/consensus"
 )
 
 // replicaPodDeletionCostAnnotation is the annotation that orders scale-down by the user's
@@ -263,75 +260,4 @@ func replicaSlowStart(count, initial int, fn func() error) (int, error) {
 		}
 	}
 	return successes, nil
-}
-
-// replicaPodCache decodes each stored pod once per resourceVersion. It is shared
-// by the workers: the pods it returns must not be changed.
-type replicaPodCache struct {
-	mu   sync.Mutex
-	pods map[string]replicaCachedPod // by store key
-}
-
-type replicaCachedPod struct {
-	rv  uint64
-	pod *corev1.Pod
-}
-
-func newReplicaPodCache() *replicaPodCache {
-	return &replicaPodCache{pods: map[string]replicaCachedPod{}}
-}
-
-// decode returns the pods of objs, decoding only those not cached at their
-// resourceVersion. Undecodable objects are skipped.
-func (c *replicaPodCache) decode(objs []*consensus.Object) []*corev1.Pod {
-	out := make([]*corev1.Pod, len(objs))
-	var miss []int
-	c.mu.Lock()
-	for i, o := range objs {
-		if e, ok := c.pods[o.Key()]; ok && e.rv == o.ResourceVersion {
-			out[i] = e.pod
-		} else {
-			miss = append(miss, i)
-		}
-	}
-	c.mu.Unlock()
-	if len(miss) == 0 {
-		return out
-	}
-	fresh := make([]replicaCachedPod, 0, len(miss))
-	for _, i := range miss {
-		p := &corev1.Pod{}
-		if err := json.Unmarshal(objs[i].Raw, p); err != nil {
-			continue
-		}
-		out[i] = p
-		fresh = append(fresh, replicaCachedPod{rv: objs[i].ResourceVersion, pod: p})
-	}
-	c.mu.Lock()
-	for _, e := range fresh {
-		key := consensus.ObjectKey("pods", e.pod.Namespace, e.pod.Name)
-		if cur, ok := c.pods[key]; !ok || cur.rv < e.rv {
-			c.pods[key] = e
-		}
-	}
-	c.mu.Unlock()
-	return slices.DeleteFunc(out, func(p *corev1.Pod) bool { return p == nil })
-}
-
-// forget drops a pod the store deleted.
-func (c *replicaPodCache) forget(key string) {
-	c.mu.Lock()
-	delete(c.pods, key)
-	c.mu.Unlock()
-}
-
-// retain drops every cached pod whose key keep rejects.
-func (c *replicaPodCache) retain(keep func(key string) bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k := range c.pods {
-		if !keep(k) {
-			delete(c.pods, k)
-		}
-	}
 }

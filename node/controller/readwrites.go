@@ -1,0 +1,49 @@
+package controller
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// The node's cache applies a change a moment after the API answered the
+// write that made it. A controller that reads its own writes (a pass that
+// must not patch or record the same thing twice) waits for them first: the
+// store the controllers read before the cache was always current.
+
+// ownWrites is the newest resourceVersion a controller wrote of one
+// resource. It is used by one goroutine.
+type ownWrites struct{ rv uint64 }
+
+// note records the resourceVersion of an object the API returned.
+func (w *ownWrites) note(resourceVersion string) {
+	if rv, err := strconv.ParseUint(resourceVersion, 10, 64); err == nil {
+		w.rv = max(w.rv, rv)
+	}
+}
+
+// cacheWait bounds awaitCache: a cache that is further behind than this
+// is re-listing, and the pass goes on with what it holds, as a pass on a
+// lagging replica would.
+const cacheWait = time.Second
+
+// awaitCache waits until caught reports true, ctx ends or cacheWait has
+// passed.
+func awaitCache(ctx context.Context, caught func() bool) {
+	if caught() {
+		return
+	}
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	deadline := time.NewTimer(cacheWait)
+	defer deadline.Stop()
+	for !caught() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-t.C:
+		}
+	}
+}
