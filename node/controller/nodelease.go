@@ -1,11 +1,12 @@
 package controller
 
 import (
-	"errors"
 	"sync"
 	"time"
 
-	"github.com/shoal-project/shoal/consensus"
+	coordinationv1 "k8s.io/api/coordination/v1"
+
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // Node leases, as Kubernetes' node lifecycle controller reads them: each
@@ -31,21 +32,21 @@ type leaseWatch struct {
 }
 
 type leaseSeen struct {
-	version uint64
+	version string // resourceVersion
 	at      time.Time
 }
 
 // stale reports whether node has a lease that has not changed for longer
 // than grace, as observed at now; a node without a lease (it runs no
 // kubelet) is never stale.
-func (w *leaseWatch) stale(store *consensus.Store, node string, now time.Time, grace time.Duration) bool {
-	obj, err := store.Get(nodeLeaseResource, nodeLeaseNamespace, node)
+func (w *leaseWatch) stale(leases *follow.Follower[coordinationv1.Lease], node string, now time.Time, grace time.Duration) bool {
+	obj, ok := leases.Get(nodeLeaseNamespace, node)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.seen == nil {
 		w.seen = map[string]leaseSeen{}
 	}
-	if errors.Is(err, consensus.ErrNotFound) || err != nil {
+	if !ok {
 		delete(w.seen, node)
 		return false
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,7 +21,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
-	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/node/membership"
 )
 
@@ -55,6 +56,9 @@ type NodeLifecycle struct {
 
 	leases leaseWatch
 	absent absentWatch
+	// wrote is the newest Node this controller wrote: a pass waits for
+	// the cache to hold it, so it never writes (or records) a change twice.
+	wrote ownWrites
 
 	// rec records NodeReady and NodeNotReady; set by Run (nil: no events).
 	rec record.EventRecorder
@@ -100,6 +104,10 @@ func (c *NodeLifecycle) Run(ctx context.Context) error {
 
 // Reconcile makes one pass over the members.
 func (c *NodeLifecycle) Reconcile(ctx context.Context) error {
+	nodes, leases := c.followers()
+	if !follow.WaitReady(ctx, nodes, leases) {
+		return ctx.Err()
+	}
 	var errs []error
 	members := map[string]bool{}
 	for _, m := range c.Members.Members() {
@@ -114,9 +122,22 @@ func (c *NodeLifecycle) Reconcile(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// followers are the node's caches of Nodes and their leases.
+func (c *NodeLifecycle) followers() (*follow.Follower[corev1.Node], *follow.Follower[coordinationv1.Lease]) {
+	return follow.For[corev1.Node](c.Cache, "nodes"), follow.For[coordinationv1.Lease](c.Cache, nodeLeaseResource)
+}
+
+// awaitOwnWrites waits until the cache of nodes holds this controller's
+// last write.
+func (c *NodeLifecycle) awaitOwnWrites(ctx context.Context, nodes *follow.Follower[corev1.Node]) {
+	awaitCache(ctx, func() bool { return nodes.ResourceVersion() >= c.wrote.rv })
+}
+
 func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member) error {
-	stored, err := c.Store.Get("nodes", "", m.Name)
-	if errors.Is(err, consensus.ErrNotFound) {
+	nodes, _ := c.followers()
+	c.awaitOwnWrites(ctx, nodes)
+	cached, ok := nodes.Get("", m.Name)
+	if !ok {
 		if m.State != membership.Alive {
 			return nil
 		}
@@ -146,6 +167,7 @@ func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member
 		if err != nil {
 			return fmt.Errorf("create: %w", err)
 		}
+		c.wrote.note(created.ResourceVersion)
 		c.Logger.Info("node registered", "name", m.Name)
 		updated, err := c.updateStatus(ctx, created, m)
 		if err != nil {
@@ -153,21 +175,15 @@ func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member
 		}
 		return c.updateTaints(ctx, updated)
 	}
-	if err != nil {
-		return err
-	}
-	var node corev1.Node
-	if err := json.Unmarshal(stored.Raw, &node); err != nil {
-		return err
-	}
-	updated, err := c.updateStatus(ctx, &node, m)
+	node := cached.DeepCopy()
+	updated, err := c.updateStatus(ctx, node, m)
 	if err != nil {
 		return err
 	}
 	if err := c.updateTaints(ctx, updated); err != nil {
 		return err
 	}
-	return c.updateRoleLabels(ctx, &node, m)
+	return c.updateRoleLabels(ctx, node, m)
 }
 
 // updateRoleLabels keeps the gossip-state, raft-role and ingress labels
@@ -201,8 +217,12 @@ func (c *NodeLifecycle) updateRoleLabels(ctx context.Context, node *corev1.Node,
 	if err != nil {
 		return err
 	}
-	_, err = c.Client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, metav1.PatchOptions{})
-	return err
+	patched, err := c.Client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, metav1.PatchOptions{})
+	if err != nil {
+		return err
+	}
+	c.wrote.note(patched.ResourceVersion)
+	return nil
 }
 
 // updateStatus writes the part of the status gossip implies, when it
@@ -240,6 +260,7 @@ func (c *NodeLifecycle) updateStatus(ctx context.Context, node *corev1.Node, m m
 	if err != nil {
 		return nil, fmt.Errorf("update status: %w", err)
 	}
+	c.wrote.note(updated.ResourceVersion)
 	c.recordReadyChange(node, updated)
 	return updated, nil
 }
@@ -267,7 +288,8 @@ func (c *NodeLifecycle) desiredStatus(node *corev1.Node, m membership.Member) {
 	}
 	switch m.State {
 	case membership.Alive:
-		if m.HasRole(membership.RoleWorker) && c.leases.stale(c.Store, node.Name, c.now(), grace) {
+		_, leases := c.followers()
+		if m.HasRole(membership.RoleWorker) && c.leases.stale(leases, node.Name, c.now(), grace) {
 			status, reason, message = corev1.ConditionUnknown, "NodeStatusUnknown", kubeletStopped
 		}
 	case membership.Suspect:
@@ -377,7 +399,7 @@ func withReadinessTaints(taints []corev1.Taint, ready corev1.ConditionStatus, no
 // updateTaints makes the node's readiness taints follow its Ready
 // condition. It writes spec.taints whole, with the node's resourceVersion
 // as precondition so a taint written meanwhile (kubectl taint) is not
-// lost; on a conflict it starts again from the store.
+// lost; on a conflict it starts again from the API's copy.
 func (c *NodeLifecycle) updateTaints(ctx context.Context, node *corev1.Node) error {
 	for attempt := 0; ; attempt++ {
 		ready := readyCondition(&node.Status)
@@ -395,21 +417,19 @@ func (c *NodeLifecycle) updateTaints(ctx context.Context, node *corev1.Node) err
 		if err != nil {
 			return err
 		}
-		_, err = c.Client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, metav1.PatchOptions{})
+		patched, err := c.Client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, metav1.PatchOptions{})
 		if err == nil {
+			c.wrote.note(patched.ResourceVersion)
 			c.Logger.Info("node taints", "name", node.Name, "ready", ready.Status, "taints", len(want))
 			return nil
 		}
 		if !apierrors.IsConflict(err) || attempt == 2 {
 			return fmt.Errorf("update taints: %w", err)
 		}
-		stored, err := c.Store.Get("nodes", "", node.Name)
-		if err != nil {
-			return err
-		}
-		node = &corev1.Node{}
-		if err := json.Unmarshal(stored.Raw, node); err != nil {
-			return err
+		// The cache may not hold the write that won yet: the API reads
+		// the local replica, which does.
+		if node, err = c.Client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{}); err != nil {
+			return fmt.Errorf("update taints: %w", err)
 		}
 	}
 }

@@ -68,24 +68,20 @@ func (c *NodeLifecycle) reconcileAbsent(ctx context.Context, members map[string]
 		grace = DefaultNodeLeaseGrace
 	}
 	now := c.now()
-	stored, _, _ := c.Store.List("nodes", "", "", 0)
+	nodes, _ := c.followers()
+	c.awaitOwnWrites(ctx, nodes)
 	absent := map[string]bool{}
 	var errs []error
-	for _, obj := range stored {
-		if members[obj.Name] {
+	for _, node := range nodes.List() {
+		if members[node.Name] {
 			continue
 		}
-		absent[obj.Name] = true
-		if c.absent.absentFor(obj.Name, now) <= grace {
+		absent[node.Name] = true
+		if c.absent.absentFor(node.Name, now) <= grace {
 			continue
 		}
-		var node corev1.Node
-		if err := json.Unmarshal(obj.Raw, &node); err != nil {
-			errs = append(errs, fmt.Errorf("node %s: %w", obj.Name, err))
-			continue
-		}
-		if err := c.markAbsent(ctx, &node, now); err != nil {
-			errs = append(errs, fmt.Errorf("node %s: %w", obj.Name, err))
+		if err := c.markAbsent(ctx, node.DeepCopy(), now); err != nil {
+			errs = append(errs, fmt.Errorf("node %s: %w", node.Name, err))
 		}
 	}
 	c.absent.forgetExcept(absent)
@@ -112,6 +108,7 @@ func (c *NodeLifecycle) markAbsent(ctx context.Context, node *corev1.Node, now t
 		if err != nil {
 			return fmt.Errorf("update status: %w", err)
 		}
+		c.wrote.note(updated.ResourceVersion)
 		c.Logger.Info("node absent from gossip", "name", node.Name)
 		c.recordReadyChange(node, updated)
 	}
@@ -125,6 +122,10 @@ func (c *NodeLifecycle) markAbsent(ctx context.Context, node *corev1.Node, now t
 	if err != nil {
 		return err
 	}
-	_, err = c.Client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, metav1.PatchOptions{})
-	return err
+	patched, err := c.Client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, metav1.PatchOptions{})
+	if err != nil {
+		return err
+	}
+	c.wrote.note(patched.ResourceVersion)
+	return nil
 }

@@ -1,11 +1,8 @@
 package controller
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
-
-	corev1 "k8s.io/api/core/v1"
 )
 
 // DefaultClusterCIDR is the pod network of the whole cluster; each node
@@ -35,13 +32,13 @@ func nextPodCIDR(cluster string, taken map[string]bool) (string, error) {
 	return "", fmt.Errorf("cluster CIDR %s has no free /24 left", cluster)
 }
 
-// takenPodCIDRs lists the pod CIDRs the stored nodes hold.
+// takenPodCIDRs lists the pod CIDRs the cached nodes hold; the caller has
+// waited for the cache to hold the nodes this controller made.
 func (c *NodeLifecycle) takenPodCIDRs() map[string]bool {
 	taken := map[string]bool{}
-	nodes, _, _ := c.Store.List("nodes", "", "", 0)
-	for _, o := range nodes {
-		var n corev1.Node
-		if json.Unmarshal(o.Raw, &n) == nil && n.Spec.PodCIDR != "" {
+	nodes, _ := c.followers()
+	for _, n := range nodes.List() {
+		if n.Spec.PodCIDR != "" {
 			taken[n.Spec.PodCIDR] = true
 		}
 	}
