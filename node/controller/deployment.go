@@ -1,9 +1,7 @@
 package controller
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"sync"
@@ -17,7 +15,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
-	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // Store resources the deployment controller follows.
@@ -83,10 +81,15 @@ type DeploymentController struct {
 	// is nil until Run (tests sync by hand and may set rec).
 	rec   record.EventRecorder
 	queue workqueue.TypedRateLimitingInterface[string]
+
+	// wroteRS and wroteD are the newest ReplicaSet and Deployment this
+	// controller wrote: a sync waits for the cache to hold them, so it
+	// reads its own writes as it did when it read the store.
+	wroteRS, wroteD ownWrites
 }
 
 // NewDeploymentController assembles the controller over d: it reads
-// d.Store and writes through d.Client. It does no I/O.
+// d.Cache and writes through d.Client. It does no I/O.
 func NewDeploymentController(d Deps, opts ...DeploymentOption) *DeploymentController {
 	o := deploymentOptions{workers: 4, resync: 5 * time.Second}
 	for _, opt := range opts {
@@ -106,7 +109,7 @@ func NewDeploymentController(d Deps, opts ...DeploymentOption) *DeploymentContro
 	}
 }
 
-// Ready is closed once the controller watches the store and every
+// Ready is closed once the controller follows the cache and every
 // deployment is queued for its first sync.
 func (c *DeploymentController) Ready() <-chan struct{} { return c.ready }
 
@@ -125,13 +128,41 @@ func (c *DeploymentController) Run(ctx context.Context) error {
 	defer c.queue.ShutDown()
 	defer cancel()
 
-	// Subscribe before the first pass (L10), so nothing falls in between.
-	var subscribed sync.WaitGroup
-	for _, res := range []string{depResDeployments, depResReplicaSets, depResPods} {
-		subscribed.Add(1)
-		wg.Go(func() { c.follow(ctx, res, subscribed.Done) })
+	// Handlers before the first pass, so nothing falls in between.
+	f := c.followers()
+	defer f.deployments.AddHandler(follow.Handler[appsv1.Deployment]{
+		Add:    func(d *appsv1.Deployment) { c.enqueue(d.Namespace, d.Name) },
+		Update: func(_, d *appsv1.Deployment) { c.enqueue(d.Namespace, d.Name) },
+		Delete: func(d *appsv1.Deployment) { c.enqueue(d.Namespace, d.Name) },
+	})()
+	defer f.replicaSets.AddHandler(follow.Handler[appsv1.ReplicaSet]{
+		Add: c.replicaSetChanged,
+		Update: func(old, rs *appsv1.ReplicaSet) {
+			c.replicaSetChanged(rs)
+			if !depSameLabels(old.Labels, rs.Labels) {
+				c.replicaSetChanged(old)
+			}
+		},
+		Delete: c.replicaSetChanged,
+	})()
+	// Only a pod going away matters (Recreate waits for the old pods); the
+	// ReplicaSet controller reports the rest in ReplicaSet status.
+	defer f.pods.AddHandler(follow.Handler[corev1.Pod]{
+		Add: func(p *corev1.Pod) {
+			if depPodTerminal(p) {
+				c.podChanged(p)
+			}
+		},
+		Update: func(_, p *corev1.Pod) {
+			if depPodTerminal(p) {
+				c.podChanged(p)
+			}
+		},
+		Delete: c.podChanged,
+	})()
+	if !follow.WaitReady(ctx, f.deployments, f.replicaSets, f.pods) {
+		return nil
 	}
-	subscribed.Wait()
 	c.enqueueAll()
 	close(c.ready)
 	for range c.opts.workers {
@@ -147,6 +178,26 @@ func (c *DeploymentController) Run(ctx context.Context) error {
 			c.enqueueAll()
 		}
 	}
+}
+
+// deploymentFollowers are the node's caches the controller reads, each
+// indexed by namespace.
+type deploymentFollowers struct {
+	deployments *follow.Follower[appsv1.Deployment]
+	replicaSets *follow.Follower[appsv1.ReplicaSet]
+	pods        *follow.Follower[corev1.Pod]
+}
+
+func (c *DeploymentController) followers() deploymentFollowers {
+	f := deploymentFollowers{
+		deployments: follow.For[appsv1.Deployment](c.deps.Cache, depResDeployments),
+		replicaSets: follow.For[appsv1.ReplicaSet](c.deps.Cache, depResReplicaSets),
+		pods:        follow.For[corev1.Pod](c.deps.Cache, depResPods),
+	}
+	f.deployments.AddIndex(follow.IndexByNamespace, follow.ByNamespace[appsv1.Deployment])
+	f.replicaSets.AddIndex(follow.IndexByNamespace, follow.ByNamespace[appsv1.ReplicaSet])
+	f.pods.AddIndex(follow.IndexByNamespace, follow.ByNamespace[corev1.Pod])
+	return f
 }
 
 // work syncs queued deployments until the queue shuts down.
@@ -191,158 +242,50 @@ func (c *DeploymentController) enqueueRateLimited(d *appsv1.Deployment) {
 	}
 }
 
-// enqueueAll queues every deployment: the full pass at start, after a
-// lost watch and on every resync.
+// enqueueAll queues every deployment: the full pass at start and on
+// every resync.
 func (c *DeploymentController) enqueueAll() {
-	objs, _, _ := c.deps.Store.List(depResDeployments, "", "", 0)
-	for _, o := range objs {
-		c.enqueue(o.Namespace, o.Name)
+	for _, d := range c.followers().deployments.List() {
+		c.enqueue(d.Namespace, d.Name)
 	}
-}
-
-// follow turns the store events of resource into deployment keys. A watch
-// the store closes is opened again, followed by a full pass.
-func (c *DeploymentController) follow(ctx context.Context, resource string, subscribed func()) {
-	first := true
-	for {
-		w, err := c.deps.Store.Watch(resource, "", 0)
-		if err != nil {
-			c.log.Warn("deployment controller watch", "resource", resource, "error", err)
-			select {
-			case <-ctx.Done():
-				if first {
-					subscribed()
-				}
-				return
-			case <-time.After(time.Second):
-				continue
-			}
-		}
-		if first {
-			subscribed()
-			first = false
-		} else {
-			c.enqueueAll()
-		}
-		for open := true; open; {
-			select {
-			case <-ctx.Done():
-				w.Stop()
-				return
-			case ev, ok := <-w.Events():
-				if !ok {
-					open = false
-					break
-				}
-				c.handle(resource, ev)
-			}
-		}
-	}
-}
-
-// handle maps one store event to the deployments it concerns.
-func (c *DeploymentController) handle(resource string, ev consensus.Event) {
-	switch resource {
-	case depResDeployments:
-		c.enqueue(ev.Object.Namespace, ev.Object.Name)
-	case depResReplicaSets:
-		c.replicaSetChanged(ev.Object)
-		if ev.Prev != nil && !depSameLabels(ev.Prev.Labels, ev.Object.Labels) {
-			c.replicaSetChanged(ev.Prev)
-		}
-	case depResPods:
-		// Only a pod going away matters (Recreate waits for the old pods);
-		// the ReplicaSet controller reports the rest in ReplicaSet status.
-		if ev.Type == consensus.Deleted || depPodTerminal(ev.Object) {
-			c.podChanged(ev.Object)
-		}
-	}
-}
-
-// depOwnerView is the part of an object the event handlers decode.
-type depOwnerView struct {
-	Metadata struct {
-		OwnerReferences []metav1.OwnerReference `json:"ownerReferences"`
-	} `json:"metadata"`
-	Status struct {
-		Phase corev1.PodPhase `json:"phase"`
-	} `json:"status"`
-}
-
-func depDecodeOwnerView(o *consensus.Object) (*depOwnerView, bool) {
-	var v depOwnerView
-	if err := json.Unmarshal(o.Raw, &v); err != nil {
-		return nil, false
-	}
-	return &v, true
-}
-
-func depControllerOf(refs []metav1.OwnerReference) *metav1.OwnerReference {
-	for i := range refs {
-		if refs[i].Controller != nil && *refs[i].Controller {
-			return &refs[i]
-		}
-	}
-	return nil
 }
 
 // replicaSetChanged queues the owner of a ReplicaSet, or, for an orphan,
 // every deployment of its namespace whose selector matches it (they may
-// adopt it).
-func (c *DeploymentController) replicaSetChanged(o *consensus.Object) {
-	v, ok := depDecodeOwnerView(o)
-	if !ok {
-		return
-	}
-	if ref := depControllerOf(v.Metadata.OwnerReferences); ref != nil {
+// adopt it). It runs on the cache's goroutine and only queues.
+func (c *DeploymentController) replicaSetChanged(rs *appsv1.ReplicaSet) {
+	if ref := metav1.GetControllerOf(rs); ref != nil {
 		if ref.Kind == deploymentKind.Kind && ref.APIVersion == deploymentKind.GroupVersion().String() {
-			c.enqueue(o.Namespace, ref.Name)
+			c.enqueue(rs.Namespace, ref.Name)
 		}
 		return
 	}
-	objs, _, _ := c.deps.Store.List(depResDeployments, o.Namespace, "", 0)
-	for _, do := range objs {
-		var d struct {
-			Spec struct {
-				Selector *metav1.LabelSelector `json:"selector"`
-			} `json:"spec"`
-		}
-		if json.Unmarshal(do.Raw, &d) != nil {
-			continue
-		}
+	for _, d := range c.followers().deployments.ByIndex(follow.IndexByNamespace, rs.Namespace) {
 		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 		if err != nil || sel.Empty() {
 			continue
 		}
-		if sel.Matches(labels.Set(o.Labels)) {
-			c.enqueue(do.Namespace, do.Name)
+		if sel.Matches(labels.Set(rs.Labels)) {
+			c.enqueue(d.Namespace, d.Name)
 		}
 	}
 }
 
 // podChanged queues the deployment that owns the pod's ReplicaSet.
-func (c *DeploymentController) podChanged(o *consensus.Object) {
-	v, ok := depDecodeOwnerView(o)
-	if !ok {
-		return
-	}
-	ref := depControllerOf(v.Metadata.OwnerReferences)
+func (c *DeploymentController) podChanged(p *corev1.Pod) {
+	ref := metav1.GetControllerOf(p)
 	if ref == nil || ref.Kind != "ReplicaSet" {
 		return
 	}
-	rs, err := c.deps.Store.Get(depResReplicaSets, o.Namespace, ref.Name)
-	if err != nil || rs.UID != string(ref.UID) {
+	rs, ok := c.followers().replicaSets.Get(p.Namespace, ref.Name)
+	if !ok || rs.UID != ref.UID {
 		return
 	}
 	c.replicaSetChanged(rs)
 }
 
-func depPodTerminal(o *consensus.Object) bool {
-	if !bytes.Contains(o.Raw, []byte(`"Succeeded"`)) && !bytes.Contains(o.Raw, []byte(`"Failed"`)) {
-		return false
-	}
-	v, ok := depDecodeOwnerView(o)
-	return ok && (v.Status.Phase == corev1.PodSucceeded || v.Status.Phase == corev1.PodFailed)
+func depPodTerminal(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 
 func depSameLabels(a, b map[string]string) bool {

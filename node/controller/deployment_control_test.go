@@ -206,6 +206,7 @@ func TestDeploymentHashCollision(t *testing.T) {
 	if _, err := e.cs.AppsV1().ReplicaSets("default").Create(e.ctx, squatter, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	waitCacheSynced(t, e.deps)
 	if err := e.c.syncKey(e.ctx, "default/web"); err == nil {
 		t.Fatal("first pass should fail on the collision")
 	}

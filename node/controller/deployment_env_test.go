@@ -27,6 +27,7 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 const depTestToken = "secret"
@@ -95,7 +96,11 @@ func newDepEnv(t *testing.T) *depEnv {
 	}
 	clock := &depClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	e := &depEnv{t: t, store: st, cs: cs, ctx: ctx, clock: clock}
-	e.deps = Deps{Store: st, Client: cs, Logger: depTestLogger(t), Now: clock.Now}
+	cache := follow.NewShared(st, nil)
+	cacheDone := make(chan struct{})
+	go func() { _ = cache.Run(ctx); close(cacheDone) }()
+	t.Cleanup(func() { cancel(); <-cacheDone })
+	e.deps = Deps{Store: st, Cache: cache, Client: cs, Logger: depTestLogger(t), Now: clock.Now}
 	e.c = NewDeploymentController(e.deps)
 	e.rec = record.NewFakeRecorder(10000)
 	e.c.rec = e.rec
@@ -189,6 +194,7 @@ func (e *depEnv) setImage(name, image string) {
 // events it recorded.
 func (e *depEnv) sync(name string) {
 	e.t.Helper()
+	waitCacheSynced(e.t, e.deps) // as a sync woken by the last write's event
 	var err error
 	for range 5 {
 		if err = e.c.syncKey(e.ctx, "default/"+name); err == nil || !apierrors.IsConflict(err) {

@@ -1,10 +1,7 @@
 package controller
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -18,27 +15,25 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
-// syncKey syncs the deployment namespace/name as the store holds it now.
+// syncKey syncs the deployment namespace/name as the node's cache holds
+// it, once the cache holds this controller's own writes.
 func (c *DeploymentController) syncKey(ctx context.Context, key string) error {
 	ns, name, ok := strings.Cut(key, "/")
 	if !ok {
 		return nil
 	}
-	o, err := c.deps.Store.Get(depResDeployments, ns, name)
-	if errors.Is(err, consensus.ErrNotFound) {
+	f := c.followers()
+	awaitCache(ctx, func() bool {
+		return c.wroteRS.seenBy(f.replicaSets.ResourceVersion()) && c.wroteD.seenBy(f.deployments.ResourceVersion())
+	})
+	d, ok := f.deployments.Get(ns, name)
+	if !ok {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	var d appsv1.Deployment
-	if err := json.Unmarshal(o.Raw, &d); err != nil {
-		return fmt.Errorf("decode deployment %s: %w", key, err)
-	}
-	return c.syncDeployment(ctx, &d)
+	return c.syncDeployment(ctx, d.DeepCopy())
 }
 
 // syncDeployment is one level-triggered pass over d, in Kubernetes'
@@ -90,19 +85,14 @@ func (c *DeploymentController) replicaSetsFor(ctx context.Context, d *appsv1.Dep
 	if err != nil {
 		return nil, fmt.Errorf("deployment %s/%s has an invalid label selector: %w", d.Namespace, d.Name, err)
 	}
-	objs, _, _ := c.deps.Store.List(depResReplicaSets, d.Namespace, "", 0)
-	uid := []byte(d.UID)
 	var owned []*appsv1.ReplicaSet
 	var canAdopt *bool
-	for _, o := range objs {
-		matches := sel.Matches(labels.Set(o.Labels))
-		if !matches && !bytes.Contains(o.Raw, uid) {
+	for _, cached := range c.followers().replicaSets.ByIndex(follow.IndexByNamespace, d.Namespace) {
+		matches := sel.Matches(labels.Set(cached.Labels))
+		if ref := metav1.GetControllerOf(cached); !matches && (ref == nil || ref.UID != d.UID) {
 			continue
 		}
-		rs := new(appsv1.ReplicaSet)
-		if err := json.Unmarshal(o.Raw, rs); err != nil {
-			return nil, fmt.Errorf("decode replicaset %s/%s: %w", o.Namespace, o.Name, err)
-		}
+		rs := cached.DeepCopy() // the sync refreshes it from its writes
 		if ref := metav1.GetControllerOf(rs); ref != nil {
 			if ref.UID != d.UID {
 				continue
@@ -141,12 +131,8 @@ func (c *DeploymentController) replicaSetsFor(ctx context.Context, d *appsv1.Dep
 // canAdopt re-reads d: a deployment deleted or replaced since the sync
 // began must not adopt.
 func (c *DeploymentController) canAdopt(d *appsv1.Deployment) bool {
-	o, err := c.deps.Store.Get(depResDeployments, d.Namespace, d.Name)
-	if err != nil || o.UID != string(d.UID) {
-		return false
-	}
-	m, err := metaOf(o)
-	return err == nil && m.DeletionTimestamp == nil
+	cur, ok := c.followers().deployments.Get(d.Namespace, d.Name)
+	return ok && cur.UID == d.UID && cur.DeletionTimestamp == nil
 }
 
 func (c *DeploymentController) adoptReplicaSet(ctx context.Context, d *appsv1.Deployment, rs *appsv1.ReplicaSet) (*appsv1.ReplicaSet, error) {
@@ -157,6 +143,7 @@ func (c *DeploymentController) adoptReplicaSet(ctx context.Context, d *appsv1.De
 	if err != nil {
 		return nil, fmt.Errorf("adopt replicaset %s: %w", rs.Name, err)
 	}
+	c.wroteRS.note(out.ResourceVersion)
 	c.log.Info("deployment adopted replicaset", "deployment", d.Namespace+"/"+d.Name, "replicaset", rs.Name)
 	return out, nil
 }
@@ -164,11 +151,12 @@ func (c *DeploymentController) adoptReplicaSet(ctx context.Context, d *appsv1.De
 func (c *DeploymentController) releaseReplicaSet(ctx context.Context, d *appsv1.Deployment, rs *appsv1.ReplicaSet) error {
 	cp := rs.DeepCopy()
 	cp.OwnerReferences = slices.DeleteFunc(cp.OwnerReferences, func(r metav1.OwnerReference) bool { return r.UID == d.UID })
-	_, err := c.deps.Client.AppsV1().ReplicaSets(rs.Namespace).Update(ctx, cp, metav1.UpdateOptions{})
+	out, err := c.deps.Client.AppsV1().ReplicaSets(rs.Namespace).Update(ctx, cp, metav1.UpdateOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("release replicaset %s: %w", rs.Name, err)
 	}
 	if err == nil {
+		c.wroteRS.note(out.ResourceVersion)
 		c.log.Info("deployment released replicaset", "deployment", d.Namespace+"/"+d.Name, "replicaset", rs.Name)
 	}
 	return nil
@@ -184,6 +172,7 @@ func (c *DeploymentController) writeDeployment(ctx context.Context, d *appsv1.De
 	if err != nil {
 		return err
 	}
+	c.wroteD.note(out.ResourceVersion)
 	*d = *out
 	return nil
 }
@@ -262,6 +251,7 @@ func (c *DeploymentController) getNewReplicaSet(ctx context.Context, d *appsv1.D
 			if err != nil {
 				return nil, err
 			}
+			c.wroteRS.note(out.ResourceVersion)
 			*existing = *out
 			return existing, nil
 		}
@@ -310,6 +300,9 @@ func (c *DeploymentController) getNewReplicaSet(ctx context.Context, d *appsv1.D
 
 	alreadyExists := false
 	created, err := c.deps.Client.AppsV1().ReplicaSets(d.Namespace).Create(ctx, newRS, metav1.CreateOptions{})
+	if err == nil {
+		c.wroteRS.note(created.ResourceVersion)
+	}
 	switch {
 	case apierrors.IsAlreadyExists(err):
 		alreadyExists = true
@@ -451,6 +444,7 @@ func (c *DeploymentController) scaleReplicaSet(ctx context.Context, rs *appsv1.R
 	if err != nil {
 		return false, err
 	}
+	c.wroteRS.note(out.ResourceVersion)
 	*rs = *out
 	if sizeNeedsUpdate {
 		c.rec.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled %s replica set %s from %d to %d", op, rs.Name, oldScale, newScale)
@@ -563,20 +557,12 @@ func (c *DeploymentController) podsByReplicaSet(d *appsv1.Deployment, rsList []*
 		uids[rs.UID] = true
 	}
 	out := map[types.UID]int{}
-	objs, _, _ := c.deps.Store.List(depResPods, d.Namespace, "", 0)
-	for _, o := range objs {
-		if !sel.Matches(labels.Set(o.Labels)) {
+	for _, p := range c.followers().pods.ByIndex(follow.IndexByNamespace, d.Namespace) {
+		if !sel.Matches(labels.Set(p.Labels)) {
 			continue
 		}
-		v, ok := depDecodeOwnerView(o)
-		if !ok {
-			continue
-		}
-		ref := depControllerOf(v.Metadata.OwnerReferences)
-		if ref == nil || !uids[ref.UID] {
-			continue
-		}
-		if v.Status.Phase == corev1.PodSucceeded || v.Status.Phase == corev1.PodFailed {
+		ref := metav1.GetControllerOf(p)
+		if ref == nil || !uids[ref.UID] || depPodTerminal(p) {
 			continue
 		}
 		out[ref.UID]++

@@ -151,7 +151,7 @@ func (e *Eviction) followers() (*follow.Follower[corev1.Node], *follow.Follower[
 
 // caughtUp reports whether the pod cache holds this controller's writes.
 func (e *Eviction) caughtUp(pods *follow.Follower[corev1.Pod]) bool {
-	if pods.ResourceVersion() < e.wrote.rv {
+	if !e.wrote.seenBy(pods.ResourceVersion()) {
 		return false
 	}
 	for uid, key := range e.deleted {

@@ -130,7 +130,7 @@ func (c *NodeLifecycle) followers() (*follow.Follower[corev1.Node], *follow.Foll
 // awaitOwnWrites waits until the cache of nodes holds this controller's
 // last write.
 func (c *NodeLifecycle) awaitOwnWrites(ctx context.Context, nodes *follow.Follower[corev1.Node]) {
-	awaitCache(ctx, func() bool { return nodes.ResourceVersion() >= c.wrote.rv })
+	awaitCache(ctx, func() bool { return c.wrote.seenBy(nodes.ResourceVersion()) })
 }
 
 func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member) error {

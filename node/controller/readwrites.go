@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,15 +13,26 @@ import (
 // store the controllers read before the cache was always current.
 
 // ownWrites is the newest resourceVersion a controller wrote of one
-// resource. It is used by one goroutine.
-type ownWrites struct{ rv uint64 }
+// resource. It is safe for concurrent use (a controller's workers).
+type ownWrites struct{ rv atomic.Uint64 }
 
 // note records the resourceVersion of an object the API returned.
 func (w *ownWrites) note(resourceVersion string) {
-	if rv, err := strconv.ParseUint(resourceVersion, 10, 64); err == nil {
-		w.rv = max(w.rv, rv)
+	rv, err := strconv.ParseUint(resourceVersion, 10, 64)
+	if err != nil {
+		return
+	}
+	for {
+		cur := w.rv.Load()
+		if rv <= cur || w.rv.CompareAndSwap(cur, rv) {
+			return
+		}
 	}
 }
+
+// seenBy reports whether a follower at resourceVersion rv holds every
+// write noted.
+func (w *ownWrites) seenBy(rv uint64) bool { return rv >= w.rv.Load() }
 
 // cacheWait bounds awaitCache: a cache that is further behind than this
 // is re-listing, and the pass goes on with what it holds, as a pass on a
