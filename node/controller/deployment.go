@@ -85,7 +85,7 @@ type DeploymentController struct {
 	// wroteRS and wroteD are the newest ReplicaSet and Deployment this
 	// controller wrote: a sync waits for the cache to hold them, so it
 	// reads its own writes as it did when it read the store.
-	wroteRS, wroteD ownWrites
+	wroteRS, wroteD OwnWrites
 }
 
 // NewDeploymentController assembles the controller over d: it reads
@@ -103,7 +103,7 @@ func NewDeploymentController(d Deps, opts ...DeploymentOption) *DeploymentContro
 		deps:  d,
 		opts:  o,
 		log:   log,
-		now:   d.now,
+		now:   d.CurrentTime,
 		ready: make(chan struct{}),
 		rec:   &record.FakeRecorder{},
 	}

@@ -26,8 +26,8 @@ func (c *DeploymentController) syncKey(ctx context.Context, key string) error {
 		return nil
 	}
 	f := c.followers()
-	awaitCache(ctx, func() bool {
-		return c.wroteRS.seenBy(f.replicaSets.ResourceVersion()) && c.wroteD.seenBy(f.deployments.ResourceVersion())
+	AwaitCache(ctx, func() bool {
+		return c.wroteRS.SeenBy(f.replicaSets.ResourceVersion()) && c.wroteD.SeenBy(f.deployments.ResourceVersion())
 	})
 	d, ok := f.deployments.Get(ns, name)
 	if !ok {
@@ -143,7 +143,7 @@ func (c *DeploymentController) adoptReplicaSet(ctx context.Context, d *appsv1.De
 	if err != nil {
 		return nil, fmt.Errorf("adopt replicaset %s: %w", rs.Name, err)
 	}
-	c.wroteRS.note(out.ResourceVersion)
+	c.wroteRS.Note(out.ResourceVersion)
 	c.log.Info("deployment adopted replicaset", "deployment", d.Namespace+"/"+d.Name, "replicaset", rs.Name)
 	return out, nil
 }
@@ -156,7 +156,7 @@ func (c *DeploymentController) releaseReplicaSet(ctx context.Context, d *appsv1.
 		return fmt.Errorf("release replicaset %s: %w", rs.Name, err)
 	}
 	if err == nil {
-		c.wroteRS.note(out.ResourceVersion)
+		c.wroteRS.Note(out.ResourceVersion)
 		c.log.Info("deployment released replicaset", "deployment", d.Namespace+"/"+d.Name, "replicaset", rs.Name)
 	}
 	return nil
@@ -172,7 +172,7 @@ func (c *DeploymentController) writeDeployment(ctx context.Context, d *appsv1.De
 	if err != nil {
 		return err
 	}
-	c.wroteD.note(out.ResourceVersion)
+	c.wroteD.Note(out.ResourceVersion)
 	*d = *out
 	return nil
 }
@@ -251,7 +251,7 @@ func (c *DeploymentController) getNewReplicaSet(ctx context.Context, d *appsv1.D
 			if err != nil {
 				return nil, err
 			}
-			c.wroteRS.note(out.ResourceVersion)
+			c.wroteRS.Note(out.ResourceVersion)
 			*existing = *out
 			return existing, nil
 		}
@@ -301,7 +301,7 @@ func (c *DeploymentController) getNewReplicaSet(ctx context.Context, d *appsv1.D
 	alreadyExists := false
 	created, err := c.deps.Client.AppsV1().ReplicaSets(d.Namespace).Create(ctx, newRS, metav1.CreateOptions{})
 	if err == nil {
-		c.wroteRS.note(created.ResourceVersion)
+		c.wroteRS.Note(created.ResourceVersion)
 	}
 	switch {
 	case apierrors.IsAlreadyExists(err):
@@ -444,7 +444,7 @@ func (c *DeploymentController) scaleReplicaSet(ctx context.Context, rs *appsv1.R
 	if err != nil {
 		return false, err
 	}
-	c.wroteRS.note(out.ResourceVersion)
+	c.wroteRS.Note(out.ResourceVersion)
 	*rs = *out
 	if sizeNeedsUpdate {
 		c.rec.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled %s replica set %s from %d to %d", op, rs.Name, oldScale, newScale)

@@ -211,7 +211,7 @@ func EndpointsFor(svc *corev1.Service, pods []corev1.Pod) []corev1.EndpointSubse
 		addr := corev1.EndpointAddress{IP: p.Status.PodIP, NodeName: &nodeName, TargetRef: &corev1.ObjectReference{
 			Kind: "Pod", Namespace: p.Namespace, Name: p.Name, UID: p.UID,
 		}}
-		if podReady(p) || svc.Spec.PublishNotReadyAddresses {
+		if PodReady(p) || svc.Spec.PublishNotReadyAddresses {
 			g.ready = append(g.ready, addr)
 		} else {
 			g.notReady = append(g.notReady, addr)
@@ -266,13 +266,4 @@ func portsKey(ports []corev1.EndpointPort) string {
 		s += p.Name + "/" + string(p.Protocol) + "/" + strconv.Itoa(int(p.Port)) + ","
 	}
 	return s
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

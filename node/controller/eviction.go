@@ -68,7 +68,7 @@ type Eviction struct {
 	// it deleted (by uid, with their namespace/name), until the cache
 	// shows them: a pass waits for both so it never marks or evicts a pod
 	// twice.
-	wrote   ownWrites
+	wrote   OwnWrites
 	deleted map[types.UID]string
 	// evicted counts the pods deleted.
 	evicted atomic.Int64
@@ -89,8 +89,8 @@ func NewEviction(d Deps, timeout time.Duration) *Eviction {
 		timeout:  timeout,
 		resync:   2 * time.Second,
 		log:      log,
-		rec:      discardEvents{},
-		evictRec: discardEvents{},
+		rec:      DiscardEvents{},
+		evictRec: DiscardEvents{},
 		ready:    make(chan struct{}),
 		since:    map[string]time.Time{},
 		wasReady: map[string]bool{},
@@ -130,7 +130,7 @@ func (e *Eviction) Run(ctx context.Context) error {
 		}
 		wait := e.resync
 		if !next.IsZero() {
-			wait = min(wait, max(next.Sub(e.deps.now()), 10*time.Millisecond))
+			wait = min(wait, max(next.Sub(e.deps.CurrentTime()), 10*time.Millisecond))
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -151,7 +151,7 @@ func (e *Eviction) followers() (*follow.Follower[corev1.Node], *follow.Follower[
 
 // caughtUp reports whether the pod cache holds this controller's writes.
 func (e *Eviction) caughtUp(pods *follow.Follower[corev1.Pod]) bool {
-	if !e.wrote.seenBy(pods.ResourceVersion()) {
+	if !e.wrote.SeenBy(pods.ResourceVersion()) {
 		return false
 	}
 	for uid, key := range e.deleted {
@@ -178,8 +178,8 @@ func (e *Eviction) Reconcile(ctx context.Context) (next time.Time, err error) {
 	if !follow.WaitReady(ctx, nodes, pods) {
 		return time.Time{}, ctx.Err()
 	}
-	awaitCache(ctx, func() bool { return e.caughtUp(pods) })
-	now := e.deps.now()
+	AwaitCache(ctx, func() bool { return e.caughtUp(pods) })
+	now := e.deps.CurrentTime()
 	failed := map[string]nodeFailure{}
 	exists := map[string]bool{}
 	for _, n := range nodes.List() {
@@ -222,7 +222,7 @@ func (e *Eviction) Reconcile(ctx context.Context) (next time.Time, err error) {
 			f = nodeFailure{since: since}
 			failed[node] = f
 		}
-		if f.ready == corev1.ConditionUnknown && replicaPodActive(p) && replicaPodReady(p) {
+		if f.ready == corev1.ConditionUnknown && PodActive(p) && PodReady(p) {
 			if err := e.markNotReady(ctx, p, now); err != nil {
 				errs = append(errs, err)
 			}
@@ -305,7 +305,7 @@ func (e *Eviction) evict(ctx context.Context, p *corev1.Pod, f nodeFailure) erro
 			reason, msg = "DeletionByPodGC", "PodGC: node no longer exists"
 		}
 		cond := map[string]any{"type": corev1.DisruptionTarget, "status": corev1.ConditionTrue,
-			"reason": reason, "message": msg, "lastTransitionTime": metav1.NewTime(e.deps.now())}
+			"reason": reason, "message": msg, "lastTransitionTime": metav1.NewTime(e.deps.CurrentTime())}
 		if err := e.patchStatus(ctx, p, cond); err != nil {
 			return fmt.Errorf("mark pod %s/%s for deletion: %w", p.Namespace, p.Name, err)
 		}
@@ -343,7 +343,7 @@ func (e *Eviction) patchStatus(ctx context.Context, p *corev1.Pod, cond map[stri
 	if err != nil {
 		return err
 	}
-	e.wrote.note(patched.ResourceVersion)
+	e.wrote.Note(patched.ResourceVersion)
 	return nil
 }
 

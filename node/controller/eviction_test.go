@@ -152,11 +152,11 @@ func TestEvictionAfterTimeout(t *testing.T) {
 	}
 	for _, name := range []string{"p1", "tolerant", "forever"} {
 		p, _ := e.podExists(name)
-		if replicaPodReady(p) {
+		if PodReady(p) {
 			t.Errorf("pod %s on the unreachable node still Ready", name)
 		}
 	}
-	if p, _ := e.podExists("p2"); !replicaPodReady(p) {
+	if p, _ := e.podExists("p2"); !PodReady(p) {
 		t.Error("pod p2 on a healthy node marked not ready")
 	}
 

@@ -109,7 +109,7 @@ func readyNodeIPs(ctx context.Context, d Deps, keep func(*corev1.Node) bool) ([]
 		if keep != nil && !keep(n) {
 			continue
 		}
-		if c := readyCondition(&n.Status); c == nil || c.Status != corev1.ConditionTrue {
+		if !nodeReady(n) {
 			continue
 		}
 		for _, a := range n.Status.Addresses {
@@ -125,6 +125,16 @@ func readyNodeIPs(ctx context.Context, d Deps, keep func(*corev1.Node) bool) ([]
 // runsServiceProxy: members that run pods run the Service proxy; those
 // that take part in the control plane only carry its role label.
 func runsServiceProxy(n *corev1.Node) bool {
-	_, controlPlaneOnly := n.Labels[controlPlaneRole]
+	_, controlPlaneOnly := n.Labels[ControlPlaneRole]
 	return !controlPlaneOnly
+}
+
+// nodeReady reports whether the node's Ready condition is True.
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

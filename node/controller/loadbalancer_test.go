@@ -14,7 +14,7 @@ func TestLoadBalancerStatus(t *testing.T) {
 	e := newRSEnv(t)
 	e.readyNode("node-a", "192.0.2.11", true)
 	e.readyNode("node-b", "192.0.2.12", false)
-	e.readyNode("control", "192.0.2.13", true, controlPlaneRole, "") // runs no Service proxy
+	e.readyNode("control", "192.0.2.13", true, ControlPlaneRole, "") // runs no Service proxy
 	svcs := e.cs.CoreV1().Services("default")
 	if _, err := svcs.Create(e.ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "lb"},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{}); err != nil {

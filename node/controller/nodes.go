@@ -58,23 +58,11 @@ type NodeLifecycle struct {
 	absent absentWatch
 	// wrote is the newest Node this controller wrote: a pass waits for
 	// the cache to hold it, so it never writes (or records) a change twice.
-	wrote ownWrites
+	wrote OwnWrites
 
 	// rec records NodeReady and NodeNotReady; set by Run (nil: no events).
 	rec record.EventRecorder
 }
-
-// Labels that show each node's gossip state and raft role, so that
-// `get nodes -o wide` (and -l) tells who leads, and IngressLabel
-// ("serving") on the nodes whose Ingress proxy listens, as their gossip
-// metadata announces (membership.RoleIngress): the Ingress status lists
-// only those.
-const (
-	GossipStateLabel = "shoal.io/gossip"
-	RaftRoleLabel    = "shoal.io/raft-role"
-	IngressLabel     = "shoal.io/ingress"
-	IngressServing   = "serving"
-)
 
 // Run reconciles until ctx is cancelled.
 func (c *NodeLifecycle) Run(ctx context.Context) error {
@@ -130,7 +118,7 @@ func (c *NodeLifecycle) followers() (*follow.Follower[corev1.Node], *follow.Foll
 // awaitOwnWrites waits until the cache of nodes holds this controller's
 // last write.
 func (c *NodeLifecycle) awaitOwnWrites(ctx context.Context, nodes *follow.Follower[corev1.Node]) {
-	awaitCache(ctx, func() bool { return c.wrote.seenBy(nodes.ResourceVersion()) })
+	AwaitCache(ctx, func() bool { return c.wrote.SeenBy(nodes.ResourceVersion()) })
 }
 
 func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member) error {
@@ -146,8 +134,8 @@ func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member
 			// A member that runs no pods takes part in the control plane
 			// only; the scheduler keeps pods off it, as off a Kubernetes
 			// control-plane node.
-			node.Labels[controlPlaneRole] = ""
-			node.Spec.Taints = []corev1.Taint{{Key: controlPlaneRole, Effect: corev1.TaintEffectNoSchedule}}
+			node.Labels[ControlPlaneRole] = ""
+			node.Spec.Taints = []corev1.Taint{{Key: ControlPlaneRole, Effect: corev1.TaintEffectNoSchedule}}
 		}
 		cluster := c.ClusterCIDR
 		if cluster == "" {
@@ -167,7 +155,7 @@ func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member
 		if err != nil {
 			return fmt.Errorf("create: %w", err)
 		}
-		c.wrote.note(created.ResourceVersion)
+		c.wrote.Note(created.ResourceVersion)
 		c.Logger.Info("node registered", "name", m.Name)
 		updated, err := c.updateStatus(ctx, created, m)
 		if err != nil {
@@ -221,7 +209,7 @@ func (c *NodeLifecycle) updateRoleLabels(ctx context.Context, node *corev1.Node,
 	if err != nil {
 		return err
 	}
-	c.wrote.note(patched.ResourceVersion)
+	c.wrote.Note(patched.ResourceVersion)
 	return nil
 }
 
@@ -260,7 +248,7 @@ func (c *NodeLifecycle) updateStatus(ctx context.Context, node *corev1.Node, m m
 	if err != nil {
 		return nil, fmt.Errorf("update status: %w", err)
 	}
-	c.wrote.note(updated.ResourceVersion)
+	c.wrote.Note(updated.ResourceVersion)
 	c.recordReadyChange(node, updated)
 	return updated, nil
 }
@@ -289,7 +277,7 @@ func (c *NodeLifecycle) desiredStatus(node *corev1.Node, m membership.Member) {
 	switch m.State {
 	case membership.Alive:
 		_, leases := c.followers()
-		if m.HasRole(membership.RoleWorker) && c.leases.stale(leases, node.Name, c.now(), grace) {
+		if m.HasRole(membership.RoleWorker) && c.leases.stale(leases, node.Name, c.CurrentTime(), grace) {
 			status, reason, message = corev1.ConditionUnknown, "NodeStatusUnknown", kubeletStopped
 		}
 	case membership.Suspect:
@@ -301,7 +289,7 @@ func (c *NodeLifecycle) desiredStatus(node *corev1.Node, m membership.Member) {
 	case membership.Left:
 		status, reason, message = corev1.ConditionUnknown, "NodeStatusUnknown", "Kubelet stopped posting node status: the node left the cluster."
 	}
-	now := metav1.NewTime(c.now().Truncate(time.Second))
+	now := metav1.NewTime(c.CurrentTime().Truncate(time.Second))
 	heartbeat := c.Heartbeat
 	if heartbeat <= 0 {
 		heartbeat = DefaultNodeHeartbeat
@@ -318,9 +306,6 @@ func (c *NodeLifecycle) desiredStatus(node *corev1.Node, m membership.Member) {
 func readyCondition(st *corev1.NodeStatus) *corev1.NodeCondition {
 	return nodeCondition(st, corev1.NodeReady)
 }
-
-// controlPlaneRole labels and taints members that run no pods.
-const controlPlaneRole = "node-role.kubernetes.io/control-plane"
 
 func nodeLabels(m membership.Member) map[string]string {
 	return map[string]string{
@@ -406,7 +391,7 @@ func (c *NodeLifecycle) updateTaints(ctx context.Context, node *corev1.Node) err
 		if ready == nil {
 			return nil
 		}
-		want := withReadinessTaints(node.Spec.Taints, ready.Status, c.now())
+		want := withReadinessTaints(node.Spec.Taints, ready.Status, c.CurrentTime())
 		if equality.Semantic.DeepEqual(want, node.Spec.Taints) {
 			return nil
 		}
@@ -419,7 +404,7 @@ func (c *NodeLifecycle) updateTaints(ctx context.Context, node *corev1.Node) err
 		}
 		patched, err := c.Client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, metav1.PatchOptions{})
 		if err == nil {
-			c.wrote.note(patched.ResourceVersion)
+			c.wrote.Note(patched.ResourceVersion)
 			c.Logger.Info("node taints", "name", node.Name, "ready", ready.Status, "taints", len(want))
 			return nil
 		}

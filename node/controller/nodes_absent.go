@@ -67,7 +67,7 @@ func (c *NodeLifecycle) reconcileAbsent(ctx context.Context, members map[string]
 	if grace <= 0 {
 		grace = DefaultNodeLeaseGrace
 	}
-	now := c.now()
+	now := c.CurrentTime()
 	nodes, _ := c.followers()
 	c.awaitOwnWrites(ctx, nodes)
 	absent := map[string]bool{}
@@ -108,7 +108,7 @@ func (c *NodeLifecycle) markAbsent(ctx context.Context, node *corev1.Node, now t
 		if err != nil {
 			return fmt.Errorf("update status: %w", err)
 		}
-		c.wrote.note(updated.ResourceVersion)
+		c.wrote.Note(updated.ResourceVersion)
 		c.Logger.Info("node absent from gossip", "name", node.Name)
 		c.recordReadyChange(node, updated)
 	}
@@ -126,6 +126,6 @@ func (c *NodeLifecycle) markAbsent(ctx context.Context, node *corev1.Node, now t
 	if err != nil {
 		return err
 	}
-	c.wrote.note(patched.ResourceVersion)
+	c.wrote.Note(patched.ResourceVersion)
 	return nil
 }

@@ -5,10 +5,6 @@ import (
 	"net"
 )
 
-// DefaultClusterCIDR is the pod network of the whole cluster; each node
-// gets a /24 of it.
-const DefaultClusterCIDR = "10.42.0.0/16"
-
 // nextPodCIDR returns the lowest /24 of cluster that no node has, given the
 // pod CIDRs already taken.
 func nextPodCIDR(cluster string, taken map[string]bool) (string, error) {

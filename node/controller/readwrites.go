@@ -12,12 +12,12 @@ import (
 // must not patch or record the same thing twice) waits for them first: the
 // store the controllers read before the cache was always current.
 
-// ownWrites is the newest resourceVersion a controller wrote of one
+// OwnWrites is the newest resourceVersion a controller wrote of one
 // resource. It is safe for concurrent use (a controller's workers).
-type ownWrites struct{ rv atomic.Uint64 }
+type OwnWrites struct{ rv atomic.Uint64 }
 
-// note records the resourceVersion of an object the API returned.
-func (w *ownWrites) note(resourceVersion string) {
+// Note records the resourceVersion of an object the API returned.
+func (w *OwnWrites) Note(resourceVersion string) {
 	rv, err := strconv.ParseUint(resourceVersion, 10, 64)
 	if err != nil {
 		return
@@ -30,18 +30,18 @@ func (w *ownWrites) note(resourceVersion string) {
 	}
 }
 
-// seenBy reports whether a follower at resourceVersion rv holds every
+// SeenBy reports whether a follower at resourceVersion rv holds every
 // write noted.
-func (w *ownWrites) seenBy(rv uint64) bool { return rv >= w.rv.Load() }
+func (w *OwnWrites) SeenBy(rv uint64) bool { return rv >= w.rv.Load() }
 
-// cacheWait bounds awaitCache: a cache that is further behind than this
+// cacheWait bounds AwaitCache: a cache that is further behind than this
 // is re-listing, and the pass goes on with what it holds, as a pass on a
 // lagging replica would.
 const cacheWait = time.Second
 
-// awaitCache waits until caught reports true, ctx ends or cacheWait has
+// AwaitCache waits until caught reports true, ctx ends or cacheWait has
 // passed.
-func awaitCache(ctx context.Context, caught func() bool) {
+func AwaitCache(ctx context.Context, caught func() bool) {
 	if caught() {
 		return
 	}

@@ -93,7 +93,7 @@ func newReplicaManager(d Deps, kind replicaKind) *replicaManager {
 		resync:  replicaResync,
 		owners:  &replicaOwnerCache{m: map[string]replicaOwner{}},
 		expect:  newReplicaExpectations(),
-		rec:     discardEvents{},
+		rec:     DiscardEvents{},
 		ready:   make(chan struct{}),
 	}
 }
@@ -246,7 +246,7 @@ func (m *replicaManager) sync(ctx context.Context, key string) error {
 		m.log.Warn("invalid selector", "key", key, "error", err)
 		return nil
 	}
-	now := m.deps.now()
+	now := m.deps.CurrentTime()
 	// Expectations are checked before the pods are read, so a pod that
 	// appears in between is counted rather than created again. The
 	// cache's resourceVersion says which writes it holds.
@@ -255,7 +255,7 @@ func (m *replicaManager) sync(ctx context.Context, key string) error {
 	all := pods.ByIndex(follow.IndexByNamespace, ns)
 	var active []*corev1.Pod
 	for _, p := range all {
-		if replicaPodActive(p) {
+		if PodActive(p) {
 			active = append(active, p)
 		}
 	}
@@ -313,13 +313,3 @@ func (m *replicaManager) relatedPods(rs *appsv1.ReplicaSet, active []*corev1.Pod
 	}
 	return out
 }
-
-// discardEvents drops events: the recorder before Run.
-type discardEvents struct{}
-
-func (discardEvents) Event(runtime.Object, string, string, string)          {}
-func (discardEvents) Eventf(runtime.Object, string, string, string, ...any) {}
-func (discardEvents) AnnotatedEventf(runtime.Object, map[string]string, string, string, string, ...any) {
-}
-
-var _ record.EventRecorder = discardEvents{}

@@ -19,12 +19,6 @@ import (
 // preference (lower cost goes first), as in Kubernetes.
 const replicaPodDeletionCostAnnotation = "controller.kubernetes.io/pod-deletion-cost"
 
-// replicaPodActive reports whether a pod counts towards replicas: not being
-// deleted and not terminated (Kubernetes' IsPodActive).
-func replicaPodActive(p *corev1.Pod) bool {
-	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
-}
-
 // replicaPodReadyCondition returns the pod's Ready condition, or nil.
 func replicaPodReadyCondition(p *corev1.Pod) *corev1.PodCondition {
 	for i := range p.Status.Conditions {
@@ -33,12 +27,6 @@ func replicaPodReadyCondition(p *corev1.Pod) *corev1.PodCondition {
 		}
 	}
 	return nil
-}
-
-// replicaPodReady reports whether the pod's Ready condition is True.
-func replicaPodReady(p *corev1.Pod) bool {
-	c := replicaPodReadyCondition(p)
-	return c != nil && c.Status == corev1.ConditionTrue
 }
 
 // replicaPodAvailable is Kubernetes' IsPodAvailable: ready for at least
@@ -127,7 +115,7 @@ func replicaDeleteFirst(a, b replicaRankedPod) bool {
 	if oa, ob := replicaPhaseOrdinal[pa.Status.Phase], replicaPhaseOrdinal[pb.Status.Phase]; oa != ob {
 		return oa < ob
 	}
-	ra, rb := replicaPodReady(pa), replicaPodReady(pb)
+	ra, rb := PodReady(pa), PodReady(pb)
 	if ra != rb {
 		return !ra
 	}
@@ -199,7 +187,7 @@ func replicaPodsToDelete(pods, related []*corev1.Pod, n int) []*corev1.Pod {
 	n = min(n, len(pods))
 	perNode := map[string]int{}
 	for _, p := range related {
-		if p.Spec.NodeName != "" && replicaPodActive(p) {
+		if p.Spec.NodeName != "" && PodActive(p) {
 			perNode[p.Spec.NodeName]++
 		}
 	}

@@ -41,7 +41,7 @@ func (m *replicaManager) manage(ctx context.Context, key string, rs *appsv1.Repl
 
 // createPods creates n pods from rs's template in slow-start batches.
 func (m *replicaManager) createPods(ctx context.Context, key string, rs *appsv1.ReplicaSet, orig runtime.Object, n int) error {
-	now := m.deps.now()
+	now := m.deps.CurrentTime()
 	m.expect.expect(key, n, now)
 	var calls atomic.Int64
 	_, err := replicaSlowStart(n, 1, func() error {
@@ -71,7 +71,7 @@ func (m *replicaManager) createPods(ctx context.Context, key string, rs *appsv1.
 
 // deletePods deletes pods in parallel, each with its own grace period.
 func (m *replicaManager) deletePods(ctx context.Context, key string, orig runtime.Object, pods []*corev1.Pod) error {
-	now := m.deps.now()
+	now := m.deps.CurrentTime()
 	m.expect.expect(key, len(pods), now)
 	var (
 		wg   sync.WaitGroup

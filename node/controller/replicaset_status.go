@@ -24,7 +24,7 @@ func replicaStatusFor(rs *appsv1.ReplicaSet, pods []*corev1.Pod, manageErr error
 		if templateLabels.Matches(labels.Set(p.Labels)) {
 			st.FullyLabeledReplicas++
 		}
-		if replicaPodReady(p) {
+		if PodReady(p) {
 			st.ReadyReplicas++
 			if replicaPodAvailable(p, rs.Spec.MinReadySeconds, now) {
 				st.AvailableReplicas++
@@ -66,7 +66,7 @@ func replicaNextAvailable(rs *appsv1.ReplicaSet, pods []*corev1.Pod, now time.Ti
 	var next time.Duration
 	found := false
 	for _, p := range pods {
-		if !replicaPodReady(p) || replicaPodAvailable(p, rs.Spec.MinReadySeconds, now) {
+		if !PodReady(p) || replicaPodAvailable(p, rs.Spec.MinReadySeconds, now) {
 			continue
 		}
 		// A second more, so the pod is strictly past minReadySeconds then.
