@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/shoal-project/shoal/node/controller"
+	"github.com/shoal-project/shoal/node/controller/endpoints"
 	"github.com/shoal-project/shoal/node/scheduler"
 )
 
@@ -60,7 +61,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip, RaftRoles: n.raftRoles}).Run,
 		"namespace-controller": (&controller.Namespaces{Deps: deps.named("namespaces")}).Run,
 		"garbage-collector":    (&controller.GarbageCollector{Deps: deps.named("gc")}).Run,
-		"endpoints":            (&controller.Endpoints{Deps: deps.named("endpoints")}).Run,
+		"endpoints":            (&endpoints.Controller{Deps: deps.named("endpoints")}).Run,
 		"load-balancers":       (&controller.LoadBalancers{Deps: deps.named("load-balancers")}).Run,
 		"ingress-class":        func(ctx context.Context) error { return controller.EnsureIngressClass(ctx, deps.named("bootstrap")) },
 		"ingress-status":       (&controller.Ingresses{Deps: deps.named("ingress-status")}).Run,

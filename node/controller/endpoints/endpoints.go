@@ -1,4 +1,4 @@
-package controller
+package endpoints
 
 import (
 	"context"
@@ -15,23 +15,24 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/follow"
 )
 
-// Endpoints keeps an Endpoints object for every Service with a selector:
+// Controller keeps an Endpoints object for every Service with a selector:
 // the addresses of the pods it selects, ready ones apart from the others,
 // with each service port's targetPort resolved against the pod (a named
 // targetPort may map to different numbers on different pods), as
 // Kubernetes' endpoints controller does.
-type Endpoints struct {
-	Deps
+type Controller struct {
+	controller.Deps
 	// Resync is how often a full pass runs without events (0: 5s).
 	Resync time.Duration
 }
 
 // Run reconciles until ctx is cancelled: a full pass on every change to
 // services, pods or endpoints, and on a timer.
-func (c *Endpoints) Run(ctx context.Context) error {
+func (c *Controller) Run(ctx context.Context) error {
 	resync := c.Resync
 	if resync == 0 {
 		resync = 5 * time.Second
@@ -80,7 +81,7 @@ type endpointsFollowers struct {
 	slices    *follow.Follower[discoveryv1.EndpointSlice]
 }
 
-func (c *Endpoints) followers() endpointsFollowers {
+func (c *Controller) followers() endpointsFollowers {
 	f := endpointsFollowers{
 		services:  follow.For[corev1.Service](c.Cache, "services"),
 		pods:      follow.For[corev1.Pod](c.Cache, "pods"),
@@ -93,7 +94,7 @@ func (c *Endpoints) followers() endpointsFollowers {
 
 // Reconcile makes one pass over every service, as the node's cache holds
 // them.
-func (c *Endpoints) Reconcile(ctx context.Context) error {
+func (c *Controller) Reconcile(ctx context.Context) error {
 	f := c.followers()
 	wanted := map[string]bool{}
 	podsByNS := map[string][]corev1.Pod{}
@@ -149,7 +150,7 @@ func podsIn(pods *follow.Follower[corev1.Pod], ns string) []corev1.Pod {
 }
 
 // sync writes want when the stored Endpoints differ.
-func (c *Endpoints) sync(ctx context.Context, eps *follow.Follower[corev1.Endpoints], svc *corev1.Service, want []corev1.EndpointSubset) error {
+func (c *Controller) sync(ctx context.Context, eps *follow.Follower[corev1.Endpoints], svc *corev1.Service, want []corev1.EndpointSubset) error {
 	labelsWant := map[string]string{managedByLabel: managedBy}
 	for k, v := range svc.Labels {
 		labelsWant[k] = v
@@ -211,7 +212,7 @@ func EndpointsFor(svc *corev1.Service, pods []corev1.Pod) []corev1.EndpointSubse
 		addr := corev1.EndpointAddress{IP: p.Status.PodIP, NodeName: &nodeName, TargetRef: &corev1.ObjectReference{
 			Kind: "Pod", Namespace: p.Namespace, Name: p.Name, UID: p.UID,
 		}}
-		if PodReady(p) || svc.Spec.PublishNotReadyAddresses {
+		if controller.PodReady(p) || svc.Spec.PublishNotReadyAddresses {
 			g.ready = append(g.ready, addr)
 		} else {
 			g.notReady = append(g.notReady, addr)

@@ -1,4 +1,4 @@
-package controller
+package endpoints
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
 func epPod(name, ip string, ready bool, labels map[string]string, ports ...corev1.ContainerPort) corev1.Pod {
@@ -100,30 +102,30 @@ func TestSliceFor(t *testing.T) {
 // Endpoints and EndpointSlice of a Service, follows its pods' readiness,
 // and removes both once the Service is gone.
 func TestEndpointsLoop(t *testing.T) {
-	e := newRSEnv(t)
-	c := &Endpoints{Deps: e.deps, Resync: time.Hour}
+	e := controllertest.New(t)
+	c := &Controller{Deps: e.Deps, Resync: time.Hour}
 	ready := make(chan struct{})
 	close(ready)
-	e.runLoop("endpoints", c.Run, ready)
+	e.RunLoop("endpoints", c.Run, ready)
 
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
 		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
 	}
-	if _, err := e.cs.CoreV1().Services("default").Create(e.ctx, svc, metav1.CreateOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().Services("default").Create(e.Ctx, svc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.boundPod("web", "n1")
-	p, err := e.cs.CoreV1().Pods("default").Get(e.ctx, "web", metav1.GetOptions{})
+	e.BoundPod("web", "n1")
+	p, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Status.PodIP = "10.42.0.2"
-	if _, err := e.cs.CoreV1().Pods("default").UpdateStatus(e.ctx, p, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().Pods("default").UpdateStatus(e.Ctx, p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	addresses := func(ready bool) error {
-		ep, err := e.cs.CoreV1().Endpoints("default").Get(e.ctx, "web", metav1.GetOptions{})
+		ep, err := e.CS.CoreV1().Endpoints("default").Get(e.Ctx, "web", metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -137,7 +139,7 @@ func TestEndpointsLoop(t *testing.T) {
 		if len(got) != 1 || got[0].IP != "10.42.0.2" || ep.Subsets[0].Ports[0].Port != 8080 {
 			return fmt.Errorf("subsets %+v", ep.Subsets)
 		}
-		s, err := e.cs.DiscoveryV1().EndpointSlices("default").Get(e.ctx, "web", metav1.GetOptions{})
+		s, err := e.CS.DiscoveryV1().EndpointSlices("default").Get(e.Ctx, "web", metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -146,18 +148,18 @@ func TestEndpointsLoop(t *testing.T) {
 		}
 		return nil
 	}
-	e.eventually(10*time.Second, func() error { return addresses(true) })
-	e.setReady("web", false, e.clock.Now())
-	e.eventually(10*time.Second, func() error { return addresses(false) })
+	e.Eventually(10*time.Second, func() error { return addresses(true) })
+	e.SetReady("web", false, e.Clock.Now())
+	e.Eventually(10*time.Second, func() error { return addresses(false) })
 
-	if err := e.cs.CoreV1().Services("default").Delete(e.ctx, "web", metav1.DeleteOptions{}); err != nil {
+	if err := e.CS.CoreV1().Services("default").Delete(e.Ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually(10*time.Second, func() error {
-		if _, err := e.cs.CoreV1().Endpoints("default").Get(e.ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	e.Eventually(10*time.Second, func() error {
+		if _, err := e.CS.CoreV1().Endpoints("default").Get(e.Ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("endpoints of a deleted service: %v", err)
 		}
-		if _, err := e.cs.DiscoveryV1().EndpointSlices("default").Get(e.ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		if _, err := e.CS.DiscoveryV1().EndpointSlices("default").Get(e.Ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("endpointslice of a deleted service: %v", err)
 		}
 		return nil

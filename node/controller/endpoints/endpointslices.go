@@ -1,4 +1,4 @@
-package controller
+package endpoints
 
 import (
 	"context"
@@ -62,7 +62,7 @@ func sliceFor(svc *corev1.Service, subsets []corev1.EndpointSubset) *discoveryv1
 }
 
 // syncSlice writes want when the stored slice differs.
-func (c *Endpoints) syncSlice(ctx context.Context, slices *follow.Follower[discoveryv1.EndpointSlice], want *discoveryv1.EndpointSlice) error {
+func (c *Controller) syncSlice(ctx context.Context, slices *follow.Follower[discoveryv1.EndpointSlice], want *discoveryv1.EndpointSlice) error {
 	cached, ok := slices.Get(want.Namespace, want.Name)
 	if !ok {
 		_, err := c.Client.DiscoveryV1().EndpointSlices(want.Namespace).Create(ctx, want, metav1.CreateOptions{})
@@ -85,7 +85,7 @@ func (c *Endpoints) syncSlice(ctx context.Context, slices *follow.Follower[disco
 
 // removeStaleSlices deletes the slices this controller made for services
 // that are gone.
-func (c *Endpoints) removeStaleSlices(ctx context.Context, slices *follow.Follower[discoveryv1.EndpointSlice], wanted map[string]bool) error {
+func (c *Controller) removeStaleSlices(ctx context.Context, slices *follow.Follower[discoveryv1.EndpointSlice], wanted map[string]bool) error {
 	var errs []error
 	for _, o := range slices.List() {
 		if wanted[o.Namespace+"/"+o.Name] || o.Labels[discoveryv1.LabelManagedBy] != sliceManagedBy {
