@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/controller/endpoints"
+	"github.com/shoal-project/shoal/node/controller/ingress"
 	"github.com/shoal-project/shoal/node/scheduler"
 )
 
@@ -62,9 +63,9 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		"namespace-controller": (&controller.Namespaces{Deps: deps.named("namespaces")}).Run,
 		"garbage-collector":    (&controller.GarbageCollector{Deps: deps.named("gc")}).Run,
 		"endpoints":            (&endpoints.Controller{Deps: deps.named("endpoints")}).Run,
-		"load-balancers":       (&controller.LoadBalancers{Deps: deps.named("load-balancers")}).Run,
-		"ingress-class":        func(ctx context.Context) error { return controller.EnsureIngressClass(ctx, deps.named("bootstrap")) },
-		"ingress-status":       (&controller.Ingresses{Deps: deps.named("ingress-status")}).Run,
+		"load-balancers":       (&ingress.LoadBalancers{Deps: deps.named("load-balancers")}).Run,
+		"ingress-class":        func(ctx context.Context) error { return ingress.EnsureClass(ctx, deps.named("bootstrap")) },
+		"ingress-status":       (&ingress.Status{Deps: deps.named("ingress-status")}).Run,
 		"kubernetes-service":   n.api.EnsureKubernetesService,
 		"deployment":           controller.NewDeploymentController(deps.named("deployment")).Run,
 		"replicaset":           controller.NewReplicaSetController(deps.named("replicaset")).Run,

@@ -1,4 +1,4 @@
-package controller
+package ingress
 
 import (
 	"context"
@@ -15,8 +15,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/follow"
-	"github.com/shoal-project/shoal/node/ingress"
+	ingressproxy "github.com/shoal-project/shoal/node/ingress"
 )
 
 // Store resources of networking.k8s.io.
@@ -30,7 +31,7 @@ const (
 // deletion of the class is final.
 const AnnotationIngressClassCreated = "shoal.io/ingress-class-created"
 
-// EnsureIngressClass creates shoal's IngressClass ("shoal", controller
+// EnsureClass creates shoal's IngressClass ("shoal", controller
 // shoal.io/ingress), annotated as the cluster's default, once in the
 // cluster's life, retrying until ctx ends. The kube-system namespace's
 // annotation AnnotationIngressClassCreated records it, so a later leader
@@ -38,9 +39,9 @@ const AnnotationIngressClassCreated = "shoal.io/ingress-class-created"
 // before the annotation that already holds a class of shoal's controller
 // only gets the annotation. An existing class is never changed: the user
 // may have edited it.
-func EnsureIngressClass(ctx context.Context, d Deps) error {
+func EnsureClass(ctx context.Context, d controller.Deps) error {
 	for {
-		err := ensureIngressClassOnce(ctx, d)
+		err := ensureClassOnce(ctx, d)
 		if err == nil {
 			return nil
 		}
@@ -53,7 +54,7 @@ func EnsureIngressClass(ctx context.Context, d Deps) error {
 	}
 }
 
-func ensureIngressClassOnce(ctx context.Context, d Deps) error {
+func ensureClassOnce(ctx context.Context, d controller.Deps) error {
 	// kube-system is made by the namespaces bootstrap, which may still run.
 	ns, err := d.Client.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
 	if err != nil {
@@ -66,20 +67,20 @@ func ensureIngressClassOnce(ctx context.Context, d Deps) error {
 	if err != nil {
 		return fmt.Errorf("list ingress classes: %w", err)
 	}
-	if !slices.ContainsFunc(classes.Items, func(c networkingv1.IngressClass) bool { return c.Spec.Controller == ingress.ControllerName }) {
+	if !slices.ContainsFunc(classes.Items, func(c networkingv1.IngressClass) bool { return c.Spec.Controller == ingressproxy.ControllerName }) {
 		class := &networkingv1.IngressClass{
 			ObjectMeta: metav1.ObjectMeta{
-				Name:        ingress.ClassName,
+				Name:        ingressproxy.ClassName,
 				Annotations: map[string]string{networkingv1.AnnotationIsDefaultIngressClass: "true"},
 			},
-			Spec: networkingv1.IngressClassSpec{Controller: ingress.ControllerName},
+			Spec: networkingv1.IngressClassSpec{Controller: ingressproxy.ControllerName},
 		}
 		_, err := d.Client.NetworkingV1().IngressClasses().Create(ctx, class, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create ingress class: %w", err)
 		}
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{AnnotationIngressClassCreated: ingress.ClassName}}})
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{AnnotationIngressClassCreated: ingressproxy.ClassName}}})
 	if err != nil {
 		return err
 	}
@@ -89,14 +90,14 @@ func ensureIngressClassOnce(ctx context.Context, d Deps) error {
 	return nil
 }
 
-// Ingresses publishes where shoal's Ingresses answer: the Ready nodes
-// whose Ingress proxy listens (IngressLabel) serve them on their own
+// Status publishes where shoal's Ingresses answer: the Ready nodes
+// whose Ingress proxy listens (controller.IngressLabel) serve them on their own
 // addresses, so the status.loadBalancer.ingress of each Ingress of shoal's
 // class lists those addresses, as for LoadBalancer Services. Other
 // classes' Ingresses are left to their controllers, except that an Ingress
 // moved to another class loses the status shoal gave it.
-type Ingresses struct {
-	Deps
+type Status struct {
+	controller.Deps
 	// Resync is how often a full pass runs (0: 2s); a change of an
 	// Ingress or IngressClass also starts one.
 	Resync time.Duration
@@ -109,7 +110,7 @@ type Ingresses struct {
 }
 
 // Run reconciles until ctx is cancelled.
-func (c *Ingresses) Run(ctx context.Context) error {
+func (c *Status) Run(ctx context.Context) error {
 	resync := c.Resync
 	if resync == 0 {
 		resync = 2 * time.Second
@@ -136,13 +137,15 @@ func (c *Ingresses) Run(ctx context.Context) error {
 	}
 }
 
-// servesIngress: the node's Ingress proxy listens (IngressLabel). Nodes
+// servesIngress: the node's Ingress proxy listens (controller.IngressLabel). Nodes
 // that run no pods (--run-pods=false), have both Ingress ports disabled or
 // could bind neither never get the label.
-func servesIngress(n *corev1.Node) bool { return n.Labels[IngressLabel] == IngressServing }
+func servesIngress(n *corev1.Node) bool {
+	return n.Labels[controller.IngressLabel] == controller.IngressServing
+}
 
 // Reconcile makes one pass. It is not safe for concurrent use.
-func (c *Ingresses) Reconcile(ctx context.Context) error {
+func (c *Status) Reconcile(ctx context.Context) error {
 	if c.wrote == nil {
 		c.wrote, c.cleared = map[types.UID][]networkingv1.IngressLoadBalancerIngress{}, map[types.UID]bool{}
 	}
@@ -161,7 +164,7 @@ func (c *Ingresses) Reconcile(ctx context.Context) error {
 	}
 	var classes []networkingv1.IngressClass
 	for _, cl := range cls.List() {
-		classes = append(classes, *cl) // shallow: ingress.Serves only reads
+		classes = append(classes, *cl) // shallow: ingressproxy.Serves only reads
 	}
 	var errs []error
 	seen := map[types.UID]bool{}
@@ -199,9 +202,9 @@ func (c *Ingresses) Reconcile(ctx context.Context) error {
 // its status is still what shoal wrote (in this term, or the node list it
 // would write now), once, so that it never fights the new class's
 // controller.
-func (c *Ingresses) desired(classes []networkingv1.IngressClass, ing *networkingv1.Ingress, want []networkingv1.IngressLoadBalancerIngress) ([]networkingv1.IngressLoadBalancerIngress, bool) {
+func (c *Status) desired(classes []networkingv1.IngressClass, ing *networkingv1.Ingress, want []networkingv1.IngressLoadBalancerIngress) ([]networkingv1.IngressLoadBalancerIngress, bool) {
 	cur := ing.Status.LoadBalancer.Ingress
-	if ingress.Serves(classes, ing) {
+	if ingressproxy.Serves(classes, ing) {
 		c.wrote[ing.UID] = want
 		delete(c.cleared, ing.UID)
 		return want, !equality.Semantic.DeepEqual(cur, want)

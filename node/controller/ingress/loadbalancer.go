@@ -1,4 +1,4 @@
-package controller
+package ingress
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/follow"
 )
 
@@ -20,7 +21,7 @@ import (
 // status.loadBalancer.ingress lists the Ready nodes' addresses. A Service
 // that is no longer a LoadBalancer loses that status.
 type LoadBalancers struct {
-	Deps
+	controller.Deps
 	// Resync is how often a full pass runs (0: 2s).
 	Resync time.Duration
 }
@@ -51,13 +52,13 @@ func (c *LoadBalancers) Reconcile(ctx context.Context) error {
 	if !follow.WaitReady(ctx, svcs) {
 		return ctx.Err()
 	}
-	ingress, err := c.nodeIngress(ctx)
+	addrs, err := c.nodeIngress(ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, cached := range svcs.List() {
-		want := ingress
+		want := addrs
 		if cached.Spec.Type != corev1.ServiceTypeLoadBalancer {
 			// Kubernetes clears the status of a Service that stops being a
 			// LoadBalancer; shoal's store keeps status across spec updates,
@@ -98,8 +99,8 @@ func (c *LoadBalancers) nodeIngress(ctx context.Context) ([]corev1.LoadBalancerI
 
 // readyNodeIPs lists the InternalIPs of the Ready nodes that keep (nil:
 // all of them), sorted: where a node-wide listener (LoadBalancer Services,
-// Ingresses) answers.
-func readyNodeIPs(ctx context.Context, d Deps, keep func(*corev1.Node) bool) ([]string, error) {
+// Status) answers.
+func readyNodeIPs(ctx context.Context, d controller.Deps, keep func(*corev1.Node) bool) ([]string, error) {
 	nodes := follow.For[corev1.Node](d.Cache, "nodes")
 	if !follow.WaitReady(ctx, nodes) {
 		return nil, ctx.Err()
@@ -125,7 +126,7 @@ func readyNodeIPs(ctx context.Context, d Deps, keep func(*corev1.Node) bool) ([]
 // runsServiceProxy: members that run pods run the Service proxy; those
 // that take part in the control plane only carry its role label.
 func runsServiceProxy(n *corev1.Node) bool {
-	_, controlPlaneOnly := n.Labels[ControlPlaneRole]
+	_, controlPlaneOnly := n.Labels[controller.ControlPlaneRole]
 	return !controlPlaneOnly
 }
 
