@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/controller/endpoints"
+	"github.com/shoal-project/shoal/node/controller/gc"
 	"github.com/shoal-project/shoal/node/controller/ingress"
 	"github.com/shoal-project/shoal/node/scheduler"
 )
@@ -60,8 +61,8 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		"voters":               n.runVoters,
 		"namespaces-bootstrap": func(ctx context.Context) error { return controller.EnsureNamespaces(ctx, deps.named("bootstrap")) },
 		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip, RaftRoles: n.raftRoles}).Run,
-		"namespace-controller": (&controller.Namespaces{Deps: deps.named("namespaces")}).Run,
-		"garbage-collector":    (&controller.GarbageCollector{Deps: deps.named("gc")}).Run,
+		"namespace-controller": (&gc.Namespaces{Deps: deps.named("namespaces")}).Run,
+		"garbage-collector":    (&gc.Collector{Deps: deps.named("gc")}).Run,
 		"endpoints":            (&endpoints.Controller{Deps: deps.named("endpoints")}).Run,
 		"load-balancers":       (&ingress.LoadBalancers{Deps: deps.named("load-balancers")}).Run,
 		"ingress-class":        func(ctx context.Context) error { return ingress.EnsureClass(ctx, deps.named("bootstrap")) },

@@ -1,4 +1,4 @@
-package controller
+package gc
 
 import (
 	"bytes"
@@ -13,20 +13,21 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/shoal-project/shoal/node/apiserver/registry"
+	"github.com/shoal-project/shoal/node/controller"
 )
 
-// GarbageCollector deletes objects whose owners are all gone (background
+// Collector deletes objects whose owners are all gone (background
 // propagation), releases dependents of owners deleted with the orphan
 // policy, and holds owners deleted in the foreground until their
 // dependents are gone, as Kubernetes' garbage collector does.
-type GarbageCollector struct {
-	Deps
+type Collector struct {
+	controller.Deps
 	// Interval is how often a full pass runs; 0 means 2s.
 	Interval time.Duration
 }
 
 // Run collects until ctx is cancelled.
-func (c *GarbageCollector) Run(ctx context.Context) error {
+func (c *Collector) Run(ctx context.Context) error {
 	interval := c.Interval
 	if interval == 0 {
 		interval = 2 * time.Second
@@ -58,7 +59,7 @@ type gcObject struct {
 }
 
 // Collect makes one full pass.
-func (c *GarbageCollector) Collect(ctx context.Context) error {
+func (c *Collector) Collect(ctx context.Context) error {
 	// Only objects with owners or a pending deletion need decoding; every
 	// other object just proves that its uid is alive.
 	live := map[types.UID]string{}
@@ -114,7 +115,7 @@ func (c *GarbageCollector) Collect(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (c *GarbageCollector) delete(ctx context.Context, g *gcObject, policy metav1.DeletionPropagation) error {
+func (c *Collector) delete(ctx context.Context, g *gcObject, policy metav1.DeletionPropagation) error {
 	uid := g.meta.UID
 	err := c.Dynamic.Resource(gvr(g.kind)).Namespace(g.meta.Namespace).Delete(ctx, g.meta.Name, metav1.DeleteOptions{
 		PropagationPolicy: &policy, Preconditions: &metav1.Preconditions{UID: &uid},
@@ -130,7 +131,7 @@ func (c *GarbageCollector) delete(ctx context.Context, g *gcObject, policy metav
 
 // orphan removes the owner's reference from every dependent, then the
 // owner's orphan finalizer.
-func (c *GarbageCollector) orphan(ctx context.Context, owner *gcObject, deps []*gcObject) error {
+func (c *Collector) orphan(ctx context.Context, owner *gcObject, deps []*gcObject) error {
 	for _, d := range deps {
 		patch := fmt.Sprintf(`{"metadata":{"ownerReferences":[{"$patch":"delete","uid":%q}],"uid":%q}}`, owner.meta.UID, d.meta.UID)
 		_, err := c.Dynamic.Resource(gvr(d.kind)).Namespace(d.meta.Namespace).Patch(ctx, d.meta.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
@@ -143,7 +144,7 @@ func (c *GarbageCollector) orphan(ctx context.Context, owner *gcObject, deps []*
 
 // foreground deletes the dependents and releases the owner once none is
 // left.
-func (c *GarbageCollector) foreground(ctx context.Context, owner *gcObject, deps []*gcObject) error {
+func (c *Collector) foreground(ctx context.Context, owner *gcObject, deps []*gcObject) error {
 	for _, d := range deps {
 		if d.meta.DeletionTimestamp == nil {
 			if err := c.delete(ctx, d, metav1.DeletePropagationForeground); err != nil {
@@ -157,7 +158,7 @@ func (c *GarbageCollector) foreground(ctx context.Context, owner *gcObject, deps
 	return c.releaseFinalizer(ctx, owner, metav1.FinalizerDeleteDependents)
 }
 
-func (c *GarbageCollector) releaseFinalizer(ctx context.Context, g *gcObject, fin string) error {
+func (c *Collector) releaseFinalizer(ctx context.Context, g *gcObject, fin string) error {
 	patch := fmt.Sprintf(`{"metadata":{"$deleteFromPrimitiveList/finalizers":[%q]}}`, fin)
 	_, err := c.Dynamic.Resource(gvr(g.kind)).Namespace(g.meta.Namespace).Patch(ctx, g.meta.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {

@@ -1,4 +1,4 @@
-package controller
+package gc
 
 import (
 	"context"
@@ -13,41 +13,19 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/shoal-project/shoal/node/apiserver/registry"
+	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/follow"
 )
-
-// SystemNamespaces exist from the cluster's first moment.
-var SystemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
 
 // namespaceFinalizer holds a namespace until its contents are gone; the API
 // server adds it when the namespace is deleted.
 const namespaceFinalizer = "kubernetes"
 
-// EnsureNamespaces creates the system namespaces that are missing,
-// retrying until ctx ends.
-func EnsureNamespaces(ctx context.Context, d Deps) error {
-	for _, name := range SystemNamespaces {
-		for {
-			_, err := d.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-			if err == nil || apierrors.IsAlreadyExists(err) {
-				break
-			}
-			d.Logger.Debug("create namespace", "name", name, "error", err)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(500 * time.Millisecond):
-			}
-		}
-	}
-	return nil
-}
-
 // Namespaces finishes the deletion of namespaces: it marks them
 // Terminating, deletes everything in them, and then releases the
 // namespace's finalizer so the store removes it.
 type Namespaces struct {
-	Deps
+	controller.Deps
 }
 
 // Run reconciles until ctx is cancelled: at every change of a namespace

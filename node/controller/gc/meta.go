@@ -1,4 +1,4 @@
-package controller
+package gc
 
 import (
 	"encoding/json"

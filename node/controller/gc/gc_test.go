@@ -1,4 +1,4 @@
-package controller
+package gc
 
 import (
 	"context"
@@ -20,11 +20,12 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/controller"
 )
 
 // gcEnv is the real API server over a store, with the garbage collector
 // run pass by pass.
-func gcEnv(t *testing.T) (kubernetes.Interface, *GarbageCollector) {
+func gcEnv(t *testing.T) (kubernetes.Interface, *Collector) {
 	st := consensus.NewStore()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	hs := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Proposer: consensus.NewLocalProposer(st), Logger: quiet}).Handler())
@@ -35,7 +36,7 @@ func gcEnv(t *testing.T) (kubernetes.Interface, *GarbageCollector) {
 	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return cs, &GarbageCollector{Deps: Deps{Store: st, Client: cs, Dynamic: dyn, Logger: quiet}}
+	return cs, &Collector{Deps: controller.Deps{Store: st, Client: cs, Dynamic: dyn, Logger: quiet}}
 }
 
 // ownedSet makes a ReplicaSet and n pods it controls.
@@ -75,7 +76,7 @@ func podsOf(t *testing.T, cs kubernetes.Interface, app string) []corev1.Pod {
 }
 
 // collectUntil runs passes until cond holds.
-func collectUntil(t *testing.T, gc *GarbageCollector, what string, cond func() bool) {
+func collectUntil(t *testing.T, gc *Collector, what string, cond func() bool) {
 	t.Helper()
 	for i := 0; i < 50; i++ {
 		if err := gc.Collect(context.Background()); err != nil {

@@ -1,4 +1,4 @@
-package controller
+package gc
 
 import (
 	"bytes"
@@ -18,12 +18,13 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/follow"
 )
 
 // runNamespaces runs the namespace controller over st until the returned
 // stop is called; stop waits for Run to return and returns its error.
-func runNamespaces(t *testing.T, d Deps) (stop func() error) {
+func runNamespaces(t *testing.T, d controller.Deps) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var runErr error
@@ -65,7 +66,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestNamespacesStopReleasesWatcher(t *testing.T) {
 	st := consensus.NewStore()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	stop := runNamespaces(t, Deps{Store: st, Logger: quiet})
+	stop := runNamespaces(t, controller.Deps{Store: st, Logger: quiet})
 	open := func() bool { return st.Watchers("namespaces") == 1 }
 	waitFor(t, "the controller opened no namespace watch", open)
 
@@ -95,7 +96,7 @@ func TestNamespacesDeletesContents(t *testing.T) {
 	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close() })
 	rc := &rest.Config{Host: hs.URL, QPS: 1e6, Burst: 1e6}
 	cs := kubernetes.NewForConfigOrDie(rc)
-	runNamespaces(t, Deps{Store: st, Client: cs, Dynamic: dynamic.NewForConfigOrDie(rc), Logger: quiet})
+	runNamespaces(t, controller.Deps{Store: st, Client: cs, Dynamic: dynamic.NewForConfigOrDie(rc), Logger: quiet})
 
 	ctx := context.Background()
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "doomed"}}, metav1.CreateOptions{}); err != nil {
