@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/shoal-project/shoal/node/controller"
+	"github.com/shoal-project/shoal/node/controller/deployment"
 	"github.com/shoal-project/shoal/node/controller/endpoints"
 	"github.com/shoal-project/shoal/node/controller/gc"
 	"github.com/shoal-project/shoal/node/controller/ingress"
@@ -68,7 +69,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		"ingress-class":        func(ctx context.Context) error { return ingress.EnsureClass(ctx, deps.named("bootstrap")) },
 		"ingress-status":       (&ingress.Status{Deps: deps.named("ingress-status")}).Run,
 		"kubernetes-service":   n.api.EnsureKubernetesService,
-		"deployment":           controller.NewDeploymentController(deps.named("deployment")).Run,
+		"deployment":           deployment.New(deps.named("deployment")).Run,
 		"replicaset":           controller.NewReplicaSetController(deps.named("replicaset")).Run,
 		"replication":          controller.NewReplicationController(deps.named("replication")).Run,
 		"eviction":             controller.NewEviction(deps.named("eviction"), n.cfg.NodeEvictionTimeout).Run,

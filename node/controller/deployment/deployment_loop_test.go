@@ -1,4 +1,4 @@
-package controller
+package deployment
 
 import (
 	"context"
@@ -19,7 +19,7 @@ func TestDeploymentRunLoop(t *testing.T) {
 	go e.simulateReplicaSets(e.ctx)
 
 	run := func() (stop func()) {
-		c := NewDeploymentController(e.deps, WithDeploymentResync(200*time.Millisecond))
+		c := New(e.deps, WithResync(200*time.Millisecond))
 		ctx, cancel := context.WithCancel(e.ctx)
 		done := make(chan error, 1)
 		go func() { done <- c.Run(ctx) }()

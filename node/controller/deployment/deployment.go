@@ -1,4 +1,4 @@
-package controller
+package deployment
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/follow"
 )
 
@@ -28,34 +29,34 @@ const (
 // deploymentKind is the GroupVersionKind of the ReplicaSets' owner.
 var deploymentKind = appsv1.SchemeGroupVersion.WithKind("Deployment")
 
-// DeploymentOption configures a DeploymentController.
-type DeploymentOption func(*deploymentOptions)
+// Option configures a Controller.
+type Option func(*options)
 
-type deploymentOptions struct {
+type options struct {
 	workers int
 	resync  time.Duration
 }
 
-// WithDeploymentWorkers sets how many deployments sync at once (default 4).
-func WithDeploymentWorkers(n int) DeploymentOption {
-	return func(o *deploymentOptions) {
+// WithWorkers sets how many deployments sync at once (default 4).
+func WithWorkers(n int) Option {
+	return func(o *options) {
 		if n > 0 {
 			o.workers = n
 		}
 	}
 }
 
-// WithDeploymentResync sets how often every deployment is synced with no
+// WithResync sets how often every deployment is synced with no
 // event (default 5s).
-func WithDeploymentResync(d time.Duration) DeploymentOption {
-	return func(o *deploymentOptions) {
+func WithResync(d time.Duration) Option {
+	return func(o *options) {
 		if d > 0 {
 			o.resync = d
 		}
 	}
 }
 
-// DeploymentController rolls Deployments out through ReplicaSets, as
+// Controller rolls Deployments out through ReplicaSets, as
 // kube-controller-manager's deployment controller does: one ReplicaSet per
 // pod template (named <deployment>-<pod-template-hash>), RollingUpdate
 // (maxSurge, maxUnavailable) and Recreate, proportional scaling, pause,
@@ -64,15 +65,15 @@ func WithDeploymentResync(d time.Duration) DeploymentOption {
 // the ReplicaSet controller's business; this controller reads the
 // ReplicaSets' status.
 //
-// Build it with NewDeploymentController, then call Run once; after
+// Build it with New, then call Run once; after
 // leadership is lost and regained, build a new one. It resumes from the
 // store: the new ReplicaSet is always looked up by template first, and its
 // name is deterministic, so a new leader never makes a second one.
 //
 //	built --Run--> watching, first full pass queued --close(Ready)--> syncing --ctx done--> stopped
-type DeploymentController struct {
-	deps  Deps
-	opts  deploymentOptions
+type Controller struct {
+	deps  controller.Deps
+	opts  options
 	log   *slog.Logger
 	now   func() time.Time
 	ready chan struct{}
@@ -85,13 +86,13 @@ type DeploymentController struct {
 	// wroteRS and wroteD are the newest ReplicaSet and Deployment this
 	// controller wrote: a sync waits for the cache to hold them, so it
 	// reads its own writes as it did when it read the store.
-	wroteRS, wroteD OwnWrites
+	wroteRS, wroteD controller.OwnWrites
 }
 
-// NewDeploymentController assembles the controller over d: it reads
+// New assembles the controller over d: it reads
 // d.Cache and writes through d.Client. It does no I/O.
-func NewDeploymentController(d Deps, opts ...DeploymentOption) *DeploymentController {
-	o := deploymentOptions{workers: 4, resync: 5 * time.Second}
+func New(d controller.Deps, opts ...Option) *Controller {
+	o := options{workers: 4, resync: 5 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -99,7 +100,7 @@ func NewDeploymentController(d Deps, opts ...DeploymentOption) *DeploymentContro
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &DeploymentController{
+	return &Controller{
 		deps:  d,
 		opts:  o,
 		log:   log,
@@ -111,12 +112,12 @@ func NewDeploymentController(d Deps, opts ...DeploymentOption) *DeploymentContro
 
 // Ready is closed once the controller follows the cache and every
 // deployment is queued for its first sync.
-func (c *DeploymentController) Ready() <-chan struct{} { return c.ready }
+func (c *Controller) Ready() <-chan struct{} { return c.ready }
 
 // Run syncs deployments until ctx is cancelled, then waits for the syncs
 // in flight and returns nil.
-func (c *DeploymentController) Run(ctx context.Context) error {
-	rec, stopRec := NewRecorder(c.deps, "deployment-controller")
+func (c *Controller) Run(ctx context.Context) error {
+	rec, stopRec := controller.NewRecorder(c.deps, "deployment-controller")
 	defer stopRec()
 	c.rec = rec
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
@@ -188,7 +189,7 @@ type deploymentFollowers struct {
 	pods        *follow.Follower[corev1.Pod]
 }
 
-func (c *DeploymentController) followers() deploymentFollowers {
+func (c *Controller) followers() deploymentFollowers {
 	f := deploymentFollowers{
 		deployments: follow.For[appsv1.Deployment](c.deps.Cache, depResDeployments),
 		replicaSets: follow.For[appsv1.ReplicaSet](c.deps.Cache, depResReplicaSets),
@@ -201,7 +202,7 @@ func (c *DeploymentController) followers() deploymentFollowers {
 }
 
 // work syncs queued deployments until the queue shuts down.
-func (c *DeploymentController) work(ctx context.Context) {
+func (c *Controller) work(ctx context.Context) {
 	for {
 		key, quit := c.queue.Get()
 		if quit {
@@ -224,19 +225,19 @@ func (c *DeploymentController) work(ctx context.Context) {
 	}
 }
 
-func (c *DeploymentController) enqueue(namespace, name string) {
+func (c *Controller) enqueue(namespace, name string) {
 	if c.queue != nil {
 		c.queue.Add(namespace + "/" + name)
 	}
 }
 
-func (c *DeploymentController) enqueueAfter(d *appsv1.Deployment, after time.Duration) {
+func (c *Controller) enqueueAfter(d *appsv1.Deployment, after time.Duration) {
 	if c.queue != nil {
 		c.queue.AddAfter(d.Namespace+"/"+d.Name, after)
 	}
 }
 
-func (c *DeploymentController) enqueueRateLimited(d *appsv1.Deployment) {
+func (c *Controller) enqueueRateLimited(d *appsv1.Deployment) {
 	if c.queue != nil {
 		c.queue.AddRateLimited(d.Namespace + "/" + d.Name)
 	}
@@ -244,7 +245,7 @@ func (c *DeploymentController) enqueueRateLimited(d *appsv1.Deployment) {
 
 // enqueueAll queues every deployment: the full pass at start and on
 // every resync.
-func (c *DeploymentController) enqueueAll() {
+func (c *Controller) enqueueAll() {
 	for _, d := range c.followers().deployments.List() {
 		c.enqueue(d.Namespace, d.Name)
 	}
@@ -253,7 +254,7 @@ func (c *DeploymentController) enqueueAll() {
 // replicaSetChanged queues the owner of a ReplicaSet, or, for an orphan,
 // every deployment of its namespace whose selector matches it (they may
 // adopt it). It runs on the cache's goroutine and only queues.
-func (c *DeploymentController) replicaSetChanged(rs *appsv1.ReplicaSet) {
+func (c *Controller) replicaSetChanged(rs *appsv1.ReplicaSet) {
 	if ref := metav1.GetControllerOf(rs); ref != nil {
 		if ref.Kind == deploymentKind.Kind && ref.APIVersion == deploymentKind.GroupVersion().String() {
 			c.enqueue(rs.Namespace, ref.Name)
@@ -272,7 +273,7 @@ func (c *DeploymentController) replicaSetChanged(rs *appsv1.ReplicaSet) {
 }
 
 // podChanged queues the deployment that owns the pod's ReplicaSet.
-func (c *DeploymentController) podChanged(p *corev1.Pod) {
+func (c *Controller) podChanged(p *corev1.Pod) {
 	ref := metav1.GetControllerOf(p)
 	if ref == nil || ref.Kind != "ReplicaSet" {
 		return

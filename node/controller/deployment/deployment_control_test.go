@@ -1,4 +1,4 @@
-package controller
+package deployment
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
 // TestDeploymentScaleDuringRollout scales proportionally mid-rollout and
@@ -206,7 +208,7 @@ func TestDeploymentHashCollision(t *testing.T) {
 	if _, err := e.cs.AppsV1().ReplicaSets("default").Create(e.ctx, squatter, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitCacheSynced(t, e.deps)
+	controllertest.WaitCacheSynced(t, e.deps)
 	if err := e.c.syncKey(e.ctx, "default/web"); err == nil {
 		t.Fatal("first pass should fail on the collision")
 	}

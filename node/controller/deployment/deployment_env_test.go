@@ -1,4 +1,4 @@
-package controller
+package deployment
 
 import (
 	"context"
@@ -27,6 +27,8 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/node/controller"
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 	"github.com/shoal-project/shoal/node/follow"
 )
 
@@ -61,8 +63,8 @@ type depEnv struct {
 	cs    kubernetes.Interface
 	ctx   context.Context
 	clock *depClock
-	deps  Deps
-	c     *DeploymentController
+	deps  controller.Deps
+	c     *Controller
 	rec   *record.FakeRecorder
 	// events is every event recorded so far.
 	events []string
@@ -100,8 +102,8 @@ func newDepEnv(t *testing.T) *depEnv {
 	cacheDone := make(chan struct{})
 	go func() { _ = cache.Run(ctx); close(cacheDone) }()
 	t.Cleanup(func() { cancel(); <-cacheDone })
-	e.deps = Deps{Store: st, Cache: cache, Client: cs, Logger: depTestLogger(t), Now: clock.Now}
-	e.c = NewDeploymentController(e.deps)
+	e.deps = controller.Deps{Store: st, Cache: cache, Client: cs, Logger: depTestLogger(t), Now: clock.Now}
+	e.c = New(e.deps)
 	e.rec = record.NewFakeRecorder(10000)
 	e.c.rec = e.rec
 	return e
@@ -194,7 +196,7 @@ func (e *depEnv) setImage(name, image string) {
 // events it recorded.
 func (e *depEnv) sync(name string) {
 	e.t.Helper()
-	waitCacheSynced(e.t, e.deps) // as a sync woken by the last write's event
+	controllertest.WaitCacheSynced(e.t, e.deps) // as a sync woken by the last write's event
 	var err error
 	for range 5 {
 		if err = e.c.syncKey(e.ctx, "default/"+name); err == nil || !apierrors.IsConflict(err) {

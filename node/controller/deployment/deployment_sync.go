@@ -1,4 +1,4 @@
-package controller
+package deployment
 
 import (
 	"context"
@@ -15,18 +15,19 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/follow"
 )
 
 // syncKey syncs the deployment namespace/name as the node's cache holds
 // it, once the cache holds this controller's own writes.
-func (c *DeploymentController) syncKey(ctx context.Context, key string) error {
+func (c *Controller) syncKey(ctx context.Context, key string) error {
 	ns, name, ok := strings.Cut(key, "/")
 	if !ok {
 		return nil
 	}
 	f := c.followers()
-	AwaitCache(ctx, func() bool {
+	controller.AwaitCache(ctx, func() bool {
 		return c.wroteRS.SeenBy(f.replicaSets.ResourceVersion()) && c.wroteD.SeenBy(f.deployments.ResourceVersion())
 	})
 	d, ok := f.deployments.Get(ns, name)
@@ -39,7 +40,7 @@ func (c *DeploymentController) syncKey(ctx context.Context, key string) error {
 // syncDeployment is one level-triggered pass over d, in Kubernetes'
 // order: claim ReplicaSets, deleted -> status only, pause conditions,
 // paused -> scale only, scaling event -> scale, else roll out.
-func (c *DeploymentController) syncDeployment(ctx context.Context, d *appsv1.Deployment) error {
+func (c *Controller) syncDeployment(ctx context.Context, d *appsv1.Deployment) error {
 	if d.Spec.Selector == nil || (len(d.Spec.Selector.MatchLabels) == 0 && len(d.Spec.Selector.MatchExpressions) == 0) {
 		c.rec.Event(d, corev1.EventTypeWarning, "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required.")
 		if d.Status.ObservedGeneration < d.Generation {
@@ -80,7 +81,7 @@ func (c *DeploymentController) syncDeployment(ctx context.Context, d *appsv1.Dep
 // replicaSetsFor returns the ReplicaSets d controls, adopting orphans its
 // selector matches and releasing owned ones it no longer matches (as
 // Kubernetes' ControllerRefManager).
-func (c *DeploymentController) replicaSetsFor(ctx context.Context, d *appsv1.Deployment) ([]*appsv1.ReplicaSet, error) {
+func (c *Controller) replicaSetsFor(ctx context.Context, d *appsv1.Deployment) ([]*appsv1.ReplicaSet, error) {
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
 		return nil, fmt.Errorf("deployment %s/%s has an invalid label selector: %w", d.Namespace, d.Name, err)
@@ -130,12 +131,12 @@ func (c *DeploymentController) replicaSetsFor(ctx context.Context, d *appsv1.Dep
 
 // canAdopt re-reads d: a deployment deleted or replaced since the sync
 // began must not adopt.
-func (c *DeploymentController) canAdopt(d *appsv1.Deployment) bool {
+func (c *Controller) canAdopt(d *appsv1.Deployment) bool {
 	cur, ok := c.followers().deployments.Get(d.Namespace, d.Name)
 	return ok && cur.UID == d.UID && cur.DeletionTimestamp == nil
 }
 
-func (c *DeploymentController) adoptReplicaSet(ctx context.Context, d *appsv1.Deployment, rs *appsv1.ReplicaSet) (*appsv1.ReplicaSet, error) {
+func (c *Controller) adoptReplicaSet(ctx context.Context, d *appsv1.Deployment, rs *appsv1.ReplicaSet) (*appsv1.ReplicaSet, error) {
 	cp := rs.DeepCopy()
 	cp.OwnerReferences = slices.DeleteFunc(cp.OwnerReferences, func(r metav1.OwnerReference) bool { return r.UID == d.UID })
 	cp.OwnerReferences = append(cp.OwnerReferences, *metav1.NewControllerRef(d, deploymentKind))
@@ -148,7 +149,7 @@ func (c *DeploymentController) adoptReplicaSet(ctx context.Context, d *appsv1.De
 	return out, nil
 }
 
-func (c *DeploymentController) releaseReplicaSet(ctx context.Context, d *appsv1.Deployment, rs *appsv1.ReplicaSet) error {
+func (c *Controller) releaseReplicaSet(ctx context.Context, d *appsv1.Deployment, rs *appsv1.ReplicaSet) error {
 	cp := rs.DeepCopy()
 	cp.OwnerReferences = slices.DeleteFunc(cp.OwnerReferences, func(r metav1.OwnerReference) bool { return r.UID == d.UID })
 	out, err := c.deps.Client.AppsV1().ReplicaSets(rs.Namespace).Update(ctx, cp, metav1.UpdateOptions{})
@@ -167,7 +168,7 @@ func (c *DeploymentController) releaseReplicaSet(ctx context.Context, d *appsv1.
 // takes annotations, so recording a revision is no new generation. d is
 // refreshed from the answer, so later writes of the same pass carry the
 // new resourceVersion.
-func (c *DeploymentController) writeDeployment(ctx context.Context, d *appsv1.Deployment) error {
+func (c *Controller) writeDeployment(ctx context.Context, d *appsv1.Deployment) error {
 	out, err := c.deps.Client.AppsV1().Deployments(d.Namespace).UpdateStatus(ctx, d, metav1.UpdateOptions{})
 	if err != nil {
 		return err
@@ -178,7 +179,7 @@ func (c *DeploymentController) writeDeployment(ctx context.Context, d *appsv1.De
 }
 
 // syncStatusOnly updates the status and takes no other action.
-func (c *DeploymentController) syncStatusOnly(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) error {
+func (c *Controller) syncStatusOnly(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) error {
 	newRS, oldRSs, err := c.getAllReplicaSetsAndSyncRevision(ctx, d, rsList, false)
 	if err != nil {
 		return err
@@ -187,7 +188,7 @@ func (c *DeploymentController) syncStatusOnly(ctx context.Context, d *appsv1.Dep
 }
 
 // syncScale reconciles scaling events and paused deployments.
-func (c *DeploymentController) syncScale(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) error {
+func (c *Controller) syncScale(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) error {
 	newRS, oldRSs, err := c.getAllReplicaSetsAndSyncRevision(ctx, d, rsList, false)
 	if err != nil {
 		return err
@@ -206,7 +207,7 @@ func (c *DeploymentController) syncScale(ctx context.Context, d *appsv1.Deployme
 // checkPausedConditions records pausing and resuming in the Progressing
 // condition, so a deployment resumed after longer than its deadline does
 // not time out at once.
-func (c *DeploymentController) checkPausedConditions(ctx context.Context, d *appsv1.Deployment) error {
+func (c *Controller) checkPausedConditions(ctx context.Context, d *appsv1.Deployment) error {
 	if !depHasProgressDeadline(d) {
 		return nil
 	}
@@ -229,7 +230,7 @@ func (c *DeploymentController) checkPausedConditions(ctx context.Context, d *app
 // getAllReplicaSetsAndSyncRevision returns the new ReplicaSet (created
 // when create is set and none has d's template) and the old ones, with the
 // new one's revision raised above every old one and mirrored on d.
-func (c *DeploymentController) getAllReplicaSetsAndSyncRevision(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet, create bool) (*appsv1.ReplicaSet, []*appsv1.ReplicaSet, error) {
+func (c *Controller) getAllReplicaSetsAndSyncRevision(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet, create bool) (*appsv1.ReplicaSet, []*appsv1.ReplicaSet, error) {
 	oldRSs := depFindOldRSs(d, rsList)
 	newRS, err := c.getNewReplicaSet(ctx, d, rsList, oldRSs, create)
 	if err != nil {
@@ -238,7 +239,7 @@ func (c *DeploymentController) getAllReplicaSetsAndSyncRevision(ctx context.Cont
 	return newRS, oldRSs, nil
 }
 
-func (c *DeploymentController) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment, rsList, oldRSs []*appsv1.ReplicaSet, create bool) (*appsv1.ReplicaSet, error) {
+func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment, rsList, oldRSs []*appsv1.ReplicaSet, create bool) (*appsv1.ReplicaSet, error) {
 	existing := depFindNewRS(d, rsList)
 	newRevision := strconv.FormatInt(depMaxRevision(oldRSs)+1, 10)
 
@@ -355,7 +356,7 @@ func (c *DeploymentController) getNewReplicaSet(ctx context.Context, d *appsv1.D
 // scale sizes the ReplicaSets proportionally on a scaling event or while
 // paused: growing the new one or shrinking the old ones alone would hasten
 // the rollout, and with it the share of possibly broken pods.
-func (c *DeploymentController) scale(ctx context.Context, d *appsv1.Deployment, newRS *appsv1.ReplicaSet, oldRSs []*appsv1.ReplicaSet) error {
+func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, newRS *appsv1.ReplicaSet, oldRSs []*appsv1.ReplicaSet) error {
 	replicas := depDesired(d)
 	if rs := depFindActiveOrLatest(newRS, oldRSs); rs != nil {
 		if depReplicas(rs) == replicas {
@@ -417,7 +418,7 @@ func (c *DeploymentController) scale(ctx context.Context, d *appsv1.Deployment, 
 	return nil
 }
 
-func (c *DeploymentController) scaleReplicaSetAndRecordEvent(ctx context.Context, rs *appsv1.ReplicaSet, newScale int32, d *appsv1.Deployment) (bool, error) {
+func (c *Controller) scaleReplicaSetAndRecordEvent(ctx context.Context, rs *appsv1.ReplicaSet, newScale int32, d *appsv1.Deployment) (bool, error) {
 	if depReplicas(rs) == newScale {
 		return false, nil
 	}
@@ -430,7 +431,7 @@ func (c *DeploymentController) scaleReplicaSetAndRecordEvent(ctx context.Context
 
 // scaleReplicaSet sets rs's replicas and replicas annotations; rs is
 // refreshed in place from the answer.
-func (c *DeploymentController) scaleReplicaSet(ctx context.Context, rs *appsv1.ReplicaSet, newScale int32, d *appsv1.Deployment, op string) (bool, error) {
+func (c *Controller) scaleReplicaSet(ctx context.Context, rs *appsv1.ReplicaSet, newScale int32, d *appsv1.Deployment, op string) (bool, error) {
 	sizeNeedsUpdate := depReplicas(rs) != newScale
 	desired, maxReplicas := depDesired(d), depDesired(d)+depMaxSurge(d)
 	if !sizeNeedsUpdate && !depReplicasAnnotationsNeedUpdate(rs, desired, maxReplicas) {
@@ -454,7 +455,7 @@ func (c *DeploymentController) scaleReplicaSet(ctx context.Context, rs *appsv1.R
 
 // cleanupDeployment deletes the oldest old ReplicaSets beyond
 // revisionHistoryLimit, among those fully scaled down.
-func (c *DeploymentController) cleanupDeployment(ctx context.Context, oldRSs []*appsv1.ReplicaSet, d *appsv1.Deployment) error {
+func (c *Controller) cleanupDeployment(ctx context.Context, oldRSs []*appsv1.ReplicaSet, d *appsv1.Deployment) error {
 	if !depHasRevisionHistoryLimit(d) {
 		return nil
 	}
@@ -487,7 +488,7 @@ func (c *DeploymentController) cleanupDeployment(ctx context.Context, oldRSs []*
 
 // syncDeploymentStatus writes the status computed from the ReplicaSets
 // when it differs from d's.
-func (c *DeploymentController) syncDeploymentStatus(ctx context.Context, allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) error {
+func (c *Controller) syncDeploymentStatus(ctx context.Context, allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) error {
 	s := c.calculateStatus(allRSs, newRS, d)
 	if apiequality.Semantic.DeepEqual(d.Status, s) {
 		return nil
@@ -498,7 +499,7 @@ func (c *DeploymentController) syncDeploymentStatus(ctx context.Context, allRSs 
 
 // calculateStatus is the status the ReplicaSets imply, with d's
 // conditions and the Available condition brought up to date.
-func (c *DeploymentController) calculateStatus(allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) appsv1.DeploymentStatus {
+func (c *Controller) calculateStatus(allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) appsv1.DeploymentStatus {
 	var live []*appsv1.ReplicaSet
 	for _, rs := range allRSs {
 		if rs != nil {
@@ -532,7 +533,7 @@ func (c *DeploymentController) calculateStatus(allRSs []*appsv1.ReplicaSet, newR
 
 // isScalingEvent: an active ReplicaSet was sized for another
 // spec.replicas than d's.
-func (c *DeploymentController) isScalingEvent(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) (bool, error) {
+func (c *Controller) isScalingEvent(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) (bool, error) {
 	newRS, oldRSs, err := c.getAllReplicaSetsAndSyncRevision(ctx, d, rsList, false)
 	if err != nil {
 		return false, err
@@ -547,7 +548,7 @@ func (c *DeploymentController) isScalingEvent(ctx context.Context, d *appsv1.Dep
 
 // podsByReplicaSet counts, per ReplicaSet uid, the pods of d's
 // ReplicaSets that are not in a terminal phase.
-func (c *DeploymentController) podsByReplicaSet(d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) map[types.UID]int {
+func (c *Controller) podsByReplicaSet(d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) map[types.UID]int {
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
 		return nil

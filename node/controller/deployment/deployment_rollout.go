@@ -1,4 +1,4 @@
-package controller
+package deployment
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // rolloutRolling takes one RollingUpdate step: scale the new ReplicaSet up
 // as far as maxSurge allows, or else the old ones down as far as
 // maxUnavailable allows, then update the status.
-func (c *DeploymentController) rolloutRolling(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) error {
+func (c *Controller) rolloutRolling(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) error {
 	newRS, oldRSs, err := c.getAllReplicaSetsAndSyncRevision(ctx, d, rsList, true)
 	if err != nil {
 		return err
@@ -43,7 +43,7 @@ func (c *DeploymentController) rolloutRolling(ctx context.Context, d *appsv1.Dep
 	return c.syncRolloutStatus(ctx, allRSs, newRS, d)
 }
 
-func (c *DeploymentController) reconcileNewReplicaSet(ctx context.Context, allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) (bool, error) {
+func (c *Controller) reconcileNewReplicaSet(ctx context.Context, allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) (bool, error) {
 	switch {
 	case depReplicas(newRS) == depDesired(d):
 		return false, nil
@@ -61,7 +61,7 @@ func (c *DeploymentController) reconcileNewReplicaSet(ctx context.Context, allRS
 // unavailable replicas (which costs no availability), then available ones
 // down to spec.replicas - maxUnavailable, never counting on new pods that
 // are not available yet.
-func (c *DeploymentController) reconcileOldReplicaSets(ctx context.Context, allRSs, oldRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) (bool, error) {
+func (c *Controller) reconcileOldReplicaSets(ctx context.Context, allRSs, oldRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) (bool, error) {
 	if depSumSpec(oldRSs) == 0 {
 		return false, nil
 	}
@@ -86,7 +86,7 @@ func (c *DeploymentController) reconcileOldReplicaSets(ctx context.Context, allR
 
 // cleanupUnhealthyReplicas scales old ReplicaSets down by their
 // unavailable replicas, oldest first, at most maxCleanup in all.
-func (c *DeploymentController) cleanupUnhealthyReplicas(ctx context.Context, oldRSs []*appsv1.ReplicaSet, d *appsv1.Deployment, maxCleanup int32) ([]*appsv1.ReplicaSet, int32, error) {
+func (c *Controller) cleanupUnhealthyReplicas(ctx context.Context, oldRSs []*appsv1.ReplicaSet, d *appsv1.Deployment, maxCleanup int32) ([]*appsv1.ReplicaSet, int32, error) {
 	oldRSs = slices.Clone(oldRSs)
 	slices.SortStableFunc(oldRSs, depByCreation)
 	var total int32
@@ -112,7 +112,7 @@ func (c *DeploymentController) cleanupUnhealthyReplicas(ctx context.Context, old
 
 // scaleDownOldReplicaSetsForRollingUpdate scales old ReplicaSets down,
 // oldest first, by as many pods as are available above minAvailable.
-func (c *DeploymentController) scaleDownOldReplicaSetsForRollingUpdate(ctx context.Context, allRSs, oldRSs []*appsv1.ReplicaSet, d *appsv1.Deployment) (int32, error) {
+func (c *Controller) scaleDownOldReplicaSetsForRollingUpdate(ctx context.Context, allRSs, oldRSs []*appsv1.ReplicaSet, d *appsv1.Deployment) (int32, error) {
 	minAvailable := depDesired(d) - depMaxUnavailable(d)
 	available := depSumStatus(allRSs, depAvailable)
 	if available <= minAvailable {
@@ -144,7 +144,7 @@ func (c *DeploymentController) scaleDownOldReplicaSetsForRollingUpdate(ctx conte
 
 // rolloutRecreate scales every old ReplicaSet to zero, waits until their
 // pods are gone, then creates (or revives) the new one at full size.
-func (c *DeploymentController) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) error {
+func (c *Controller) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) error {
 	// No new ReplicaSet yet, so nothing scales up before the old are down.
 	newRS, oldRSs, err := c.getAllReplicaSetsAndSyncRevision(ctx, d, rsList, false)
 	if err != nil {
@@ -183,7 +183,7 @@ func (c *DeploymentController) rolloutRecreate(ctx context.Context, d *appsv1.De
 
 // oldPodsRunning: an old ReplicaSet still reports pods, or a pod of one
 // is still in the store and not terminal.
-func (c *DeploymentController) oldPodsRunning(d *appsv1.Deployment, rsList []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, oldRSs []*appsv1.ReplicaSet) bool {
+func (c *Controller) oldPodsRunning(d *appsv1.Deployment, rsList []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, oldRSs []*appsv1.ReplicaSet) bool {
 	if depSumStatus(oldRSs, depActual) > 0 {
 		return true
 	}
@@ -202,7 +202,7 @@ func (c *DeploymentController) oldPodsRunning(d *appsv1.Deployment, rsList []*ap
 // Progressing condition: NewReplicaSetAvailable when complete,
 // ReplicaSetUpdated on progress, ProgressDeadlineExceeded after
 // progressDeadlineSeconds without.
-func (c *DeploymentController) syncRolloutStatus(ctx context.Context, allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) error {
+func (c *Controller) syncRolloutStatus(ctx context.Context, allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) error {
 	s := c.calculateStatus(allRSs, newRS, d)
 	if !depHasProgressDeadline(d) {
 		removeDeploymentCondition(&s, appsv1.DeploymentProgressing)
@@ -287,7 +287,7 @@ func depReplicaFailures(allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet) [
 // requeueStuckDeployment queues d for a progress check when its deadline
 // passes, so a stalled rollout reports ProgressDeadlineExceeded on time
 // rather than at the next resync.
-func (c *DeploymentController) requeueStuckDeployment(d *appsv1.Deployment, s appsv1.DeploymentStatus) time.Duration {
+func (c *Controller) requeueStuckDeployment(d *appsv1.Deployment, s appsv1.DeploymentStatus) time.Duration {
 	cur := getDeploymentCondition(d.Status, appsv1.DeploymentProgressing)
 	if !depHasProgressDeadline(d) || cur == nil {
 		return -1
