@@ -14,6 +14,7 @@ import (
 	"github.com/shoal-project/shoal/node/controller/endpoints"
 	"github.com/shoal-project/shoal/node/controller/gc"
 	"github.com/shoal-project/shoal/node/controller/ingress"
+	"github.com/shoal-project/shoal/node/controller/nodelifecycle"
 	"github.com/shoal-project/shoal/node/scheduler"
 )
 
@@ -61,7 +62,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 	loops := map[string]func(context.Context) error{
 		"voters":               n.runVoters,
 		"namespaces-bootstrap": func(ctx context.Context) error { return controller.EnsureNamespaces(ctx, deps.named("bootstrap")) },
-		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip, RaftRoles: n.raftRoles}).Run,
+		"node-lifecycle":       (&nodelifecycle.Controller{Deps: deps.named("node-lifecycle"), Members: n.gossip, RaftRoles: n.raftRoles}).Run,
 		"namespace-controller": (&gc.Namespaces{Deps: deps.named("namespaces")}).Run,
 		"garbage-collector":    (&gc.Collector{Deps: deps.named("gc")}).Run,
 		"endpoints":            (&endpoints.Controller{Deps: deps.named("endpoints")}).Run,
@@ -72,7 +73,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		"deployment":           deployment.New(deps.named("deployment")).Run,
 		"replicaset":           controller.NewReplicaSetController(deps.named("replicaset")).Run,
 		"replication":          controller.NewReplicationController(deps.named("replication")).Run,
-		"eviction":             controller.NewEviction(deps.named("eviction"), n.cfg.NodeEvictionTimeout).Run,
+		"eviction":             nodelifecycle.NewEviction(deps.named("eviction"), n.cfg.NodeEvictionTimeout).Run,
 		"scheduler":            scheduler.New(deps.named("scheduler"), scheduler.WithBindingSubresource(), scheduler.WithMetrics(n.metrics)).Run,
 	}
 	for name, run := range loops {

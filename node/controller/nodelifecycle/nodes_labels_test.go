@@ -1,9 +1,10 @@
-package controller
+package nodelifecycle
 
 import (
 	"sync"
 	"testing"
 
+	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/membership"
 )
 
@@ -36,30 +37,30 @@ func (m *roleMembers) Subscribe() (<-chan struct{}, func()) { return make(chan s
 // ingress role (its proxy listens) is labelled shoal.io/ingress=serving;
 // the label goes when the role does.
 func TestIngressLabelFollowsGossip(t *testing.T) {
-	e := newRSEnv(t)
+	e := newTestEnv(t)
 	members := &roleMembers{roles: map[string][]string{}}
 	members.set("edge", membership.RoleWorker, membership.RoleIngress)
 	members.set("worker", membership.RoleWorker)
 	members.set("control", "voter-eligible")
-	nl := &NodeLifecycle{Deps: e.deps, Members: members}
+	nl := &Controller{Deps: e.Deps, Members: members}
 	check := func(step string, want map[string]bool) {
 		t.Helper()
 		for i := 0; i < 2; i++ { // the first pass registers, the second labels
-			e.synced()
-			if err := nl.Reconcile(e.ctx); err != nil {
+			e.Synced()
+			if err := nl.Reconcile(e.Ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
 		for name, serving := range want {
-			if got := e.getNode(name).Labels[IngressLabel] == IngressServing; got != serving {
-				t.Errorf("%s: node %s labels %v, want serving=%v", step, name, e.getNode(name).Labels, serving)
+			if got := e.GetNode(name).Labels[controller.IngressLabel] == controller.IngressServing; got != serving {
+				t.Errorf("%s: node %s labels %v, want serving=%v", step, name, e.GetNode(name).Labels, serving)
 			}
 		}
 	}
 	check("start", map[string]bool{"edge": true, "worker": false, "control": false})
 	members.set("edge", membership.RoleWorker)
 	check("role dropped", map[string]bool{"edge": false})
-	if _, ok := e.getNode("edge").Labels[IngressLabel]; ok {
+	if _, ok := e.GetNode("edge").Labels[controller.IngressLabel]; ok {
 		t.Error("the label was kept with another value instead of removed")
 	}
 }

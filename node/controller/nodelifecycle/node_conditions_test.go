@@ -1,4 +1,4 @@
-package controller
+package nodelifecycle
 
 import (
 	"testing"
@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 	"github.com/shoal-project/shoal/node/membership"
 )
 
@@ -16,64 +17,64 @@ import (
 // Unknown with their last heartbeats kept, and a pressure condition the
 // kubelet never posted is added as never updated.
 func TestNodeReadyHeartbeat(t *testing.T) {
-	e := newRSEnv(t)
-	e.clock.Set(rsT0)
+	e := newTestEnv(t)
+	e.Clock.Set(controllertest.T0)
 	members := &evMembers{}
 	members.set("n1", membership.Alive)
 	members.set("n2", membership.Alive)
-	nl := &NodeLifecycle{Deps: e.deps, Members: members}
+	nl := &Controller{Deps: e.Deps, Members: members}
 	reconcile := func() {
 		t.Helper()
-		e.synced()
-		if err := nl.Reconcile(e.ctx); err != nil {
+		e.Synced()
+		if err := nl.Reconcile(e.Ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
 	reconcile()
 	reconcile() // the second pass adds the gossip labels
-	created := e.getNode("n1")
+	created := e.GetNode("n1")
 	ready := readyCondition(&created.Status)
-	if ready == nil || ready.Status != corev1.ConditionTrue || !ready.LastHeartbeatTime.Time.Equal(rsT0) {
-		t.Fatalf("Ready after registration: %+v, want True with heartbeat %s", ready, rsT0)
+	if ready == nil || ready.Status != corev1.ConditionTrue || !ready.LastHeartbeatTime.Time.Equal(controllertest.T0) {
+		t.Fatalf("Ready after registration: %+v, want True with heartbeat %s", ready, controllertest.T0)
 	}
 
 	// The kubelet of n1 posts its pressure conditions; n2's never does.
-	posted := metav1.NewTime(rsT0.Add(5 * time.Second))
-	n1 := e.getNode("n1")
+	posted := metav1.NewTime(controllertest.T0.Add(5 * time.Second))
+	n1 := e.GetNode("n1")
 	for _, typ := range kubeletConditions {
 		n1.Status.Conditions = append(n1.Status.Conditions, corev1.NodeCondition{Type: typ, Status: corev1.ConditionFalse,
 			Reason: "KubeletHasSufficient", Message: "fine", LastHeartbeatTime: posted, LastTransitionTime: posted})
 	}
-	if _, err := e.cs.CoreV1().Nodes().UpdateStatus(e.ctx, n1, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().Nodes().UpdateStatus(e.Ctx, n1, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	before := e.getNode("n1").ResourceVersion
+	before := e.GetNode("n1").ResourceVersion
 
-	e.clock.Set(rsT0.Add(59 * time.Second))
+	e.Clock.Set(controllertest.T0.Add(59 * time.Second))
 	reconcile()
-	n1 = e.getNode("n1")
+	n1 = e.GetNode("n1")
 	if n1.ResourceVersion != before {
 		t.Errorf("59s after the last heartbeat the node was written (resourceVersion %s -> %s)", before, n1.ResourceVersion)
 	}
-	e.clock.Set(rsT0.Add(61 * time.Second))
+	e.Clock.Set(controllertest.T0.Add(61 * time.Second))
 	reconcile()
-	n1 = e.getNode("n1")
+	n1 = e.GetNode("n1")
 	ready = readyCondition(&n1.Status)
-	if !ready.LastHeartbeatTime.Time.Equal(rsT0.Add(61*time.Second)) || !ready.LastTransitionTime.Time.Equal(rsT0) {
-		t.Errorf("after a minute: heartbeat %s transition %s, want heartbeat %s and transition %s", ready.LastHeartbeatTime, ready.LastTransitionTime, rsT0.Add(61*time.Second), rsT0)
+	if !ready.LastHeartbeatTime.Time.Equal(controllertest.T0.Add(61*time.Second)) || !ready.LastTransitionTime.Time.Equal(controllertest.T0) {
+		t.Errorf("after a minute: heartbeat %s transition %s, want heartbeat %s and transition %s", ready.LastHeartbeatTime, ready.LastTransitionTime, controllertest.T0.Add(61*time.Second), controllertest.T0)
 	}
 	if c := nodeCondition(&n1.Status, corev1.NodeMemoryPressure); c == nil || !c.LastHeartbeatTime.Equal(&posted) {
 		t.Errorf("the leader's heartbeat changed the kubelet's MemoryPressure: %+v", c)
 	}
 
-	dead := rsT0.Add(90 * time.Second)
-	e.clock.Set(dead)
+	dead := controllertest.T0.Add(90 * time.Second)
+	e.Clock.Set(dead)
 	members.set("n1", membership.Dead)
 	members.set("n2", membership.Dead)
 	reconcile()
-	n1 = e.getNode("n1")
+	n1 = e.GetNode("n1")
 	ready = readyCondition(&n1.Status)
-	if ready.Status != corev1.ConditionUnknown || !ready.LastHeartbeatTime.Time.Equal(rsT0.Add(61*time.Second)) || !ready.LastTransitionTime.Time.Equal(dead) {
+	if ready.Status != corev1.ConditionUnknown || !ready.LastHeartbeatTime.Time.Equal(controllertest.T0.Add(61*time.Second)) || !ready.LastTransitionTime.Time.Equal(dead) {
 		t.Errorf("dead: Ready %s heartbeat %s transition %s, want Unknown, the last heartbeat kept, transition %s", ready.Status, ready.LastHeartbeatTime, ready.LastTransitionTime, dead)
 	}
 	for _, typ := range kubeletConditions {
@@ -83,7 +84,7 @@ func TestNodeReadyHeartbeat(t *testing.T) {
 			t.Errorf("dead: %s = %+v, want Unknown NodeStatusUnknown with the kubelet's heartbeat kept", typ, c)
 		}
 	}
-	n2 := e.getNode("n2")
+	n2 := e.GetNode("n2")
 	for _, typ := range kubeletConditions {
 		c := nodeCondition(&n2.Status, typ)
 		if c == nil || c.Status != corev1.ConditionUnknown || c.Reason != "NodeStatusNeverUpdated" || c.Message != "Kubelet never posted node status." {
@@ -92,10 +93,10 @@ func TestNodeReadyHeartbeat(t *testing.T) {
 	}
 
 	// Dead nodes are not written again while nothing changes.
-	before = e.getNode("n1").ResourceVersion
-	e.clock.Set(dead.Add(5 * time.Minute))
+	before = e.GetNode("n1").ResourceVersion
+	e.Clock.Set(dead.Add(5 * time.Minute))
 	reconcile()
-	if rv := e.getNode("n1").ResourceVersion; rv != before {
+	if rv := e.GetNode("n1").ResourceVersion; rv != before {
 		t.Errorf("a dead node was written again (resourceVersion %s -> %s)", before, rv)
 	}
 }

@@ -1,4 +1,4 @@
-package controller
+package nodelifecycle
 
 import (
 	"encoding/json"
@@ -10,10 +10,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/shoal-project/shoal/node/controller"
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 	"github.com/shoal-project/shoal/node/membership"
 )
 
@@ -45,15 +45,6 @@ func (m *evMembers) Members() []membership.Member {
 
 func (m *evMembers) Subscribe() (<-chan struct{}, func()) { return make(chan struct{}), func() {} }
 
-func (e *rsEnv) getNode(name string) *corev1.Node {
-	e.tb.Helper()
-	n, err := e.cs.CoreV1().Nodes().Get(e.ctx, name, metav1.GetOptions{})
-	if err != nil {
-		e.tb.Fatalf("get node %s: %v", name, err)
-	}
-	return n
-}
-
 // taintKeys lists a node's taints as key:effect.
 func taintKeys(n *corev1.Node) []string {
 	var out []string
@@ -64,77 +55,52 @@ func taintKeys(n *corev1.Node) []string {
 	return out
 }
 
-// boundPod creates a pod bound to node, Running and Ready.
-func (e *rsEnv) boundPod(name, node string, tols ...corev1.Toleration) {
-	e.tb.Helper()
-	_, err := e.cs.CoreV1().Pods("default").Create(e.ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{"app": name}},
-		Spec:       corev1.PodSpec{NodeName: node, Tolerations: tols, Containers: rsTemplate(name).Spec.Containers},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		e.tb.Fatalf("create pod %s: %v", name, err)
-	}
-	e.setReady(name, true, e.clock.Now())
-}
-
-func (e *rsEnv) podExists(name string) (*corev1.Pod, bool) {
-	e.tb.Helper()
-	p, err := e.cs.CoreV1().Pods("default").Get(e.ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, false
-	}
-	if err != nil {
-		e.tb.Fatalf("get pod %s: %v", name, err)
-	}
-	return p, true
-}
-
 func TestEvictionAfterTimeout(t *testing.T) {
-	e := newRSEnv(t)
-	e.clock.Set(rsT0)
+	e := newTestEnv(t)
+	e.Clock.Set(controllertest.T0)
 	members := &evMembers{}
 	members.set("n1", membership.Alive)
 	members.set("n2", membership.Alive)
-	nodeRec, stopNodeRec := NewRecorder(e.deps, "node-controller")
+	nodeRec, stopNodeRec := controller.NewRecorder(e.Deps, "node-controller")
 	t.Cleanup(stopNodeRec)
-	nl := &NodeLifecycle{Deps: e.deps, Members: members, rec: nodeRec}
-	e.synced()
-	if err := nl.Reconcile(e.ctx); err != nil {
+	nl := &Controller{Deps: e.Deps, Members: members, rec: nodeRec}
+	e.Synced()
+	if err := nl.Reconcile(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
-	ev := NewEviction(e.deps, 10*time.Second)
-	rec, stop := NewRecorder(e.deps, "taint-eviction-controller")
+	ev := NewEviction(e.Deps, 10*time.Second)
+	rec, stop := controller.NewRecorder(e.Deps, "taint-eviction-controller")
 	t.Cleanup(stop)
 	ev.rec, ev.evictRec = nodeRec, rec
 	reconcile := func() time.Time {
 		t.Helper()
-		e.synced()
-		next, err := ev.Reconcile(e.ctx)
+		e.Synced()
+		next, err := ev.Reconcile(e.Ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return next
 	}
 
-	e.boundPod("p1", "n1")
-	e.boundPod("p2", "n2")
-	e.boundPod("tolerant", "n1", corev1.Toleration{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists,
+	e.BoundPod("p1", "n1")
+	e.BoundPod("p2", "n2")
+	e.BoundPod("tolerant", "n1", corev1.Toleration{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists,
 		Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](30)})
-	e.boundPod("forever", "n1", corev1.Toleration{Operator: corev1.TolerationOpExists})
+	e.BoundPod("forever", "n1", corev1.Toleration{Operator: corev1.TolerationOpExists})
 	if next := reconcile(); !next.IsZero() {
 		t.Fatalf("all nodes ready, next deadline %v; want none", next)
 	}
-	if got := taintKeys(e.getNode("n1")); len(got) != 0 {
+	if got := taintKeys(e.GetNode("n1")); len(got) != 0 {
 		t.Fatalf("ready node taints %v, want none", got)
 	}
 
 	// n1 dies: Ready Unknown, tainted unreachable, its pods not ready.
 	members.set("n1", membership.Dead)
-	e.synced()
-	if err := nl.Reconcile(e.ctx); err != nil {
+	e.Synced()
+	if err := nl.Reconcile(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
-	n1 := e.getNode("n1")
+	n1 := e.GetNode("n1")
 	if c := readyCondition(&n1.Status); c == nil || c.Status != corev1.ConditionUnknown {
 		t.Fatalf("n1 Ready %+v, want Unknown", c)
 	}
@@ -143,59 +109,59 @@ func TestEvictionAfterTimeout(t *testing.T) {
 		t.Fatalf("n1 taints %v, want %v", got, want)
 	}
 	for _, tn := range n1.Spec.Taints {
-		if tn.Effect == corev1.TaintEffectNoExecute && (tn.TimeAdded == nil || !tn.TimeAdded.Time.Equal(rsT0)) {
-			t.Errorf("NoExecute taint added at %v, want %v", tn.TimeAdded, rsT0)
+		if tn.Effect == corev1.TaintEffectNoExecute && (tn.TimeAdded == nil || !tn.TimeAdded.Time.Equal(controllertest.T0)) {
+			t.Errorf("NoExecute taint added at %v, want %v", tn.TimeAdded, controllertest.T0)
 		}
 	}
-	if next := reconcile(); !next.Equal(rsT0.Add(10 * time.Second)) {
-		t.Errorf("next deadline %v, want %v", next, rsT0.Add(10*time.Second))
+	if next := reconcile(); !next.Equal(controllertest.T0.Add(10 * time.Second)) {
+		t.Errorf("next deadline %v, want %v", next, controllertest.T0.Add(10*time.Second))
 	}
 	for _, name := range []string{"p1", "tolerant", "forever"} {
-		p, _ := e.podExists(name)
-		if PodReady(p) {
+		p, _ := e.PodExists(name)
+		if controller.PodReady(p) {
 			t.Errorf("pod %s on the unreachable node still Ready", name)
 		}
 	}
-	if p, _ := e.podExists("p2"); !PodReady(p) {
+	if p, _ := e.PodExists("p2"); !controller.PodReady(p) {
 		t.Error("pod p2 on a healthy node marked not ready")
 	}
 
 	// Just before the timeout nothing is deleted; just after, p1 is.
-	e.clock.Advance(9 * time.Second)
+	e.Clock.Advance(9 * time.Second)
 	reconcile()
-	if _, ok := e.podExists("p1"); !ok {
+	if _, ok := e.PodExists("p1"); !ok {
 		t.Fatal("p1 deleted before the eviction timeout")
 	}
-	e.clock.Advance(2 * time.Second)
-	if next := reconcile(); !next.Equal(rsT0.Add(30 * time.Second)) {
-		t.Errorf("next deadline %v, want the toleration's %v", next, rsT0.Add(30*time.Second))
+	e.Clock.Advance(2 * time.Second)
+	if next := reconcile(); !next.Equal(controllertest.T0.Add(30 * time.Second)) {
+		t.Errorf("next deadline %v, want the toleration's %v", next, controllertest.T0.Add(30*time.Second))
 	}
-	if _, ok := e.podExists("p1"); ok {
+	if _, ok := e.PodExists("p1"); ok {
 		t.Error("p1 not deleted after the eviction timeout")
 	}
 	for _, name := range []string{"p2", "tolerant", "forever"} {
-		if _, ok := e.podExists(name); !ok {
+		if _, ok := e.PodExists(name); !ok {
 			t.Errorf("pod %s deleted, want it kept", name)
 		}
 	}
-	e.clock.Advance(20 * time.Second)
+	e.Clock.Advance(20 * time.Second)
 	if next := reconcile(); !next.IsZero() {
 		t.Errorf("next deadline %v, want none", next)
 	}
-	if _, ok := e.podExists("tolerant"); ok {
+	if _, ok := e.PodExists("tolerant"); ok {
 		t.Error("tolerant not deleted after its tolerationSeconds")
 	}
-	if _, ok := e.podExists("forever"); !ok {
+	if _, ok := e.PodExists("forever"); !ok {
 		t.Error("forever deleted although it tolerates the taint for ever")
 	}
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		for _, name := range []string{"p1", "tolerant"} {
-			evs := e.events(name, "TaintManagerEviction")
+			evs := e.Events(name, "TaintManagerEviction")
 			if len(evs) != 1 || evs[0].Message != "Marking for deletion Pod default/"+name {
 				return fmt.Errorf("TaintManagerEviction events of %s: %+v", name, evs)
 			}
 		}
-		if evs := e.events("p1", "NodeNotReady"); len(evs) != 1 || evs[0].Message != "Node is not ready" || evs[0].Type != corev1.EventTypeWarning {
+		if evs := e.Events("p1", "NodeNotReady"); len(evs) != 1 || evs[0].Message != "Node is not ready" || evs[0].Type != corev1.EventTypeWarning {
 			return fmt.Errorf("NodeNotReady events of p1: %+v", evs)
 		}
 		return nil
@@ -203,11 +169,11 @@ func TestEvictionAfterTimeout(t *testing.T) {
 
 	// n1 comes back: Ready again, taints gone, nothing more evicted.
 	members.set("n1", membership.Alive)
-	e.synced()
-	if err := nl.Reconcile(e.ctx); err != nil {
+	e.Synced()
+	if err := nl.Reconcile(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
-	n1 = e.getNode("n1")
+	n1 = e.GetNode("n1")
 	if c := readyCondition(&n1.Status); c == nil || c.Status != corev1.ConditionTrue {
 		t.Fatalf("n1 Ready %+v, want True", c)
 	}
@@ -215,12 +181,12 @@ func TestEvictionAfterTimeout(t *testing.T) {
 		t.Errorf("n1 taints %v after it came back, want none", got)
 	}
 	reconcile()
-	if _, ok := e.podExists("forever"); !ok {
+	if _, ok := e.PodExists("forever"); !ok {
 		t.Error("forever deleted after its node came back")
 	}
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		for _, status := range []string{"NodeNotReady", "NodeReady"} {
-			evs := e.events("n1", status)
+			evs := e.Events("n1", status)
 			if len(evs) != 1 || evs[0].Message != "Node n1 status is now: "+status || evs[0].InvolvedObject.Kind != "Node" ||
 				evs[0].Source.Component != "node-controller" {
 				return fmt.Errorf("%s events of n1: %+v", status, evs)
@@ -231,31 +197,31 @@ func TestEvictionAfterTimeout(t *testing.T) {
 }
 
 func TestEvictionMarksDisruptionTarget(t *testing.T) {
-	e := newRSEnv(t)
-	e.clock.Set(rsT0)
+	e := newTestEnv(t)
+	e.Clock.Set(controllertest.T0)
 	members := &evMembers{}
 	members.set("n1", membership.Alive)
-	nl := &NodeLifecycle{Deps: e.deps, Members: members}
-	e.synced()
-	if err := nl.Reconcile(e.ctx); err != nil {
+	nl := &Controller{Deps: e.Deps, Members: members}
+	e.Synced()
+	if err := nl.Reconcile(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.boundPod("p1", "n1")
+	e.BoundPod("p1", "n1")
 	// Watch the pod's last state before it is removed.
-	w, err := e.store.Watch("pods", "default", 0)
+	w, err := e.Store.Watch("pods", "default", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Stop()
 	members.set("n1", membership.Left)
-	e.synced()
-	if err := nl.Reconcile(e.ctx); err != nil {
+	e.Synced()
+	if err := nl.Reconcile(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
-	ev := NewEviction(e.deps, 0)
-	e.clock.Advance(DefaultEvictionTimeout)
-	e.synced()
-	if _, err := ev.Reconcile(e.ctx); err != nil {
+	ev := NewEviction(e.Deps, 0)
+	e.Clock.Advance(DefaultEvictionTimeout)
+	e.Synced()
+	if _, err := ev.Reconcile(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
 	var last corev1.Pod
@@ -288,34 +254,34 @@ func TestEvictionMarksDisruptionTarget(t *testing.T) {
 // pods of a ReplicaSet on a node that dies are deleted after the timeout
 // and created again.
 func TestEvictionReplacesPods(t *testing.T) {
-	e := newRSEnv(t)
+	e := newTestEnv(t)
 	members := &evMembers{}
 	members.set("n1", membership.Alive)
 	members.set("n2", membership.Alive)
-	nl := &NodeLifecycle{Deps: e.deps, Members: members}
-	e.synced()
-	if err := nl.Reconcile(e.ctx); err != nil {
+	nl := &Controller{Deps: e.Deps, Members: members}
+	e.Synced()
+	if err := nl.Reconcile(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.startRS(0)
-	ev := NewEviction(e.deps, 300*time.Millisecond)
-	e.runLoop("eviction", ev.Run, ev.Ready())
-	e.createRS(rsTestReplicaSet("web", 3))
-	pods := e.wantPods("web", 3)
+	e.startRS()
+	ev := NewEviction(e.Deps, 300*time.Millisecond)
+	e.RunLoop("eviction", ev.Run, ev.Ready())
+	e.createRS("web", 3)
+	pods := e.WantPods("web", 3)
 	old := podNames(pods)
 	for i, p := range pods {
-		e.bind(p.Name, []string{"n1", "n1", "n2"}[i])
+		e.Bind(p.Name, []string{"n1", "n1", "n2"}[i])
 	}
 	onN2 := pods[2].Name
 
 	members.set("n1", membership.Dead)
 	start := time.Now()
-	e.synced()
-	if err := nl.Reconcile(e.ctx); err != nil {
+	e.Synced()
+	if err := nl.Reconcile(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually(10*time.Second, func() error {
-		pods := e.pods("web")
+	e.Eventually(10*time.Second, func() error {
+		pods := e.Pods("web")
 		names := podNames(pods)
 		if len(pods) != 3 || !slices.Contains(names, onN2) {
 			return fmt.Errorf("pods %v, want 3 with %s", names, onN2)
@@ -330,7 +296,7 @@ func TestEvictionReplacesPods(t *testing.T) {
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("pods replaced after %v, before the eviction timeout", d)
 	}
-	if fresh := slices.DeleteFunc(podNames(e.pods("web")), func(n string) bool { return slices.Contains(old, n) }); len(fresh) != 2 {
+	if fresh := slices.DeleteFunc(podNames(e.Pods("web")), func(n string) bool { return slices.Contains(old, n) }); len(fresh) != 2 {
 		t.Errorf("new pods %v, want 2", fresh)
 	}
 }

@@ -1,4 +1,4 @@
-package controller
+package nodelifecycle
 
 import (
 	"fmt"
@@ -30,7 +30,7 @@ func nextPodCIDR(cluster string, taken map[string]bool) (string, error) {
 
 // takenPodCIDRs lists the pod CIDRs the cached nodes hold; the caller has
 // waited for the cache to hold the nodes this controller made.
-func (c *NodeLifecycle) takenPodCIDRs() map[string]bool {
+func (c *Controller) takenPodCIDRs() map[string]bool {
 	taken := map[string]bool{}
 	nodes, _ := c.followers()
 	for _, n := range nodes.List() {

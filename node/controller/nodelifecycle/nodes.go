@@ -1,4 +1,4 @@
-package controller
+package nodelifecycle
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
+	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/node/membership"
 )
@@ -31,18 +32,18 @@ type Members interface {
 	Subscribe() (<-chan struct{}, func())
 }
 
-// NodeLifecycle keeps a Node object for every gossip member, with its
+// Controller keeps a Node object for every gossip member, with its
 // Ready condition following gossip: Alive is Ready=True, Suspect keeps the
 // last answer, Dead and Left are Ready=Unknown; a Node that has had no
 // member for LeaseGrace (a machine that never came back after the cluster
 // restarted, was recovered or was restored) is Ready=Unknown too.
-type NodeLifecycle struct {
-	Deps
+type Controller struct {
+	controller.Deps
 	Members Members
 	// Resync is how often a full pass runs without events; 0 means 5s.
 	Resync time.Duration
 	// ClusterCIDR is split into one /24 pod CIDR per node (default
-	// DefaultClusterCIDR).
+	// controller.DefaultClusterCIDR).
 	ClusterCIDR string
 	// RaftRoles names each member's raft role (leader, voter, non-voter);
 	// nil leaves the role label alone.
@@ -58,15 +59,15 @@ type NodeLifecycle struct {
 	absent absentWatch
 	// wrote is the newest Node this controller wrote: a pass waits for
 	// the cache to hold it, so it never writes (or records) a change twice.
-	wrote OwnWrites
+	wrote controller.OwnWrites
 
 	// rec records NodeReady and NodeNotReady; set by Run (nil: no events).
 	rec record.EventRecorder
 }
 
 // Run reconciles until ctx is cancelled.
-func (c *NodeLifecycle) Run(ctx context.Context) error {
-	rec, stopRec := NewRecorder(c.Deps, "node-controller")
+func (c *Controller) Run(ctx context.Context) error {
+	rec, stopRec := controller.NewRecorder(c.Deps, "node-controller")
 	defer stopRec()
 	c.rec = rec
 	changes, cancel := c.Members.Subscribe()
@@ -91,7 +92,7 @@ func (c *NodeLifecycle) Run(ctx context.Context) error {
 }
 
 // Reconcile makes one pass over the members.
-func (c *NodeLifecycle) Reconcile(ctx context.Context) error {
+func (c *Controller) Reconcile(ctx context.Context) error {
 	nodes, leases := c.followers()
 	if !follow.WaitReady(ctx, nodes, leases) {
 		return ctx.Err()
@@ -111,17 +112,17 @@ func (c *NodeLifecycle) Reconcile(ctx context.Context) error {
 }
 
 // followers are the node's caches of Nodes and their leases.
-func (c *NodeLifecycle) followers() (*follow.Follower[corev1.Node], *follow.Follower[coordinationv1.Lease]) {
+func (c *Controller) followers() (*follow.Follower[corev1.Node], *follow.Follower[coordinationv1.Lease]) {
 	return follow.For[corev1.Node](c.Cache, "nodes"), follow.For[coordinationv1.Lease](c.Cache, nodeLeaseResource)
 }
 
 // awaitOwnWrites waits until the cache of nodes holds this controller's
 // last write.
-func (c *NodeLifecycle) awaitOwnWrites(ctx context.Context, nodes *follow.Follower[corev1.Node]) {
-	AwaitCache(ctx, func() bool { return c.wrote.SeenBy(nodes.ResourceVersion()) })
+func (c *Controller) awaitOwnWrites(ctx context.Context, nodes *follow.Follower[corev1.Node]) {
+	controller.AwaitCache(ctx, func() bool { return c.wrote.SeenBy(nodes.ResourceVersion()) })
 }
 
-func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member) error {
+func (c *Controller) reconcileMember(ctx context.Context, m membership.Member) error {
 	nodes, _ := c.followers()
 	c.awaitOwnWrites(ctx, nodes)
 	cached, ok := nodes.Get("", m.Name)
@@ -134,12 +135,12 @@ func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member
 			// A member that runs no pods takes part in the control plane
 			// only; the scheduler keeps pods off it, as off a Kubernetes
 			// control-plane node.
-			node.Labels[ControlPlaneRole] = ""
-			node.Spec.Taints = []corev1.Taint{{Key: ControlPlaneRole, Effect: corev1.TaintEffectNoSchedule}}
+			node.Labels[controller.ControlPlaneRole] = ""
+			node.Spec.Taints = []corev1.Taint{{Key: controller.ControlPlaneRole, Effect: corev1.TaintEffectNoSchedule}}
 		}
 		cluster := c.ClusterCIDR
 		if cluster == "" {
-			cluster = DefaultClusterCIDR
+			cluster = controller.DefaultClusterCIDR
 		}
 		// Only the leader runs this loop, one member at a time, so the
 		// lowest free /24 cannot be handed out twice.
@@ -176,14 +177,14 @@ func (c *NodeLifecycle) reconcileMember(ctx context.Context, m membership.Member
 
 // updateRoleLabels keeps the gossip-state, raft-role and ingress labels
 // current.
-func (c *NodeLifecycle) updateRoleLabels(ctx context.Context, node *corev1.Node, m membership.Member) error {
-	want := map[string]string{GossipStateLabel: strings.ToLower(m.State.String())}
+func (c *Controller) updateRoleLabels(ctx context.Context, node *corev1.Node, m membership.Member) error {
+	want := map[string]string{controller.GossipStateLabel: strings.ToLower(m.State.String())}
 	if c.RaftRoles != nil {
 		role := c.RaftRoles()[m.Name]
 		if role == "" {
 			role = "none"
 		}
-		want[RaftRoleLabel] = role
+		want[controller.RaftRoleLabel] = role
 	}
 	changed := map[string]any{}
 	for k, v := range want {
@@ -192,11 +193,11 @@ func (c *NodeLifecycle) updateRoleLabels(ctx context.Context, node *corev1.Node,
 		}
 	}
 	if m.HasRole(membership.RoleIngress) {
-		if node.Labels[IngressLabel] != IngressServing {
-			changed[IngressLabel] = IngressServing
+		if node.Labels[controller.IngressLabel] != controller.IngressServing {
+			changed[controller.IngressLabel] = controller.IngressServing
 		}
-	} else if _, ok := node.Labels[IngressLabel]; ok {
-		changed[IngressLabel] = nil // a merge patch's null removes it
+	} else if _, ok := node.Labels[controller.IngressLabel]; ok {
+		changed[controller.IngressLabel] = nil // a merge patch's null removes it
 	}
 	if len(changed) == 0 {
 		return nil
@@ -218,7 +219,7 @@ func (c *NodeLifecycle) updateRoleLabels(ctx context.Context, node *corev1.Node,
 // capacity and addresses gossip knows only while the node's own kubelet has
 // not reported them. The kubelet patches the rest, so neither overwrites the
 // other. It returns the node as stored afterwards.
-func (c *NodeLifecycle) updateStatus(ctx context.Context, node *corev1.Node, m membership.Member) (*corev1.Node, error) {
+func (c *Controller) updateStatus(ctx context.Context, node *corev1.Node, m membership.Member) (*corev1.Node, error) {
 	want := node.DeepCopy()
 	c.desiredStatus(want, m)
 	if equality.Semantic.DeepEqual(want.Status, node.Status) {
@@ -253,7 +254,7 @@ func (c *NodeLifecycle) updateStatus(ctx context.Context, node *corev1.Node, m m
 	return updated, nil
 }
 
-func (c *NodeLifecycle) desiredStatus(node *corev1.Node, m membership.Member) {
+func (c *Controller) desiredStatus(node *corev1.Node, m membership.Member) {
 	st := &node.Status
 	if len(st.Capacity) == 0 {
 		st.Capacity = corev1.ResourceList{
@@ -319,7 +320,7 @@ func nodeLabels(m membership.Member) map[string]string {
 // recordReadyChange records NodeNotReady or NodeReady on the node when
 // its Ready condition left True or came back to it, as Kubernetes' node
 // lifecycle controller does.
-func (c *NodeLifecycle) recordReadyChange(before, after *corev1.Node) {
+func (c *Controller) recordReadyChange(before, after *corev1.Node) {
 	if c.rec == nil {
 		return
 	}
@@ -385,7 +386,7 @@ func withReadinessTaints(taints []corev1.Taint, ready corev1.ConditionStatus, no
 // condition. It writes spec.taints whole, with the node's resourceVersion
 // as precondition so a taint written meanwhile (kubectl taint) is not
 // lost; on a conflict it starts again from the API's copy.
-func (c *NodeLifecycle) updateTaints(ctx context.Context, node *corev1.Node) error {
+func (c *Controller) updateTaints(ctx context.Context, node *corev1.Node) error {
 	for attempt := 0; ; attempt++ {
 		ready := readyCondition(&node.Status)
 		if ready == nil {

@@ -1,4 +1,4 @@
-package controller
+package nodelifecycle
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/shoal-project/shoal/node/controller"
 )
 
 // Nodes that gossip has never seen. Gossip forgets nothing while it runs,
@@ -62,7 +64,7 @@ func (w *absentWatch) forgetExcept(keep map[string]bool) {
 
 // reconcileAbsent marks the Nodes without a gossip member, once absent for
 // longer than the grace period, Ready=Unknown and unreachable.
-func (c *NodeLifecycle) reconcileAbsent(ctx context.Context, members map[string]bool) error {
+func (c *Controller) reconcileAbsent(ctx context.Context, members map[string]bool) error {
 	grace := c.LeaseGrace
 	if grace <= 0 {
 		grace = DefaultNodeLeaseGrace
@@ -90,7 +92,7 @@ func (c *NodeLifecycle) reconcileAbsent(ctx context.Context, members map[string]
 
 // markAbsent makes an absent node's Ready condition Unknown, its taints
 // unreachable and its gossip label "absent".
-func (c *NodeLifecycle) markAbsent(ctx context.Context, node *corev1.Node, now time.Time) error {
+func (c *Controller) markAbsent(ctx context.Context, node *corev1.Node, now time.Time) error {
 	want := node.DeepCopy()
 	stamp := metav1.NewTime(now.Truncate(time.Second))
 	setReady(&want.Status, corev1.ConditionUnknown, "NodeStatusUnknown",
@@ -115,10 +117,10 @@ func (c *NodeLifecycle) markAbsent(ctx context.Context, node *corev1.Node, now t
 	if err := c.updateTaints(ctx, updated); err != nil {
 		return err
 	}
-	if updated.Labels[GossipStateLabel] == absentGossipLabel {
+	if updated.Labels[controller.GossipStateLabel] == absentGossipLabel {
 		return nil
 	}
-	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{GossipStateLabel: absentGossipLabel}}})
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{controller.GossipStateLabel: absentGossipLabel}}})
 	if err != nil {
 		return err
 	}

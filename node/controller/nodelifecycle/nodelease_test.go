@@ -1,4 +1,4 @@
-package controller
+package nodelifecycle
 
 import (
 	"testing"
@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 	"github.com/shoal-project/shoal/node/membership"
 )
 
@@ -16,41 +17,41 @@ import (
 // turns Ready=Unknown (and gets the unreachable taint); a renewal makes it
 // Ready again. A node without a lease is judged by gossip alone.
 func TestNodeLeaseStaleness(t *testing.T) {
-	e := newRSEnv(t)
-	e.clock.Set(rsT0)
-	if _, err := e.cs.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nodeLeaseNamespace}}, metav1.CreateOptions{}); err != nil {
+	e := newTestEnv(t)
+	e.Clock.Set(controllertest.T0)
+	if _, err := e.CS.CoreV1().Namespaces().Create(e.Ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nodeLeaseNamespace}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	members := &evMembers{}
 	members.set("n1", membership.Alive)
 	members.set("n2", membership.Alive) // no kubelet lease at all
-	nl := &NodeLifecycle{Deps: e.deps, Members: members, LeaseGrace: 40 * time.Second}
+	nl := &Controller{Deps: e.Deps, Members: members, LeaseGrace: 40 * time.Second}
 	reconcile := func() {
 		t.Helper()
-		e.synced()
-		if err := nl.Reconcile(e.ctx); err != nil {
+		e.Synced()
+		if err := nl.Reconcile(e.Ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ready := func(name string) corev1.ConditionStatus {
 		t.Helper()
-		c := readyCondition(&e.getNode(name).Status)
+		c := readyCondition(&e.GetNode(name).Status)
 		if c == nil {
 			return ""
 		}
 		return c.Status
 	}
-	leases := e.cs.CoordinationV1().Leases(nodeLeaseNamespace)
-	l, err := leases.Create(e.ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "n1"},
+	leases := e.CS.CoordinationV1().Leases(nodeLeaseNamespace)
+	l, err := leases.Create(e.Ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "n1"},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("n1"), LeaseDurationSeconds: ptr.To[int32](40)}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	renew := func() {
 		t.Helper()
-		now := metav1.NewMicroTime(e.clock.Now())
+		now := metav1.NewMicroTime(e.Clock.Now())
 		l.Spec.RenewTime = &now
-		if l, err = leases.Update(e.ctx, l, metav1.UpdateOptions{}); err != nil {
+		if l, err = leases.Update(e.Ctx, l, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -69,7 +70,7 @@ func TestNodeLeaseStaleness(t *testing.T) {
 		{"grace passed without renewal", 2 * time.Second, false, corev1.ConditionUnknown, corev1.ConditionTrue},
 		{"renewed again", time.Second, true, corev1.ConditionTrue, corev1.ConditionTrue},
 	} {
-		e.clock.Set(e.clock.Now().Add(step.advance))
+		e.Clock.Set(e.Clock.Now().Add(step.advance))
 		if step.renew {
 			renew()
 		}
@@ -81,11 +82,11 @@ func TestNodeLeaseStaleness(t *testing.T) {
 			t.Fatalf("%s: n2 (no lease) Ready %s, want %s", step.name, got, step.n2)
 		}
 		if step.want == corev1.ConditionUnknown {
-			c := readyCondition(&e.getNode("n1").Status)
+			c := readyCondition(&e.GetNode("n1").Status)
 			if c.Reason != "NodeStatusUnknown" || c.Message != "Kubelet stopped posting node status." {
 				t.Errorf("%s: condition %s/%q, want Kubernetes' NodeStatusUnknown", step.name, c.Reason, c.Message)
 			}
-			if got := taintKeys(e.getNode("n1")); len(got) != 2 {
+			if got := taintKeys(e.GetNode("n1")); len(got) != 2 {
 				t.Errorf("%s: taints %v, want unreachable NoSchedule and NoExecute", step.name, got)
 			}
 		}

@@ -1,4 +1,4 @@
-package controller
+package nodelifecycle
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
+	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/follow"
 )
 
@@ -47,10 +48,10 @@ const DefaultEvictionTimeout = 10 * time.Second
 //
 // The clock starts when Ready left True (the condition's
 // lastTransitionTime), so a new leader keeps the old one's deadlines.
-// NodeLifecycle sets the condition and the taints; this controller only
+// Controller sets the condition and the taints; this controller only
 // reads the condition. Build it with NewEviction and call Run once.
 type Eviction struct {
-	deps    Deps
+	deps    controller.Deps
 	timeout time.Duration
 	resync  time.Duration
 	log     *slog.Logger
@@ -68,7 +69,7 @@ type Eviction struct {
 	// it deleted (by uid, with their namespace/name), until the cache
 	// shows them: a pass waits for both so it never marks or evicts a pod
 	// twice.
-	wrote   OwnWrites
+	wrote   controller.OwnWrites
 	deleted map[types.UID]string
 	// evicted counts the pods deleted.
 	evicted atomic.Int64
@@ -76,7 +77,7 @@ type Eviction struct {
 
 // NewEviction assembles the controller over d with the given eviction
 // timeout (<= 0 means DefaultEvictionTimeout); it does no I/O.
-func NewEviction(d Deps, timeout time.Duration) *Eviction {
+func NewEviction(d controller.Deps, timeout time.Duration) *Eviction {
 	if timeout <= 0 {
 		timeout = DefaultEvictionTimeout
 	}
@@ -89,8 +90,8 @@ func NewEviction(d Deps, timeout time.Duration) *Eviction {
 		timeout:  timeout,
 		resync:   2 * time.Second,
 		log:      log,
-		rec:      DiscardEvents{},
-		evictRec: DiscardEvents{},
+		rec:      controller.DiscardEvents{},
+		evictRec: controller.DiscardEvents{},
 		ready:    make(chan struct{}),
 		since:    map[string]time.Time{},
 		wasReady: map[string]bool{},
@@ -105,9 +106,9 @@ func (e *Eviction) Ready() <-chan struct{} { return e.ready }
 // the next eviction deadline, and every couple of seconds besides (pods
 // bound to a failed node later are rare and need no watch).
 func (e *Eviction) Run(ctx context.Context) error {
-	rec, stop := NewRecorder(e.deps, "node-controller")
+	rec, stop := controller.NewRecorder(e.deps, "node-controller")
 	defer stop()
-	evictRec, stopEvict := NewRecorder(e.deps, "taint-eviction-controller")
+	evictRec, stopEvict := controller.NewRecorder(e.deps, "taint-eviction-controller")
 	defer stopEvict()
 	e.rec, e.evictRec = rec, evictRec
 	nodes, _ := e.followers()
@@ -178,7 +179,7 @@ func (e *Eviction) Reconcile(ctx context.Context) (next time.Time, err error) {
 	if !follow.WaitReady(ctx, nodes, pods) {
 		return time.Time{}, ctx.Err()
 	}
-	AwaitCache(ctx, func() bool { return e.caughtUp(pods) })
+	controller.AwaitCache(ctx, func() bool { return e.caughtUp(pods) })
 	now := e.deps.CurrentTime()
 	failed := map[string]nodeFailure{}
 	exists := map[string]bool{}
@@ -222,7 +223,7 @@ func (e *Eviction) Reconcile(ctx context.Context) (next time.Time, err error) {
 			f = nodeFailure{since: since}
 			failed[node] = f
 		}
-		if f.ready == corev1.ConditionUnknown && PodActive(p) && PodReady(p) {
+		if f.ready == corev1.ConditionUnknown && controller.PodActive(p) && controller.PodReady(p) {
 			if err := e.markNotReady(ctx, p, now); err != nil {
 				errs = append(errs, err)
 			}
