@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-project/shoal/node/controller/gc"
 	"github.com/shoal-project/shoal/node/controller/ingress"
 	"github.com/shoal-project/shoal/node/controller/nodelifecycle"
+	"github.com/shoal-project/shoal/node/controller/replicaset"
 	"github.com/shoal-project/shoal/node/scheduler"
 )
 
@@ -71,8 +72,8 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 		"ingress-status":       (&ingress.Status{Deps: deps.named("ingress-status")}).Run,
 		"kubernetes-service":   n.api.EnsureKubernetesService,
 		"deployment":           deployment.New(deps.named("deployment")).Run,
-		"replicaset":           controller.NewReplicaSetController(deps.named("replicaset")).Run,
-		"replication":          controller.NewReplicationController(deps.named("replication")).Run,
+		"replicaset":           replicaset.New(deps.named("replicaset")).Run,
+		"replication":          replicaset.NewReplication(deps.named("replication")).Run,
 		"eviction":             nodelifecycle.NewEviction(deps.named("eviction"), n.cfg.NodeEvictionTimeout).Run,
 		"scheduler":            scheduler.New(deps.named("scheduler"), scheduler.WithBindingSubresource(), scheduler.WithMetrics(n.metrics)).Run,
 	}

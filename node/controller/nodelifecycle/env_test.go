@@ -9,8 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/controller/controllertest"
+	"github.com/shoal-project/shoal/node/controller/replicaset"
 )
 
 // testEnv is controllertest's, with a ReplicaSet controller: eviction's
@@ -22,7 +22,7 @@ func newTestEnv(t *testing.T) *testEnv { return &testEnv{controllertest.New(t)} 
 // startRS runs a ReplicaSet controller until the test ends.
 func (e *testEnv) startRS() {
 	e.TB.Helper()
-	c := controller.NewReplicaSetController(e.Deps)
+	c := replicaset.New(e.Deps)
 	e.RunLoop("replicaset controller", c.Run, c.Ready())
 }
 

@@ -1,4 +1,4 @@
-package controller
+package replicaset
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
 // BenchmarkScaleTo1000 scales a ReplicaSet from 0 to 1,000 replicas and
@@ -17,33 +19,33 @@ import (
 func BenchmarkScaleTo1000(b *testing.B) {
 	const n = 1000
 	e := newRSEnv(b)
-	e.deps.Logger = rsTestLogger(b)
+	e.Deps.Logger = controllertest.Logger(b)
 	c := e.startRS(0)
 	var total time.Duration
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		ns := fmt.Sprintf("bench-%d", i)
-		if _, err := e.cs.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		if _, err := e.CS.CoreV1().Namespaces().Create(e.Ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		rs := rsTestReplicaSet("web", 0)
 		rs.Namespace = ns
-		if _, err := e.cs.AppsV1().ReplicaSets(ns).Create(e.ctx, rs, metav1.CreateOptions{}); err != nil {
+		if _, err := e.CS.AppsV1().ReplicaSets(ns).Create(e.Ctx, rs, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
 		start := time.Now()
 		patch := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, n))
-		if _, err := e.cs.AppsV1().ReplicaSets(ns).Patch(e.ctx, "web", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		if _, err := e.CS.AppsV1().ReplicaSets(ns).Patch(e.Ctx, "web", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(e.ctx, 2*time.Minute)
+		ctx, cancel := context.WithTimeout(e.Ctx, 2*time.Minute)
 		for {
-			pods, _, _ := e.store.List("pods", ns, "", 0)
+			pods, _, _ := e.Store.List("pods", ns, "", 0)
 			if len(pods) >= n {
 				break
 			}
-			if err := e.store.WaitIndex(ctx, e.store.Index()+1); err != nil {
+			if err := e.Store.WaitIndex(ctx, e.Store.Index()+1); err != nil {
 				cancel()
 				b.Fatalf("%d of %d pods: %v", len(pods), n, err)
 			}
@@ -64,7 +66,7 @@ func BenchmarkScaleTo1000(b *testing.B) {
 		b.Errorf("%d creates, want %d", got, n*b.N)
 	}
 	for i := range b.N {
-		if pods, _, _ := e.store.List("pods", fmt.Sprintf("bench-%d", i), "", 0); len(pods) != n {
+		if pods, _, _ := e.Store.List("pods", fmt.Sprintf("bench-%d", i), "", 0); len(pods) != n {
 			b.Errorf("bench-%d: %d pods, want %d", i, len(pods), n)
 		}
 	}

@@ -1,4 +1,4 @@
-package controller
+package replicaset
 
 import (
 	appsv1 "k8s.io/api/apps/v1"

@@ -1,4 +1,4 @@
-package controller
+package replicaset
 
 import (
 	"fmt"
@@ -11,27 +11,29 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
 func (e *rsEnv) getRC(name string) *corev1.ReplicationController {
-	e.tb.Helper()
-	rc, err := e.cs.CoreV1().ReplicationControllers("default").Get(e.ctx, name, metav1.GetOptions{})
+	e.TB.Helper()
+	rc, err := e.CS.CoreV1().ReplicationControllers("default").Get(e.Ctx, name, metav1.GetOptions{})
 	if err != nil {
-		e.tb.Fatalf("get replicationcontroller %s: %v", name, err)
+		e.TB.Fatalf("get replicationcontroller %s: %v", name, err)
 	}
 	return rc
 }
 
 func (e *rsEnv) scaleRC(name string, replicas int32) {
-	e.tb.Helper()
+	e.TB.Helper()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		rc := e.getRC(name)
 		rc.Spec.Replicas = ptr.To(replicas)
-		_, err := e.cs.CoreV1().ReplicationControllers("default").Update(e.ctx, rc, metav1.UpdateOptions{})
+		_, err := e.CS.CoreV1().ReplicationControllers("default").Update(e.Ctx, rc, metav1.UpdateOptions{})
 		return err
 	})
 	if err != nil {
-		e.tb.Fatalf("scale %s: %v", name, err)
+		e.TB.Fatalf("scale %s: %v", name, err)
 	}
 }
 
@@ -40,16 +42,16 @@ func TestReplicationController(t *testing.T) {
 	e.startRC()
 
 	// An orphan that matches the selector is adopted.
-	orphan, err := e.cs.CoreV1().Pods("default").Create(e.ctx, &corev1.Pod{
+	orphan, err := e.CS.CoreV1().Pods("default").Create(e.Ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "stray", Namespace: "default", Labels: map[string]string{"app": "kubia"}},
-		Spec:       rsTemplate("kubia").Spec,
+		Spec:       controllertest.Template("kubia").Spec,
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The selector defaults to the template's labels, as in Kubernetes.
-	tmpl := rsTemplate("kubia")
-	rc, err := e.cs.CoreV1().ReplicationControllers("default").Create(e.ctx, &corev1.ReplicationController{
+	tmpl := controllertest.Template("kubia")
+	rc, err := e.CS.CoreV1().ReplicationControllers("default").Create(e.Ctx, &corev1.ReplicationController{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubia", Namespace: "default"},
 		Spec:       corev1.ReplicationControllerSpec{Replicas: ptr.To[int32](3), Template: &tmpl},
 	}, metav1.CreateOptions{})
@@ -57,7 +59,7 @@ func TestReplicationController(t *testing.T) {
 		t.Fatal(err)
 	}
 	var created []corev1.Pod
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		pods := e.ownedPods(string(rc.UID))
 		if len(pods) != 3 || !slices.Contains(podNames(pods), orphan.Name) {
 			return fmt.Errorf("owned pods %v, want 3 with %s", podNames(pods), orphan.Name)
@@ -66,12 +68,12 @@ func TestReplicationController(t *testing.T) {
 		return nil
 	})
 	checkOwned(t, created, "ReplicationController", "v1", "kubia", string(rc.UID))
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		st := e.getRC("kubia").Status
 		if st.Replicas != 3 || st.FullyLabeledReplicas != 3 || st.ObservedGeneration != 1 {
 			return fmt.Errorf("status %+v, want 3 replicas at generation 1", st)
 		}
-		evs := e.events("kubia", "SuccessfulCreate")
+		evs := e.Events("kubia", "SuccessfulCreate")
 		if len(evs) != 2 || evs[0].Source.Component != "replication-controller" || evs[0].InvolvedObject.Kind != "ReplicationController" {
 			return fmt.Errorf("SuccessfulCreate events %+v, want 2 from replication-controller", evs)
 		}
@@ -79,8 +81,8 @@ func TestReplicationController(t *testing.T) {
 	})
 
 	// Ready pods are counted.
-	e.setReady(created[0].Name, true, time.Now())
-	e.eventually(10*time.Second, func() error {
+	e.SetReady(created[0].Name, true, time.Now())
+	e.Eventually(10*time.Second, func() error {
 		if st := e.getRC("kubia").Status; st.ReadyReplicas != 1 || st.AvailableReplicas != 1 {
 			return fmt.Errorf("ready %d available %d, want 1 and 1", st.ReadyReplicas, st.AvailableReplicas)
 		}
@@ -89,11 +91,11 @@ func TestReplicationController(t *testing.T) {
 
 	// A pod whose labels change is released and replaced.
 	patch := []byte(`{"metadata":{"labels":{"app":"debug"}}}`)
-	if _, err := e.cs.CoreV1().Pods("default").Patch(e.ctx, orphan.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().Pods("default").Patch(e.Ctx, orphan.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually(10*time.Second, func() error {
-		p, err := e.cs.CoreV1().Pods("default").Get(e.ctx, orphan.Name, metav1.GetOptions{})
+	e.Eventually(10*time.Second, func() error {
+		p, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, orphan.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -108,15 +110,15 @@ func TestReplicationController(t *testing.T) {
 
 	// Scale to 1 keeps the ready pod; a deleted pod is replaced.
 	e.scaleRC("kubia", 1)
-	pods := e.wantPods("kubia", 1)
+	pods := e.WantPods("kubia", 1)
 	if pods[0].Name != created[0].Name {
 		t.Errorf("scale to 1 kept %s, want the ready pod %s", pods[0].Name, created[0].Name)
 	}
-	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, pods[0].Name, metav1.DeleteOptions{}); err != nil {
+	if err := e.CS.CoreV1().Pods("default").Delete(e.Ctx, pods[0].Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually(10*time.Second, func() error {
-		pods := e.pods("kubia")
+	e.Eventually(10*time.Second, func() error {
+		pods := e.Pods("kubia")
 		if len(pods) != 1 || pods[0].Name == created[0].Name {
 			return fmt.Errorf("pods %v, want one replacing %s", podNames(pods), created[0].Name)
 		}

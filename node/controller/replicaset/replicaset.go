@@ -1,4 +1,4 @@
-package controller
+package replicaset
 
 import (
 	"context"
@@ -7,9 +7,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/shoal-project/shoal/node/controller"
 )
 
-// ReplicaSetController keeps spec.replicas pods of every apps/v1
+// Controller keeps spec.replicas pods of every apps/v1
 // ReplicaSet running, as kube-controller-manager's replicaset controller:
 // it creates pods from the template (named "<replicaset>-<5 random
 // chars>", controlled by the ReplicaSet) in slow-start batches, deletes
@@ -17,14 +19,14 @@ import (
 // pods that fail or are deleted, adopts matching orphans, releases pods
 // whose labels no longer match, and reports replicas, fullyLabeledReplicas,
 // readyReplicas, availableReplicas and the ReplicaFailure condition.
-// Build it with NewReplicaSetController and call Run once.
-type ReplicaSetController struct {
+// Build it with New and call Run once.
+type Controller struct {
 	*replicaManager
 }
 
-// NewReplicaSetController assembles the controller over d; it does no I/O.
-func NewReplicaSetController(d Deps) *ReplicaSetController {
-	return &ReplicaSetController{newReplicaManager(d, replicaSetKind)}
+// New assembles the controller over d; it does no I/O.
+func New(d controller.Deps) *Controller {
+	return &Controller{newReplicaManager(d, replicaSetKind)}
 }
 
 var replicaSetKind = replicaKind{

@@ -1,4 +1,4 @@
-package controller
+package replicaset
 
 import (
 	"maps"
@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
+
+	"github.com/shoal-project/shoal/node/controller"
 )
 
 // replicaPodDeletionCostAnnotation is the annotation that orders scale-down by the user's
@@ -115,7 +117,7 @@ func replicaDeleteFirst(a, b replicaRankedPod) bool {
 	if oa, ob := replicaPhaseOrdinal[pa.Status.Phase], replicaPhaseOrdinal[pb.Status.Phase]; oa != ob {
 		return oa < ob
 	}
-	ra, rb := PodReady(pa), PodReady(pb)
+	ra, rb := controller.PodReady(pa), controller.PodReady(pb)
 	if ra != rb {
 		return !ra
 	}
@@ -187,7 +189,7 @@ func replicaPodsToDelete(pods, related []*corev1.Pod, n int) []*corev1.Pod {
 	n = min(n, len(pods))
 	perNode := map[string]int{}
 	for _, p := range related {
-		if p.Spec.NodeName != "" && PodActive(p) {
+		if p.Spec.NodeName != "" && controller.PodActive(p) {
 			perNode[p.Spec.NodeName]++
 		}
 	}

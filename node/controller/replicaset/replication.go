@@ -1,4 +1,4 @@
-package controller
+package replicaset
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/shoal-project/shoal/node/controller"
 )
 
 // ReplicationManager keeps spec.replicas pods of every core/v1
@@ -16,14 +18,14 @@ import (
 // ReplicaSet controller run over ReplicationControllers converted to
 // ReplicaSets: the same creation, deletion order, adoption, release and
 // status, with a map selector and owner references of kind
-// ReplicationController. Build it with NewReplicationController and call
+// ReplicationController. Build it with NewReplication and call
 // Run once.
 type ReplicationManager struct {
 	*replicaManager
 }
 
-// NewReplicationController assembles the controller over d; it does no I/O.
-func NewReplicationController(d Deps) *ReplicationManager {
+// NewReplication assembles the controller over d; it does no I/O.
+func NewReplication(d controller.Deps) *ReplicationManager {
 	return &ReplicationManager{newReplicaManager(d, replicationControllerKind)}
 }
 

@@ -1,4 +1,4 @@
-package controller
+package replicaset
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+
+	"github.com/shoal-project/shoal/node/controller"
 )
 
 // replicaStatusFor is Kubernetes' calculateStatus: the status of rs given
@@ -24,7 +26,7 @@ func replicaStatusFor(rs *appsv1.ReplicaSet, pods []*corev1.Pod, manageErr error
 		if templateLabels.Matches(labels.Set(p.Labels)) {
 			st.FullyLabeledReplicas++
 		}
-		if PodReady(p) {
+		if controller.PodReady(p) {
 			st.ReadyReplicas++
 			if replicaPodAvailable(p, rs.Spec.MinReadySeconds, now) {
 				st.AvailableReplicas++
@@ -66,7 +68,7 @@ func replicaNextAvailable(rs *appsv1.ReplicaSet, pods []*corev1.Pod, now time.Ti
 	var next time.Duration
 	found := false
 	for _, p := range pods {
-		if !PodReady(p) || replicaPodAvailable(p, rs.Spec.MinReadySeconds, now) {
+		if !controller.PodReady(p) || replicaPodAvailable(p, rs.Spec.MinReadySeconds, now) {
 			continue
 		}
 		// A second more, so the pod is strictly past minReadySeconds then.

@@ -1,4 +1,4 @@
-package controller
+package replicaset
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/follow"
 )
 
@@ -60,7 +61,7 @@ type replicaKind struct {
 //
 //	built --Run--> subscribed, all queued --close(Ready)--> syncing --ctx done--> stopped
 type replicaManager struct {
-	deps    Deps
+	deps    controller.Deps
 	kind    replicaKind
 	log     *slog.Logger
 	workers int
@@ -79,7 +80,7 @@ type replicaManager struct {
 	creates, deletes atomic.Int64
 }
 
-func newReplicaManager(d Deps, kind replicaKind) *replicaManager {
+func newReplicaManager(d controller.Deps, kind replicaKind) *replicaManager {
 	log := d.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -93,7 +94,7 @@ func newReplicaManager(d Deps, kind replicaKind) *replicaManager {
 		resync:  replicaResync,
 		owners:  &replicaOwnerCache{m: map[string]replicaOwner{}},
 		expect:  newReplicaExpectations(),
-		rec:     DiscardEvents{},
+		rec:     controller.DiscardEvents{},
 		ready:   make(chan struct{}),
 	}
 }
@@ -104,7 +105,7 @@ func (m *replicaManager) Ready() <-chan struct{} { return m.ready }
 
 // Run syncs until ctx is cancelled, then waits for the syncs in flight.
 func (m *replicaManager) Run(ctx context.Context) error {
-	rec, stopRec := NewRecorder(m.deps, m.kind.component)
+	rec, stopRec := controller.NewRecorder(m.deps, m.kind.component)
 	defer stopRec()
 	m.rec = rec
 	m.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
@@ -255,7 +256,7 @@ func (m *replicaManager) sync(ctx context.Context, key string) error {
 	all := pods.ByIndex(follow.IndexByNamespace, ns)
 	var active []*corev1.Pod
 	for _, p := range all {
-		if PodActive(p) {
+		if controller.PodActive(p) {
 			active = append(active, p)
 		}
 	}
