@@ -21,9 +21,9 @@ import (
 
 // Store resources the deployment controller follows.
 const (
-	depResDeployments = "deployments.apps"
-	depResReplicaSets = "replicasets.apps"
-	depResPods        = "pods"
+	resDeployments = "deployments.apps"
+	resReplicaSets = "replicasets.apps"
+	resPods        = "pods"
 )
 
 // deploymentKind is the GroupVersionKind of the ReplicaSets' owner.
@@ -140,7 +140,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		Add: c.replicaSetChanged,
 		Update: func(old, rs *appsv1.ReplicaSet) {
 			c.replicaSetChanged(rs)
-			if !depSameLabels(old.Labels, rs.Labels) {
+			if !sameLabels(old.Labels, rs.Labels) {
 				c.replicaSetChanged(old)
 			}
 		},
@@ -150,12 +150,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	// ReplicaSet controller reports the rest in ReplicaSet status.
 	defer f.pods.AddHandler(follow.Handler[corev1.Pod]{
 		Add: func(p *corev1.Pod) {
-			if depPodTerminal(p) {
+			if podTerminal(p) {
 				c.podChanged(p)
 			}
 		},
 		Update: func(_, p *corev1.Pod) {
-			if depPodTerminal(p) {
+			if podTerminal(p) {
 				c.podChanged(p)
 			}
 		},
@@ -191,9 +191,9 @@ type deploymentFollowers struct {
 
 func (c *Controller) followers() deploymentFollowers {
 	f := deploymentFollowers{
-		deployments: follow.For[appsv1.Deployment](c.deps.Cache, depResDeployments),
-		replicaSets: follow.For[appsv1.ReplicaSet](c.deps.Cache, depResReplicaSets),
-		pods:        follow.For[corev1.Pod](c.deps.Cache, depResPods),
+		deployments: follow.For[appsv1.Deployment](c.deps.Cache, resDeployments),
+		replicaSets: follow.For[appsv1.ReplicaSet](c.deps.Cache, resReplicaSets),
+		pods:        follow.For[corev1.Pod](c.deps.Cache, resPods),
 	}
 	f.deployments.AddIndex(follow.IndexByNamespace, follow.ByNamespace[appsv1.Deployment])
 	f.replicaSets.AddIndex(follow.IndexByNamespace, follow.ByNamespace[appsv1.ReplicaSet])
@@ -285,11 +285,11 @@ func (c *Controller) podChanged(p *corev1.Pod) {
 	c.replicaSetChanged(rs)
 }
 
-func depPodTerminal(p *corev1.Pod) bool {
+func podTerminal(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 
-func depSameLabels(a, b map[string]string) bool {
+func sameLabels(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false
 	}

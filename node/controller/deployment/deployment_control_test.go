@@ -18,7 +18,7 @@ import (
 // then finishes at the new size.
 func TestDeploymentScaleDuringRollout(t *testing.T) {
 	e := newDepEnv(t)
-	e.create(depTestDeployment("web", 10, "app:v1"))
+	e.create(testDeployment("web", 10, "app:v1"))
 	e.rollOut("web", func(string) {})
 	e.setImage("web", "app:v2")
 	e.sync("web")        // new 3, old 10
@@ -67,7 +67,7 @@ func TestDeploymentScaleDuringRollout(t *testing.T) {
 // scales, and reports it in Progressing; resuming rolls out.
 func TestDeploymentPaused(t *testing.T) {
 	e := newDepEnv(t)
-	e.create(depTestDeployment("web", 3, "app:v1"))
+	e.create(testDeployment("web", 3, "app:v1"))
 	e.rollOut("web", func(string) {})
 	e.update("web", func(d *appsv1.Deployment) { d.Spec.Paused = true })
 	e.setImage("web", "app:v2")
@@ -103,7 +103,7 @@ func TestDeploymentPaused(t *testing.T) {
 // progressDeadlineSeconds pass without progress (fake clock).
 func TestDeploymentProgressDeadline(t *testing.T) {
 	e := newDepEnv(t)
-	e.create(depTestDeployment("web", 2, "app:v1"), func(d *appsv1.Deployment) { d.Spec.ProgressDeadlineSeconds = ptr.To[int32](30) })
+	e.create(testDeployment("web", 2, "app:v1"), func(d *appsv1.Deployment) { d.Spec.ProgressDeadlineSeconds = ptr.To[int32](30) })
 	e.rollOut("web", func(string) {})
 	e.setImage("web", "app:does-not-exist")
 	for range 3 {
@@ -150,11 +150,11 @@ func TestDeploymentProgressDeadline(t *testing.T) {
 // owned one whose labels stop matching is released.
 func TestDeploymentAdoptAndRelease(t *testing.T) {
 	e := newDepEnv(t)
-	d := depTestDeployment("web", 2, "app:v1")
+	d := testDeployment("web", 2, "app:v1")
 	// The orphan is what a deleted deployment (orphan propagation) left.
 	tmpl := d.Spec.Template.DeepCopy()
 	hash := ComputePodTemplateHash(tmpl, nil)
-	tmpl.Labels = depCloneAndAddLabel(tmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey, hash)
+	tmpl.Labels = cloneAndAddLabel(tmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey, hash)
 	orphan := &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "web-" + hash, Namespace: "default", Labels: tmpl.Labels,
 			Annotations: map[string]string{RevisionAnnotation: "4"}},
@@ -197,9 +197,9 @@ func TestDeploymentAdoptAndRelease(t *testing.T) {
 // the name makes the controller bump collisionCount and use a new name.
 func TestDeploymentHashCollision(t *testing.T) {
 	e := newDepEnv(t)
-	d := e.create(depTestDeployment("web", 1, "app:v1"))
+	d := e.create(testDeployment("web", 1, "app:v1"))
 	hash := ComputePodTemplateHash(&d.Spec.Template, nil)
-	other := depTestDeployment("x", 1, "other:v1").Spec.Template
+	other := testDeployment("x", 1, "other:v1").Spec.Template
 	other.Labels = map[string]string{"app": "x", appsv1.DefaultDeploymentUniqueLabelKey: hash}
 	squatter := &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "web-" + hash, Namespace: "default", Labels: other.Labels},
@@ -226,7 +226,7 @@ func TestDeploymentHashCollision(t *testing.T) {
 // annotation change, rolled out like any other.
 func TestDeploymentRestartedAt(t *testing.T) {
 	e := newDepEnv(t)
-	e.create(depTestDeployment("web", 2, "app:v1"))
+	e.create(testDeployment("web", 2, "app:v1"))
 	e.rollOut("web", func(string) {})
 	patch := `{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"2030-01-02T03:04:05Z"}}}}}`
 	if _, err := e.cs.AppsV1().Deployments("default").Patch(e.ctx, "web", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {

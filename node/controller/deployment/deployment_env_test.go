@@ -32,37 +32,37 @@ import (
 	"github.com/shoal-project/shoal/node/follow"
 )
 
-const depTestToken = "secret"
+const testToken = "secret"
 
-// depClock is a settable clock.
-type depClock struct {
+// testClock is a settable clock.
+type testClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *depClock) Now() time.Time {
+func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *depClock) Advance(d time.Duration) {
+func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
 
-// depEnv is one store behind the real API server (LocalProposer, no
+// testEnv is one store behind the real API server (LocalProposer, no
 // raft) served over loopback HTTP, a client-go client for it, and a
 // deployment controller over both whose clock is fake and whose events
 // are recorded in memory. Tests drive the controller one sync at a time
 // and play the ReplicaSet controller themselves.
-type depEnv struct {
+type testEnv struct {
 	t     *testing.T
 	store *consensus.Store
 	cs    kubernetes.Interface
 	ctx   context.Context
-	clock *depClock
+	clock *testClock
 	deps  controller.Deps
 	c     *Controller
 	rec   *record.FakeRecorder
@@ -70,7 +70,7 @@ type depEnv struct {
 	events []string
 }
 
-func newDepEnv(t *testing.T) *depEnv {
+func newDepEnv(t *testing.T) *testEnv {
 	t.Helper()
 	st := consensus.NewStore()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -78,7 +78,7 @@ func newDepEnv(t *testing.T) *depEnv {
 		Store:    st,
 		Proposer: consensus.NewLocalProposer(st),
 		Authenticate: func(r *http.Request) bool {
-			return r.Header.Get("Authorization") == "Bearer "+depTestToken
+			return r.Header.Get("Authorization") == "Bearer "+testToken
 		},
 		Logger:        quiet,
 		ServerAddress: "127.0.0.1:6443",
@@ -87,7 +87,7 @@ func newDepEnv(t *testing.T) *depEnv {
 		hs.CloseClientConnections()
 		hs.Close()
 	})
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: hs.URL, BearerToken: depTestToken, QPS: 1e6, Burst: 1e6})
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: hs.URL, BearerToken: testToken, QPS: 1e6, Burst: 1e6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,33 +96,33 @@ func newDepEnv(t *testing.T) *depEnv {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create namespace: %v", err)
 	}
-	clock := &depClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-	e := &depEnv{t: t, store: st, cs: cs, ctx: ctx, clock: clock}
+	clock := &testClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	e := &testEnv{t: t, store: st, cs: cs, ctx: ctx, clock: clock}
 	cache := follow.NewShared(st, nil)
 	cacheDone := make(chan struct{})
 	go func() { _ = cache.Run(ctx); close(cacheDone) }()
 	t.Cleanup(func() { cancel(); <-cacheDone })
-	e.deps = controller.Deps{Store: st, Cache: cache, Client: cs, Logger: depTestLogger(t), Now: clock.Now}
+	e.deps = controller.Deps{Store: st, Cache: cache, Client: cs, Logger: testLogger(t), Now: clock.Now}
 	e.c = New(e.deps)
 	e.rec = record.NewFakeRecorder(10000)
 	e.c.rec = e.rec
 	return e
 }
 
-func depTestLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(depTBWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tbWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type depTBWriter struct{ t *testing.T }
+type tbWriter struct{ t *testing.T }
 
-func (w depTBWriter) Write(p []byte) (int, error) {
+func (w tbWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 
-// depTestDeployment is a deployment of app=name running image.
-func depTestDeployment(name string, replicas int32, image string) *appsv1.Deployment {
+// testDeployment is a deployment of app=name running image.
+func testDeployment(name string, replicas int32, image string) *appsv1.Deployment {
 	labels := map[string]string{"app": name}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
@@ -149,7 +149,7 @@ func withStrategy(surge, unavailable intstr.IntOrString) func(*appsv1.Deployment
 	}
 }
 
-func (e *depEnv) create(d *appsv1.Deployment, opts ...func(*appsv1.Deployment)) *appsv1.Deployment {
+func (e *testEnv) create(d *appsv1.Deployment, opts ...func(*appsv1.Deployment)) *appsv1.Deployment {
 	e.t.Helper()
 	for _, o := range opts {
 		o(d)
@@ -161,7 +161,7 @@ func (e *depEnv) create(d *appsv1.Deployment, opts ...func(*appsv1.Deployment)) 
 	return out
 }
 
-func (e *depEnv) get(name string) *appsv1.Deployment {
+func (e *testEnv) get(name string) *appsv1.Deployment {
 	e.t.Helper()
 	d, err := e.cs.AppsV1().Deployments("default").Get(e.ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -171,7 +171,7 @@ func (e *depEnv) get(name string) *appsv1.Deployment {
 }
 
 // update changes the deployment as a user would, retrying on conflicts.
-func (e *depEnv) update(name string, fn func(*appsv1.Deployment)) {
+func (e *testEnv) update(name string, fn func(*appsv1.Deployment)) {
 	e.t.Helper()
 	for range 10 {
 		d := e.get(name)
@@ -187,14 +187,14 @@ func (e *depEnv) update(name string, fn func(*appsv1.Deployment)) {
 	e.t.Fatalf("update deployment %s: too many conflicts", name)
 }
 
-func (e *depEnv) setImage(name, image string) {
+func (e *testEnv) setImage(name, image string) {
 	e.t.Helper()
 	e.update(name, func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = image })
 }
 
 // sync runs one controller pass over the deployment and collects the
 // events it recorded.
-func (e *depEnv) sync(name string) {
+func (e *testEnv) sync(name string) {
 	e.t.Helper()
 	controllertest.WaitCacheSynced(e.t, e.deps) // as a sync woken by the last write's event
 	var err error
@@ -209,7 +209,7 @@ func (e *depEnv) sync(name string) {
 	e.drainEvents()
 }
 
-func (e *depEnv) drainEvents() {
+func (e *testEnv) drainEvents() {
 	for {
 		select {
 		case ev := <-e.rec.Events:
@@ -222,7 +222,7 @@ func (e *depEnv) drainEvents() {
 
 // replicaSets lists the ReplicaSets controlled by the deployment, by
 // revision.
-func (e *depEnv) replicaSets(name string) []*appsv1.ReplicaSet {
+func (e *testEnv) replicaSets(name string) []*appsv1.ReplicaSet {
 	e.t.Helper()
 	d := e.get(name)
 	list, err := e.cs.AppsV1().ReplicaSets("default").List(e.ctx, metav1.ListOptions{})
@@ -236,12 +236,12 @@ func (e *depEnv) replicaSets(name string) []*appsv1.ReplicaSet {
 			out = append(out, rs)
 		}
 	}
-	slices.SortFunc(out, depByRevision)
+	slices.SortFunc(out, byRevision)
 	return out
 }
 
 // newReplicaSet is the ReplicaSet whose template is the deployment's.
-func (e *depEnv) newReplicaSet(name string) *appsv1.ReplicaSet {
+func (e *testEnv) newReplicaSet(name string) *appsv1.ReplicaSet {
 	e.t.Helper()
 	d := e.get(name)
 	for _, rs := range e.replicaSets(name) {
@@ -255,7 +255,7 @@ func (e *depEnv) newReplicaSet(name string) *appsv1.ReplicaSet {
 // podsCreated plays the ReplicaSet controller after a pass: each
 // ReplicaSet now has spec.replicas pods; removed pods were available ones
 // (the worst case), new ones are not available yet.
-func (e *depEnv) podsCreated(name string) {
+func (e *testEnv) podsCreated(name string) {
 	e.t.Helper()
 	e.setStatus(name, func(rs *appsv1.ReplicaSet) {
 		n := ptr.Deref(rs.Spec.Replicas, 0)
@@ -266,7 +266,7 @@ func (e *depEnv) podsCreated(name string) {
 }
 
 // podsAvailable: every pod of every ReplicaSet is ready and available.
-func (e *depEnv) podsAvailable(name string) {
+func (e *testEnv) podsAvailable(name string) {
 	e.t.Helper()
 	e.setStatus(name, func(rs *appsv1.ReplicaSet) {
 		n := ptr.Deref(rs.Spec.Replicas, 0)
@@ -274,7 +274,7 @@ func (e *depEnv) podsAvailable(name string) {
 	})
 }
 
-func (e *depEnv) setStatus(name string, fn func(*appsv1.ReplicaSet)) {
+func (e *testEnv) setStatus(name string, fn func(*appsv1.ReplicaSet)) {
 	e.t.Helper()
 	for _, rs := range e.replicaSets(name) {
 		before := *rs.Status.DeepCopy()
@@ -293,7 +293,7 @@ func (e *depEnv) setStatus(name string, fn func(*appsv1.ReplicaSet)) {
 // complete says whether the deployment is done the way kubectl rollout
 // status judges it, with the Progressing condition to match and no old
 // replica left.
-func (e *depEnv) complete(name string) bool {
+func (e *testEnv) complete(name string) bool {
 	e.t.Helper()
 	d := e.get(name)
 	n := ptr.Deref(d.Spec.Replicas, 1)
@@ -301,7 +301,7 @@ func (e *depEnv) complete(name string) bool {
 	if s.ObservedGeneration < d.Generation || s.UpdatedReplicas != n || s.Replicas != n || s.AvailableReplicas != n {
 		return false
 	}
-	if c := getDeploymentCondition(s, appsv1.DeploymentProgressing); c == nil || c.Reason != depReasonNewRSAvailable {
+	if c := getDeploymentCondition(s, appsv1.DeploymentProgressing); c == nil || c.Reason != reasonNewRSAvailable {
 		return false
 	}
 	for _, rs := range e.replicaSets(name) {
@@ -314,7 +314,7 @@ func (e *depEnv) complete(name string) bool {
 
 // rollOut drives the deployment to completion with the simulated
 // ReplicaSet controller, calling check after every change.
-func (e *depEnv) rollOut(name string, check func(step string)) {
+func (e *testEnv) rollOut(name string, check func(step string)) {
 	e.t.Helper()
 	for i := range 200 {
 		e.sync(name)
@@ -331,7 +331,7 @@ func (e *depEnv) rollOut(name string, check func(step string)) {
 }
 
 // describe summarises the deployment and its ReplicaSets for failures.
-func (e *depEnv) describe(name string) string {
+func (e *testEnv) describe(name string) string {
 	d := e.get(name)
 	var b strings.Builder
 	st, _ := json.Marshal(d.Status)
@@ -344,7 +344,7 @@ func (e *depEnv) describe(name string) string {
 }
 
 // totals are the sums over the deployment's ReplicaSets.
-func (e *depEnv) totals(name string) (spec, pods, available int32) {
+func (e *testEnv) totals(name string) (spec, pods, available int32) {
 	for _, rs := range e.replicaSets(name) {
 		spec += ptr.Deref(rs.Spec.Replicas, 0)
 		pods += rs.Status.Replicas
@@ -353,7 +353,7 @@ func (e *depEnv) totals(name string) (spec, pods, available int32) {
 	return spec, pods, available
 }
 
-func (e *depEnv) hasEvent(substr string) bool {
+func (e *testEnv) hasEvent(substr string) bool {
 	e.drainEvents()
 	for _, ev := range e.events {
 		if strings.Contains(ev, substr) {

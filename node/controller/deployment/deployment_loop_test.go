@@ -47,7 +47,7 @@ func TestDeploymentRunLoop(t *testing.T) {
 	}
 
 	stop := run()
-	e.create(depTestDeployment("web", 4, "app:v1"))
+	e.create(testDeployment("web", 4, "app:v1"))
 	waitComplete()
 	e.setImage("web", "app:v2")
 	// Hand over as soon as the new ReplicaSet exists, mid-rollout.
@@ -90,8 +90,8 @@ func TestDeploymentRunLoop(t *testing.T) {
 
 // simulateReplicaSets plays the ReplicaSet controller: every ReplicaSet
 // reports spec.replicas pods, all available, a little after it changes.
-func (e *depEnv) simulateReplicaSets(ctx context.Context) {
-	w, err := e.store.Watch(depResReplicaSets, "", 0)
+func (e *testEnv) simulateReplicaSets(ctx context.Context) {
+	w, err := e.store.Watch(resReplicaSets, "", 0)
 	if err != nil {
 		return
 	}

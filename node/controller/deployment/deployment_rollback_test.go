@@ -46,7 +46,7 @@ func kubectlUndoPatch(t *testing.T, rs *appsv1.ReplicaSet, annotations map[strin
 // ReplicaSet as revision 3 (history 1) instead of making a new one.
 func TestDeploymentRollback(t *testing.T) {
 	e := newDepEnv(t)
-	e.create(depTestDeployment("web", 4, "app:v1"))
+	e.create(testDeployment("web", 4, "app:v1"))
 	e.rollOut("web", func(string) {})
 	e.setImage("web", "app:v2")
 	e.rollOut("web", func(string) {})
@@ -89,7 +89,7 @@ func TestDeploymentRollback(t *testing.T) {
 // ReplicaSets.
 func TestDeploymentRevisionHistoryLimit(t *testing.T) {
 	e := newDepEnv(t)
-	e.create(depTestDeployment("web", 2, "app:v1"), func(d *appsv1.Deployment) { d.Spec.RevisionHistoryLimit = ptr.To[int32](2) })
+	e.create(testDeployment("web", 2, "app:v1"), func(d *appsv1.Deployment) { d.Spec.RevisionHistoryLimit = ptr.To[int32](2) })
 	e.rollOut("web", func(string) {})
 	for v := 2; v <= 6; v++ {
 		e.setImage("web", fmt.Sprintf("app:v%d", v))

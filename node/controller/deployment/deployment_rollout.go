@@ -28,7 +28,7 @@ func (c *Controller) rolloutRolling(ctx context.Context, d *appsv1.Deployment, r
 	if scaledUp {
 		return c.syncRolloutStatus(ctx, allRSs, newRS, d)
 	}
-	scaledDown, err := c.reconcileOldReplicaSets(ctx, allRSs, depFilterActive(oldRSs), newRS, d)
+	scaledDown, err := c.reconcileOldReplicaSets(ctx, allRSs, filterActive(oldRSs), newRS, d)
 	if err != nil {
 		return err
 	}
@@ -45,12 +45,12 @@ func (c *Controller) rolloutRolling(ctx context.Context, d *appsv1.Deployment, r
 
 func (c *Controller) reconcileNewReplicaSet(ctx context.Context, allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) (bool, error) {
 	switch {
-	case depReplicas(newRS) == depDesired(d):
+	case replicasOf(newRS) == desiredReplicas(d):
 		return false, nil
-	case depReplicas(newRS) > depDesired(d):
-		return c.scaleReplicaSetAndRecordEvent(ctx, newRS, depDesired(d), d)
+	case replicasOf(newRS) > desiredReplicas(d):
+		return c.scaleReplicaSetAndRecordEvent(ctx, newRS, desiredReplicas(d), d)
 	}
-	n, err := depNewRSNewReplicas(d, allRSs, newRS)
+	n, err := newRSNewReplicas(d, allRSs, newRS)
 	if err != nil {
 		return false, err
 	}
@@ -62,12 +62,12 @@ func (c *Controller) reconcileNewReplicaSet(ctx context.Context, allRSs []*appsv
 // down to spec.replicas - maxUnavailable, never counting on new pods that
 // are not available yet.
 func (c *Controller) reconcileOldReplicaSets(ctx context.Context, allRSs, oldRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) (bool, error) {
-	if depSumSpec(oldRSs) == 0 {
+	if sumSpec(oldRSs) == 0 {
 		return false, nil
 	}
-	allPods := depSumSpec(allRSs)
-	minAvailable := depDesired(d) - depMaxUnavailable(d)
-	newRSUnavailable := depReplicas(newRS) - newRS.Status.AvailableReplicas
+	allPods := sumSpec(allRSs)
+	minAvailable := desiredReplicas(d) - maxUnavailableOf(d)
+	newRSUnavailable := replicasOf(newRS) - newRS.Status.AvailableReplicas
 	maxScaledDown := allPods - minAvailable - newRSUnavailable
 	if maxScaledDown <= 0 {
 		return false, nil
@@ -88,19 +88,19 @@ func (c *Controller) reconcileOldReplicaSets(ctx context.Context, allRSs, oldRSs
 // unavailable replicas, oldest first, at most maxCleanup in all.
 func (c *Controller) cleanupUnhealthyReplicas(ctx context.Context, oldRSs []*appsv1.ReplicaSet, d *appsv1.Deployment, maxCleanup int32) ([]*appsv1.ReplicaSet, int32, error) {
 	oldRSs = slices.Clone(oldRSs)
-	slices.SortStableFunc(oldRSs, depByCreation)
+	slices.SortStableFunc(oldRSs, byCreation)
 	var total int32
 	for _, rs := range oldRSs {
 		if total >= maxCleanup {
 			break
 		}
-		if depReplicas(rs) == 0 || depReplicas(rs) == rs.Status.AvailableReplicas {
+		if replicasOf(rs) == 0 || replicasOf(rs) == rs.Status.AvailableReplicas {
 			continue
 		}
-		n := min(maxCleanup-total, depReplicas(rs)-rs.Status.AvailableReplicas)
-		newCount := depReplicas(rs) - n
-		if newCount > depReplicas(rs) {
-			return nil, 0, fmt.Errorf("when cleaning up unhealthy replicas, got invalid request to scale down %s/%s %d -> %d", rs.Namespace, rs.Name, depReplicas(rs), newCount)
+		n := min(maxCleanup-total, replicasOf(rs)-rs.Status.AvailableReplicas)
+		newCount := replicasOf(rs) - n
+		if newCount > replicasOf(rs) {
+			return nil, 0, fmt.Errorf("when cleaning up unhealthy replicas, got invalid request to scale down %s/%s %d -> %d", rs.Namespace, rs.Name, replicasOf(rs), newCount)
 		}
 		if _, err := c.scaleReplicaSetAndRecordEvent(ctx, rs, newCount, d); err != nil {
 			return nil, total, err
@@ -113,26 +113,26 @@ func (c *Controller) cleanupUnhealthyReplicas(ctx context.Context, oldRSs []*app
 // scaleDownOldReplicaSetsForRollingUpdate scales old ReplicaSets down,
 // oldest first, by as many pods as are available above minAvailable.
 func (c *Controller) scaleDownOldReplicaSetsForRollingUpdate(ctx context.Context, allRSs, oldRSs []*appsv1.ReplicaSet, d *appsv1.Deployment) (int32, error) {
-	minAvailable := depDesired(d) - depMaxUnavailable(d)
-	available := depSumStatus(allRSs, depAvailable)
+	minAvailable := desiredReplicas(d) - maxUnavailableOf(d)
+	available := sumStatus(allRSs, availableOf)
 	if available <= minAvailable {
 		return 0, nil
 	}
 	oldRSs = slices.Clone(oldRSs)
-	slices.SortStableFunc(oldRSs, depByCreation)
+	slices.SortStableFunc(oldRSs, byCreation)
 	var total int32
 	want := available - minAvailable
 	for _, rs := range oldRSs {
 		if total >= want {
 			break
 		}
-		if depReplicas(rs) == 0 {
+		if replicasOf(rs) == 0 {
 			continue
 		}
-		n := min(depReplicas(rs), want-total)
-		newCount := depReplicas(rs) - n
-		if newCount > depReplicas(rs) {
-			return 0, fmt.Errorf("when scaling down old RS, got invalid request to scale down %s/%s %d -> %d", rs.Namespace, rs.Name, depReplicas(rs), newCount)
+		n := min(replicasOf(rs), want-total)
+		newCount := replicasOf(rs) - n
+		if newCount > replicasOf(rs) {
+			return 0, fmt.Errorf("when scaling down old RS, got invalid request to scale down %s/%s %d -> %d", rs.Namespace, rs.Name, replicasOf(rs), newCount)
 		}
 		if _, err := c.scaleReplicaSetAndRecordEvent(ctx, rs, newCount, d); err != nil {
 			return total, err
@@ -153,7 +153,7 @@ func (c *Controller) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, 
 	allRSs := append(slices.Clone(oldRSs), newRS)
 
 	scaledDown := false
-	for _, rs := range depFilterActive(oldRSs) {
+	for _, rs := range filterActive(oldRSs) {
 		scaled, err := c.scaleReplicaSetAndRecordEvent(ctx, rs, 0, d)
 		if err != nil {
 			return err
@@ -170,7 +170,7 @@ func (c *Controller) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, 
 		}
 		allRSs = append(slices.Clone(oldRSs), newRS)
 	}
-	if _, err := c.scaleReplicaSetAndRecordEvent(ctx, newRS, depDesired(d), d); err != nil {
+	if _, err := c.scaleReplicaSetAndRecordEvent(ctx, newRS, desiredReplicas(d), d); err != nil {
 		return err
 	}
 	if deploymentComplete(d, &d.Status) {
@@ -184,7 +184,7 @@ func (c *Controller) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, 
 // oldPodsRunning: an old ReplicaSet still reports pods, or a pod of one
 // is still in the store and not terminal.
 func (c *Controller) oldPodsRunning(d *appsv1.Deployment, rsList []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, oldRSs []*appsv1.ReplicaSet) bool {
-	if depSumStatus(oldRSs, depActual) > 0 {
+	if sumStatus(oldRSs, actual) > 0 {
 		return true
 	}
 	for uid, n := range c.podsByReplicaSet(d, rsList) {
@@ -204,12 +204,12 @@ func (c *Controller) oldPodsRunning(d *appsv1.Deployment, rsList []*appsv1.Repli
 // progressDeadlineSeconds without.
 func (c *Controller) syncRolloutStatus(ctx context.Context, allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) error {
 	s := c.calculateStatus(allRSs, newRS, d)
-	if !depHasProgressDeadline(d) {
+	if !hasProgressDeadline(d) {
 		removeDeploymentCondition(&s, appsv1.DeploymentProgressing)
 	}
 	cur := getDeploymentCondition(d.Status, appsv1.DeploymentProgressing)
-	complete := s.Replicas == s.UpdatedReplicas && cur != nil && cur.Reason == depReasonNewRSAvailable
-	if depHasProgressDeadline(d) && !complete {
+	complete := s.Replicas == s.UpdatedReplicas && cur != nil && cur.Reason == reasonNewRSAvailable
+	if hasProgressDeadline(d) && !complete {
 		now := c.now()
 		switch {
 		case deploymentComplete(d, &s):
@@ -217,13 +217,13 @@ func (c *Controller) syncRolloutStatus(ctx context.Context, allRSs []*appsv1.Rep
 			if newRS != nil {
 				msg = fmt.Sprintf("ReplicaSet %q has successfully progressed.", newRS.Name)
 			}
-			setDeploymentCondition(&s, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionTrue, depReasonNewRSAvailable, msg, now))
+			setDeploymentCondition(&s, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionTrue, reasonNewRSAvailable, msg, now))
 		case deploymentProgressing(d, &s):
 			msg := fmt.Sprintf("Deployment %q is progressing.", d.Name)
 			if newRS != nil {
 				msg = fmt.Sprintf("ReplicaSet %q is progressing.", newRS.Name)
 			}
-			cond := newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionTrue, depReasonReplicaSetUpdated, msg, now)
+			cond := newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionTrue, reasonReplicaSetUpdated, msg, now)
 			// Same reason, new lastUpdateTime: progress moves the deadline.
 			if cur != nil {
 				if cur.Status == corev1.ConditionTrue {
@@ -237,10 +237,10 @@ func (c *Controller) syncRolloutStatus(ctx context.Context, allRSs []*appsv1.Rep
 			if newRS != nil {
 				msg = fmt.Sprintf("ReplicaSet %q has timed out progressing.", newRS.Name)
 			}
-			setDeploymentCondition(&s, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionFalse, depReasonTimedOut, msg, now))
+			setDeploymentCondition(&s, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionFalse, reasonTimedOut, msg, now))
 		}
 	}
-	if failures := depReplicaFailures(allRSs, newRS); len(failures) > 0 {
+	if failures := replicaFailures(allRSs, newRS); len(failures) > 0 {
 		setDeploymentCondition(&s, failures[0])
 	} else {
 		removeDeploymentCondition(&s, appsv1.DeploymentReplicaFailure)
@@ -253,9 +253,9 @@ func (c *Controller) syncRolloutStatus(ctx context.Context, allRSs []*appsv1.Rep
 	return c.writeDeployment(ctx, d)
 }
 
-// depReplicaFailures lifts the ReplicaFailure conditions of the ReplicaSets,
+// replicaFailures lifts the ReplicaFailure conditions of the ReplicaSets,
 // the new one's first.
-func depReplicaFailures(allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet) []appsv1.DeploymentCondition {
+func replicaFailures(allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet) []appsv1.DeploymentCondition {
 	lift := func(rs *appsv1.ReplicaSet) []appsv1.DeploymentCondition {
 		var out []appsv1.DeploymentCondition
 		for _, c := range rs.Status.Conditions {
@@ -289,10 +289,10 @@ func depReplicaFailures(allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet) [
 // rather than at the next resync.
 func (c *Controller) requeueStuckDeployment(d *appsv1.Deployment, s appsv1.DeploymentStatus) time.Duration {
 	cur := getDeploymentCondition(d.Status, appsv1.DeploymentProgressing)
-	if !depHasProgressDeadline(d) || cur == nil {
+	if !hasProgressDeadline(d) || cur == nil {
 		return -1
 	}
-	if deploymentComplete(d, &s) || cur.Reason == depReasonTimedOut {
+	if deploymentComplete(d, &s) || cur.Reason == reasonTimedOut {
 		return -1
 	}
 	after := cur.LastUpdateTime.Add(time.Duration(*d.Spec.ProgressDeadlineSeconds) * time.Second).Sub(c.now())

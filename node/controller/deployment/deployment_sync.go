@@ -208,19 +208,19 @@ func (c *Controller) syncScale(ctx context.Context, d *appsv1.Deployment, rsList
 // condition, so a deployment resumed after longer than its deadline does
 // not time out at once.
 func (c *Controller) checkPausedConditions(ctx context.Context, d *appsv1.Deployment) error {
-	if !depHasProgressDeadline(d) {
+	if !hasProgressDeadline(d) {
 		return nil
 	}
 	cond := getDeploymentCondition(d.Status, appsv1.DeploymentProgressing)
-	if cond != nil && cond.Reason == depReasonTimedOut {
+	if cond != nil && cond.Reason == reasonTimedOut {
 		return nil
 	}
-	pausedCond := cond != nil && cond.Reason == depReasonPaused
+	pausedCond := cond != nil && cond.Reason == reasonPaused
 	switch {
 	case d.Spec.Paused && !pausedCond:
-		setDeploymentCondition(&d.Status, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionUnknown, depReasonPaused, "Deployment is paused", c.now()))
+		setDeploymentCondition(&d.Status, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionUnknown, reasonPaused, "Deployment is paused", c.now()))
 	case !d.Spec.Paused && pausedCond:
-		setDeploymentCondition(&d.Status, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionUnknown, depReasonResumed, "Deployment is resumed", c.now()))
+		setDeploymentCondition(&d.Status, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionUnknown, reasonResumed, "Deployment is resumed", c.now()))
 	default:
 		return nil
 	}
@@ -231,7 +231,7 @@ func (c *Controller) checkPausedConditions(ctx context.Context, d *appsv1.Deploy
 // when create is set and none has d's template) and the old ones, with the
 // new one's revision raised above every old one and mirrored on d.
 func (c *Controller) getAllReplicaSetsAndSyncRevision(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet, create bool) (*appsv1.ReplicaSet, []*appsv1.ReplicaSet, error) {
-	oldRSs := depFindOldRSs(d, rsList)
+	oldRSs := findOldRSs(d, rsList)
 	newRS, err := c.getNewReplicaSet(ctx, d, rsList, oldRSs, create)
 	if err != nil {
 		return nil, nil, err
@@ -240,12 +240,12 @@ func (c *Controller) getAllReplicaSetsAndSyncRevision(ctx context.Context, d *ap
 }
 
 func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment, rsList, oldRSs []*appsv1.ReplicaSet, create bool) (*appsv1.ReplicaSet, error) {
-	existing := depFindNewRS(d, rsList)
-	newRevision := strconv.FormatInt(depMaxRevision(oldRSs)+1, 10)
+	existing := findNewRS(d, rsList)
+	newRevision := strconv.FormatInt(maxRevision(oldRSs)+1, 10)
 
 	if existing != nil {
 		rsCopy := existing.DeepCopy()
-		annotationsUpdated := depSetNewRSAnnotations(d, rsCopy, newRevision, true)
+		annotationsUpdated := setNewRSAnnotations(d, rsCopy, newRevision, true)
 		if annotationsUpdated || rsCopy.Spec.MinReadySeconds != d.Spec.MinReadySeconds {
 			rsCopy.Spec.MinReadySeconds = d.Spec.MinReadySeconds
 			out, err := c.deps.Client.AppsV1().ReplicaSets(rsCopy.Namespace).Update(ctx, rsCopy, metav1.UpdateOptions{})
@@ -258,9 +258,9 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 		}
 		metaChanged := setDeploymentRevision(d, rsCopy.Annotations[RevisionAnnotation])
 		statusChanged := false
-		if depHasProgressDeadline(d) && getDeploymentCondition(d.Status, appsv1.DeploymentProgressing) == nil {
+		if hasProgressDeadline(d) && getDeploymentCondition(d.Status, appsv1.DeploymentProgressing) == nil {
 			msg := fmt.Sprintf("Found new replica set %q", rsCopy.Name)
-			setDeploymentCondition(&d.Status, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionTrue, depReasonFoundNewRS, msg, c.now()))
+			setDeploymentCondition(&d.Status, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionTrue, reasonFoundNewRS, msg, c.now()))
 			statusChanged = true
 		}
 		if metaChanged || statusChanged {
@@ -277,7 +277,7 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 	// No ReplicaSet has d's template: create one.
 	template := *d.Spec.Template.DeepCopy()
 	hash := ComputePodTemplateHash(&template, d.Status.CollisionCount)
-	template.Labels = depCloneAndAddLabel(d.Spec.Template.Labels, appsv1.DefaultDeploymentUniqueLabelKey, hash)
+	template.Labels = cloneAndAddLabel(d.Spec.Template.Labels, appsv1.DefaultDeploymentUniqueLabelKey, hash)
 	newRS := &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            d.Name + "-" + hash,
@@ -288,16 +288,16 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 		Spec: appsv1.ReplicaSetSpec{
 			Replicas:        new(int32),
 			MinReadySeconds: d.Spec.MinReadySeconds,
-			Selector:        depCloneSelectorAndAddLabel(d.Spec.Selector, appsv1.DefaultDeploymentUniqueLabelKey, hash),
+			Selector:        cloneSelectorAndAddLabel(d.Spec.Selector, appsv1.DefaultDeploymentUniqueLabelKey, hash),
 			Template:        template,
 		},
 	}
-	n, err := depNewRSNewReplicas(d, append(slices.Clone(oldRSs), newRS), newRS)
+	n, err := newRSNewReplicas(d, append(slices.Clone(oldRSs), newRS), newRS)
 	if err != nil {
 		return nil, err
 	}
 	*newRS.Spec.Replicas = n
-	depSetNewRSAnnotations(d, newRS, newRevision, false)
+	setNewRSAnnotations(d, newRS, newRevision, false)
 
 	alreadyExists := false
 	created, err := c.deps.Client.AppsV1().ReplicaSets(d.Namespace).Create(ctx, newRS, metav1.CreateOptions{})
@@ -330,11 +330,11 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 			return nil, err
 		}
 		msg := fmt.Sprintf("Failed to create new replica set %q: %v", newRS.Name, err)
-		if depHasProgressDeadline(d) {
-			setDeploymentCondition(&d.Status, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionFalse, depReasonFailedRSCreate, msg, c.now()))
+		if hasProgressDeadline(d) {
+			setDeploymentCondition(&d.Status, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionFalse, reasonFailedRSCreate, msg, c.now()))
 			_ = c.writeDeployment(ctx, d)
 		}
-		c.rec.Event(d, corev1.EventTypeWarning, depReasonFailedRSCreate, msg)
+		c.rec.Event(d, corev1.EventTypeWarning, reasonFailedRSCreate, msg)
 		return nil, err
 	}
 	if !alreadyExists && n > 0 {
@@ -342,9 +342,9 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 	}
 	metaChanged := setDeploymentRevision(d, newRevision)
 	statusChanged := false
-	if !alreadyExists && depHasProgressDeadline(d) {
+	if !alreadyExists && hasProgressDeadline(d) {
 		msg := fmt.Sprintf("Created new replica set %q", created.Name)
-		setDeploymentCondition(&d.Status, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionTrue, depReasonNewReplicaSetCreated, msg, c.now()))
+		setDeploymentCondition(&d.Status, *newDeploymentCondition(appsv1.DeploymentProgressing, corev1.ConditionTrue, reasonNewReplicaSetCreated, msg, c.now()))
 		statusChanged = true
 	}
 	if metaChanged || statusChanged {
@@ -357,31 +357,31 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 // paused: growing the new one or shrinking the old ones alone would hasten
 // the rollout, and with it the share of possibly broken pods.
 func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, newRS *appsv1.ReplicaSet, oldRSs []*appsv1.ReplicaSet) error {
-	replicas := depDesired(d)
-	if rs := depFindActiveOrLatest(newRS, oldRSs); rs != nil {
-		if depReplicas(rs) == replicas {
+	replicas := desiredReplicas(d)
+	if rs := findActiveOrLatest(newRS, oldRSs); rs != nil {
+		if replicasOf(rs) == replicas {
 			return nil
 		}
 		_, err := c.scaleReplicaSetAndRecordEvent(ctx, rs, replicas, d)
 		return err
 	}
 	// A saturated new ReplicaSet: the old ones go to zero.
-	if depIsSaturated(d, newRS) {
-		for _, old := range depFilterActive(oldRSs) {
+	if isSaturated(d, newRS) {
+		for _, old := range filterActive(oldRSs) {
 			if _, err := c.scaleReplicaSetAndRecordEvent(ctx, old, 0, d); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	if !depIsRollingUpdate(d) {
+	if !isRollingUpdate(d) {
 		return nil
 	}
-	allRSs := depFilterActive(append(slices.Clone(oldRSs), newRS))
-	allRSsReplicas := depSumSpec(allRSs)
+	allRSs := filterActive(append(slices.Clone(oldRSs), newRS))
+	allRSsReplicas := sumSpec(allRSs)
 	allowedSize := int32(0)
 	if replicas > 0 {
-		allowedSize = replicas + depMaxSurge(d)
+		allowedSize = replicas + maxSurgeOf(d)
 	}
 	// Replicas to add (or remove, when negative), spread over the active
 	// ReplicaSets from the larger to the smaller; among equals, newer
@@ -390,18 +390,18 @@ func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, newRS *app
 	var op string
 	switch {
 	case toAdd > 0:
-		slices.SortStableFunc(allRSs, depBySizeNewer)
+		slices.SortStableFunc(allRSs, bySizeNewer)
 		op = "up"
 	case toAdd < 0:
-		slices.SortStableFunc(allRSs, depBySizeOlder)
+		slices.SortStableFunc(allRSs, bySizeOlder)
 		op = "down"
 	}
 	added := int32(0)
 	sizes := make([]int32, len(allRSs))
 	for i, rs := range allRSs {
-		sizes[i] = depReplicas(rs)
+		sizes[i] = replicasOf(rs)
 		if toAdd != 0 {
-			p := depProportion(rs, d, toAdd, added)
+			p := proportionOf(rs, d, toAdd, added)
 			sizes[i] += p
 			added += p
 		}
@@ -419,11 +419,11 @@ func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, newRS *app
 }
 
 func (c *Controller) scaleReplicaSetAndRecordEvent(ctx context.Context, rs *appsv1.ReplicaSet, newScale int32, d *appsv1.Deployment) (bool, error) {
-	if depReplicas(rs) == newScale {
+	if replicasOf(rs) == newScale {
 		return false, nil
 	}
 	op := "down"
-	if depReplicas(rs) < newScale {
+	if replicasOf(rs) < newScale {
 		op = "up"
 	}
 	return c.scaleReplicaSet(ctx, rs, newScale, d, op)
@@ -432,15 +432,15 @@ func (c *Controller) scaleReplicaSetAndRecordEvent(ctx context.Context, rs *apps
 // scaleReplicaSet sets rs's replicas and replicas annotations; rs is
 // refreshed in place from the answer.
 func (c *Controller) scaleReplicaSet(ctx context.Context, rs *appsv1.ReplicaSet, newScale int32, d *appsv1.Deployment, op string) (bool, error) {
-	sizeNeedsUpdate := depReplicas(rs) != newScale
-	desired, maxReplicas := depDesired(d), depDesired(d)+depMaxSurge(d)
-	if !sizeNeedsUpdate && !depReplicasAnnotationsNeedUpdate(rs, desired, maxReplicas) {
+	sizeNeedsUpdate := replicasOf(rs) != newScale
+	desired, maxReplicas := desiredReplicas(d), desiredReplicas(d)+maxSurgeOf(d)
+	if !sizeNeedsUpdate && !replicasAnnotationsNeedUpdate(rs, desired, maxReplicas) {
 		return false, nil
 	}
-	oldScale := depReplicas(rs)
+	oldScale := replicasOf(rs)
 	cp := rs.DeepCopy()
 	cp.Spec.Replicas = &newScale
-	depSetReplicasAnnotations(cp, desired, maxReplicas)
+	setReplicasAnnotations(cp, desired, maxReplicas)
 	out, err := c.deps.Client.AppsV1().ReplicaSets(cp.Namespace).Update(ctx, cp, metav1.UpdateOptions{})
 	if err != nil {
 		return false, err
@@ -456,7 +456,7 @@ func (c *Controller) scaleReplicaSet(ctx context.Context, rs *appsv1.ReplicaSet,
 // cleanupDeployment deletes the oldest old ReplicaSets beyond
 // revisionHistoryLimit, among those fully scaled down.
 func (c *Controller) cleanupDeployment(ctx context.Context, oldRSs []*appsv1.ReplicaSet, d *appsv1.Deployment) error {
-	if !depHasRevisionHistoryLimit(d) {
+	if !hasRevisionHistoryLimit(d) {
 		return nil
 	}
 	var cleanable []*appsv1.ReplicaSet
@@ -469,9 +469,9 @@ func (c *Controller) cleanupDeployment(ctx context.Context, oldRSs []*appsv1.Rep
 	if diff <= 0 {
 		return nil
 	}
-	slices.SortStableFunc(cleanable, depByRevision)
+	slices.SortStableFunc(cleanable, byRevision)
 	for _, rs := range cleanable[:diff] {
-		if rs.Status.Replicas != 0 || depReplicas(rs) != 0 || rs.Generation > rs.Status.ObservedGeneration {
+		if rs.Status.Replicas != 0 || replicasOf(rs) != 0 || rs.Generation > rs.Status.ObservedGeneration {
 			continue
 		}
 		uid := rs.UID
@@ -506,27 +506,27 @@ func (c *Controller) calculateStatus(allRSs []*appsv1.ReplicaSet, newRS *appsv1.
 			live = append(live, rs)
 		}
 	}
-	available := depSumStatus(live, depAvailable)
-	unavailable := max(depSumSpec(live)-available, 0)
+	available := sumStatus(live, availableOf)
+	unavailable := max(sumSpec(live)-available, 0)
 	var updated int32
 	if newRS != nil {
 		updated = newRS.Status.Replicas
 	}
 	s := appsv1.DeploymentStatus{
 		ObservedGeneration:  d.Generation,
-		Replicas:            depSumStatus(live, depActual),
+		Replicas:            sumStatus(live, actual),
 		UpdatedReplicas:     updated,
-		ReadyReplicas:       depSumStatus(live, depReady),
+		ReadyReplicas:       sumStatus(live, readyOf),
 		AvailableReplicas:   available,
 		UnavailableReplicas: unavailable,
-		TerminatingReplicas: depTerminating(live),
+		TerminatingReplicas: terminating(live),
 		CollisionCount:      d.Status.CollisionCount,
 	}
 	s.Conditions = append(s.Conditions, d.Status.Conditions...)
-	if available >= depDesired(d)-depMaxUnavailable(d) {
-		setDeploymentCondition(&s, *newDeploymentCondition(appsv1.DeploymentAvailable, corev1.ConditionTrue, depReasonMinimumAvailable, "Deployment has minimum availability.", c.now()))
+	if available >= desiredReplicas(d)-maxUnavailableOf(d) {
+		setDeploymentCondition(&s, *newDeploymentCondition(appsv1.DeploymentAvailable, corev1.ConditionTrue, reasonMinimumAvailable, "Deployment has minimum availability.", c.now()))
 	} else {
-		setDeploymentCondition(&s, *newDeploymentCondition(appsv1.DeploymentAvailable, corev1.ConditionFalse, depReasonMinimumUnavailable, "Deployment does not have minimum availability.", c.now()))
+		setDeploymentCondition(&s, *newDeploymentCondition(appsv1.DeploymentAvailable, corev1.ConditionFalse, reasonMinimumUnavailable, "Deployment does not have minimum availability.", c.now()))
 	}
 	return s
 }
@@ -538,8 +538,8 @@ func (c *Controller) isScalingEvent(ctx context.Context, d *appsv1.Deployment, r
 	if err != nil {
 		return false, err
 	}
-	for _, rs := range depFilterActive(append(oldRSs, newRS)) {
-		if desired, ok := depIntAnnotation(rs, DesiredReplicasAnnotation); ok && desired != depDesired(d) {
+	for _, rs := range filterActive(append(oldRSs, newRS)) {
+		if desired, ok := intAnnotation(rs, DesiredReplicasAnnotation); ok && desired != desiredReplicas(d) {
 			return true, nil
 		}
 	}
@@ -563,7 +563,7 @@ func (c *Controller) podsByReplicaSet(d *appsv1.Deployment, rsList []*appsv1.Rep
 			continue
 		}
 		ref := metav1.GetControllerOf(p)
-		if ref == nil || !uids[ref.UID] || depPodTerminal(p) {
+		if ref == nil || !uids[ref.UID] || podTerminal(p) {
 			continue
 		}
 		out[ref.UID]++

@@ -16,7 +16,7 @@ import (
 // and describe read once it is complete.
 func TestDeploymentCreateAndStatus(t *testing.T) {
 	e := newDepEnv(t)
-	d := depTestDeployment("web", 3, "app:v1")
+	d := testDeployment("web", 3, "app:v1")
 	d.Annotations = map[string]string{
 		"kubernetes.io/change-cause":       "first",
 		corev1.LastAppliedConfigAnnotation: "{}",
@@ -123,9 +123,9 @@ func TestDeploymentRollingUpdateSteps(t *testing.T) {
 		for _, st := range strategies {
 			t.Run(fmt.Sprintf("%d replicas %s", replicas, st.name), func(t *testing.T) {
 				e := newDepEnv(t)
-				d := e.create(depTestDeployment("web", replicas, "app:v1"), withStrategy(st.surge, st.unavailable))
+				d := e.create(testDeployment("web", replicas, "app:v1"), withStrategy(st.surge, st.unavailable))
 				e.rollOut("web", func(string) {})
-				surge, unavailable := depMaxSurge(d), depMaxUnavailable(d)
+				surge, unavailable := maxSurgeOf(d), maxUnavailableOf(d)
 
 				e.setImage("web", "app:v2")
 				var peak int32
@@ -162,7 +162,7 @@ func TestDeploymentRollingUpdateSteps(t *testing.T) {
 // steps for 10 replicas at 25%/25% (surge 3, unavailable 2).
 func TestDeploymentRollingUpdateFirstSteps(t *testing.T) {
 	e := newDepEnv(t)
-	e.create(depTestDeployment("web", 10, "app:v1"))
+	e.create(testDeployment("web", 10, "app:v1"))
 	e.rollOut("web", func(string) {})
 	old := e.newReplicaSet("web")
 	e.setImage("web", "app:v2")
@@ -200,7 +200,7 @@ func TestDeploymentRollingUpdateFirstSteps(t *testing.T) {
 // pods to be gone, and only then creates the new one at full size.
 func TestDeploymentRecreate(t *testing.T) {
 	e := newDepEnv(t)
-	e.create(depTestDeployment("web", 3, "app:v1"), func(d *appsv1.Deployment) {
+	e.create(testDeployment("web", 3, "app:v1"), func(d *appsv1.Deployment) {
 		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
 	})
 	e.rollOut("web", func(string) {})

@@ -37,27 +37,27 @@ const (
 	// weighs proportional scaling.
 	MaxReplicasAnnotation = "deployment.kubernetes.io/max-replicas"
 
-	// depMaxRevHistoryChars bounds the revision-history annotation.
-	depMaxRevHistoryChars = 2000
+	// maxRevHistoryChars bounds the revision-history annotation.
+	maxRevHistoryChars = 2000
 )
 
 // Deployment condition reasons, spelled as Kubernetes spells them.
 const (
-	depReasonReplicaSetUpdated    = "ReplicaSetUpdated"
-	depReasonFailedRSCreate       = "ReplicaSetCreateError"
-	depReasonNewReplicaSetCreated = "NewReplicaSetCreated"
-	depReasonFoundNewRS           = "FoundNewReplicaSet"
-	depReasonNewRSAvailable       = "NewReplicaSetAvailable"
-	depReasonTimedOut             = "ProgressDeadlineExceeded"
-	depReasonPaused               = "DeploymentPaused"
-	depReasonResumed              = "DeploymentResumed"
-	depReasonMinimumAvailable     = "MinimumReplicasAvailable"
-	depReasonMinimumUnavailable   = "MinimumReplicasUnavailable"
+	reasonReplicaSetUpdated    = "ReplicaSetUpdated"
+	reasonFailedRSCreate       = "ReplicaSetCreateError"
+	reasonNewReplicaSetCreated = "NewReplicaSetCreated"
+	reasonFoundNewRS           = "FoundNewReplicaSet"
+	reasonNewRSAvailable       = "NewReplicaSetAvailable"
+	reasonTimedOut             = "ProgressDeadlineExceeded"
+	reasonPaused               = "DeploymentPaused"
+	reasonResumed              = "DeploymentResumed"
+	reasonMinimumAvailable     = "MinimumReplicasAvailable"
+	reasonMinimumUnavailable   = "MinimumReplicasUnavailable"
 )
 
-// depAnnotationsToSkip are the Deployment annotations not copied to its
+// annotationsToSkip are the Deployment annotations not copied to its
 // ReplicaSets.
-var depAnnotationsToSkip = map[string]bool{
+var annotationsToSkip = map[string]bool{
 	corev1.LastAppliedConfigAnnotation: true,
 	RevisionAnnotation:                 true,
 	RevisionHistoryAnnotation:          true,
@@ -91,22 +91,22 @@ func EqualIgnoreHash(t1, t2 *corev1.PodTemplateSpec) bool {
 	return apiequality.Semantic.DeepEqual(a, b)
 }
 
-func depIsRollingUpdate(d *appsv1.Deployment) bool {
+func isRollingUpdate(d *appsv1.Deployment) bool {
 	return d.Spec.Strategy.Type == appsv1.RollingUpdateDeploymentStrategyType
 }
 
-func depDesired(d *appsv1.Deployment) int32 { return ptr.Deref(d.Spec.Replicas, 1) }
+func desiredReplicas(d *appsv1.Deployment) int32 { return ptr.Deref(d.Spec.Replicas, 1) }
 
-func depReplicas(rs *appsv1.ReplicaSet) int32 {
+func replicasOf(rs *appsv1.ReplicaSet) int32 {
 	if rs == nil {
 		return 0
 	}
 	return ptr.Deref(rs.Spec.Replicas, 0)
 }
 
-// depResolveFenceposts resolves maxSurge (rounded up) and maxUnavailable
+// resolveFenceposts resolves maxSurge (rounded up) and maxUnavailable
 // (rounded down) against desired; when both come to 0, maxUnavailable is 1.
-func depResolveFenceposts(surgeOpt, unavailableOpt *intstr.IntOrString, desired int32) (int32, int32, error) {
+func resolveFenceposts(surgeOpt, unavailableOpt *intstr.IntOrString, desired int32) (int32, int32, error) {
 	surge, err := intstr.GetScaledValueFromIntOrPercent(intstr.ValueOrDefault(surgeOpt, intstr.FromInt32(0)), int(desired), true)
 	if err != nil {
 		return 0, 0, err
@@ -121,33 +121,33 @@ func depResolveFenceposts(surgeOpt, unavailableOpt *intstr.IntOrString, desired 
 	return int32(surge), int32(unavailable), nil
 }
 
-// depMaxSurge is how many pods a rolling deployment may run above
+// maxSurgeOf is how many pods a rolling deployment may run above
 // spec.replicas.
-func depMaxSurge(d *appsv1.Deployment) int32 {
-	if !depIsRollingUpdate(d) || d.Spec.Strategy.RollingUpdate == nil {
+func maxSurgeOf(d *appsv1.Deployment) int32 {
+	if !isRollingUpdate(d) || d.Spec.Strategy.RollingUpdate == nil {
 		return 0
 	}
 	ru := d.Spec.Strategy.RollingUpdate
-	s, _, _ := depResolveFenceposts(ru.MaxSurge, ru.MaxUnavailable, depDesired(d))
+	s, _, _ := resolveFenceposts(ru.MaxSurge, ru.MaxUnavailable, desiredReplicas(d))
 	return s
 }
 
-// depMaxUnavailable is how many of spec.replicas a rolling deployment may
+// maxUnavailableOf is how many of spec.replicas a rolling deployment may
 // miss.
-func depMaxUnavailable(d *appsv1.Deployment) int32 {
-	if !depIsRollingUpdate(d) || d.Spec.Strategy.RollingUpdate == nil || depDesired(d) == 0 {
+func maxUnavailableOf(d *appsv1.Deployment) int32 {
+	if !isRollingUpdate(d) || d.Spec.Strategy.RollingUpdate == nil || desiredReplicas(d) == 0 {
 		return 0
 	}
 	ru := d.Spec.Strategy.RollingUpdate
-	_, u, _ := depResolveFenceposts(ru.MaxSurge, ru.MaxUnavailable, depDesired(d))
-	return min(u, depDesired(d))
+	_, u, _ := resolveFenceposts(ru.MaxSurge, ru.MaxUnavailable, desiredReplicas(d))
+	return min(u, desiredReplicas(d))
 }
 
-func depHasProgressDeadline(d *appsv1.Deployment) bool {
+func hasProgressDeadline(d *appsv1.Deployment) bool {
 	return d.Spec.ProgressDeadlineSeconds != nil && *d.Spec.ProgressDeadlineSeconds != math.MaxInt32
 }
 
-func depHasRevisionHistoryLimit(d *appsv1.Deployment) bool {
+func hasRevisionHistoryLimit(d *appsv1.Deployment) bool {
 	return d.Spec.RevisionHistoryLimit != nil && *d.Spec.RevisionHistoryLimit != math.MaxInt32
 }
 
@@ -182,14 +182,14 @@ func setDeploymentCondition(s *appsv1.DeploymentStatus, c appsv1.DeploymentCondi
 	if cur != nil && cur.Status == c.Status {
 		c.LastTransitionTime = cur.LastTransitionTime
 	}
-	s.Conditions = append(depFilterOutCondition(s.Conditions, c.Type), c)
+	s.Conditions = append(filterOutCondition(s.Conditions, c.Type), c)
 }
 
 func removeDeploymentCondition(s *appsv1.DeploymentStatus, t appsv1.DeploymentConditionType) {
-	s.Conditions = depFilterOutCondition(s.Conditions, t)
+	s.Conditions = filterOutCondition(s.Conditions, t)
 }
 
-func depFilterOutCondition(cs []appsv1.DeploymentCondition, t appsv1.DeploymentConditionType) []appsv1.DeploymentCondition {
+func filterOutCondition(cs []appsv1.DeploymentCondition, t appsv1.DeploymentConditionType) []appsv1.DeploymentCondition {
 	var out []appsv1.DeploymentCondition
 	for _, c := range cs {
 		if c.Type != t {
@@ -201,8 +201,8 @@ func depFilterOutCondition(cs []appsv1.DeploymentCondition, t appsv1.DeploymentC
 
 // Revisions and annotations.
 
-// depRevision is the revision annotation of obj (0 when absent).
-func depRevision(m *metav1.ObjectMeta) (int64, error) {
+// revisionOf is the revision annotation of obj (0 when absent).
+func revisionOf(m *metav1.ObjectMeta) (int64, error) {
 	v, ok := m.Annotations[RevisionAnnotation]
 	if !ok {
 		return 0, nil
@@ -210,10 +210,10 @@ func depRevision(m *metav1.ObjectMeta) (int64, error) {
 	return strconv.ParseInt(v, 10, 64)
 }
 
-func depMaxRevision(rss []*appsv1.ReplicaSet) int64 {
+func maxRevision(rss []*appsv1.ReplicaSet) int64 {
 	var m int64
 	for _, rs := range rss {
-		if v, err := depRevision(&rs.ObjectMeta); err == nil && v > m {
+		if v, err := revisionOf(&rs.ObjectMeta); err == nil && v > m {
 			m = v
 		}
 	}
@@ -233,12 +233,12 @@ func setDeploymentRevision(d *appsv1.Deployment, revision string) bool {
 	return true
 }
 
-// depSetNewRSAnnotations copies the deployment's annotations to rs,
+// setNewRSAnnotations copies the deployment's annotations to rs,
 // raises its revision to newRevision (recording the one it had in the
 // revision history when it is revived), and for a ReplicaSet about to be
 // created sets the replicas annotations. It says whether anything changed.
-func depSetNewRSAnnotations(d *appsv1.Deployment, rs *appsv1.ReplicaSet, newRevision string, exists bool) bool {
-	changed := depCopyAnnotationsToRS(d, rs)
+func setNewRSAnnotations(d *appsv1.Deployment, rs *appsv1.ReplicaSet, newRevision string, exists bool) bool {
+	changed := copyAnnotationsToRS(d, rs)
 	if rs.Annotations == nil {
 		rs.Annotations = map[string]string{}
 	}
@@ -258,16 +258,16 @@ func depSetNewRSAnnotations(d *appsv1.Deployment, rs *appsv1.ReplicaSet, newRevi
 		rs.Annotations[RevisionAnnotation] = newRevision
 		changed = true
 		if had {
-			depAppendRevisionHistory(rs, oldRevision)
+			appendRevisionHistory(rs, oldRevision)
 		}
 	}
-	if !exists && depSetReplicasAnnotations(rs, depDesired(d), depDesired(d)+depMaxSurge(d)) {
+	if !exists && setReplicasAnnotations(rs, desiredReplicas(d), desiredReplicas(d)+maxSurgeOf(d)) {
 		changed = true
 	}
 	return changed
 }
 
-func depAppendRevisionHistory(rs *appsv1.ReplicaSet, oldRevision string) {
+func appendRevisionHistory(rs *appsv1.ReplicaSet, oldRevision string) {
 	history := rs.Annotations[RevisionHistoryAnnotation]
 	if history == "" {
 		rs.Annotations[RevisionHistoryAnnotation] = oldRevision
@@ -276,22 +276,22 @@ func depAppendRevisionHistory(rs *appsv1.ReplicaSet, oldRevision string) {
 	old := strings.Split(history, ",")
 	total := len(history) + len(oldRevision) + 1
 	start := 0
-	for total > depMaxRevHistoryChars && start < len(old) {
+	for total > maxRevHistoryChars && start < len(old) {
 		total -= len(old[start]) + 1
 		start++
 	}
-	if total <= depMaxRevHistoryChars {
+	if total <= maxRevHistoryChars {
 		rs.Annotations[RevisionHistoryAnnotation] = strings.Join(append(old[start:], oldRevision), ",")
 	}
 }
 
-func depCopyAnnotationsToRS(d *appsv1.Deployment, rs *appsv1.ReplicaSet) bool {
+func copyAnnotationsToRS(d *appsv1.Deployment, rs *appsv1.ReplicaSet) bool {
 	changed := false
 	if rs.Annotations == nil {
 		rs.Annotations = map[string]string{}
 	}
 	for k, v := range d.Annotations {
-		if depAnnotationsToSkip[k] || rs.Annotations[k] == v {
+		if annotationsToSkip[k] || rs.Annotations[k] == v {
 			continue
 		}
 		rs.Annotations[k] = v
@@ -300,7 +300,7 @@ func depCopyAnnotationsToRS(d *appsv1.Deployment, rs *appsv1.ReplicaSet) bool {
 	return changed
 }
 
-func depSetReplicasAnnotations(rs *appsv1.ReplicaSet, desired, maxReplicas int32) bool {
+func setReplicasAnnotations(rs *appsv1.ReplicaSet, desired, maxReplicas int32) bool {
 	if rs.Annotations == nil {
 		rs.Annotations = map[string]string{}
 	}
@@ -316,12 +316,12 @@ func depSetReplicasAnnotations(rs *appsv1.ReplicaSet, desired, maxReplicas int32
 	return changed
 }
 
-func depReplicasAnnotationsNeedUpdate(rs *appsv1.ReplicaSet, desired, maxReplicas int32) bool {
+func replicasAnnotationsNeedUpdate(rs *appsv1.ReplicaSet, desired, maxReplicas int32) bool {
 	return rs.Annotations[DesiredReplicasAnnotation] != strconv.Itoa(int(desired)) ||
 		rs.Annotations[MaxReplicasAnnotation] != strconv.Itoa(int(maxReplicas))
 }
 
-func depIntAnnotation(rs *appsv1.ReplicaSet, key string) (int32, bool) {
+func intAnnotation(rs *appsv1.ReplicaSet, key string) (int32, bool) {
 	v, ok := rs.Annotations[key]
 	if !ok {
 		return 0, false
@@ -335,65 +335,65 @@ func depIntAnnotation(rs *appsv1.ReplicaSet, key string) (int32, bool) {
 
 // ReplicaSet sets.
 
-// depByCreation orders oldest first; ties (creation times have a one-second
+// byCreation orders oldest first; ties (creation times have a one-second
 // resolution) go by revision, then name.
-func depByCreation(a, b *appsv1.ReplicaSet) int {
+func byCreation(a, b *appsv1.ReplicaSet) int {
 	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
 		if a.CreationTimestamp.Before(&b.CreationTimestamp) {
 			return -1
 		}
 		return 1
 	}
-	ra, _ := depRevision(&a.ObjectMeta)
-	rb, _ := depRevision(&b.ObjectMeta)
+	ra, _ := revisionOf(&a.ObjectMeta)
+	rb, _ := revisionOf(&b.ObjectMeta)
 	if c := cmp.Compare(ra, rb); c != 0 {
 		return c
 	}
 	return cmp.Compare(a.Name, b.Name)
 }
 
-// depBySizeNewer orders larger first, then newer first (scaling up).
-func depBySizeNewer(a, b *appsv1.ReplicaSet) int {
-	if c := cmp.Compare(depReplicas(b), depReplicas(a)); c != 0 {
+// bySizeNewer orders larger first, then newer first (scaling up).
+func bySizeNewer(a, b *appsv1.ReplicaSet) int {
+	if c := cmp.Compare(replicasOf(b), replicasOf(a)); c != 0 {
 		return c
 	}
-	return depByCreation(b, a)
+	return byCreation(b, a)
 }
 
-// depBySizeOlder orders larger first, then older first (scaling down).
-func depBySizeOlder(a, b *appsv1.ReplicaSet) int {
-	if c := cmp.Compare(depReplicas(b), depReplicas(a)); c != 0 {
+// bySizeOlder orders larger first, then older first (scaling down).
+func bySizeOlder(a, b *appsv1.ReplicaSet) int {
+	if c := cmp.Compare(replicasOf(b), replicasOf(a)); c != 0 {
 		return c
 	}
-	return depByCreation(a, b)
+	return byCreation(a, b)
 }
 
-// depByRevision orders lowest revision first, then by creation.
-func depByRevision(a, b *appsv1.ReplicaSet) int {
-	ra, _ := depRevision(&a.ObjectMeta)
-	rb, _ := depRevision(&b.ObjectMeta)
+// byRevision orders lowest revision first, then by creation.
+func byRevision(a, b *appsv1.ReplicaSet) int {
+	ra, _ := revisionOf(&a.ObjectMeta)
+	rb, _ := revisionOf(&b.ObjectMeta)
 	if c := cmp.Compare(ra, rb); c != 0 {
 		return c
 	}
-	return depByCreation(a, b)
+	return byCreation(a, b)
 }
 
-// depFilterActive keeps the non-nil ReplicaSets with spec.replicas > 0.
-func depFilterActive(rss []*appsv1.ReplicaSet) []*appsv1.ReplicaSet {
+// filterActive keeps the non-nil ReplicaSets with spec.replicas > 0.
+func filterActive(rss []*appsv1.ReplicaSet) []*appsv1.ReplicaSet {
 	var out []*appsv1.ReplicaSet
 	for _, rs := range rss {
-		if rs != nil && depReplicas(rs) > 0 {
+		if rs != nil && replicasOf(rs) > 0 {
 			out = append(out, rs)
 		}
 	}
 	return out
 }
 
-// depFindNewRS is the oldest ReplicaSet whose template equals the
+// findNewRS is the oldest ReplicaSet whose template equals the
 // deployment's, ignoring the hash label.
-func depFindNewRS(d *appsv1.Deployment, rss []*appsv1.ReplicaSet) *appsv1.ReplicaSet {
+func findNewRS(d *appsv1.Deployment, rss []*appsv1.ReplicaSet) *appsv1.ReplicaSet {
 	sorted := slices.Clone(rss)
-	slices.SortFunc(sorted, depByCreation)
+	slices.SortFunc(sorted, byCreation)
 	for _, rs := range sorted {
 		if EqualIgnoreHash(&rs.Spec.Template, &d.Spec.Template) {
 			return rs
@@ -402,9 +402,9 @@ func depFindNewRS(d *appsv1.Deployment, rss []*appsv1.ReplicaSet) *appsv1.Replic
 	return nil
 }
 
-// depFindOldRSs returns every ReplicaSet but the new one.
-func depFindOldRSs(d *appsv1.Deployment, rss []*appsv1.ReplicaSet) []*appsv1.ReplicaSet {
-	newRS := depFindNewRS(d, rss)
+// findOldRSs returns every ReplicaSet but the new one.
+func findOldRSs(d *appsv1.Deployment, rss []*appsv1.ReplicaSet) []*appsv1.ReplicaSet {
+	newRS := findNewRS(d, rss)
 	var old []*appsv1.ReplicaSet
 	for _, rs := range rss {
 		if newRS != nil && rs.UID == newRS.UID {
@@ -415,15 +415,15 @@ func depFindOldRSs(d *appsv1.Deployment, rss []*appsv1.ReplicaSet) []*appsv1.Rep
 	return old
 }
 
-// depFindActiveOrLatest returns the only active ReplicaSet, or the newest one
+// findActiveOrLatest returns the only active ReplicaSet, or the newest one
 // when none is active, or nil when several are active.
-func depFindActiveOrLatest(newRS *appsv1.ReplicaSet, oldRSs []*appsv1.ReplicaSet) *appsv1.ReplicaSet {
+func findActiveOrLatest(newRS *appsv1.ReplicaSet, oldRSs []*appsv1.ReplicaSet) *appsv1.ReplicaSet {
 	if newRS == nil && len(oldRSs) == 0 {
 		return nil
 	}
 	sorted := slices.Clone(oldRSs)
-	slices.SortFunc(sorted, func(a, b *appsv1.ReplicaSet) int { return depByCreation(b, a) })
-	active := depFilterActive(append(sorted, newRS))
+	slices.SortFunc(sorted, func(a, b *appsv1.ReplicaSet) int { return byCreation(b, a) })
+	active := filterActive(append(sorted, newRS))
 	switch len(active) {
 	case 0:
 		if newRS != nil {
@@ -437,15 +437,15 @@ func depFindActiveOrLatest(newRS *appsv1.ReplicaSet, oldRSs []*appsv1.ReplicaSet
 	}
 }
 
-func depSumSpec(rss []*appsv1.ReplicaSet) int32 {
+func sumSpec(rss []*appsv1.ReplicaSet) int32 {
 	var n int32
 	for _, rs := range rss {
-		n += depReplicas(rs)
+		n += replicasOf(rs)
 	}
 	return n
 }
 
-func depSumStatus(rss []*appsv1.ReplicaSet, f func(*appsv1.ReplicaSetStatus) int32) int32 {
+func sumStatus(rss []*appsv1.ReplicaSet, f func(*appsv1.ReplicaSetStatus) int32) int32 {
 	var n int32
 	for _, rs := range rss {
 		if rs != nil {
@@ -455,13 +455,13 @@ func depSumStatus(rss []*appsv1.ReplicaSet, f func(*appsv1.ReplicaSetStatus) int
 	return n
 }
 
-func depActual(s *appsv1.ReplicaSetStatus) int32    { return s.Replicas }
-func depReady(s *appsv1.ReplicaSetStatus) int32     { return s.ReadyReplicas }
-func depAvailable(s *appsv1.ReplicaSetStatus) int32 { return s.AvailableReplicas }
+func actual(s *appsv1.ReplicaSetStatus) int32      { return s.Replicas }
+func readyOf(s *appsv1.ReplicaSetStatus) int32     { return s.ReadyReplicas }
+func availableOf(s *appsv1.ReplicaSetStatus) int32 { return s.AvailableReplicas }
 
-// depTerminating sums status.terminatingReplicas, or is nil when a
+// terminating sums status.terminatingReplicas, or is nil when a
 // ReplicaSet does not report it.
-func depTerminating(rss []*appsv1.ReplicaSet) *int32 {
+func terminating(rss []*appsv1.ReplicaSet) *int32 {
 	var n int32
 	for _, rs := range rss {
 		switch {
@@ -475,13 +475,13 @@ func depTerminating(rss []*appsv1.ReplicaSet) *int32 {
 	return &n
 }
 
-// depProportion estimates how many of toAdd replicas rs takes in a
+// proportionOf estimates how many of toAdd replicas rs takes in a
 // proportional scale, given added so far.
-func depProportion(rs *appsv1.ReplicaSet, d *appsv1.Deployment, toAdd, added int32) int32 {
-	if rs == nil || depReplicas(rs) == 0 || toAdd == 0 || toAdd == added {
+func proportionOf(rs *appsv1.ReplicaSet, d *appsv1.Deployment, toAdd, added int32) int32 {
+	if rs == nil || replicasOf(rs) == 0 || toAdd == 0 || toAdd == added {
 		return 0
 	}
-	fraction := depFraction(rs, d)
+	fraction := fractionOf(rs, d)
 	allowed := toAdd - added
 	if toAdd > 0 {
 		return min(fraction, allowed)
@@ -489,54 +489,54 @@ func depProportion(rs *appsv1.ReplicaSet, d *appsv1.Deployment, toAdd, added int
 	return max(fraction, allowed)
 }
 
-func depFraction(rs *appsv1.ReplicaSet, d *appsv1.Deployment) int32 {
-	if depDesired(d) == 0 {
-		return -depReplicas(rs)
+func fractionOf(rs *appsv1.ReplicaSet, d *appsv1.Deployment) int32 {
+	if desiredReplicas(d) == 0 {
+		return -replicasOf(rs)
 	}
-	deploymentReplicas := depDesired(d) + depMaxSurge(d)
-	annotated, ok := depIntAnnotation(rs, MaxReplicasAnnotation)
+	deploymentReplicas := desiredReplicas(d) + maxSurgeOf(d)
+	annotated, ok := intAnnotation(rs, MaxReplicasAnnotation)
 	if !ok || annotated == 0 {
 		annotated = d.Status.Replicas
 	}
 	if annotated == 0 {
 		return 0
 	}
-	size := float64(depReplicas(rs)*deploymentReplicas) / float64(annotated)
-	return int32(math.Round(size)) - depReplicas(rs)
+	size := float64(replicasOf(rs)*deploymentReplicas) / float64(annotated)
+	return int32(math.Round(size)) - replicasOf(rs)
 }
 
-// depNewRSNewReplicas is how many replicas the new ReplicaSet may have now.
-func depNewRSNewReplicas(d *appsv1.Deployment, allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet) (int32, error) {
+// newRSNewReplicas is how many replicas the new ReplicaSet may have now.
+func newRSNewReplicas(d *appsv1.Deployment, allRSs []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet) (int32, error) {
 	switch d.Spec.Strategy.Type {
 	case appsv1.RollingUpdateDeploymentStrategyType:
-		surge := depMaxSurge(d)
-		current := depSumSpec(allRSs)
-		maxTotal := depDesired(d) + surge
+		surge := maxSurgeOf(d)
+		current := sumSpec(allRSs)
+		maxTotal := desiredReplicas(d) + surge
 		if current >= maxTotal {
-			return depReplicas(newRS), nil
+			return replicasOf(newRS), nil
 		}
-		up := min(maxTotal-current, depDesired(d)-depReplicas(newRS))
-		return depReplicas(newRS) + up, nil
+		up := min(maxTotal-current, desiredReplicas(d)-replicasOf(newRS))
+		return replicasOf(newRS) + up, nil
 	case appsv1.RecreateDeploymentStrategyType:
-		return depDesired(d), nil
+		return desiredReplicas(d), nil
 	default:
 		return 0, fmt.Errorf("deployment type %v isn't supported", d.Spec.Strategy.Type)
 	}
 }
 
-// depIsSaturated: the new ReplicaSet owns, and has available, all replicas.
-func depIsSaturated(d *appsv1.Deployment, rs *appsv1.ReplicaSet) bool {
+// isSaturated: the new ReplicaSet owns, and has available, all replicas.
+func isSaturated(d *appsv1.Deployment, rs *appsv1.ReplicaSet) bool {
 	if rs == nil {
 		return false
 	}
-	desired, ok := depIntAnnotation(rs, DesiredReplicasAnnotation)
-	return ok && depReplicas(rs) == depDesired(d) && desired == depDesired(d) && rs.Status.AvailableReplicas == depDesired(d)
+	desired, ok := intAnnotation(rs, DesiredReplicasAnnotation)
+	return ok && replicasOf(rs) == desiredReplicas(d) && desired == desiredReplicas(d) && rs.Status.AvailableReplicas == desiredReplicas(d)
 }
 
 // deploymentComplete: every desired replica is updated and available, and
 // no old pod runs.
 func deploymentComplete(d *appsv1.Deployment, s *appsv1.DeploymentStatus) bool {
-	n := depDesired(d)
+	n := desiredReplicas(d)
 	return s.UpdatedReplicas == n && s.Replicas == n && s.AvailableReplicas == n && s.ObservedGeneration >= d.Generation
 }
 
@@ -553,7 +553,7 @@ func deploymentProgressing(d *appsv1.Deployment, s *appsv1.DeploymentStatus) boo
 // deploymentTimedOut: the Progressing condition is older than
 // progressDeadlineSeconds, or already says so.
 func deploymentTimedOut(d *appsv1.Deployment, s *appsv1.DeploymentStatus, now time.Time) bool {
-	if !depHasProgressDeadline(d) {
+	if !hasProgressDeadline(d) {
 		return false
 	}
 	c := getDeploymentCondition(*s, appsv1.DeploymentProgressing)
@@ -561,17 +561,17 @@ func deploymentTimedOut(d *appsv1.Deployment, s *appsv1.DeploymentStatus, now ti
 		return false
 	}
 	switch c.Reason {
-	case depReasonNewRSAvailable:
+	case reasonNewRSAvailable:
 		return false
-	case depReasonTimedOut:
+	case reasonTimedOut:
 		return true
 	}
 	deadline := time.Duration(*d.Spec.ProgressDeadlineSeconds) * time.Second
 	return c.LastUpdateTime.Add(deadline).Before(now)
 }
 
-// depCloneSelectorAndAddLabel adds key=value to a copy of sel's matchLabels.
-func depCloneSelectorAndAddLabel(sel *metav1.LabelSelector, key, value string) *metav1.LabelSelector {
+// cloneSelectorAndAddLabel adds key=value to a copy of sel's matchLabels.
+func cloneSelectorAndAddLabel(sel *metav1.LabelSelector, key, value string) *metav1.LabelSelector {
 	out := &metav1.LabelSelector{}
 	if sel != nil {
 		out = sel.DeepCopy()
@@ -583,7 +583,7 @@ func depCloneSelectorAndAddLabel(sel *metav1.LabelSelector, key, value string) *
 	return out
 }
 
-func depCloneAndAddLabel(labels map[string]string, key, value string) map[string]string {
+func cloneAndAddLabel(labels map[string]string, key, value string) map[string]string {
 	out := make(map[string]string, len(labels)+1)
 	for k, v := range labels {
 		out[k] = v

@@ -24,7 +24,7 @@ func TestDeploymentResolveFenceposts(t *testing.T) {
 		{intstr.FromInt32(2), intstr.FromInt32(0), 5, 2, 0},
 		{intstr.FromString("50%"), intstr.FromString("30%"), 3, 2, 0},
 	} {
-		s, u, err := depResolveFenceposts(&tc.surge, &tc.unavailable, tc.desired)
+		s, u, err := resolveFenceposts(&tc.surge, &tc.unavailable, tc.desired)
 		if err != nil || s != tc.wantS || u != tc.wantU {
 			t.Errorf("%s/%s of %d: %d/%d %v, want %d/%d", tc.surge.String(), tc.unavailable.String(), tc.desired, s, u, err, tc.wantS, tc.wantU)
 		}
@@ -34,8 +34,8 @@ func TestDeploymentResolveFenceposts(t *testing.T) {
 // TestDeploymentEqualIgnoreHash: the template kubectl rollout undo sends
 // (hash label removed, creationTimestamp null) equals the ReplicaSet's.
 func TestDeploymentEqualIgnoreHash(t *testing.T) {
-	rsTmpl := depTestDeployment("web", 1, "app:v1").Spec.Template
-	rsTmpl.Labels = depCloneAndAddLabel(rsTmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey, "abc")
+	rsTmpl := testDeployment("web", 1, "app:v1").Spec.Template
+	rsTmpl.Labels = cloneAndAddLabel(rsTmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey, "abc")
 	sent := `{"metadata":{"creationTimestamp":null,"labels":{"app":"web"}},"spec":{"containers":[{"name":"app","image":"app:v1","ports":[{"containerPort":8080}],"resources":{}}]}}`
 	var back corev1.PodTemplateSpec
 	if err := json.Unmarshal([]byte(sent), &back); err != nil {
@@ -54,7 +54,7 @@ func TestDeploymentEqualIgnoreHash(t *testing.T) {
 }
 
 func TestDeploymentPodTemplateHash(t *testing.T) {
-	tmpl := depTestDeployment("web", 1, "app:v1").Spec.Template
+	tmpl := testDeployment("web", 1, "app:v1").Spec.Template
 	a := ComputePodTemplateHash(&tmpl, nil)
 	if b := ComputePodTemplateHash(tmpl.DeepCopy(), nil); a != b {
 		t.Errorf("hash not stable: %s %s", a, b)
