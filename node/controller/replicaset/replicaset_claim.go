@@ -26,10 +26,10 @@ const (
 	replicaRelease                     // ours but no longer matching: let go
 )
 
-// replicaClaimFor decides what rs does with pod.
-func replicaClaimFor(rs *appsv1.ReplicaSet, selector labels.Selector, pod *corev1.Pod) replicaClaim {
+// claimFor decides what rs does with pod.
+func claimFor(rs *appsv1.ReplicaSet, selector labels.Selector, pod *corev1.Pod) replicaClaim {
 	match := selector.Matches(labels.Set(pod.Labels))
-	if ref := replicaControllerRef(&pod.ObjectMeta); ref != nil {
+	if ref := controllerRef(&pod.ObjectMeta); ref != nil {
 		switch {
 		case ref.UID != rs.UID:
 			return replicaIgnore
@@ -52,11 +52,11 @@ func (m *replicaManager) claim(ctx context.Context, rs *appsv1.ReplicaSet, selec
 	var claimed []*corev1.Pod
 	var errs []error
 	for _, p := range active {
-		switch replicaClaimFor(rs, selector, p) {
+		switch claimFor(rs, selector, p) {
 		case replicaKeep:
 			claimed = append(claimed, p)
 		case replicaAdopt:
-			ref := replicaNewControllerRef(&rs.ObjectMeta, m.kind.gvk)
+			ref := newControllerRef(&rs.ObjectMeta, m.kind.gvk)
 			err := m.patchOwners(ctx, p, map[string]any{"ownerReferences": []metav1.OwnerReference{ref}, "uid": p.UID})
 			if err == nil {
 				m.log.Info("adopted pod", "controller", rs.Namespace+"/"+rs.Name, "pod", p.Name)
@@ -98,14 +98,14 @@ type replicaOwner struct {
 	selector labels.Selector
 }
 
-// replicaOwnerCache parses each controller's selector once per
+// ownerCache parses each controller's selector once per
 // resourceVersion.
-type replicaOwnerCache struct {
+type ownerCache struct {
 	mu sync.Mutex
 	m  map[string]replicaOwner // by namespace/name
 }
 
-func (c *replicaOwnerCache) forget(key string) {
+func (c *ownerCache) forget(key string) {
 	c.mu.Lock()
 	delete(c.m, key)
 	c.mu.Unlock()

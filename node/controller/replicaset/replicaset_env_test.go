@@ -93,7 +93,7 @@ func (e *rsEnv) ownedPods(uid string) []corev1.Pod {
 	}
 	var out []corev1.Pod
 	for _, p := range l.Items {
-		if r := replicaControllerRef(&p.ObjectMeta); r != nil && string(r.UID) == uid && p.DeletionTimestamp == nil {
+		if r := controllerRef(&p.ObjectMeta); r != nil && string(r.UID) == uid && p.DeletionTimestamp == nil {
 			out = append(out, p)
 		}
 	}

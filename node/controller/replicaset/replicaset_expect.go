@@ -7,10 +7,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// replicaExpectTTL bounds how long a controller waits for its own writes
+// expectTTL bounds how long a controller waits for its own writes
 // to show in the store before it acts again anyway (Kubernetes'
 // ExpectationsTimeout).
-const replicaExpectTTL = 5 * time.Minute
+const expectTTL = 5 * time.Minute
 
 // replicaExpectations are Kubernetes' ControllerExpectations, adapted to a
 // store whose every object carries the raft index of its last change: a
@@ -81,7 +81,7 @@ func (e *replicaExpectations) deleted(key, pod string, uid types.UID, ok bool, n
 // satisfied reports whether key may count its pods: nothing is in flight,
 // the store has reached every index written, and every pod deleted is
 // gone or terminating (gone reports that). An expectation older than
-// replicaExpectTTL is dropped.
+// expectTTL is dropped.
 func (e *replicaExpectations) satisfied(key string, storeIndex uint64, gone func(pod string, uid types.UID) bool, now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -89,7 +89,7 @@ func (e *replicaExpectations) satisfied(key string, storeIndex uint64, gone func
 	if x == nil {
 		return true
 	}
-	if now.Sub(x.at) > replicaExpectTTL {
+	if now.Sub(x.at) > expectTTL {
 		delete(e.m, key)
 		return true
 	}

@@ -68,7 +68,7 @@ type replicaManager struct {
 	burst   int
 	resync  time.Duration
 
-	owners *replicaOwnerCache
+	owners *ownerCache
 	expect *replicaExpectations
 	// rec and queue are set by Run; before it, events are dropped and
 	// delayed syncs are not queued (tests that call sync directly).
@@ -92,7 +92,7 @@ func newReplicaManager(d controller.Deps, kind replicaKind) *replicaManager {
 		workers: replicaWorkers,
 		burst:   replicaBurst,
 		resync:  replicaResync,
-		owners:  &replicaOwnerCache{m: map[string]replicaOwner{}},
+		owners:  &ownerCache{m: map[string]replicaOwner{}},
 		expect:  newReplicaExpectations(),
 		rec:     controller.DiscardEvents{},
 		ready:   make(chan struct{}),
@@ -200,9 +200,9 @@ func (m *replicaManager) onOwnerChange(key string, deleted bool) {
 // deletePod). It runs on the cache's goroutine and only queues.
 func (m *replicaManager) onPodChange(old, cur *corev1.Pod, deleted bool) {
 	ns := cur.Namespace
-	curRef := replicaControllerRef(&cur.ObjectMeta)
+	curRef := controllerRef(&cur.ObjectMeta)
 	if old != nil {
-		if r := replicaControllerRef(&old.ObjectMeta); r != nil && m.ours(r) && (curRef == nil || curRef.UID != r.UID) {
+		if r := controllerRef(&old.ObjectMeta); r != nil && m.ours(r) && (curRef == nil || curRef.UID != r.UID) {
 			m.queue.Add(ns + "/" + r.Name)
 		}
 	}
@@ -268,12 +268,12 @@ func (m *replicaManager) sync(ctx context.Context, key string) error {
 	if needsSync && rs.DeletionTimestamp == nil {
 		manageErr = m.manage(ctx, key, rs, orig, claimed, m.relatedPods(rs, active))
 	}
-	st := replicaStatusFor(rs, claimed, manageErr, now)
+	st := statusFor(rs, claimed, manageErr, now)
 	if err := m.writeStatus(ctx, rs, orig, st); err != nil {
 		return errors.Join(manageErr, err)
 	}
 	if manageErr == nil {
-		if d, ok := replicaNextAvailable(rs, claimed, now); ok {
+		if d, ok := nextAvailable(rs, claimed, now); ok {
 			m.requeueAfter(key, d)
 		}
 	}
@@ -299,7 +299,7 @@ func (m *replicaManager) podGone(pod string, uid types.UID) bool {
 // (the ReplicaSets of one Deployment).
 func (m *replicaManager) relatedPods(rs *appsv1.ReplicaSet, active []*corev1.Pod) []*corev1.Pod {
 	uids := map[types.UID]bool{rs.UID: true}
-	if parent := replicaControllerRef(&rs.ObjectMeta); parent != nil {
+	if parent := controllerRef(&rs.ObjectMeta); parent != nil {
 		for _, o := range m.ownersIn(rs.Namespace) {
 			if o.parent == parent.UID {
 				uids[o.uid] = true
@@ -308,7 +308,7 @@ func (m *replicaManager) relatedPods(rs *appsv1.ReplicaSet, active []*corev1.Pod
 	}
 	var out []*corev1.Pod
 	for _, p := range active {
-		if r := replicaControllerRef(&p.ObjectMeta); r != nil && uids[r.UID] {
+		if r := controllerRef(&p.ObjectMeta); r != nil && uids[r.UID] {
 			out = append(out, p)
 		}
 	}

@@ -17,12 +17,12 @@ import (
 	"github.com/shoal-project/shoal/node/controller"
 )
 
-// replicaPodDeletionCostAnnotation is the annotation that orders scale-down by the user's
+// podDeletionCostAnnotation is the annotation that orders scale-down by the user's
 // preference (lower cost goes first), as in Kubernetes.
-const replicaPodDeletionCostAnnotation = "controller.kubernetes.io/pod-deletion-cost"
+const podDeletionCostAnnotation = "controller.kubernetes.io/pod-deletion-cost"
 
-// replicaPodReadyCondition returns the pod's Ready condition, or nil.
-func replicaPodReadyCondition(p *corev1.Pod) *corev1.PodCondition {
+// podReadyCondition returns the pod's Ready condition, or nil.
+func podReadyCondition(p *corev1.Pod) *corev1.PodCondition {
 	for i := range p.Status.Conditions {
 		if p.Status.Conditions[i].Type == corev1.PodReady {
 			return &p.Status.Conditions[i]
@@ -31,10 +31,10 @@ func replicaPodReadyCondition(p *corev1.Pod) *corev1.PodCondition {
 	return nil
 }
 
-// replicaPodAvailable is Kubernetes' IsPodAvailable: ready for at least
+// podAvailable is Kubernetes' IsPodAvailable: ready for at least
 // minReadySeconds.
-func replicaPodAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bool {
-	c := replicaPodReadyCondition(p)
+func podAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bool {
+	c := podReadyCondition(p)
 	if c == nil || c.Status != corev1.ConditionTrue {
 		return false
 	}
@@ -45,8 +45,8 @@ func replicaPodAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bo
 	return !c.LastTransitionTime.IsZero() && c.LastTransitionTime.Add(d).Before(now)
 }
 
-// replicaControllerRef returns the owner reference with controller=true, or nil.
-func replicaControllerRef(m *metav1.ObjectMeta) *metav1.OwnerReference {
+// controllerRef returns the owner reference with controller=true, or nil.
+func controllerRef(m *metav1.ObjectMeta) *metav1.OwnerReference {
 	for i := range m.OwnerReferences {
 		if r := &m.OwnerReferences[i]; r.Controller != nil && *r.Controller {
 			return r
@@ -55,9 +55,9 @@ func replicaControllerRef(m *metav1.ObjectMeta) *metav1.OwnerReference {
 	return nil
 }
 
-// replicaNewControllerRef is the owner reference a controller puts on what it
+// newControllerRef is the owner reference a controller puts on what it
 // creates or adopts.
-func replicaNewControllerRef(owner *metav1.ObjectMeta, gvk schema.GroupVersionKind) metav1.OwnerReference {
+func newControllerRef(owner *metav1.ObjectMeta, gvk schema.GroupVersionKind) metav1.OwnerReference {
 	return metav1.OwnerReference{
 		APIVersion:         gvk.GroupVersion().String(),
 		Kind:               gvk.Kind,
@@ -68,9 +68,9 @@ func replicaNewControllerRef(owner *metav1.ObjectMeta, gvk schema.GroupVersionKi
 	}
 }
 
-// replicaPodFromTemplate is Kubernetes' GetPodFromTemplate: a pod to create for
+// podFromTemplate is Kubernetes' GetPodFromTemplate: a pod to create for
 // rs, named by the API server from generateName "<rs>-".
-func replicaPodFromTemplate(rs *appsv1.ReplicaSet, gvk schema.GroupVersionKind) *corev1.Pod {
+func podFromTemplate(rs *appsv1.ReplicaSet, gvk schema.GroupVersionKind) *corev1.Pod {
 	t := &rs.Spec.Template
 	prefix := rs.Name + "-"
 	if len(apivalidation.NameIsDNSSubdomain(prefix, true)) != 0 {
@@ -83,23 +83,23 @@ func replicaPodFromTemplate(rs *appsv1.ReplicaSet, gvk schema.GroupVersionKind) 
 			Labels:          maps.Clone(t.Labels),
 			Annotations:     maps.Clone(t.Annotations),
 			Finalizers:      slices.Clone(t.Finalizers),
-			OwnerReferences: []metav1.OwnerReference{replicaNewControllerRef(&rs.ObjectMeta, gvk)},
+			OwnerReferences: []metav1.OwnerReference{newControllerRef(&rs.ObjectMeta, gvk)},
 		},
 		Spec: *t.Spec.DeepCopy(),
 	}
 	return pod
 }
 
-// replicaPhaseOrdinal orders phases for scale-down: pending pods go first.
-var replicaPhaseOrdinal = map[corev1.PodPhase]int{corev1.PodPending: 0, corev1.PodUnknown: 1, corev1.PodRunning: 2}
+// phaseOrdinal orders phases for scale-down: pending pods go first.
+var phaseOrdinal = map[corev1.PodPhase]int{corev1.PodPending: 0, corev1.PodUnknown: 1, corev1.PodRunning: 2}
 
-// replicaRankedPod is a pod with the number of related pods on its node.
-type replicaRankedPod struct {
+// rankedPod is a pod with the number of related pods on its node.
+type rankedPod struct {
 	pod  *corev1.Pod
 	rank int
 }
 
-// replicaDeleteFirst is Kubernetes' ActivePodsWithRanks.Less (without the
+// deleteFirst is Kubernetes' ActivePodsWithRanks.Less (without the
 // logarithmic scale-down buckets): whether a should be deleted before b.
 //  1. unscheduled < scheduled
 //  2. Pending < Unknown < Running
@@ -109,57 +109,57 @@ type replicaRankedPod struct {
 //  6. ready for less time < more
 //  7. more container restarts < fewer
 //  8. newer < older
-func replicaDeleteFirst(a, b replicaRankedPod) bool {
+func deleteFirst(a, b rankedPod) bool {
 	pa, pb := a.pod, b.pod
 	if (pa.Spec.NodeName == "") != (pb.Spec.NodeName == "") {
 		return pa.Spec.NodeName == ""
 	}
-	if oa, ob := replicaPhaseOrdinal[pa.Status.Phase], replicaPhaseOrdinal[pb.Status.Phase]; oa != ob {
+	if oa, ob := phaseOrdinal[pa.Status.Phase], phaseOrdinal[pb.Status.Phase]; oa != ob {
 		return oa < ob
 	}
 	ra, rb := controller.PodReady(pa), controller.PodReady(pb)
 	if ra != rb {
 		return !ra
 	}
-	if ca, cb := replicaDeletionCost(pa), replicaDeletionCost(pb); ca != cb {
+	if ca, cb := deletionCost(pa), deletionCost(pb); ca != cb {
 		return ca < cb
 	}
 	if a.rank != b.rank {
 		return a.rank > b.rank
 	}
 	if ra && rb {
-		ta, tb := replicaReadySince(pa), replicaReadySince(pb)
+		ta, tb := readySince(pa), readySince(pb)
 		if !ta.Equal(tb) {
-			return replicaAfterOrZero(ta, tb)
+			return afterOrZero(ta, tb)
 		}
 	}
-	if xa, xb := replicaMaxRestarts(pa), replicaMaxRestarts(pb); xa != xb {
+	if xa, xb := maxRestarts(pa), maxRestarts(pb); xa != xb {
 		return xa > xb
 	}
 	ta, tb := pa.CreationTimestamp.Time, pb.CreationTimestamp.Time
 	if !ta.Equal(tb) {
-		return replicaAfterOrZero(ta, tb)
+		return afterOrZero(ta, tb)
 	}
 	return pa.UID < pb.UID
 }
 
-// replicaAfterOrZero: a zero time sorts first, then the later time.
-func replicaAfterOrZero(a, b time.Time) bool {
+// afterOrZero: a zero time sorts first, then the later time.
+func afterOrZero(a, b time.Time) bool {
 	if a.IsZero() || b.IsZero() {
 		return a.IsZero()
 	}
 	return a.After(b)
 }
 
-func replicaReadySince(p *corev1.Pod) time.Time {
-	if c := replicaPodReadyCondition(p); c != nil {
+func readySince(p *corev1.Pod) time.Time {
+	if c := podReadyCondition(p); c != nil {
 		return c.LastTransitionTime.Time
 	}
 	return time.Time{}
 }
 
-func replicaDeletionCost(p *corev1.Pod) int32 {
-	v, ok := p.Annotations[replicaPodDeletionCostAnnotation]
+func deletionCost(p *corev1.Pod) int32 {
+	v, ok := p.Annotations[podDeletionCostAnnotation]
 	if !ok {
 		return 0
 	}
@@ -170,7 +170,7 @@ func replicaDeletionCost(p *corev1.Pod) int32 {
 	return int32(n)
 }
 
-func replicaMaxRestarts(p *corev1.Pod) int32 {
+func maxRestarts(p *corev1.Pod) int32 {
 	var n int32
 	for _, s := range p.Status.ContainerStatuses {
 		n = max(n, s.RestartCount)
@@ -181,11 +181,11 @@ func replicaMaxRestarts(p *corev1.Pod) int32 {
 	return n
 }
 
-// replicaPodsToDelete picks the n pods of pods to delete first. related are the
+// podsToDelete picks the n pods of pods to delete first. related are the
 // active pods of this controller and of its siblings (the ReplicaSets of
 // the same Deployment): a pod whose node holds more of them is "doubled
 // up" and goes before one that is alone on its node.
-func replicaPodsToDelete(pods, related []*corev1.Pod, n int) []*corev1.Pod {
+func podsToDelete(pods, related []*corev1.Pod, n int) []*corev1.Pod {
 	n = min(n, len(pods))
 	perNode := map[string]int{}
 	for _, p := range related {
@@ -193,15 +193,15 @@ func replicaPodsToDelete(pods, related []*corev1.Pod, n int) []*corev1.Pod {
 			perNode[p.Spec.NodeName]++
 		}
 	}
-	ranked := make([]replicaRankedPod, len(pods))
+	ranked := make([]rankedPod, len(pods))
 	for i, p := range pods {
-		ranked[i] = replicaRankedPod{pod: p, rank: perNode[p.Spec.NodeName]}
+		ranked[i] = rankedPod{pod: p, rank: perNode[p.Spec.NodeName]}
 	}
-	slices.SortStableFunc(ranked, func(a, b replicaRankedPod) int {
+	slices.SortStableFunc(ranked, func(a, b rankedPod) int {
 		switch {
-		case replicaDeleteFirst(a, b):
+		case deleteFirst(a, b):
 			return -1
-		case replicaDeleteFirst(b, a):
+		case deleteFirst(b, a):
 			return 1
 		}
 		return 0
@@ -213,11 +213,11 @@ func replicaPodsToDelete(pods, related []*corev1.Pod, n int) []*corev1.Pod {
 	return out
 }
 
-// replicaSlowStartBatches splits count into batches of initial, 2*initial, 4*initial,
+// slowStartBatches splits count into batches of initial, 2*initial, 4*initial,
 // ... items (the last one smaller), as Kubernetes' slowStartBatch does: a
 // controller whose creates all fail (a quota, a bad template) fails once
 // rather than hundreds of times.
-func replicaSlowStartBatches(count, initial int) []int {
+func slowStartBatches(count, initial int) []int {
 	var out []int
 	for size := min(count, initial); size > 0; {
 		out = append(out, size)
@@ -232,7 +232,7 @@ func replicaSlowStartBatches(count, initial int) []int {
 // many calls succeeded and the first error.
 func replicaSlowStart(count, initial int, fn func() error) (int, error) {
 	successes := 0
-	for _, size := range replicaSlowStartBatches(count, initial) {
+	for _, size := range slowStartBatches(count, initial) {
 		errs := make(chan error, size)
 		var wg sync.WaitGroup
 		for range size {

@@ -48,7 +48,7 @@ func (b rsPod) pod() *corev1.Pod {
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", RestartCount: b.restarts}}
 	}
 	if b.cost != "" {
-		p.Annotations = map[string]string{replicaPodDeletionCostAnnotation: b.cost}
+		p.Annotations = map[string]string{podDeletionCostAnnotation: b.cost}
 	}
 	if b.ownerUID != "" {
 		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", UID: b.ownerUID, Controller: ptr.To(true)}}
@@ -126,7 +126,7 @@ func TestReplicaDeleteOrder(t *testing.T) {
 				related = append(related, b.pod())
 			}
 			var got []string
-			for _, p := range replicaPodsToDelete(pods, related, c.n) {
+			for _, p := range podsToDelete(pods, related, c.n) {
 				got = append(got, p.Name)
 			}
 			if !slices.Equal(got, c.want) {
@@ -148,7 +148,7 @@ func TestReplicaSlowStartBatches(t *testing.T) {
 		{500, []int{1, 2, 4, 8, 16, 32, 64, 128, 245}},
 	}
 	for _, c := range cases {
-		if got := replicaSlowStartBatches(c.count, 1); !slices.Equal(got, c.want) {
+		if got := slowStartBatches(c.count, 1); !slices.Equal(got, c.want) {
 			t.Errorf("batches(%d) = %v, want %v", c.count, got, c.want)
 		}
 	}
@@ -194,7 +194,7 @@ func TestReplicaClaimFor(t *testing.T) {
 		{"terminating orphan: ignore", rs, terminating, replicaIgnore},
 	}
 	for _, c := range cases {
-		if got := replicaClaimFor(c.rs, selector, c.pod); got != c.want {
+		if got := claimFor(c.rs, selector, c.pod); got != c.want {
 			t.Errorf("%s: got %d, want %d", c.name, got, c.want)
 		}
 	}
@@ -235,7 +235,7 @@ func TestReplicaExpectations(t *testing.T) {
 	if e.satisfied("ns/web", 20, always, controllertest.T0.Add(time.Minute)) {
 		t.Fatal("in flight: want unsatisfied")
 	}
-	if !e.satisfied("ns/web", 20, always, controllertest.T0.Add(time.Minute+replicaExpectTTL+time.Second)) {
+	if !e.satisfied("ns/web", 20, always, controllertest.T0.Add(time.Minute+expectTTL+time.Second)) {
 		t.Fatal("expired: want satisfied")
 	}
 }
@@ -250,22 +250,22 @@ func TestReplicaStatusFor(t *testing.T) {
 		rsPod{name: "b", podLabels: map[string]string{"app": "web"}, phase: corev1.PodRunning, ready: true, readyAt: 55 * time.Second}.pod(), // ready 5s
 		rsPod{name: "c", podLabels: map[string]string{"app": "other"}}.pod(),
 	}
-	st := replicaStatusFor(rs, pods, nil, now)
+	st := statusFor(rs, pods, nil, now)
 	want := appsv1.ReplicaSetStatus{Replicas: 3, FullyLabeledReplicas: 2, ReadyReplicas: 2, AvailableReplicas: 1, ObservedGeneration: 4}
 	if !equalStatus(st, want) {
 		t.Errorf("status %+v, want %+v", st, want)
 	}
-	if d, ok := replicaNextAvailable(rs, pods, now); !ok || d != 6*time.Second {
+	if d, ok := nextAvailable(rs, pods, now); !ok || d != 6*time.Second {
 		t.Errorf("next available in %v (%v), want 6s", d, ok)
 	}
 	// A failed create adds ReplicaFailure; a clean sync removes it.
-	st = replicaStatusFor(rs, pods[:1], errors.New(`pods "web-" is forbidden: quota`), now)
+	st = statusFor(rs, pods[:1], errors.New(`pods "web-" is forbidden: quota`), now)
 	if len(st.Conditions) != 1 || st.Conditions[0].Type != appsv1.ReplicaSetReplicaFailure || st.Conditions[0].Reason != "FailedCreate" ||
 		st.Conditions[0].Status != corev1.ConditionTrue {
 		t.Fatalf("conditions %+v, want ReplicaFailure True FailedCreate", st.Conditions)
 	}
 	rs.Status = st
-	if st = replicaStatusFor(rs, pods, nil, now); len(st.Conditions) != 0 {
+	if st = statusFor(rs, pods, nil, now); len(st.Conditions) != 0 {
 		t.Errorf("conditions %+v after a clean sync, want none", st.Conditions)
 	}
 }
@@ -279,8 +279,8 @@ func TestReplicaPodFromTemplate(t *testing.T) {
 	rs := rsTestReplicaSet("web-5d8c6f7b9", 1)
 	rs.UID = "rs-uid"
 	rs.Spec.Template.Annotations = map[string]string{"a": "b"}
-	p := replicaPodFromTemplate(rs, replicaSetKind.gvk)
-	ref := replicaControllerRef(&p.ObjectMeta)
+	p := podFromTemplate(rs, replicaSetKind.gvk)
+	ref := controllerRef(&p.ObjectMeta)
 	if p.GenerateName != "web-5d8c6f7b9-" || p.Namespace != "default" || p.Labels["app"] != "web-5d8c6f7b9" || p.Annotations["a"] != "b" ||
 		ref == nil || ref.UID != "rs-uid" || ref.Kind != "ReplicaSet" || ref.APIVersion != "apps/v1" || !*ref.BlockOwnerDeletion {
 		t.Errorf("pod %+v, owner %+v", p.ObjectMeta, ref)

@@ -34,7 +34,7 @@ func (m *replicaManager) manage(ctx context.Context, key string, rs *appsv1.Repl
 	case diff < 0:
 		return m.createPods(ctx, key, rs, orig, min(-diff, m.burst))
 	case diff > 0:
-		return m.deletePods(ctx, key, orig, replicaPodsToDelete(active, related, min(diff, m.burst)))
+		return m.deletePods(ctx, key, orig, podsToDelete(active, related, min(diff, m.burst)))
 	}
 	return nil
 }
@@ -46,7 +46,7 @@ func (m *replicaManager) createPods(ctx context.Context, key string, rs *appsv1.
 	var calls atomic.Int64
 	_, err := replicaSlowStart(n, 1, func() error {
 		calls.Add(1)
-		created, err := m.deps.Client.CoreV1().Pods(rs.Namespace).Create(ctx, replicaPodFromTemplate(rs, m.kind.gvk), metav1.CreateOptions{})
+		created, err := m.deps.Client.CoreV1().Pods(rs.Namespace).Create(ctx, podFromTemplate(rs, m.kind.gvk), metav1.CreateOptions{})
 		if err != nil {
 			m.expect.created(key, 0, now)
 			if namespaceTerminating(err) {

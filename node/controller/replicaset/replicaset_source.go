@@ -21,7 +21,7 @@ type replicaSource interface {
 	keys() []string
 	// ownersIn returns the controllers of ns with a valid selector,
 	// reusing the entries of cache made at the same resourceVersion.
-	ownersIn(ns string, cache *replicaOwnerCache) []replicaOwner
+	ownersIn(ns string, cache *ownerCache) []replicaOwner
 	// watch calls fn with the key of every controller that changes, and
 	// deleted for one that is gone; remove stops it.
 	watch(fn func(key string, deleted bool)) (remove func())
@@ -66,7 +66,7 @@ func (s *cachedReplicas[T, P]) keys() []string {
 	return out
 }
 
-func (s *cachedReplicas[T, P]) ownersIn(ns string, c *replicaOwnerCache) []replicaOwner {
+func (s *cachedReplicas[T, P]) ownersIn(ns string, c *ownerCache) []replicaOwner {
 	objs := s.f.ByIndex(follow.IndexByNamespace, ns)
 	out := make([]replicaOwner, 0, len(objs))
 	c.mu.Lock()
@@ -87,7 +87,7 @@ func (s *cachedReplicas[T, P]) ownersIn(ns string, c *replicaOwnerCache) []repli
 			continue
 		}
 		e := replicaOwner{rv: meta.GetResourceVersion(), name: meta.GetName(), uid: rs.UID, selector: sel}
-		if p := replicaControllerRef(&rs.ObjectMeta); p != nil {
+		if p := controllerRef(&rs.ObjectMeta); p != nil {
 			e.parent = p.UID
 		}
 		c.m[key] = e

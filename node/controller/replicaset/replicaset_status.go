@@ -16,9 +16,9 @@ import (
 	"github.com/shoal-project/shoal/node/controller"
 )
 
-// replicaStatusFor is Kubernetes' calculateStatus: the status of rs given
+// statusFor is Kubernetes' calculateStatus: the status of rs given
 // the active pods it owns and the error of its last create or delete.
-func replicaStatusFor(rs *appsv1.ReplicaSet, pods []*corev1.Pod, manageErr error, now time.Time) appsv1.ReplicaSetStatus {
+func statusFor(rs *appsv1.ReplicaSet, pods []*corev1.Pod, manageErr error, now time.Time) appsv1.ReplicaSetStatus {
 	st := appsv1.ReplicaSetStatus{ObservedGeneration: rs.Generation, Conditions: rs.Status.DeepCopy().Conditions}
 	templateLabels := labels.Set(rs.Spec.Template.Labels).AsSelectorPreValidated()
 	for _, p := range pods {
@@ -28,7 +28,7 @@ func replicaStatusFor(rs *appsv1.ReplicaSet, pods []*corev1.Pod, manageErr error
 		}
 		if controller.PodReady(p) {
 			st.ReadyReplicas++
-			if replicaPodAvailable(p, rs.Spec.MinReadySeconds, now) {
+			if podAvailable(p, rs.Spec.MinReadySeconds, now) {
 				st.AvailableReplicas++
 			}
 		}
@@ -58,9 +58,9 @@ func replicaStatusFor(rs *appsv1.ReplicaSet, pods []*corev1.Pod, manageErr error
 	return st
 }
 
-// replicaNextAvailable returns how long until the next ready pod becomes
+// nextAvailable returns how long until the next ready pod becomes
 // available, when one waits for minReadySeconds.
-func replicaNextAvailable(rs *appsv1.ReplicaSet, pods []*corev1.Pod, now time.Time) (time.Duration, bool) {
+func nextAvailable(rs *appsv1.ReplicaSet, pods []*corev1.Pod, now time.Time) (time.Duration, bool) {
 	if rs.Spec.MinReadySeconds == 0 {
 		return 0, false
 	}
@@ -68,11 +68,11 @@ func replicaNextAvailable(rs *appsv1.ReplicaSet, pods []*corev1.Pod, now time.Ti
 	var next time.Duration
 	found := false
 	for _, p := range pods {
-		if !controller.PodReady(p) || replicaPodAvailable(p, rs.Spec.MinReadySeconds, now) {
+		if !controller.PodReady(p) || podAvailable(p, rs.Spec.MinReadySeconds, now) {
 			continue
 		}
 		// A second more, so the pod is strictly past minReadySeconds then.
-		d := replicaPodReadyCondition(p).LastTransitionTime.Add(minReady).Sub(now) + time.Second
+		d := podReadyCondition(p).LastTransitionTime.Add(minReady).Sub(now) + time.Second
 		if !found || d < next {
 			next, found = max(d, 0), true
 		}

@@ -21,7 +21,7 @@ func checkOwned(t *testing.T, pods []corev1.Pod, kind, apiVersion, name, uid str
 	t.Helper()
 	re := regexp.MustCompile("^" + regexp.QuoteMeta(name) + "-[bcdfghjklmnpqrstvwxz2456789]{5}$")
 	for _, p := range pods {
-		ref := replicaControllerRef(&p.ObjectMeta)
+		ref := controllerRef(&p.ObjectMeta)
 		if !re.MatchString(p.Name) {
 			t.Errorf("pod name %q, want %s-xxxxx", p.Name, name)
 		}
