@@ -8,21 +8,22 @@ import (
 )
 
 // expectTTL bounds how long a controller waits for its own writes
-// to show in the store before it acts again anyway (Kubernetes'
+// to show in the node's cache before it acts again anyway (Kubernetes'
 // ExpectationsTimeout).
 const expectTTL = 5 * time.Minute
 
 // replicaExpectations are Kubernetes' ControllerExpectations, adapted to a
 // store whose every object carries the raft index of its last change: a
 // controller records the writes it has in flight and the index of those
-// that returned, and does not count pods again until the store has caught
-// up with all of them. Without this, a pass that ran between a create and
-// its appearance in the store would create the pod a second time.
+// that returned, and does not count pods again until the node's cache of
+// pods has caught up with all of them (its resourceVersion is the store
+// index it reflects). Without this, a pass that ran between a create and
+// its appearance in the cache would create the pod a second time.
 //
-// The store is the leader's own replica and the API answers a write only
-// after applying it there, so expectations are normally met as soon as the
-// writes return; they matter when they do not (a write forwarded through
-// another peer, a lagging replica) and they cost nothing otherwise.
+// The cache follows the leader's own replica, which the API writes before
+// it answers, so expectations are met a moment after the writes return;
+// they also cover a write forwarded through another peer or a lagging
+// replica, and cost nothing otherwise.
 type replicaExpectations struct {
 	mu sync.Mutex
 	m  map[string]*replicaExpectation // by controller key
@@ -30,8 +31,8 @@ type replicaExpectations struct {
 
 type replicaExpectation struct {
 	pending int                  // writes issued that have not returned
-	index   uint64               // the store must reach this index
-	deletes map[string]types.UID // pods (namespace/name) deleted, until the store shows them gone or terminating
+	index   uint64               // the cache must reach this index
+	deletes map[string]types.UID // pods (namespace/name) deleted, until the cache shows them gone or terminating
 	at      time.Time            // when the expectation was last raised
 }
 
@@ -79,10 +80,10 @@ func (e *replicaExpectations) deleted(key, pod string, uid types.UID, ok bool, n
 }
 
 // satisfied reports whether key may count its pods: nothing is in flight,
-// the store has reached every index written, and every pod deleted is
+// the cache has reached every index written, and every pod deleted is
 // gone or terminating (gone reports that). An expectation older than
 // expectTTL is dropped.
-func (e *replicaExpectations) satisfied(key string, storeIndex uint64, gone func(pod string, uid types.UID) bool, now time.Time) bool {
+func (e *replicaExpectations) satisfied(key string, cacheRV uint64, gone func(pod string, uid types.UID) bool, now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	x := e.m[key]
@@ -93,7 +94,7 @@ func (e *replicaExpectations) satisfied(key string, storeIndex uint64, gone func
 		delete(e.m, key)
 		return true
 	}
-	if x.pending > 0 || storeIndex < x.index {
+	if x.pending > 0 || cacheRV < x.index {
 		return false
 	}
 	for pod, uid := range x.deletes {

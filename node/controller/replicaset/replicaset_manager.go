@@ -29,7 +29,7 @@ import (
 // Defaults of the replica manager, as kube-controller-manager's.
 const (
 	// replicaBurst caps the creates or deletes of one sync; the rest
-	// follow in the next sync, once the store shows the first ones.
+	// follow in the next sync, once the cache shows the first ones.
 	replicaBurst = 500
 	// replicaWorkers is how many controllers sync at once
 	// (--concurrent-replicaset-syncs).
