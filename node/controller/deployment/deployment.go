@@ -87,6 +87,9 @@ type Controller struct {
 	// controller wrote: a sync waits for the cache to hold them, so it
 	// reads its own writes as it did when it read the store.
 	wroteRS, wroteD controller.OwnWrites
+
+	followOnce sync.Once
+	caches     deploymentFollowers // set once by followers
 }
 
 // New assembles the controller over d: it reads
@@ -189,16 +192,21 @@ type deploymentFollowers struct {
 	pods        *follow.Follower[corev1.Pod]
 }
 
+// followers asks the node's cache for the followers once: asking takes
+// their locks, and the handlers and syncs ask often.
 func (c *Controller) followers() deploymentFollowers {
-	f := deploymentFollowers{
-		deployments: follow.For[appsv1.Deployment](c.deps.Cache, resDeployments),
-		replicaSets: follow.For[appsv1.ReplicaSet](c.deps.Cache, resReplicaSets),
-		pods:        follow.For[corev1.Pod](c.deps.Cache, resPods),
-	}
-	f.deployments.AddIndex(follow.IndexByNamespace, follow.ByNamespace[appsv1.Deployment])
-	f.replicaSets.AddIndex(follow.IndexByNamespace, follow.ByNamespace[appsv1.ReplicaSet])
-	f.pods.AddIndex(follow.IndexByNamespace, follow.ByNamespace[corev1.Pod])
-	return f
+	c.followOnce.Do(func() {
+		f := deploymentFollowers{
+			deployments: follow.For[appsv1.Deployment](c.deps.Cache, resDeployments),
+			replicaSets: follow.For[appsv1.ReplicaSet](c.deps.Cache, resReplicaSets),
+			pods:        follow.For[corev1.Pod](c.deps.Cache, resPods),
+		}
+		f.deployments.AddIndex(follow.IndexByNamespace, follow.ByNamespace[appsv1.Deployment])
+		f.replicaSets.AddIndex(follow.IndexByNamespace, follow.ByNamespace[appsv1.ReplicaSet])
+		f.pods.AddIndex(follow.IndexByNamespace, follow.ByNamespace[corev1.Pod])
+		c.caches = f
+	})
+	return c.caches
 }
 
 // work syncs queued deployments until the queue shuts down.

@@ -69,7 +69,11 @@ type replicaManager struct {
 	resync  time.Duration
 
 	owners *ownerCache
-	expect *replicaExpectations
+	// src and pods are the node's caches (set once by initCaches).
+	cachesOnce sync.Once
+	src        replicaSource
+	pods       *follow.Follower[corev1.Pod]
+	expect     *replicaExpectations
 	// rec and queue are set by Run; before it, events are dropped and
 	// delayed syncs are not queued (tests that call sync directly).
 	rec   record.EventRecorder
@@ -148,13 +152,25 @@ func (m *replicaManager) Run(ctx context.Context) error {
 }
 
 // source is the kind's controllers in the node's cache.
-func (m *replicaManager) source() replicaSource { return m.kind.source(m.deps.Cache) }
+func (m *replicaManager) source() replicaSource {
+	m.initCaches()
+	return m.src
+}
 
 // podCache is the node's cache of pods, indexed by namespace.
 func (m *replicaManager) podCache() *follow.Follower[corev1.Pod] {
-	f := follow.For[corev1.Pod](m.deps.Cache, "pods")
-	f.AddIndex(follow.IndexByNamespace, follow.ByNamespace[corev1.Pod])
-	return f
+	m.initCaches()
+	return m.pods
+}
+
+// initCaches asks the node's cache for the followers once: asking takes
+// their locks, and a sync asks often.
+func (m *replicaManager) initCaches() {
+	m.cachesOnce.Do(func() {
+		m.src = m.kind.source(m.deps.Cache)
+		m.pods = follow.For[corev1.Pod](m.deps.Cache, "pods")
+		m.pods.AddIndex(follow.IndexByNamespace, follow.ByNamespace[corev1.Pod])
+	})
 }
 
 func (m *replicaManager) enqueueAll() {
