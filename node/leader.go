@@ -10,6 +10,12 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/shoal-project/shoal/node/controller"
+	"github.com/shoal-project/shoal/node/controller/deployment"
+	"github.com/shoal-project/shoal/node/controller/endpoints"
+	"github.com/shoal-project/shoal/node/controller/gc"
+	"github.com/shoal-project/shoal/node/controller/ingress"
+	"github.com/shoal-project/shoal/node/controller/nodelifecycle"
+	"github.com/shoal-project/shoal/node/controller/replicaset"
 	"github.com/shoal-project/shoal/node/scheduler"
 )
 
@@ -57,18 +63,18 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 	loops := map[string]func(context.Context) error{
 		"voters":               n.runVoters,
 		"namespaces-bootstrap": func(ctx context.Context) error { return controller.EnsureNamespaces(ctx, deps.named("bootstrap")) },
-		"node-lifecycle":       (&controller.NodeLifecycle{Deps: deps.named("node-lifecycle"), Members: n.gossip, RaftRoles: n.raft.Roles, ClusterCIDR: n.cfg.ClusterCIDR.String()}).Run,
-		"namespace-controller": (&controller.Namespaces{Deps: deps.named("namespaces")}).Run,
-		"garbage-collector":    (&controller.GarbageCollector{Deps: deps.named("gc")}).Run,
-		"endpoints":            (&controller.Endpoints{Deps: deps.named("endpoints")}).Run,
-		"load-balancers":       (&controller.LoadBalancers{Deps: deps.named("load-balancers")}).Run,
-		"ingress-class":        func(ctx context.Context) error { return controller.EnsureIngressClass(ctx, deps.named("bootstrap")) },
-		"ingress-status":       (&controller.Ingresses{Deps: deps.named("ingress-status")}).Run,
+		"node-lifecycle":       (&nodelifecycle.Controller{Deps: deps.named("node-lifecycle"), Members: n.gossip, RaftRoles: n.raft.Roles, ClusterCIDR: n.cfg.ClusterCIDR.String()}).Run,
+		"namespace-controller": (&gc.Namespaces{Deps: deps.named("namespaces")}).Run,
+		"garbage-collector":    (&gc.Collector{Deps: deps.named("gc")}).Run,
+		"endpoints":            (&endpoints.Controller{Deps: deps.named("endpoints")}).Run,
+		"load-balancers":       (&ingress.LoadBalancers{Deps: deps.named("load-balancers")}).Run,
+		"ingress-class":        func(ctx context.Context) error { return ingress.EnsureClass(ctx, deps.named("bootstrap")) },
+		"ingress-status":       (&ingress.Status{Deps: deps.named("ingress-status")}).Run,
 		"kubernetes-service":   n.api.EnsureKubernetesService,
-		"deployment":           controller.NewDeploymentController(deps.named("deployment")).Run,
-		"replicaset":           controller.NewReplicaSetController(deps.named("replicaset")).Run,
-		"replication":          controller.NewReplicationController(deps.named("replication")).Run,
-		"eviction":             controller.NewEviction(deps.named("eviction"), n.cfg.NodeEvictionTimeout).Run,
+		"deployment":           deployment.New(deps.named("deployment")).Run,
+		"replicaset":           replicaset.New(deps.named("replicaset")).Run,
+		"replication":          replicaset.NewReplication(deps.named("replication")).Run,
+		"eviction":             nodelifecycle.NewEviction(deps.named("eviction"), n.cfg.NodeEvictionTimeout).Run,
 		"scheduler":            scheduler.New(scheduler.Deps{Cache: deps.Cache, Client: deps.Client, Logger: deps.named("scheduler").Logger}, scheduler.WithMetrics(n.metrics)).Run,
 	}
 	for name, run := range loops {

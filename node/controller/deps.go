@@ -27,7 +27,8 @@ type Deps struct {
 	Now func() time.Time
 }
 
-func (d Deps) now() time.Time {
+// CurrentTime reads the clock.
+func (d Deps) CurrentTime() time.Time {
 	if d.Now == nil {
 		return time.Now()
 	}
