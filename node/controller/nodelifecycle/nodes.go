@@ -216,9 +216,10 @@ func (c *Controller) updateRoleLabels(ctx context.Context, node *corev1.Node, m 
 
 // updateStatus writes the part of the status gossip implies, when it
 // changed, as a strategic merge patch: the Ready condition always, and the
-// capacity and addresses gossip knows only while the node's own kubelet has
-// not reported them. The kubelet patches the rest, so neither overwrites the
-// other. It returns the node as stored afterwards.
+// addresses gossip knows while the node's own kubelet has not reported. A
+// worker's capacity is the kubelet's alone to write (as in Kubernetes);
+// gossip's figures stand in only for a member that runs no kubelet. It
+// returns the node as stored afterwards.
 func (c *Controller) updateStatus(ctx context.Context, node *corev1.Node, m membership.Member) (*corev1.Node, error) {
 	want := node.DeepCopy()
 	c.desiredStatus(want, m)
@@ -236,8 +237,10 @@ func (c *Controller) updateStatus(ctx context.Context, node *corev1.Node, m memb
 	}
 	patch := map[string]any{"conditions": changed}
 	if len(node.Status.Capacity) == 0 {
-		patch["capacity"] = want.Status.Capacity
-		patch["allocatable"] = want.Status.Allocatable
+		if len(want.Status.Capacity) > 0 {
+			patch["capacity"] = want.Status.Capacity
+			patch["allocatable"] = want.Status.Allocatable
+		}
 		patch["addresses"] = want.Status.Addresses
 		patch["nodeInfo"] = want.Status.NodeInfo
 	}
@@ -257,12 +260,14 @@ func (c *Controller) updateStatus(ctx context.Context, node *corev1.Node, m memb
 func (c *Controller) desiredStatus(node *corev1.Node, m membership.Member) {
 	st := &node.Status
 	if len(st.Capacity) == 0 {
-		st.Capacity = corev1.ResourceList{
-			corev1.ResourceCPU:    *resource.NewMilliQuantity(m.Meta.CPU, resource.DecimalSI),
-			corev1.ResourceMemory: *resource.NewQuantity(m.Meta.MemoryBytes, resource.BinarySI),
-			corev1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
+		if !m.HasRole(membership.RoleWorker) {
+			st.Capacity = corev1.ResourceList{
+				corev1.ResourceCPU:    *resource.NewMilliQuantity(m.Meta.CPU, resource.DecimalSI),
+				corev1.ResourceMemory: *resource.NewQuantity(m.Meta.MemoryBytes, resource.BinarySI),
+				corev1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
+			}
+			st.Allocatable = st.Capacity.DeepCopy()
 		}
-		st.Allocatable = st.Capacity.DeepCopy()
 		host, _, _ := net.SplitHostPort(m.Meta.APIAddr)
 		st.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: host}, {Type: corev1.NodeHostName, Address: m.Name}}
 		st.NodeInfo.KubeletVersion = m.Meta.Version

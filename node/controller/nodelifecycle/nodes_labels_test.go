@@ -41,7 +41,7 @@ func TestIngressLabelFollowsGossip(t *testing.T) {
 	members := &roleMembers{roles: map[string][]string{}}
 	members.set("edge", membership.RoleWorker, membership.RoleIngress)
 	members.set("worker", membership.RoleWorker)
-	members.set("control", "voter-eligible")
+	members.set("control", membership.RoleVoterEligible)
 	nl := &Controller{Deps: e.Deps, Members: members}
 	check := func(step string, want map[string]bool) {
 		t.Helper()
