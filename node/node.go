@@ -27,7 +27,6 @@ import (
 	"github.com/shoal-project/shoal/node/metrics"
 	"github.com/shoal-project/shoal/node/resourcemetrics"
 	"github.com/shoal-project/shoal/node/streaming"
-	"github.com/shoal-project/shoal/runtime"
 )
 
 // RunAgent runs one shoal daemon until ctx is cancelled: the entry point of
@@ -80,13 +79,10 @@ type Node struct {
 type Option func(*options)
 
 type options struct {
-	runtime runtime.Runtime
 	// progress receives the join steps; nil means os.Stderr.
 	progress io.Writer
 }
 
-// WithRuntime runs pods with rt instead of containerd (tests use a fake).
-func WithRuntime(rt runtime.Runtime) Option { return func(o *options) { o.runtime = rt } }
 
 // New checks cfg and fills the defaults that depend on the machine; it does
 // no I/O.
@@ -236,7 +232,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if id.Joined {
 		g.Go(func() error { return n.reportRaftMembership(gctx) })
 	}
-	runsPods := cfg.RunPods || n.opts.runtime != nil
+	runsPods := cfg.RunPods
 	if runsPods {
 		g.Go(func() error { return n.runPods(gctx) })
 	} else {
@@ -246,8 +242,8 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := WriteAgentInfo(cfg.DataDir, AgentInfo{
 		Name: cfg.Name, AdvertiseAddr: cfg.AdvertiseAddr,
 		GossipPort: cfg.GossipPort, RaftPort: cfg.RaftPort, APIPort: cfg.APIPort,
-		ContainerdSocket:    podsOnly(runsPods && n.opts.runtime == nil, n.containerdSocket()),
-		ContainerdNamespace: podsOnly(runsPods && n.opts.runtime == nil, containerdNamespace(cfg.Name)),
+		ContainerdSocket:    podsOnly(runsPods, n.containerdSocket()),
+		ContainerdNamespace: podsOnly(runsPods, containerdNamespace(cfg.Name)),
 		RegistryMirrors:     cfg.RegistryMirrors,
 	}); err != nil {
 		n.log.Warn("record agent info", "error", err)
@@ -294,7 +290,7 @@ func (n *Node) shutdown() {
 // worker runs pods; an ingress node's Ingress proxy listens.
 func (n *Node) roles() []string {
 	roles := []string{membership.RoleVoterEligible}
-	if n.cfg.RunPods || n.opts.runtime != nil {
+	if n.cfg.RunPods {
 		roles = append(roles, membership.RoleWorker)
 	}
 	if n.servesIngress.Load() {

@@ -39,7 +39,7 @@ func (n *Node) containerdSocket() string {
 // imagefs eviction signals; "" (the kubelet's filesystem) for a containerd
 // the node does not run.
 func (n *Node) imageFsDir() string {
-	if n.cfg.ContainerdSocket != "" || n.opts.runtime != nil {
+	if n.cfg.ContainerdSocket != "" {
 		return ""
 	}
 	return filepath.Join(n.cfg.DataDir, "containerd", "root")
@@ -124,49 +124,38 @@ func (n *Node) newRuntime(ctx context.Context, podCIDR string) (runtime.Runtime,
 // one), the pod network, the runtime and the kubelet, and it makes log and
 // exec of this node's pods available to the streaming proxy.
 func (n *Node) runPods(ctx context.Context) error {
-	var rt runtime.Runtime = n.opts.runtime
 	g, ctx := errgroup.WithContext(ctx)
-	if rt == nil {
-		ready := make(chan error, 1)
-		g.Go(func() error { return n.runContainerd(ctx, ready) })
-		select {
-		case err := <-ready:
-			if err != nil {
-				n.log.Error("this node cannot run pods", "error", err)
-				return g.Wait()
-			}
-		case <-ctx.Done():
-			return g.Wait()
-		}
-		podCIDR, err := n.waitPodCIDR(ctx)
-		if err != nil {
-			return g.Wait()
-		}
-		crt, err := n.newRuntime(ctx, podCIDR)
+	ready := make(chan error, 1)
+	g.Go(func() error { return n.runContainerd(ctx, ready) })
+	select {
+	case err := <-ready:
 		if err != nil {
 			n.log.Error("this node cannot run pods", "error", err)
 			return g.Wait()
 		}
-		defer crt.Close()
-		rt = crt
-		n.log.Info("container runtime connected", "pod_cidr", podCIDR, "containerd", n.containerdSocket())
+	case <-ctx.Done():
+		return g.Wait()
 	}
+	podCIDR, err := n.waitPodCIDR(ctx)
+	if err != nil {
+		return g.Wait()
+	}
+	rt, err := n.newRuntime(ctx, podCIDR)
+	if err != nil {
+		n.log.Error("this node cannot run pods", "error", err)
+		return g.Wait()
+	}
+	defer rt.Close()
+	n.log.Info("container runtime connected", "pod_cidr", podCIDR, "containerd", n.containerdSocket())
 	client, err := n.selfClient()
 	if err != nil {
 		return err
 	}
 	var clusterDNS []string
-	if n.opts.runtime == nil {
-		// Real pods: the node's Service proxy, routes and DNS server.
-		podCIDR, err := n.waitPodCIDR(ctx)
-		if err != nil {
-			return g.Wait()
-		}
-		if err := n.runServices(ctx, g, podCIDR); err != nil {
-			n.log.Error("this node cannot serve Services", "error", err)
-		} else {
-			clusterDNS = []string{n.cfg.AdvertiseAddr}
-		}
+	if err := n.runServices(ctx, g, podCIDR); err != nil {
+		n.log.Error("this node cannot serve Services", "error", err)
+	} else {
+		clusterDNS = []string{n.cfg.AdvertiseAddr}
 	}
 	k := kubelet.New(kubelet.Config{
 		NodeName: n.cfg.Name, Cache: n.cache, Client: client, Runtime: rt, ClusterDNS: clusterDNS,
