@@ -83,7 +83,6 @@ type options struct {
 	progress io.Writer
 }
 
-
 // New checks cfg and fills the defaults that depend on the machine; it does
 // no I/O.
 func New(cfg Config, logger *slog.Logger, opts ...Option) (*Node, error) {
