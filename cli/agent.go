@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+	"k8s.io/klog/v2"
 
 	"github.com/shoal-project/shoal/node"
 )
@@ -26,8 +27,13 @@ func (c *agentConfig) Validate() error {
 }
 
 // logger returns the daemon's one structured logger, writing text to w.
+// The client-go libraries the agent uses (the event recorder, informers)
+// log through klog; klog is routed into the same logger, so the agent's
+// output stays one structured line per event.
 func (c *agentConfig) logger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: c.LogLevel}))
+	l := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: c.LogLevel}))
+	klog.SetSlogLogger(l.With("component", "client-go"))
+	return l
 }
 
 // agentFlags are the daemon's flags, with defaults from def.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/klog/v2"
 
 	"github.com/shoal-project/shoal/node"
 )
@@ -107,5 +110,21 @@ func TestAgentGetsCancellableContextAndLogger(t *testing.T) {
 	}
 	if gotLogger == nil || gotLogger.Enabled(ctx, slog.LevelInfo) || !gotLogger.Enabled(ctx, slog.LevelWarn) {
 		t.Error("logger does not honour --log-level warn")
+	}
+}
+
+// TestAgentLoggerTakesKlog: what client-go's libraries log through klog
+// (an event the recorder could not write, say) reaches the agent's
+// structured log as one line, not klog's own format on stderr.
+func TestAgentLoggerTakesKlog(t *testing.T) {
+	var buf bytes.Buffer
+	cfg := agentConfig{LogLevel: slog.LevelInfo}
+	cfg.logger(&buf)
+	t.Cleanup(func() { klog.ClearLogger() })
+	klog.ErrorS(errors.New("connection refused"), "Unable to write event", "event", "web.1")
+	klog.Flush()
+	out := buf.String()
+	if !strings.Contains(out, "component=client-go") || !strings.Contains(out, `msg="Unable to write event"`) || strings.Count(out, "\n") != 1 {
+		t.Fatalf("agent log = %q, want one structured line from component=client-go", out)
 	}
 }
