@@ -121,6 +121,14 @@ func New[T any](store *consensus.Store, resource, namespace string, log *slog.Lo
 // is built from the cache at once. A name already added keeps its first
 // function (a name means one function: see the indexes of this package).
 func (f *Follower[T]) AddIndex(name string, fn IndexFunc[T]) {
+	// Parts ask for their indexes each time they start: the common case,
+	// an index already there, must not stop the cache's readers.
+	f.mu.RLock()
+	_, dup := f.indexers[name]
+	f.mu.RUnlock()
+	if dup {
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, dup := f.indexers[name]; dup {
