@@ -55,8 +55,9 @@ func Changes[T any](f *follow.Follower[T]) Watch {
 	return func(fn func()) func() { return f.AddHandler(follow.OnAny[T](fn)) }
 }
 
-// PokeOn pokes t on every change of ws; stop removes all their handlers:
-// defer it.
+// PokeOn pokes t on every change of ws; stop removes all their handlers.
+// Defer the call of its result, not PokeOn itself:
+// defer trig.PokeOn(...)().
 func (t *Trigger) PokeOn(ws ...Watch) (stop func()) {
 	stops := make([]func(), 0, len(ws))
 	for _, w := range ws {
