@@ -1,9 +1,10 @@
 // Package controller is the shared core of the leader-only control loops:
-// what every controller uses (Deps, NewRecorder, DiscardEvents), the read-
-// your-writes helpers over the node's shared cache (OwnWrites,
-// AwaitCache), the pod and node helpers and labels that more than one
-// controller reads, DefaultClusterCIDR, and the bootstrap of the system
-// namespaces (EnsureNamespaces). The controllers live beside it, one
+// what every controller uses (Deps, NewRecorder, DiscardEvents), the
+// level-triggered loop (Loop, with a Trigger that its cache handlers
+// poke), the read-your-writes helpers over the node's shared cache
+// (OwnWrites, AwaitCache), the pod and node helpers and labels that more
+// than one controller reads, DefaultClusterCIDR, and the bootstrap of the
+// system namespaces (EnsureNamespaces). The controllers live beside it, one
 // package per kind:
 //
 //	deployment/     Deployments, rolled out through ReplicaSets
@@ -18,6 +19,7 @@
 // and writes through the Kubernetes API with client-go, the same path and
 // the same validation as every other client. Every controller has Run(ctx)
 // error, level-triggered: a full pass at start, then passes on cache or
-// gossip events and on a periodic resync. node/leader.go starts them when
-// this node leads and stops them when it no longer does.
+// gossip events and on a periodic resync (Loop; the Deployment and
+// ReplicaSet controllers queue keys for workers instead). node/leader.go
+// starts them when this node leads and stops them when it no longer does.
 package controller

@@ -172,6 +172,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	for range c.opts.workers {
 		wg.Go(func() { c.work(ctx) })
 	}
+	// Not controller.Loop: the workers sync one key at a time, with
+	// per-key rate-limited retries; the handlers queue the keys a change
+	// touches, and the resync only queues every key again.
 	t := time.NewTicker(c.opts.resync)
 	defer t.Stop()
 	for {

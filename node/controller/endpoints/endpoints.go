@@ -38,39 +38,21 @@ func (c *Controller) Run(ctx context.Context) error {
 		resync = 5 * time.Second
 	}
 	f := c.followers()
-	changed := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}
 	// The slices follow the endpoints: their changes need no pass.
-	defer f.services.AddHandler(follow.OnAny[corev1.Service](poke))()
-	defer f.pods.AddHandler(follow.OnAny[corev1.Pod](poke))()
-	defer f.endpoints.AddHandler(follow.OnAny[corev1.Endpoints](poke))()
+	trig := controller.NewTrigger()
+	defer trig.PokeOn(controller.Changes(f.services), controller.Changes(f.pods), controller.Changes(f.endpoints))()
 	if !follow.WaitReady(ctx, f.services, f.pods, f.endpoints, f.slices) {
 		return nil
 	}
-	t := time.NewTicker(resync)
-	defer t.Stop()
-	for {
-		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			c.Logger.Warn("endpoints controller", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		case <-t.C:
-		}
+	return controller.Loop(ctx, controller.LoopConfig{
+		Name:   "endpoints controller",
+		Logger: c.Logger,
+		Wake:   trig.C(),
+		Resync: resync,
 		// Let a burst of changes (a rollout) land before the pass.
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		Settle:    20 * time.Millisecond,
+		Reconcile: c.Reconcile,
+	})
 }
 
 // endpointsFollowers are the node's caches the controller reads.

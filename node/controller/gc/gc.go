@@ -32,24 +32,25 @@ func (c *Collector) Run(ctx context.Context) error {
 	if interval == 0 {
 		interval = 2 * time.Second
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	var last uint64
-	for {
-		// A pass costs a scan of the store: skip it when nothing changed.
-		if idx := c.Store.Index(); idx != last {
-			if err := c.Collect(ctx); err != nil && ctx.Err() == nil {
-				c.Logger.Warn("garbage collector", "error", err)
-			} else {
-				last = idx
+	return controller.Loop(ctx, controller.LoopConfig{
+		Name:   "garbage collector",
+		Logger: c.Logger,
+		Resync: interval,
+		Reconcile: func(ctx context.Context) error {
+			// A pass costs a scan of the store: skip it when nothing
+			// changed since the last one that succeeded.
+			idx := c.Store.Index()
+			if idx == last {
+				return nil
 			}
-		}
-		select {
-		case <-ctx.Done():
+			if err := c.Collect(ctx); err != nil {
+				return err
+			}
+			last = idx
 			return nil
-		case <-t.C:
-		}
-	}
+		},
+	})
 }
 
 // gcObject is what the collector knows of one object.

@@ -32,29 +32,18 @@ type Namespaces struct {
 // and every second (a namespace's contents are not followed).
 func (c *Namespaces) Run(ctx context.Context) error {
 	nss := follow.For[corev1.Namespace](c.Cache, "namespaces")
-	changed := make(chan struct{}, 1)
-	defer nss.AddHandler(follow.OnAny[corev1.Namespace](func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}))()
+	trig := controller.NewTrigger()
+	defer trig.PokeOn(controller.Changes(nss))()
 	if !follow.WaitReady(ctx, nss) {
 		return nil
 	}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		if err := c.reconcile(ctx, nss); err != nil && ctx.Err() == nil {
-			c.Logger.Warn("namespace controller", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		case <-t.C:
-		}
-	}
+	return controller.Loop(ctx, controller.LoopConfig{
+		Name:      "namespace controller",
+		Logger:    c.Logger,
+		Wake:      trig.C(),
+		Resync:    time.Second,
+		Reconcile: func(ctx context.Context) error { return c.reconcile(ctx, nss) },
+	})
 }
 
 // reconcile makes one pass over the namespaces being deleted.

@@ -115,26 +115,15 @@ func (c *Status) Run(ctx context.Context) error {
 	if resync == 0 {
 		resync = 2 * time.Second
 	}
-	changed := make(chan struct{}, 1)
-	defer follow.For[networkingv1.Ingress](c.Cache, resIngresses).AddHandler(follow.OnAny[networkingv1.Ingress](func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}))()
-	t := time.NewTicker(resync)
-	defer t.Stop()
-	for {
-		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			c.Logger.Warn("ingress status", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		case <-t.C:
-		}
-	}
+	trig := controller.NewTrigger()
+	defer trig.PokeOn(controller.Changes(follow.For[networkingv1.Ingress](c.Cache, resIngresses)))()
+	return controller.Loop(ctx, controller.LoopConfig{
+		Name:      "ingress status",
+		Logger:    c.Logger,
+		Wake:      trig.C(),
+		Resync:    resync,
+		Reconcile: c.Reconcile,
+	})
 }
 
 // servesIngress: the node's Ingress proxy listens (controller.IngressLabel). Nodes

@@ -32,18 +32,12 @@ func (c *LoadBalancers) Run(ctx context.Context) error {
 	if resync == 0 {
 		resync = 2 * time.Second
 	}
-	t := time.NewTicker(resync)
-	defer t.Stop()
-	for {
-		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			c.Logger.Warn("load balancer status", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return controller.Loop(ctx, controller.LoopConfig{
+		Name:      "load balancer status",
+		Logger:    c.Logger,
+		Resync:    resync,
+		Reconcile: c.Reconcile,
+	})
 }
 
 // Reconcile makes one pass.

@@ -112,13 +112,10 @@ func (e *Eviction) Run(ctx context.Context) error {
 	defer stopEvict()
 	e.rec, e.evictRec = rec, evictRec
 	nodes, _ := e.followers()
-	changed := make(chan struct{}, 1)
-	defer nodes.AddHandler(follow.OnAny[corev1.Node](func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}))()
+	trig := controller.NewTrigger()
+	defer trig.PokeOn(controller.Changes(nodes))()
+	// Not controller.Loop: the next pass is due at the earliest eviction
+	// deadline, which each pass moves, as well as at the resync.
 	first := true
 	for {
 		next, err := e.Reconcile(ctx)
@@ -138,7 +135,7 @@ func (e *Eviction) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			timer.Stop()
 			return nil
-		case <-changed:
+		case <-trig.C():
 		case <-timer.C:
 		}
 		timer.Stop()

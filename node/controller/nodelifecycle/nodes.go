@@ -76,19 +76,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	if resync == 0 {
 		resync = 5 * time.Second
 	}
-	t := time.NewTicker(resync)
-	defer t.Stop()
-	for {
-		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			c.Logger.Warn("node lifecycle", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changes:
-		case <-t.C:
-		}
-	}
+	return controller.Loop(ctx, controller.LoopConfig{
+		Name:      "node lifecycle",
+		Logger:    c.Logger,
+		Wake:      changes,
+		Resync:    resync,
+		Reconcile: c.Reconcile,
+	})
 }
 
 // Reconcile makes one pass over the members.

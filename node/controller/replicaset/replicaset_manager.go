@@ -139,6 +139,9 @@ func (m *replicaManager) Run(ctx context.Context) error {
 		})
 	}
 	close(m.ready)
+	// Not controller.Loop: the workers sync one key at a time, with
+	// per-key rate-limited retries; the handlers queue the keys a change
+	// touches, and the resync only queues every key again.
 	t := time.NewTicker(m.resync)
 	defer t.Stop()
 	for {
