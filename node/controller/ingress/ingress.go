@@ -116,7 +116,10 @@ func (c *Status) Run(ctx context.Context) error {
 		resync = 2 * time.Second
 	}
 	trig := controller.NewTrigger()
-	defer trig.PokeOn(controller.Changes(follow.For[networkingv1.Ingress](c.Cache, resIngresses)))()
+	defer trig.PokeOn(
+		controller.Changes(follow.For[networkingv1.Ingress](c.Cache, resIngresses)),
+		controller.Changes(follow.For[networkingv1.IngressClass](c.Cache, resIngressClasses)),
+	)()
 	return controller.Loop(ctx, controller.LoopConfig{
 		Name:      "ingress status",
 		Logger:    c.Logger,
