@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller/controllertest"
 	"github.com/shoal-project/shoal/node/controller/replicaset"
 )
@@ -34,7 +35,7 @@ func (e *testEnv) createRS(name string, replicas int32) {
 		Spec: appsv1.ReplicaSetSpec{
 			Replicas: ptr.To(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: controllertest.Template(name),
+			Template: apitest.Template(name),
 		},
 	}
 	if _, err := e.CS.AppsV1().ReplicaSets("default").Create(e.Ctx, rs, metav1.CreateOptions{}); err != nil {

@@ -12,8 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller"
-	"github.com/shoal-project/shoal/node/controller/controllertest"
 	"github.com/shoal-project/shoal/node/membership"
 )
 
@@ -57,7 +57,7 @@ func taintKeys(n *corev1.Node) []string {
 
 func TestEvictionAfterTimeout(t *testing.T) {
 	e := newTestEnv(t)
-	e.Clock.Set(controllertest.T0)
+	e.Clock.Set(apitest.T0)
 	members := &evMembers{}
 	members.set("n1", membership.Alive)
 	members.set("n2", membership.Alive)
@@ -109,12 +109,12 @@ func TestEvictionAfterTimeout(t *testing.T) {
 		t.Fatalf("n1 taints %v, want %v", got, want)
 	}
 	for _, tn := range n1.Spec.Taints {
-		if tn.Effect == corev1.TaintEffectNoExecute && (tn.TimeAdded == nil || !tn.TimeAdded.Time.Equal(controllertest.T0)) {
-			t.Errorf("NoExecute taint added at %v, want %v", tn.TimeAdded, controllertest.T0)
+		if tn.Effect == corev1.TaintEffectNoExecute && (tn.TimeAdded == nil || !tn.TimeAdded.Time.Equal(apitest.T0)) {
+			t.Errorf("NoExecute taint added at %v, want %v", tn.TimeAdded, apitest.T0)
 		}
 	}
-	if next := reconcile(); !next.Equal(controllertest.T0.Add(10 * time.Second)) {
-		t.Errorf("next deadline %v, want %v", next, controllertest.T0.Add(10*time.Second))
+	if next := reconcile(); !next.Equal(apitest.T0.Add(10 * time.Second)) {
+		t.Errorf("next deadline %v, want %v", next, apitest.T0.Add(10*time.Second))
 	}
 	for _, name := range []string{"p1", "tolerant", "forever"} {
 		p, _ := e.PodExists(name)
@@ -133,8 +133,8 @@ func TestEvictionAfterTimeout(t *testing.T) {
 		t.Fatal("p1 deleted before the eviction timeout")
 	}
 	e.Clock.Advance(2 * time.Second)
-	if next := reconcile(); !next.Equal(controllertest.T0.Add(30 * time.Second)) {
-		t.Errorf("next deadline %v, want the toleration's %v", next, controllertest.T0.Add(30*time.Second))
+	if next := reconcile(); !next.Equal(apitest.T0.Add(30 * time.Second)) {
+		t.Errorf("next deadline %v, want the toleration's %v", next, apitest.T0.Add(30*time.Second))
 	}
 	if _, ok := e.PodExists("p1"); ok {
 		t.Error("p1 not deleted after the eviction timeout")
@@ -198,7 +198,7 @@ func TestEvictionAfterTimeout(t *testing.T) {
 
 func TestEvictionMarksDisruptionTarget(t *testing.T) {
 	e := newTestEnv(t)
-	e.Clock.Set(controllertest.T0)
+	e.Clock.Set(apitest.T0)
 	members := &evMembers{}
 	members.set("n1", membership.Alive)
 	nl := &Controller{Deps: e.Deps, Members: members}

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/shoal-project/shoal/node/controller/controllertest"
+	"github.com/shoal-project/shoal/internal/apitest"
 )
 
 // BenchmarkScaleTo1000 scales a ReplicaSet from 0 to 1,000 replicas and
@@ -19,7 +19,7 @@ import (
 func BenchmarkScaleTo1000(b *testing.B) {
 	const n = 1000
 	e := newRSEnv(b)
-	e.Deps.Logger = controllertest.Logger(b)
+	e.Deps.Logger = apitest.Logger(b)
 	c := e.startRS(0)
 	var total time.Duration
 	for i := 0; b.Loop(); i++ {

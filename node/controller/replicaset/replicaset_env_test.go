@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
@@ -43,7 +44,7 @@ func rsTestReplicaSet(name string, replicas int32) *appsv1.ReplicaSet {
 		Spec: appsv1.ReplicaSetSpec{
 			Replicas: ptr.To(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: controllertest.Template(name),
+			Template: apitest.Template(name),
 		},
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
-	"github.com/shoal-project/shoal/node/controller/controllertest"
+	"github.com/shoal-project/shoal/internal/apitest"
 )
 
 // checkOwned fails unless every pod is named <owner>-xxxxx and controlled
@@ -127,7 +127,7 @@ func TestReplicaSetReleaseAndAdopt(t *testing.T) {
 	// An orphan that matches is adopted: the ReplicaSet creates only two.
 	orphan, err := e.CS.CoreV1().Pods("default").Create(e.Ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "stray", Namespace: "default", Labels: map[string]string{"app": "web"}},
-		Spec:       controllertest.Template("web").Spec,
+		Spec:       apitest.Template("web").Spec,
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func TestReplicaSetReleaseAndAdopt(t *testing.T) {
 
 func TestReplicaSetReadyAndAvailable(t *testing.T) {
 	e := newRSEnv(t)
-	e.Clock.Set(controllertest.T0)
+	e.Clock.Set(apitest.T0)
 	c := e.startRS(0)
 	rs := rsTestReplicaSet("web", 3)
 	rs.Spec.MinReadySeconds = 30
@@ -195,9 +195,9 @@ func TestReplicaSetReadyAndAvailable(t *testing.T) {
 			return nil
 		})
 	}
-	e.SetReady(pods[0].Name, true, controllertest.T0)
-	e.SetReady(pods[1].Name, true, controllertest.T0.Add(20*time.Second))
-	e.SetReady(pods[2].Name, false, controllertest.T0)
+	e.SetReady(pods[0].Name, true, apitest.T0)
+	e.SetReady(pods[1].Name, true, apitest.T0.Add(20*time.Second))
+	e.SetReady(pods[2].Name, false, apitest.T0)
 	status(2, 0)
 	// 31s later the first is available, 51s later the second.
 	e.Clock.Advance(31 * time.Second)

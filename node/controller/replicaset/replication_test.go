@@ -12,7 +12,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
-	"github.com/shoal-project/shoal/node/controller/controllertest"
+	"github.com/shoal-project/shoal/internal/apitest"
 )
 
 func (e *rsEnv) getRC(name string) *corev1.ReplicationController {
@@ -44,13 +44,13 @@ func TestReplicationController(t *testing.T) {
 	// An orphan that matches the selector is adopted.
 	orphan, err := e.CS.CoreV1().Pods("default").Create(e.Ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "stray", Namespace: "default", Labels: map[string]string{"app": "kubia"}},
-		Spec:       controllertest.Template("kubia").Spec,
+		Spec:       apitest.Template("kubia").Spec,
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The selector defaults to the template's labels, as in Kubernetes.
-	tmpl := controllertest.Template("kubia")
+	tmpl := apitest.Template("kubia")
 	rc, err := e.CS.CoreV1().ReplicationControllers("default").Create(e.Ctx, &corev1.ReplicationController{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubia", Namespace: "default"},
 		Spec:       corev1.ReplicationControllerSpec{Replicas: ptr.To[int32](3), Template: &tmpl},

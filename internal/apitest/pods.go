@@ -1,4 +1,4 @@
-package controllertest
+package apitest
 
 import (
 	"fmt"
