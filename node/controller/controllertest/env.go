@@ -7,6 +7,8 @@ package controllertest
 import (
 	"testing"
 
+	"k8s.io/client-go/dynamic"
+
 	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller"
 )
@@ -26,6 +28,7 @@ func New(tb testing.TB) *Env {
 	// benchmarks write concurrently.
 	e := apitest.New(tb, apitest.WithIdleConns(256))
 	return &Env{Env: e, Deps: controller.Deps{
-		Store: e.Store, Cache: e.Cache, Client: e.CS, Logger: apitest.Logger(tb), Now: e.Clock.Now,
+		Store: e.Store, Cache: e.Cache, Client: e.CS, Dynamic: dynamic.NewForConfigOrDie(e.Rest),
+		Logger: apitest.Logger(tb), Now: e.Clock.Now,
 	}}
 }
