@@ -13,11 +13,11 @@ import (
 
 // events lists the events about pod name with reason.
 func (e *env) events(name, reason string) []corev1.Event {
-	e.tb.Helper()
+	e.TB.Helper()
 	sel := fields.Set{"involvedObject.name": name, "reason": reason}.AsSelector().String()
-	l, err := e.cs.CoreV1().Events("default").List(e.ctx, metav1.ListOptions{FieldSelector: sel})
+	l, err := e.CS.CoreV1().Events("default").List(e.Ctx, metav1.ListOptions{FieldSelector: sel})
 	if err != nil {
-		e.tb.Fatalf("list events: %v", err)
+		e.TB.Fatalf("list events: %v", err)
 	}
 	return l.Items
 }
@@ -35,7 +35,7 @@ func TestScheduler(t *testing.T) {
 		names = append(names, fmt.Sprintf("web-%d", i))
 		e.pod(names[i], "100m", "128Mi", ownedBy("web"))
 	}
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		for _, n := range names {
 			if err := e.bound(n); err != nil {
 				return err
@@ -50,7 +50,7 @@ func TestScheduler(t *testing.T) {
 	if len(perNode) != 3 || perNode["node-a"] != 2 || perNode["node-b"] != 2 || perNode["node-c"] != 2 {
 		t.Errorf("pods per node = %v, want 2 on each of 3 nodes", perNode)
 	}
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		p := e.getPod("web-0")
 		evs := e.events("web-0", "Scheduled")
 		if len(evs) != 1 {
@@ -68,7 +68,7 @@ func TestScheduler(t *testing.T) {
 	// A pod asking for more memory than any node has stays Pending.
 	e.pod("huge", "", "64Gi")
 	const msg = "0/3 nodes are available: 3 Insufficient memory."
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		p := e.getPod("huge")
 		c := podScheduled(p)
 		if p.Spec.NodeName != "" || c == nil || c.Status != corev1.ConditionFalse || c.Reason != corev1.PodReasonUnschedulable || c.Message != msg {
@@ -83,7 +83,7 @@ func TestScheduler(t *testing.T) {
 	// Other changes retry it, but the verdict is not written again.
 	rv := e.getPod("huge").ResourceVersion
 	e.pod("small", "", "")
-	e.eventually(10*time.Second, func() error { return e.bound("small") })
+	e.Eventually(10*time.Second, func() error { return e.bound("small") })
 	if got := e.getPod("huge").ResourceVersion; got != rv {
 		t.Errorf("huge was written again (resourceVersion %s -> %s) with an unchanged verdict", rv, got)
 	}
@@ -93,7 +93,7 @@ func TestScheduler(t *testing.T) {
 
 	// A node big enough takes it.
 	e.readyNode("node-big", "8", "128Gi")
-	e.eventually(10*time.Second, func() error { return e.bound("huge") })
+	e.Eventually(10*time.Second, func() error { return e.bound("huge") })
 	if n := e.getPod("huge").Spec.NodeName; n != "node-big" {
 		t.Errorf("huge bound to %s, want node-big", n)
 	}
@@ -111,7 +111,7 @@ func TestNoOvercommit(t *testing.T) {
 	}
 	e.start(WithSeed(2))
 	const msg = "0/3 nodes are available: 3 Insufficient cpu."
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		perNode := map[string]int{}
 		var unsched []string
 		for i := range 7 {
@@ -137,10 +137,10 @@ func TestNoOvercommit(t *testing.T) {
 	})
 	// Deleting a bound pod frees room for the one left over.
 	// (Grace period 0: the API removes a bound pod at once.)
-	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, "p-0", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+	if err := e.CS.CoreV1().Pods("default").Delete(e.Ctx, "p-0", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually(10*time.Second, func() error { return e.bound("p-6") })
+	e.Eventually(10*time.Second, func() error { return e.bound("p-6") })
 }
 
 // TestFilteredNodes checks the placement rules end to end: a selector, a
@@ -153,7 +153,7 @@ func TestFilteredNodes(t *testing.T) {
 	cordoned := testNode("cordoned", "4", "8Gi", 110, func(n *corev1.Node) { n.Spec.Unschedulable = true })
 	down := testNode("down", "4", "8Gi", 110, notReady)
 	for _, n := range []*corev1.Node{ssd, tainted, cordoned, down} {
-		if _, err := e.cs.CoreV1().Nodes().Create(e.ctx, n, metav1.CreateOptions{}); err != nil {
+		if _, err := e.CS.CoreV1().Nodes().Create(e.Ctx, n, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -163,16 +163,16 @@ func TestFilteredNodes(t *testing.T) {
 		func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "gpu"} },
 		withToleration(corev1.Toleration{Key: "gpu", Operator: corev1.TolerationOpExists}))
 	e.pod("wants-nvme", "", "", func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"disk": "nvme"} })
-	e.eventually(10*time.Second, func() error { return e.bound("wants-ssd") })
+	e.Eventually(10*time.Second, func() error { return e.bound("wants-ssd") })
 	if n := e.getPod("wants-ssd").Spec.NodeName; n != "ssd" {
 		t.Errorf("wants-ssd on %s, want ssd", n)
 	}
-	e.eventually(10*time.Second, func() error { return e.bound("wants-gpu") })
+	e.Eventually(10*time.Second, func() error { return e.bound("wants-gpu") })
 	if n := e.getPod("wants-gpu").Spec.NodeName; n != "gpu" {
 		t.Errorf("wants-gpu on %s, want gpu", n)
 	}
 	const msg = "0/5 nodes are available: 1 node(s) had untolerated taint {gpu: true}, 1 node(s) not ready, 1 node(s) were unschedulable, 2 node(s) didn't match Pod's node affinity/selector."
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		c := podScheduled(e.getPod("wants-nvme"))
 		if c == nil || c.Message != msg {
 			return fmt.Errorf("wants-nvme PodScheduled %+v, want message %q", c, msg)
@@ -190,7 +190,7 @@ func TestBindingSubresource(t *testing.T) {
 	e.start()
 	e.pod("a", "1", "")
 	e.pod("b", "1", "")
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		if err := e.bound("a"); err != nil {
 			return err
 		}
