@@ -22,7 +22,7 @@ import (
 
 func TestLoopPodRuns(t *testing.T) {
 	e := newLoopEnv(t)
-	if _, err := e.cs.CoreV1().ConfigMaps("default").Create(e.ctx, &corev1.ConfigMap{
+	if _, err := e.CS.CoreV1().ConfigMaps("default").Create(e.Ctx, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "cfg"}, Data: map[string]string{"greeting": "hello", "app.conf": "x=1"},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -103,9 +103,9 @@ func TestLoopPodRuns(t *testing.T) {
 	e.hasEvent("web", "Pulling", `Pulling image "busybox:1.36"`)
 
 	// The configmap volume follows the configmap.
-	cm, _ := e.cs.CoreV1().ConfigMaps("default").Get(e.ctx, "cfg", metav1.GetOptions{})
+	cm, _ := e.CS.CoreV1().ConfigMaps("default").Get(e.Ctx, "cfg", metav1.GetOptions{})
 	cm.Data["app.conf"] = "x=2"
-	if _, err := e.cs.CoreV1().ConfigMaps("default").Update(e.ctx, cm, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().ConfigMaps("default").Update(e.Ctx, cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("configmap volume refreshed", func() (bool, string) {
@@ -257,11 +257,11 @@ func TestLoopDeletePod(t *testing.T) {
 		p := e.pod("gone")
 		return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
 	})
-	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, "gone", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](7)}); err != nil {
+	if err := e.CS.CoreV1().Pods("default").Delete(e.Ctx, "gone", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](7)}); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("pod object removed", func() (bool, string) {
-		_, err := e.cs.CoreV1().Pods("default").Get(e.ctx, "gone", metav1.GetOptions{})
+		_, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, "gone", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 	e.rt.mu.Lock()
@@ -284,7 +284,7 @@ func TestLoopOrphansAndAdoption(t *testing.T) {
 	// A pod that is still bound here, with its sandbox and running
 	// container from before a restart.
 	kept := e.createPod(testPod("kept", "busybox:1.36"))
-	ctx := e.ctx
+	ctx := e.Ctx
 	sb, _ := e.rt.RunSandbox(ctx, runtime.SandboxConfig{UID: string(kept.UID), Namespace: "default", Name: "kept"})
 	id, _ := e.rt.CreateContainer(ctx, sb.ID, runtime.ContainerConfig{Name: "app", Image: "busybox:1.36"})
 	_ = e.rt.StartContainer(ctx, id)
@@ -396,11 +396,11 @@ func TestLoopRuntimeFake(t *testing.T) {
 		return len(cs) == 1 && cs[0].RestartCount >= 2 && cs[0].LastTerminationState.Terminated != nil &&
 			cs[0].LastTerminationState.Terminated.ExitCode == 2, fmt.Sprintf("%+v", p.Status)
 	})
-	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, "web", metav1.DeleteOptions{}); err != nil {
+	if err := e.CS.CoreV1().Pods("default").Delete(e.Ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("web removed", func() (bool, string) {
-		_, err := e.cs.CoreV1().Pods("default").Get(e.ctx, "web", metav1.GetOptions{})
+		_, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, "web", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 }

@@ -41,7 +41,7 @@ func TestKubeletMetrics(t *testing.T) {
 		t.Errorf("pod starts: expected 2, seen %v", m["kubelet_pod_start_duration_seconds_count"])
 	}
 
-	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, "web", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+	if err := e.CS.CoreV1().Pods("default").Delete(e.Ctx, "web", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("web no longer counted", func() (bool, string) {
