@@ -50,6 +50,8 @@ type config struct {
 	api apiserver.Config
 	// idleConns overrides client-go's 25 idle connections per host.
 	idleConns int
+	// wrap, when set, wraps the API server's handler.
+	wrap func(http.Handler) http.Handler
 }
 
 // Option adjusts New.
@@ -63,6 +65,16 @@ func WithIdleConns(n int) Option { return func(c *config) { c.idleConns = n } }
 // WithAPI changes the API server's configuration (its Subresources, its
 // Authenticate) before the server is made.
 func WithAPI(fn func(*apiserver.Config)) Option { return func(c *config) { fn(&c.api) } }
+
+// WithoutAuth serves the API to every request, with or without a token,
+// as the CLI's tests need: the commands they run send none.
+func WithoutAuth() Option { return func(c *config) { c.api.Authenticate = nil } }
+
+// WithHandler serves wrap(the API server's handler) instead, to answer
+// some requests in the test's own way.
+func WithHandler(wrap func(http.Handler) http.Handler) Option {
+	return func(c *config) { c.wrap = wrap }
+}
 
 // New starts an Env that stops when the test ends.
 func New(tb testing.TB, opts ...Option) *Env {
@@ -81,7 +93,11 @@ func New(tb testing.TB, opts ...Option) *Env {
 		o(&cfg)
 	}
 	e := &Env{TB: tb, Store: st, Clock: &Clock{}}
-	hs := httptest.NewUnstartedServer(apiserver.New(cfg.api).Handler())
+	h := apiserver.New(cfg.api).Handler()
+	if cfg.wrap != nil {
+		h = cfg.wrap(h)
+	}
+	hs := httptest.NewUnstartedServer(h)
 	hs.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			e.conns.Add(1)
