@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/streaming"
 	"github.com/shoal-project/shoal/node/streaming/streamingtest"
@@ -41,7 +42,13 @@ func streamingAPI(t *testing.T) (*streamingtest.Runtime, *httptest.Server) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	node := streaming.NewNodeServer(streaming.NodeServerConfig{Runtime: rt, Locate: locate, Logger: logger})
 
-	st := consensus.NewStore()
+	e := apitest.New(t, apitest.WithoutAuth(), apitest.WithAPI(func(c *apiserver.Config) {
+		c.Subresources = streaming.NewProxy(streaming.ProxyConfig{
+			Store: c.Store, Local: "a", LocalHandler: node, Logger: logger,
+			NodeAddr: func(string) (string, bool) { return "", false },
+		}).Handlers()
+	}))
+	st := e.Store
 	front := map[string]string{"tier": "front"}
 	for _, p := range []struct {
 		name       string
@@ -66,17 +73,7 @@ func streamingAPI(t *testing.T) (*streamingtest.Runtime, *httptest.Server) {
 			t.Fatal(err)
 		}
 	}
-	px := streaming.NewProxy(streaming.ProxyConfig{
-		Store: st, Local: "a", LocalHandler: node, Logger: logger,
-		NodeAddr: func(string) (string, bool) { return "", false },
-	})
-	api := apiserver.New(apiserver.Config{Store: st, Proposer: consensus.NewLocalProposer(st), Logger: logger, Subresources: px.Handlers()})
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	return rt, srv
+	return rt, e.Server
 }
 
 // streamingApp is an App with stdin talking to streamingAPI.

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/streaming"
 	"github.com/shoal-project/shoal/node/streaming/streamingtest"
@@ -59,7 +60,13 @@ func portForwardAPI(t *testing.T) (apiURL, appPort string) {
 
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	node := streaming.NewNodeServer(streaming.NodeServerConfig{Runtime: streamingtest.New(), Logger: logger})
-	st := consensus.NewStore()
+	e := apitest.New(t, apitest.WithoutAuth(), apitest.WithAPI(func(c *apiserver.Config) {
+		c.Subresources = streaming.NewProxy(streaming.ProxyConfig{
+			Store: c.Store, Local: "a", LocalHandler: node, Logger: logger,
+			NodeAddr: func(string) (string, bool) { return "", false },
+		}).Handlers()
+	}))
+	st := e.Store
 	for _, p := range []struct {
 		name  string
 		phase corev1.PodPhase
@@ -78,16 +85,7 @@ func portForwardAPI(t *testing.T) (apiURL, appPort string) {
 			t.Fatal(err)
 		}
 	}
-	px := streaming.NewProxy(streaming.ProxyConfig{
-		Store: st, Local: "a", LocalHandler: node, Logger: logger,
-		NodeAddr: func(string) (string, bool) { return "", false },
-	})
-	api := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Proposer: consensus.NewLocalProposer(st), Logger: logger, Subresources: px.Handlers()}).Handler())
-	t.Cleanup(func() {
-		api.CloseClientConnections()
-		api.Close()
-	})
-	return api.URL, appPort
+	return e.Server.URL, appPort
 }
 
 // TestPortForwardCommand runs `shoal port-forward pod/web :http` until

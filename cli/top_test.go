@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -17,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/resourcemetrics"
 )
@@ -50,8 +48,10 @@ func topContainer(name string, millicores, mib uint64) resourcemetrics.Container
 // prod/db (b: 40m 1024Mi), stale/old (b, no figures, created long ago).
 func topAPI(t *testing.T) *httptest.Server {
 	t.Helper()
-	st := consensus.NewStore()
-	prop := consensus.NewLocalProposer(st)
+	e := apitest.New(t, apitest.WithoutAuth(), apitest.WithAPI(func(c *apiserver.Config) {
+		c.APIServices = []apiserver.APIService{topMetricsAPI(c.Store).APIService()}
+	}))
+	prop := consensus.NewLocalProposer(e.Store)
 	put := func(resource, ns, name string, created time.Time, obj any) {
 		raw, err := json.Marshal(obj)
 		if err != nil {
@@ -76,7 +76,7 @@ func topAPI(t *testing.T) *httptest.Server {
 				Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
 		})
 	}
-	for _, ns := range []string{"default", "prod", "stale"} {
+	for _, ns := range []string{"prod", "stale"} { // default is apitest's
 		put("namespaces", "", ns, time.Now(), &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	}
 	for _, p := range []struct {
@@ -93,6 +93,11 @@ func topAPI(t *testing.T) *httptest.Server {
 			Status:     corev1.PodStatus{Phase: corev1.PodRunning},
 		})
 	}
+	return e.Server
+}
+
+// topMetricsAPI is the metrics API over st with topAPI's figures.
+func topMetricsAPI(st *consensus.Store) *resourcemetrics.API {
 	pod := func(ns, name string, cs ...resourcemetrics.ContainerStats) resourcemetrics.PodStats {
 		return resourcemetrics.PodStats{PodRef: resourcemetrics.PodReference{Namespace: ns, Name: name, UID: "uid-" + name}, Containers: cs}
 	}
@@ -100,19 +105,12 @@ func topAPI(t *testing.T) *httptest.Server {
 		cpu, mem := topUsage(millicores, mib)
 		return resourcemetrics.NodeStats{NodeName: name, CPU: cpu, Memory: mem}
 	}
-	api := resourcemetrics.NewAPI(resourcemetrics.APIConfig{Store: st, Summaries: summaries{
+	return resourcemetrics.NewAPI(resourcemetrics.APIConfig{Store: st, Summaries: summaries{
 		"a": {Node: nodeStats("a", 250, 1024), Pods: []resourcemetrics.PodStats{
 			pod("default", "web", topContainer("app", 250, 100), topContainer("sidecar", 5, 20))}},
 		"b": {Node: nodeStats("b", 2100, 4096), Pods: []resourcemetrics.PodStats{
 			pod("default", "busy", topContainer("app", 1500, 300)), pod("prod", "db", topContainer("db", 40, 1024))}},
 	}})
-	srv := apiserver.New(apiserver.Config{
-		Store: st, Proposer: prop, Authenticate: func(*http.Request) bool { return true },
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), APIServices: []apiserver.APIService{api.APIService()},
-	})
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return hs
 }
 
 func TestTopCommand(t *testing.T) {
