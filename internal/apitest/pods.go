@@ -2,6 +2,7 @@ package apitest
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -115,4 +116,14 @@ func (e *Env) PodExists(name string) (*corev1.Pod, bool) {
 		e.TB.Fatalf("get pod %s: %v", name, err)
 	}
 	return p, true
+}
+
+// PodNames are the pods' names, sorted.
+func PodNames(pods []corev1.Pod) []string {
+	var out []string
+	for _, p := range pods {
+		out = append(out, p.Name)
+	}
+	slices.Sort(out)
+	return out
 }

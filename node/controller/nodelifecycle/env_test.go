@@ -1,11 +1,9 @@
 package nodelifecycle
 
 import (
-	"slices"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -41,13 +39,4 @@ func (e *testEnv) createRS(name string, replicas int32) {
 	if _, err := e.CS.AppsV1().ReplicaSets("default").Create(e.Ctx, rs, metav1.CreateOptions{}); err != nil {
 		e.TB.Fatalf("create replicaset %s: %v", name, err)
 	}
-}
-
-func podNames(pods []corev1.Pod) []string {
-	var out []string
-	for _, p := range pods {
-		out = append(out, p.Name)
-	}
-	slices.Sort(out)
-	return out
 }

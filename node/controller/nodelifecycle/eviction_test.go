@@ -268,7 +268,7 @@ func TestEvictionReplacesPods(t *testing.T) {
 	e.RunLoop("eviction", ev.Run, ev.Ready())
 	e.createRS("web", 3)
 	pods := e.WantPods("web", 3)
-	old := podNames(pods)
+	old := apitest.PodNames(pods)
 	for i, p := range pods {
 		e.Bind(p.Name, []string{"n1", "n1", "n2"}[i])
 	}
@@ -282,7 +282,7 @@ func TestEvictionReplacesPods(t *testing.T) {
 	}
 	e.Eventually(10*time.Second, func() error {
 		pods := e.Pods("web")
-		names := podNames(pods)
+		names := apitest.PodNames(pods)
 		if len(pods) != 3 || !slices.Contains(names, onN2) {
 			return fmt.Errorf("pods %v, want 3 with %s", names, onN2)
 		}
@@ -296,7 +296,7 @@ func TestEvictionReplacesPods(t *testing.T) {
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("pods replaced after %v, before the eviction timeout", d)
 	}
-	if fresh := slices.DeleteFunc(podNames(e.Pods("web")), func(n string) bool { return slices.Contains(old, n) }); len(fresh) != 2 {
+	if fresh := slices.DeleteFunc(apitest.PodNames(e.Pods("web")), func(n string) bool { return slices.Contains(old, n) }); len(fresh) != 2 {
 		t.Errorf("new pods %v, want 2", fresh)
 	}
 }

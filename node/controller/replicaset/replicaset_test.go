@@ -32,15 +32,6 @@ func checkOwned(t *testing.T, pods []corev1.Pod, kind, apiVersion, name, uid str
 	}
 }
 
-func podNames(pods []corev1.Pod) []string {
-	var out []string
-	for _, p := range pods {
-		out = append(out, p.Name)
-	}
-	slices.Sort(out)
-	return out
-}
-
 func TestReplicaSetController(t *testing.T) {
 	e := newRSEnv(t)
 	c := e.startRS(0)
@@ -59,7 +50,7 @@ func TestReplicaSetController(t *testing.T) {
 		}
 		for _, ev := range evs {
 			if ev.Source.Component != "replicaset-controller" || ev.InvolvedObject.Kind != "ReplicaSet" ||
-				!slices.Contains(podNames(pods), ev.Message[len("Created pod: "):]) {
+				!slices.Contains(apitest.PodNames(pods), ev.Message[len("Created pod: "):]) {
 				return fmt.Errorf("event %s %q from %s about %s", ev.Reason, ev.Message, ev.Source.Component, ev.InvolvedObject.Kind)
 			}
 		}
@@ -135,8 +126,8 @@ func TestReplicaSetReleaseAndAdopt(t *testing.T) {
 	rs := e.createRS(rsTestReplicaSet("web", 3))
 	e.Eventually(10*time.Second, func() error {
 		pods := e.ownedPods(string(rs.UID))
-		if len(pods) != 3 || !slices.Contains(podNames(pods), orphan.Name) {
-			return fmt.Errorf("owned pods %v, want 3 with %s", podNames(pods), orphan.Name)
+		if len(pods) != 3 || !slices.Contains(apitest.PodNames(pods), orphan.Name) {
+			return fmt.Errorf("owned pods %v, want 3 with %s", apitest.PodNames(pods), orphan.Name)
 		}
 		return nil
 	})
@@ -158,8 +149,8 @@ func TestReplicaSetReleaseAndAdopt(t *testing.T) {
 		if len(p.OwnerReferences) != 0 {
 			return fmt.Errorf("released pod still has owners %+v", p.OwnerReferences)
 		}
-		if pods := e.ownedPods(string(rs.UID)); len(pods) != 3 || slices.Contains(podNames(pods), victim.Name) {
-			return fmt.Errorf("owned pods %v, want 3 without %s", podNames(pods), victim.Name)
+		if pods := e.ownedPods(string(rs.UID)); len(pods) != 3 || slices.Contains(apitest.PodNames(pods), victim.Name) {
+			return fmt.Errorf("owned pods %v, want 3 without %s", apitest.PodNames(pods), victim.Name)
 		}
 		return nil
 	})
@@ -170,7 +161,7 @@ func TestReplicaSetReleaseAndAdopt(t *testing.T) {
 	}
 	e.Eventually(10*time.Second, func() error {
 		if pods := e.ownedPods(string(rs.UID)); len(pods) != 3 || len(e.Pods("web")) != 3 {
-			return fmt.Errorf("owned pods %v, want 3", podNames(pods))
+			return fmt.Errorf("owned pods %v, want 3", apitest.PodNames(pods))
 		}
 		return nil
 	})

@@ -61,8 +61,8 @@ func TestReplicationController(t *testing.T) {
 	var created []corev1.Pod
 	e.Eventually(10*time.Second, func() error {
 		pods := e.ownedPods(string(rc.UID))
-		if len(pods) != 3 || !slices.Contains(podNames(pods), orphan.Name) {
-			return fmt.Errorf("owned pods %v, want 3 with %s", podNames(pods), orphan.Name)
+		if len(pods) != 3 || !slices.Contains(apitest.PodNames(pods), orphan.Name) {
+			return fmt.Errorf("owned pods %v, want 3 with %s", apitest.PodNames(pods), orphan.Name)
 		}
 		created = slices.DeleteFunc(pods, func(p corev1.Pod) bool { return p.Name == orphan.Name })
 		return nil
@@ -103,7 +103,7 @@ func TestReplicationController(t *testing.T) {
 			return fmt.Errorf("released pod still has owners %+v", p.OwnerReferences)
 		}
 		if pods := e.ownedPods(string(rc.UID)); len(pods) != 3 {
-			return fmt.Errorf("owned pods %v, want 3", podNames(pods))
+			return fmt.Errorf("owned pods %v, want 3", apitest.PodNames(pods))
 		}
 		return nil
 	})
@@ -120,7 +120,7 @@ func TestReplicationController(t *testing.T) {
 	e.Eventually(10*time.Second, func() error {
 		pods := e.Pods("kubia")
 		if len(pods) != 1 || pods[0].Name == created[0].Name {
-			return fmt.Errorf("pods %v, want one replacing %s", podNames(pods), created[0].Name)
+			return fmt.Errorf("pods %v, want one replacing %s", apitest.PodNames(pods), created[0].Name)
 		}
 		return nil
 	})
