@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller"
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 	"github.com/shoal-project/shoal/node/membership"
 )
 
@@ -266,7 +267,7 @@ func TestEvictionReplacesPods(t *testing.T) {
 	e.startRS()
 	ev := NewEviction(e.Deps, 300*time.Millisecond)
 	e.RunLoop("eviction", ev.Run, ev.Ready())
-	e.createRS("web", 3)
+	e.CreateReplicaSet(controllertest.ReplicaSet("web", 3))
 	pods := e.WantPods("web", 3)
 	old := apitest.PodNames(pods)
 	for i, p := range pods {

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/shoal-project/shoal/internal/apitest"
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
 // BenchmarkScaleTo1000 scales a ReplicaSet from 0 to 1,000 replicas and
@@ -28,7 +29,7 @@ func BenchmarkScaleTo1000(b *testing.B) {
 		if _, err := e.CS.CoreV1().Namespaces().Create(e.Ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		rs := rsTestReplicaSet("web", 0)
+		rs := controllertest.ReplicaSet("web", 0)
 		rs.Namespace = ns
 		if _, err := e.CS.AppsV1().ReplicaSets(ns).Create(e.Ctx, rs, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)

@@ -8,9 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/utils/ptr"
 
-	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
@@ -36,26 +34,6 @@ func (e *rsEnv) startRC() *ReplicationManager {
 	c := NewReplication(e.Deps)
 	e.RunLoop("replication controller", c.Run, c.Ready())
 	return c
-}
-
-func rsTestReplicaSet(name string, replicas int32) *appsv1.ReplicaSet {
-	return &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec: appsv1.ReplicaSetSpec{
-			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: apitest.Template(name),
-		},
-	}
-}
-
-func (e *rsEnv) createRS(rs *appsv1.ReplicaSet) *appsv1.ReplicaSet {
-	e.TB.Helper()
-	got, err := e.CS.AppsV1().ReplicaSets(rs.Namespace).Create(e.Ctx, rs, metav1.CreateOptions{})
-	if err != nil {
-		e.TB.Fatalf("create replicaset %s: %v", rs.Name, err)
-	}
-	return got
 }
 
 func (e *rsEnv) getRS(name string) *appsv1.ReplicaSet {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/shoal-project/shoal/internal/apitest"
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
 // rsPod builds a pod for the ordering tests.
@@ -241,7 +242,7 @@ func TestReplicaExpectations(t *testing.T) {
 }
 
 func TestReplicaStatusFor(t *testing.T) {
-	rs := rsTestReplicaSet("web", 3)
+	rs := controllertest.ReplicaSet("web", 3)
 	rs.Generation = 4
 	rs.Spec.MinReadySeconds = 10
 	now := apitest.T0.Add(time.Minute)
@@ -276,7 +277,7 @@ func equalStatus(a, b appsv1.ReplicaSetStatus) bool {
 }
 
 func TestReplicaPodFromTemplate(t *testing.T) {
-	rs := rsTestReplicaSet("web-5d8c6f7b9", 1)
+	rs := controllertest.ReplicaSet("web-5d8c6f7b9", 1)
 	rs.UID = "rs-uid"
 	rs.Spec.Template.Annotations = map[string]string{"a": "b"}
 	p := podFromTemplate(rs, replicaSetKind.gvk)

@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/shoal-project/shoal/internal/apitest"
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
 // checkOwned fails unless every pod is named <owner>-xxxxx and controlled
@@ -35,7 +36,7 @@ func checkOwned(t *testing.T, pods []corev1.Pod, kind, apiVersion, name, uid str
 func TestReplicaSetController(t *testing.T) {
 	e := newRSEnv(t)
 	c := e.startRS(0)
-	rs := e.createRS(rsTestReplicaSet("web", 3))
+	rs := e.CreateReplicaSet(controllertest.ReplicaSet("web", 3))
 
 	pods := e.WantPods("web", 3)
 	checkOwned(t, pods, "ReplicaSet", "apps/v1", "web", string(rs.UID))
@@ -123,7 +124,7 @@ func TestReplicaSetReleaseAndAdopt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := e.createRS(rsTestReplicaSet("web", 3))
+	rs := e.CreateReplicaSet(controllertest.ReplicaSet("web", 3))
 	e.Eventually(10*time.Second, func() error {
 		pods := e.ownedPods(string(rs.UID))
 		if len(pods) != 3 || !slices.Contains(apitest.PodNames(pods), orphan.Name) {
@@ -171,9 +172,9 @@ func TestReplicaSetReadyAndAvailable(t *testing.T) {
 	e := newRSEnv(t)
 	e.Clock.Set(apitest.T0)
 	c := e.startRS(0)
-	rs := rsTestReplicaSet("web", 3)
+	rs := controllertest.ReplicaSet("web", 3)
 	rs.Spec.MinReadySeconds = 30
-	e.createRS(rs)
+	e.CreateReplicaSet(rs)
 	pods := e.WantPods("web", 3)
 
 	status := func(ready, available int32) {
@@ -204,7 +205,7 @@ func TestReplicaSetReadyAndAvailable(t *testing.T) {
 func TestReplicaSetNoDoubleCreate(t *testing.T) {
 	e := newRSEnv(t)
 	c := e.startRS(20 * time.Millisecond) // a resync every 20ms
-	rs := e.createRS(rsTestReplicaSet("web", 20))
+	rs := e.CreateReplicaSet(controllertest.ReplicaSet("web", 20))
 	e.WantPods("web", 20)
 	// Many resyncs (and the status writes' own events) later, still 20.
 	deadline := time.Now().Add(500 * time.Millisecond)
@@ -228,7 +229,7 @@ func TestReplicaSetNoDoubleCreate(t *testing.T) {
 func TestReplicaSetExpectationsHold(t *testing.T) {
 	e := newRSEnv(t)
 	c := New(e.Deps)
-	e.createRS(rsTestReplicaSet("web", 2))
+	e.CreateReplicaSet(controllertest.ReplicaSet("web", 2))
 	// As if creates had returned at an index the store has not reached.
 	c.expect.expect("default/web", 1, time.Now())
 	c.expect.created("default/web", e.Store.Index()+1000, time.Now())
@@ -261,7 +262,7 @@ func TestReplicaSetScaleUpBurst(t *testing.T) {
 	e := newRSEnv(t)
 	c := New(e.Deps)
 	c.burst = 7
-	e.createRS(rsTestReplicaSet("web", 10))
+	e.CreateReplicaSet(controllertest.ReplicaSet("web", 10))
 	e.Synced()
 	if err := c.sync(e.Ctx, "default/web"); err != nil {
 		t.Fatal(err)
