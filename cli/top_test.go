@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -51,25 +50,12 @@ func topAPI(t *testing.T) *httptest.Server {
 	e := apitest.New(t, apitest.WithoutAuth(), apitest.WithAPI(func(c *apiserver.Config) {
 		c.APIServices = []apiserver.APIService{topMetricsAPI(c.Store).APIService()}
 	}))
-	prop := consensus.NewLocalProposer(e.Store)
-	put := func(resource, ns, name string, created time.Time, obj any) {
-		raw, err := json.Marshal(obj)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := prop.Propose(context.Background(), &consensus.Command{
-			Op: consensus.OpCreate, Resource: resource, Namespace: ns, Name: name, Object: raw,
-			UID: "uid-" + name, Time: created.UTC().Format(time.RFC3339),
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, n := range []struct {
 		name, zone string
 		cpu, mem   string
 	}{{"a", "east", "2", "8Gi"}, {"b", "west", "4", "16Gi"}, {"c", "west", "2", "8Gi"}} {
 		res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(n.cpu), corev1.ResourceMemory: resource.MustParse(n.mem)}
-		put("nodes", "", n.name, time.Now(), &corev1.Node{
+		e.Seed("nodes", "", n.name, "uid-"+n.name, time.Now(), &corev1.Node{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
 			ObjectMeta: metav1.ObjectMeta{Name: n.name, Labels: map[string]string{"zone": n.zone}},
 			Status: corev1.NodeStatus{Capacity: res, Allocatable: res,
@@ -77,7 +63,7 @@ func topAPI(t *testing.T) *httptest.Server {
 		})
 	}
 	for _, ns := range []string{"prod", "stale"} { // default is apitest's
-		put("namespaces", "", ns, time.Now(), &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		e.Seed("namespaces", "", ns, "uid-"+ns, time.Now(), &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	}
 	for _, p := range []struct {
 		ns, name, node, app string
@@ -86,7 +72,7 @@ func topAPI(t *testing.T) *httptest.Server {
 		{"default", "web", "a", "web", time.Hour}, {"default", "busy", "b", "burn", time.Hour},
 		{"default", "new", "b", "web", 0}, {"prod", "db", "b", "db", time.Hour}, {"stale", "old", "b", "old", time.Hour},
 	} {
-		put("pods", p.ns, p.name, time.Now().Add(-p.age), &corev1.Pod{
+		e.Seed("pods", p.ns, p.name, "uid-"+p.name, time.Now().Add(-p.age), &corev1.Pod{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 			ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: p.ns, Labels: map[string]string{"app": p.app}},
 			Spec:       corev1.PodSpec{NodeName: p.node, Containers: []corev1.Container{{Name: "app", Image: "busybox"}}},
