@@ -27,7 +27,7 @@ func TestLoopIntakeAcrossRelist(t *testing.T) {
 	e.start()
 	old := e.createPod(testPod("old", "busybox:1.36"))
 	e.eventually("pod old Running", func() (bool, string) {
-		p := e.pod("old")
+		p := e.GetPod("old")
 		return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
 	})
 	if !e.hasSandbox(old.UID) {
@@ -60,7 +60,7 @@ func TestLoopIntakeAcrossRelist(t *testing.T) {
 	copyStore(t, ahead, e.Store)
 
 	e.eventually("pod new Running", func() (bool, string) {
-		p := e.pod("new")
+		p := e.GetPod("new")
 		return p.Status.Phase == corev1.PodRunning && p.UID == created.UID, string(p.Status.Phase)
 	})
 	e.eventually("pod old stopped", func() (bool, string) {

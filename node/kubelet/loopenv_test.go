@@ -167,15 +167,6 @@ func (e *loopEnv) eventually(what string, cond func() (bool, string)) {
 	e.t.Fatalf("timed out waiting for %s: %s", what, why)
 }
 
-func (e *loopEnv) pod(name string) *corev1.Pod {
-	e.t.Helper()
-	p, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, name, metav1.GetOptions{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return p
-}
-
 // events lists the events about a pod as "Type Reason fieldPath: message".
 func (e *loopEnv) events(name string) []corev1.Event {
 	e.t.Helper()

@@ -70,7 +70,7 @@ func (g *gatedRuntime) peakInFlight() int {
 
 func running(e *loopEnv, name string) func() (bool, string) {
 	return func() (bool, string) {
-		p := e.pod(name)
+		p := e.GetPod(name)
 		return p.Status.Phase == corev1.PodRunning, fmt.Sprintf("phase %q", p.Status.Phase)
 	}
 }
@@ -123,7 +123,7 @@ func TestStartGateSlowPullDoesNotBlockOthers(t *testing.T) {
 	}
 	e.createPod(testPod("quick", "busybox:1.36"))
 	e.eventually("quick Running while slow's pull hangs", running(e, "quick"))
-	if p := e.pod("slow"); p.Status.Phase == corev1.PodRunning {
+	if p := e.GetPod("slow"); p.Status.Phase == corev1.PodRunning {
 		t.Fatalf("slow is Running before its pull finished")
 	}
 	close(g.pullRelease)

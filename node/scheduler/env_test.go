@@ -53,16 +53,6 @@ func (e *env) pod(name, cpu, mem string, opts ...func(*corev1.Pod)) *corev1.Pod 
 	return got
 }
 
-// getPod reads a pod back through the API.
-func (e *env) getPod(name string) *corev1.Pod {
-	e.TB.Helper()
-	p, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, name, metav1.GetOptions{})
-	if err != nil {
-		e.TB.Fatalf("get pod %s: %v", name, err)
-	}
-	return p
-}
-
 func podScheduled(p *corev1.Pod) *corev1.PodCondition {
 	for i := range p.Status.Conditions {
 		if p.Status.Conditions[i].Type == corev1.PodScheduled {
@@ -74,7 +64,7 @@ func podScheduled(p *corev1.Pod) *corev1.PodCondition {
 
 // bound returns an error until pod name is bound with PodScheduled=True.
 func (e *env) bound(name string) error {
-	p := e.getPod(name)
+	p := e.GetPod(name)
 	if p.Spec.NodeName == "" {
 		return fmt.Errorf("pod %s not bound", name)
 	}

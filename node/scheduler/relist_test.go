@@ -56,7 +56,7 @@ func TestPodArrivingWithRelist(t *testing.T) {
 	e.pod("after", "100m", "")
 	e.Eventually(10*time.Second, func() error { return e.bound("after") })
 	for _, name := range []string{"before", "late", "after"} {
-		if c := podScheduled(e.getPod(name)); c == nil || c.Status != corev1.ConditionTrue {
+		if c := podScheduled(e.GetPod(name)); c == nil || c.Status != corev1.ConditionTrue {
 			t.Errorf("%s: PodScheduled %+v, want True", name, c)
 		}
 	}

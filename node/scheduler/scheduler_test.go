@@ -45,13 +45,13 @@ func TestScheduler(t *testing.T) {
 	})
 	perNode := map[string]int{}
 	for _, n := range names {
-		perNode[e.getPod(n).Spec.NodeName]++
+		perNode[e.GetPod(n).Spec.NodeName]++
 	}
 	if len(perNode) != 3 || perNode["node-a"] != 2 || perNode["node-b"] != 2 || perNode["node-c"] != 2 {
 		t.Errorf("pods per node = %v, want 2 on each of 3 nodes", perNode)
 	}
 	e.Eventually(10*time.Second, func() error {
-		p := e.getPod("web-0")
+		p := e.GetPod("web-0")
 		evs := e.events("web-0", "Scheduled")
 		if len(evs) != 1 {
 			return fmt.Errorf("%d Scheduled events for web-0, want 1", len(evs))
@@ -69,7 +69,7 @@ func TestScheduler(t *testing.T) {
 	e.pod("huge", "", "64Gi")
 	const msg = "0/3 nodes are available: 3 Insufficient memory."
 	e.Eventually(10*time.Second, func() error {
-		p := e.getPod("huge")
+		p := e.GetPod("huge")
 		c := podScheduled(p)
 		if p.Spec.NodeName != "" || c == nil || c.Status != corev1.ConditionFalse || c.Reason != corev1.PodReasonUnschedulable || c.Message != msg {
 			return fmt.Errorf("huge: nodeName %q, PodScheduled %+v; want unbound, False/Unschedulable %q", p.Spec.NodeName, c, msg)
@@ -81,10 +81,10 @@ func TestScheduler(t *testing.T) {
 		return nil
 	})
 	// Other changes retry it, but the verdict is not written again.
-	rv := e.getPod("huge").ResourceVersion
+	rv := e.GetPod("huge").ResourceVersion
 	e.pod("small", "", "")
 	e.Eventually(10*time.Second, func() error { return e.bound("small") })
-	if got := e.getPod("huge").ResourceVersion; got != rv {
+	if got := e.GetPod("huge").ResourceVersion; got != rv {
 		t.Errorf("huge was written again (resourceVersion %s -> %s) with an unchanged verdict", rv, got)
 	}
 	if n := len(e.events("huge", "FailedScheduling")); n != 1 {
@@ -94,7 +94,7 @@ func TestScheduler(t *testing.T) {
 	// A node big enough takes it.
 	e.readyNode("node-big", "8", "128Gi")
 	e.Eventually(10*time.Second, func() error { return e.bound("huge") })
-	if n := e.getPod("huge").Spec.NodeName; n != "node-big" {
+	if n := e.GetPod("huge").Spec.NodeName; n != "node-big" {
 		t.Errorf("huge bound to %s, want node-big", n)
 	}
 }
@@ -115,7 +115,7 @@ func TestNoOvercommit(t *testing.T) {
 		perNode := map[string]int{}
 		var unsched []string
 		for i := range 7 {
-			p := e.getPod(fmt.Sprintf("p-%d", i))
+			p := e.GetPod(fmt.Sprintf("p-%d", i))
 			c := podScheduled(p)
 			switch {
 			case p.Spec.NodeName != "" && c != nil && c.Status == corev1.ConditionTrue:
@@ -164,16 +164,16 @@ func TestFilteredNodes(t *testing.T) {
 		withToleration(corev1.Toleration{Key: "gpu", Operator: corev1.TolerationOpExists}))
 	e.pod("wants-nvme", "", "", func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"disk": "nvme"} })
 	e.Eventually(10*time.Second, func() error { return e.bound("wants-ssd") })
-	if n := e.getPod("wants-ssd").Spec.NodeName; n != "ssd" {
+	if n := e.GetPod("wants-ssd").Spec.NodeName; n != "ssd" {
 		t.Errorf("wants-ssd on %s, want ssd", n)
 	}
 	e.Eventually(10*time.Second, func() error { return e.bound("wants-gpu") })
-	if n := e.getPod("wants-gpu").Spec.NodeName; n != "gpu" {
+	if n := e.GetPod("wants-gpu").Spec.NodeName; n != "gpu" {
 		t.Errorf("wants-gpu on %s, want gpu", n)
 	}
 	const msg = "0/5 nodes are available: 1 node(s) had untolerated taint {gpu: true}, 1 node(s) not ready, 1 node(s) were unschedulable, 2 node(s) didn't match Pod's node affinity/selector."
 	e.Eventually(10*time.Second, func() error {
-		c := podScheduled(e.getPod("wants-nvme"))
+		c := podScheduled(e.GetPod("wants-nvme"))
 		if c == nil || c.Message != msg {
 			return fmt.Errorf("wants-nvme PodScheduled %+v, want message %q", c, msg)
 		}
@@ -194,7 +194,7 @@ func TestBindingSubresource(t *testing.T) {
 		if err := e.bound("a"); err != nil {
 			return err
 		}
-		c := podScheduled(e.getPod("b"))
+		c := podScheduled(e.GetPod("b"))
 		if c == nil || c.Message != "0/1 nodes are available: 1 Insufficient cpu." {
 			return fmt.Errorf("b: PodScheduled %+v, want Insufficient cpu", c)
 		}
