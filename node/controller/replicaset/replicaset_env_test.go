@@ -1,14 +1,18 @@
 package replicaset
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
@@ -77,4 +81,28 @@ func (e *rsEnv) ownedPods(uid string) []corev1.Pod {
 		}
 	}
 	return out
+}
+
+// releaseByRelabel relabels pod name app=debug, out of its controller's
+// selector, and waits until the pod has no owner and the controller with
+// uid owns want pods again, the released one not among them.
+func (e *rsEnv) releaseByRelabel(name, uid string, want int) {
+	e.TB.Helper()
+	patch := []byte(`{"metadata":{"labels":{"app":"debug"}}}`)
+	if _, err := e.CS.CoreV1().Pods("default").Patch(e.Ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		e.TB.Fatal(err)
+	}
+	e.Eventually(10*time.Second, func() error {
+		p, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(p.OwnerReferences) != 0 {
+			return fmt.Errorf("released pod still has owners %+v", p.OwnerReferences)
+		}
+		if pods := e.ownedPods(uid); len(pods) != want || slices.Contains(apitest.PodNames(pods), name) {
+			return fmt.Errorf("owned pods %v, want %d without %s", apitest.PodNames(pods), want, name)
+		}
+		return nil
+	})
 }

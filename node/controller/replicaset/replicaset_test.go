@@ -138,25 +138,9 @@ func TestReplicaSetReleaseAndAdopt(t *testing.T) {
 
 	// A pod whose labels change is released, and replaced.
 	victim := e.ownedPods(string(rs.UID))[0]
-	patch := []byte(`{"metadata":{"labels":{"app":"debug"}}}`)
-	if _, err := e.CS.CoreV1().Pods("default").Patch(e.Ctx, victim.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e.Eventually(10*time.Second, func() error {
-		p, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, victim.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if len(p.OwnerReferences) != 0 {
-			return fmt.Errorf("released pod still has owners %+v", p.OwnerReferences)
-		}
-		if pods := e.ownedPods(string(rs.UID)); len(pods) != 3 || slices.Contains(apitest.PodNames(pods), victim.Name) {
-			return fmt.Errorf("owned pods %v, want 3 without %s", apitest.PodNames(pods), victim.Name)
-		}
-		return nil
-	})
+	e.releaseByRelabel(victim.Name, string(rs.UID), 3)
 	// Put back, it is adopted again, and the surplus pod deleted.
-	patch = []byte(`{"metadata":{"labels":{"app":"web"}}}`)
+	patch := []byte(`{"metadata":{"labels":{"app":"web"}}}`)
 	if _, err := e.CS.CoreV1().Pods("default").Patch(e.Ctx, victim.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}

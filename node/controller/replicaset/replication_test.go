@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
@@ -90,23 +89,7 @@ func TestReplicationController(t *testing.T) {
 	})
 
 	// A pod whose labels change is released and replaced.
-	patch := []byte(`{"metadata":{"labels":{"app":"debug"}}}`)
-	if _, err := e.CS.CoreV1().Pods("default").Patch(e.Ctx, orphan.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e.Eventually(10*time.Second, func() error {
-		p, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, orphan.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if len(p.OwnerReferences) != 0 {
-			return fmt.Errorf("released pod still has owners %+v", p.OwnerReferences)
-		}
-		if pods := e.ownedPods(string(rc.UID)); len(pods) != 3 {
-			return fmt.Errorf("owned pods %v, want 3", apitest.PodNames(pods))
-		}
-		return nil
-	})
+	e.releaseByRelabel(orphan.Name, string(rc.UID), 3)
 
 	// Scale to 1 keeps the ready pod; a deleted pod is replaced.
 	e.scaleRC("kubia", 1)
