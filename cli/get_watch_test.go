@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,10 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/internal/apitest"
 )
 
 // syncBuffer is a buffer one goroutine writes while the test reads it.
@@ -164,7 +161,7 @@ func TestGetWatchChangeBeforeWatch(t *testing.T) {
 			ctx := context.Background()
 			var cs kubernetes.Interface
 			var once sync.Once
-			srv := watchAPI(t, func(w http.ResponseWriter, r *http.Request) bool {
+			srv, apiCS := watchAPI(t, func(w http.ResponseWriter, r *http.Request) bool {
 				if r.URL.Query().Get("watch") != "true" {
 					return false
 				}
@@ -181,13 +178,7 @@ func TestGetWatchChangeBeforeWatch(t *testing.T) {
 				})
 				return handled
 			})
-			var err error
-			if cs, err = kubernetes.NewForConfig(&rest.Config{Host: srv.URL}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			cs = apiCS
 			web := testPod("web", nil)
 			web.Status.Phase = corev1.PodPending
 			if _, err := cs.CoreV1().Pods("default").Create(ctx, web, metav1.CreateOptions{}); err != nil {
@@ -236,22 +227,14 @@ func waitLines(t *testing.T, out *syncBuffer, want []string) {
 
 // watchAPI is realAPI with intercept asked first about every request; it
 // returns true when it has answered.
-func watchAPI(t *testing.T, intercept func(http.ResponseWriter, *http.Request) bool) *httptest.Server {
+func watchAPI(t *testing.T, intercept func(http.ResponseWriter, *http.Request) bool) (*httptest.Server, kubernetes.Interface) {
 	t.Helper()
-	st := consensus.NewStore()
-	api := apiserver.New(apiserver.Config{
-		Store: st, Proposer: consensus.NewLocalProposer(st),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	h := api.Handler()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !intercept(w, r) {
-			h.ServeHTTP(w, r)
-		}
+	e := apitest.New(t, apitest.WithoutAuth(), apitest.WithHandler(func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !intercept(w, r) {
+				h.ServeHTTP(w, r)
+			}
+		})
 	}))
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	return srv
+	return e.Server, e.CS
 }

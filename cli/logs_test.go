@@ -1,20 +1,20 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/streaming"
 	"github.com/shoal-project/shoal/node/streaming/streamingtest"
@@ -41,7 +41,7 @@ func streamingAPI(t *testing.T) (*streamingtest.Runtime, *httptest.Server) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	node := streaming.NewNodeServer(streaming.NodeServerConfig{Runtime: rt, Locate: locate, Logger: logger})
 
-	st := consensus.NewStore()
+	e := nodeAAPI(t, node)
 	front := map[string]string{"tier": "front"}
 	for _, p := range []struct {
 		name       string
@@ -58,25 +58,24 @@ func streamingAPI(t *testing.T) (*streamingtest.Runtime, *httptest.Server) {
 		for _, c := range p.containers {
 			pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: c, Image: "busybox"})
 		}
-		raw, _ := json.Marshal(&pod)
-		if _, err := consensus.NewLocalProposer(st).Propose(context.Background(), &consensus.Command{
-			Op: consensus.OpCreate, Resource: "pods", Namespace: "default", Name: p.name, Object: raw,
-			UID: "uid-" + p.name, Time: "2024-01-02T03:04:05Z",
-		}); err != nil {
-			t.Fatal(err)
-		}
+		e.Seed("pods", "default", p.name, "uid-"+p.name, seedTime, &pod)
 	}
-	px := streaming.NewProxy(streaming.ProxyConfig{
-		Store: st, Local: "a", LocalHandler: node, Logger: logger,
-		NodeAddr: func(string) (string, bool) { return "", false },
-	})
-	api := apiserver.New(apiserver.Config{Store: st, Proposer: consensus.NewLocalProposer(st), Logger: logger, Subresources: px.Handlers()})
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	return rt, srv
+	return rt, e.Server
+}
+
+// seedTime is when the streaming tests' pods were created.
+var seedTime = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// nodeAAPI is apitest's API server on node "a", whose pods/log, exec,
+// attach and portforward go through streaming's proxy to node.
+func nodeAAPI(t *testing.T, node http.Handler) *apitest.Env {
+	t.Helper()
+	return apitest.New(t, apitest.WithoutAuth(), apitest.WithAPI(func(c *apiserver.Config) {
+		c.Subresources = streaming.NewProxy(streaming.ProxyConfig{
+			Store: c.Store, Local: "a", LocalHandler: node, Logger: slog.New(slog.DiscardHandler),
+			NodeAddr: func(string) (string, bool) { return "", false },
+		}).Handlers()
+	}))
 }
 
 // streamingApp is an App with stdin talking to streamingAPI.

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,8 +18,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/streaming"
 	"github.com/shoal-project/shoal/node/streaming/streamingtest"
 )
@@ -59,35 +56,20 @@ func portForwardAPI(t *testing.T) (apiURL, appPort string) {
 
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	node := streaming.NewNodeServer(streaming.NodeServerConfig{Runtime: streamingtest.New(), Logger: logger})
-	st := consensus.NewStore()
+	e := nodeAAPI(t, node)
 	for _, p := range []struct {
 		name  string
 		phase corev1.PodPhase
 	}{{"web", corev1.PodRunning}, {"pending", corev1.PodPending}} {
-		raw, _ := json.Marshal(&corev1.Pod{
+		e.Seed("pods", "default", p.name, "uid-"+p.name, seedTime, &corev1.Pod{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 			ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: "default"},
 			Spec: corev1.PodSpec{NodeName: "a", Containers: []corev1.Container{{Name: "app", Image: "x",
 				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: port}, {Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP}}}}},
 			Status: corev1.PodStatus{Phase: p.phase, PodIP: "127.0.0.1"},
 		})
-		if _, err := consensus.NewLocalProposer(st).Propose(context.Background(), &consensus.Command{
-			Op: consensus.OpCreate, Resource: "pods", Namespace: "default", Name: p.name, Object: raw,
-			UID: "uid-" + p.name, Time: "2024-01-02T03:04:05Z",
-		}); err != nil {
-			t.Fatal(err)
-		}
 	}
-	px := streaming.NewProxy(streaming.ProxyConfig{
-		Store: st, Local: "a", LocalHandler: node, Logger: logger,
-		NodeAddr: func(string) (string, bool) { return "", false },
-	})
-	api := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Proposer: consensus.NewLocalProposer(st), Logger: logger, Subresources: px.Handlers()}).Handler())
-	t.Cleanup(func() {
-		api.CloseClientConnections()
-		api.Close()
-	})
-	return api.URL, appPort
+	return e.Server.URL, appPort
 }
 
 // TestPortForwardCommand runs `shoal port-forward pod/web :http` until

@@ -1,20 +1,13 @@
 package cli
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/internal/apitest"
 )
 
 // realAPI is shoal's own API server over an in-memory store, for the
@@ -22,25 +15,8 @@ import (
 // real columns, status updates.
 func realAPI(t *testing.T) (*httptest.Server, kubernetes.Interface) {
 	t.Helper()
-	st := consensus.NewStore()
-	api := apiserver.New(apiserver.Config{
-		Store: st, Proposer: consensus.NewLocalProposer(st),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
-	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return srv, cs
+	e := apitest.New(t, apitest.WithoutAuth())
+	return e.Server, e.CS
 }
 
 // realAPIApp is an App talking to realAPI, and a client to set the scene.

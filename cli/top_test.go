@@ -2,11 +2,7 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -17,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/resourcemetrics"
 )
@@ -50,34 +47,23 @@ func topContainer(name string, millicores, mib uint64) resourcemetrics.Container
 // prod/db (b: 40m 1024Mi), stale/old (b, no figures, created long ago).
 func topAPI(t *testing.T) *httptest.Server {
 	t.Helper()
-	st := consensus.NewStore()
-	prop := consensus.NewLocalProposer(st)
-	put := func(resource, ns, name string, created time.Time, obj any) {
-		raw, err := json.Marshal(obj)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := prop.Propose(context.Background(), &consensus.Command{
-			Op: consensus.OpCreate, Resource: resource, Namespace: ns, Name: name, Object: raw,
-			UID: "uid-" + name, Time: created.UTC().Format(time.RFC3339),
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e := apitest.New(t, apitest.WithoutAuth(), apitest.WithAPI(func(c *apiserver.Config) {
+		c.APIServices = []apiserver.APIService{topMetricsAPI(c.Store).APIService()}
+	}))
 	for _, n := range []struct {
 		name, zone string
 		cpu, mem   string
 	}{{"a", "east", "2", "8Gi"}, {"b", "west", "4", "16Gi"}, {"c", "west", "2", "8Gi"}} {
 		res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(n.cpu), corev1.ResourceMemory: resource.MustParse(n.mem)}
-		put("nodes", "", n.name, time.Now(), &corev1.Node{
+		e.Seed("nodes", "", n.name, "uid-"+n.name, time.Now(), &corev1.Node{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
 			ObjectMeta: metav1.ObjectMeta{Name: n.name, Labels: map[string]string{"zone": n.zone}},
 			Status: corev1.NodeStatus{Capacity: res, Allocatable: res,
 				Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
 		})
 	}
-	for _, ns := range []string{"default", "prod", "stale"} {
-		put("namespaces", "", ns, time.Now(), &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	for _, ns := range []string{"prod", "stale"} { // default is apitest's
+		e.Seed("namespaces", "", ns, "uid-"+ns, time.Now(), &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	}
 	for _, p := range []struct {
 		ns, name, node, app string
@@ -86,13 +72,18 @@ func topAPI(t *testing.T) *httptest.Server {
 		{"default", "web", "a", "web", time.Hour}, {"default", "busy", "b", "burn", time.Hour},
 		{"default", "new", "b", "web", 0}, {"prod", "db", "b", "db", time.Hour}, {"stale", "old", "b", "old", time.Hour},
 	} {
-		put("pods", p.ns, p.name, time.Now().Add(-p.age), &corev1.Pod{
+		e.Seed("pods", p.ns, p.name, "uid-"+p.name, time.Now().Add(-p.age), &corev1.Pod{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 			ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: p.ns, Labels: map[string]string{"app": p.app}},
 			Spec:       corev1.PodSpec{NodeName: p.node, Containers: []corev1.Container{{Name: "app", Image: "busybox"}}},
 			Status:     corev1.PodStatus{Phase: corev1.PodRunning},
 		})
 	}
+	return e.Server
+}
+
+// topMetricsAPI is the metrics API over st with topAPI's figures.
+func topMetricsAPI(st *consensus.Store) *resourcemetrics.API {
 	pod := func(ns, name string, cs ...resourcemetrics.ContainerStats) resourcemetrics.PodStats {
 		return resourcemetrics.PodStats{PodRef: resourcemetrics.PodReference{Namespace: ns, Name: name, UID: "uid-" + name}, Containers: cs}
 	}
@@ -100,19 +91,12 @@ func topAPI(t *testing.T) *httptest.Server {
 		cpu, mem := topUsage(millicores, mib)
 		return resourcemetrics.NodeStats{NodeName: name, CPU: cpu, Memory: mem}
 	}
-	api := resourcemetrics.NewAPI(resourcemetrics.APIConfig{Store: st, Summaries: summaries{
+	return resourcemetrics.NewAPI(resourcemetrics.APIConfig{Store: st, Summaries: summaries{
 		"a": {Node: nodeStats("a", 250, 1024), Pods: []resourcemetrics.PodStats{
 			pod("default", "web", topContainer("app", 250, 100), topContainer("sidecar", 5, 20))}},
 		"b": {Node: nodeStats("b", 2100, 4096), Pods: []resourcemetrics.PodStats{
 			pod("default", "busy", topContainer("app", 1500, 300)), pod("prod", "db", topContainer("db", 40, 1024))}},
 	}})
-	srv := apiserver.New(apiserver.Config{
-		Store: st, Proposer: prop, Authenticate: func(*http.Request) bool { return true },
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), APIServices: []apiserver.APIService{api.APIService()},
-	})
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return hs
 }
 
 func TestTopCommand(t *testing.T) {

@@ -3,42 +3,19 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-
-	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver"
 )
-
-// workloadAPI is a real API server over a fresh store with the default
-// namespace, and a clientset to check what the commands wrote.
-func workloadAPI(t *testing.T) (*httptest.Server, kubernetes.Interface) {
-	t.Helper()
-	st := consensus.NewStore()
-	api := apiserver.New(apiserver.Config{Store: st, Proposer: consensus.NewLocalProposer(st), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
-	cs := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
-	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return srv, cs
-}
 
 // TestWorkloadCommands runs the tutorial's write commands against a real
 // API server and checks what they stored and printed: create deployment,
 // scale, set image, label, annotate, expose.
 func TestWorkloadCommands(t *testing.T) {
 	isolateKubeconfig(t)
-	srv, cs := workloadAPI(t)
+	srv, cs := realAPI(t)
 	ta := newTestApp(t, Deps{})
 	ctx := context.Background()
 	run := func(want string, args ...string) {
@@ -111,7 +88,7 @@ func TestWorkloadCommands(t *testing.T) {
 // TestGetTemplates checks the tutorial's -o go-template and jsonpath forms.
 func TestGetTemplates(t *testing.T) {
 	isolateKubeconfig(t)
-	srv, cs := workloadAPI(t)
+	srv, cs := realAPI(t)
 	ctx := context.Background()
 	for _, n := range []string{"a", "b"} {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: n}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
@@ -149,7 +126,7 @@ func TestGetTemplates(t *testing.T) {
 // deployment, against a real API server.
 func TestRolloutPauseResumeRestart(t *testing.T) {
 	isolateKubeconfig(t)
-	srv, cs := workloadAPI(t)
+	srv, cs := realAPI(t)
 	ta := newTestApp(t, Deps{})
 	ctx := context.Background()
 	run := func(want string, args ...string) {
@@ -186,7 +163,7 @@ func TestRolloutPauseResumeRestart(t *testing.T) {
 
 func TestVersionAndAPIResources(t *testing.T) {
 	isolateKubeconfig(t)
-	srv, _ := workloadAPI(t)
+	srv, _ := realAPI(t)
 	ta := newTestApp(t, Deps{})
 	if err := ta.run("version", "--server", srv.URL, "--data-dir", t.TempDir()); err != nil {
 		t.Fatal(err)

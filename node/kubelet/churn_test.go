@@ -13,13 +13,13 @@ func TestLoopNoStatusChurn(t *testing.T) {
 	e.start()
 	e.createPod(testPod("steady", "busybox:1.36"))
 	e.eventually("Running", func() (bool, string) {
-		p := e.pod("steady")
+		p := e.GetPod("steady")
 		return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
 	})
 	time.Sleep(100 * time.Millisecond)
-	rv := e.pod("steady").ResourceVersion
+	rv := e.GetPod("steady").ResourceVersion
 	time.Sleep(500 * time.Millisecond) // many PodSync periods and two resyncs
-	if got := e.pod("steady").ResourceVersion; got != rv {
+	if got := e.GetPod("steady").ResourceVersion; got != rv {
 		t.Errorf("status rewritten without a change: resourceVersion %s -> %s", rv, got)
 	}
 }

@@ -198,17 +198,17 @@ func TestNodeStatusHeartbeats(t *testing.T) {
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	e.tune = func(tu *Tuning) { tu.NodeStatusUpdate = 20 * time.Millisecond }
 	// The leader's Ready comes first; the kubelet's conditions go before it.
-	n, err := e.cs.CoreV1().Nodes().Get(e.ctx, testNode, metav1.GetOptions{})
+	n, err := e.CS.CoreV1().Nodes().Get(e.Ctx, testNode, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}
-	if _, err := e.cs.CoreV1().Nodes().UpdateStatus(e.ctx, n, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().Nodes().UpdateStatus(e.Ctx, n, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.start()
 	node := func() *corev1.Node {
-		n, err := e.cs.CoreV1().Nodes().Get(e.ctx, testNode, metav1.GetOptions{})
+		n, err := e.CS.CoreV1().Nodes().Get(e.Ctx, testNode, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +243,7 @@ func TestNodeStatusHeartbeats(t *testing.T) {
 		t.Errorf("conditions in the order %v, want Ready last as in Kubernetes", order)
 	}
 	e.eventually("the node events", func() (bool, string) {
-		l, err := e.cs.CoreV1().Events("default").List(e.ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Node,involvedObject.name=" + testNode})
+		l, err := e.CS.CoreV1().Events("default").List(e.Ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Node,involvedObject.name=" + testNode})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -256,7 +256,7 @@ func TestNodeStatusHeartbeats(t *testing.T) {
 	})
 	// As the kubelet's recordNodeStatusEvent: about the Node, its name
 	// standing for its uid, from the kubelet of this node, once each.
-	l, err := e.cs.CoreV1().Events("default").List(e.ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Node"})
+	l, err := e.CS.CoreV1().Events("default").List(e.Ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Node"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestNodeStatusReportsPressure(t *testing.T) {
 	}
 	e.start()
 	e.eventually("MemoryPressure True", func() (bool, string) {
-		n, err := e.cs.CoreV1().Nodes().Get(e.ctx, testNode, metav1.GetOptions{})
+		n, err := e.CS.CoreV1().Nodes().Get(e.Ctx, testNode, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -309,7 +309,7 @@ func TestNodeStatusReportsPressure(t *testing.T) {
 			slices.Contains(got, "DiskPressure=False/KubeletHasNoDiskPressure/kubelet has no disk pressure"), strings.Join(got, "; ")
 	})
 	e.eventually("the NodeHasInsufficientMemory event", func() (bool, string) {
-		l, err := e.cs.CoreV1().Events("default").List(e.ctx, metav1.ListOptions{FieldSelector: "reason=NodeHasInsufficientMemory"})
+		l, err := e.CS.CoreV1().Events("default").List(e.Ctx, metav1.ListOptions{FieldSelector: "reason=NodeHasInsufficientMemory"})
 		if err != nil {
 			return false, err.Error()
 		}

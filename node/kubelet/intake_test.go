@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/internal/apitest"
 )
 
 // TestLoopIntakeAcrossRelist: the kubelet takes its pods from the node's
@@ -26,7 +27,7 @@ func TestLoopIntakeAcrossRelist(t *testing.T) {
 	e.start()
 	old := e.createPod(testPod("old", "busybox:1.36"))
 	e.eventually("pod old Running", func() (bool, string) {
-		p := e.pod("old")
+		p := e.GetPod("old")
 		return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
 	})
 	if !e.hasSandbox(old.UID) {
@@ -35,31 +36,31 @@ func TestLoopIntakeAcrossRelist(t *testing.T) {
 
 	// The leader's state a while later: old deleted for good, new bound
 	// here, and the log well past this replica's.
-	ahead := consensus.NewStore()
-	copyStore(t, e.store, ahead)
-	acs := serveAPI(t, ahead)
-	if err := acs.CoreV1().Pods("default").Delete(e.ctx, "old", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+	leader := apitest.New(t)
+	ahead, acs := leader.Store, leader.CS
+	copyStore(t, e.Store, ahead)
+	if err := acs.CoreV1().Pods("default").Delete(e.Ctx, "old", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
 		t.Fatal(err)
 	}
 	pod := testPod("new", "busybox:1.36")
 	pod.Spec.NodeName = testNode
-	created, err := acs.CoreV1().Pods("default").Create(e.ctx, pod, metav1.CreateOptions{})
+	created, err := acs.CoreV1().Pods("default").Create(e.Ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := acs.CoreV1().ConfigMaps("default").Create(e.ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "filler"}}, metav1.CreateOptions{}); err != nil {
+	if _, err := acs.CoreV1().ConfigMaps("default").Create(e.Ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "filler"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ahead.Index() <= e.store.Index()+50; i++ {
+	for i := 0; ahead.Index() <= e.Store.Index()+50; i++ {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "filler"}, Data: map[string]string{"i": fmt.Sprint(i)}}
-		if _, err := acs.CoreV1().ConfigMaps("default").Update(e.ctx, cm, metav1.UpdateOptions{}); err != nil {
+		if _, err := acs.CoreV1().ConfigMaps("default").Update(e.Ctx, cm, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	copyStore(t, ahead, e.store)
+	copyStore(t, ahead, e.Store)
 
 	e.eventually("pod new Running", func() (bool, string) {
-		p := e.pod("new")
+		p := e.GetPod("new")
 		return p.Status.Phase == corev1.PodRunning && p.UID == created.UID, string(p.Status.Phase)
 	})
 	e.eventually("pod old stopped", func() (bool, string) {

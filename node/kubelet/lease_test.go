@@ -34,7 +34,7 @@ func (s *stallingRuntime) ListSandboxes(ctx context.Context) ([]*runtime.Sandbox
 // sync loop works, and lets it go stale when the runtime hangs.
 func TestNodeLease(t *testing.T) {
 	e := newLoopEnv(t)
-	if _, err := e.cs.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: NodeLeaseNamespace}}, metav1.CreateOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().Namespaces().Create(e.Ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: NodeLeaseNamespace}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	rt := &stallingRuntime{fakeRuntime: e.rt}
@@ -43,15 +43,15 @@ func TestNodeLease(t *testing.T) {
 	e.start()
 
 	renewTime := func() time.Time {
-		l, err := e.cs.CoordinationV1().Leases(NodeLeaseNamespace).Get(e.ctx, testNode, metav1.GetOptions{})
+		l, err := e.CS.CoordinationV1().Leases(NodeLeaseNamespace).Get(e.Ctx, testNode, metav1.GetOptions{})
 		if err != nil || l.Spec.RenewTime == nil {
 			return time.Time{}
 		}
 		return l.Spec.RenewTime.Time
 	}
 	e.eventually("the node lease", func() (bool, string) { return !renewTime().IsZero(), "no lease" })
-	l, _ := e.cs.CoordinationV1().Leases(NodeLeaseNamespace).Get(e.ctx, testNode, metav1.GetOptions{})
-	node, _ := e.cs.CoreV1().Nodes().Get(e.ctx, testNode, metav1.GetOptions{})
+	l, _ := e.CS.CoordinationV1().Leases(NodeLeaseNamespace).Get(e.Ctx, testNode, metav1.GetOptions{})
+	node, _ := e.CS.CoreV1().Nodes().Get(e.Ctx, testNode, metav1.GetOptions{})
 	if *l.Spec.HolderIdentity != testNode || *l.Spec.LeaseDurationSeconds != 1 ||
 		len(l.OwnerReferences) != 1 || l.OwnerReferences[0].Kind != "Node" || l.OwnerReferences[0].UID != node.UID {
 		t.Errorf("lease holder %q duration %d owners %+v; want the node as holder and owner, 1s", *l.Spec.HolderIdentity, *l.Spec.LeaseDurationSeconds, l.OwnerReferences)
@@ -74,14 +74,14 @@ func TestNodeLease(t *testing.T) {
 // once LeaseDuration has passed since the kubelet started.
 func TestNodeLeaseRuntimeHungFromStart(t *testing.T) {
 	e := newLoopEnv(t)
-	if _, err := e.cs.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: NodeLeaseNamespace}}, metav1.CreateOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().Namespaces().Create(e.Ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: NodeLeaseNamespace}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	rt := &stallingRuntime{fakeRuntime: e.rt}
 	rt.stalled.Store(true)
 	e.use = rt
 	e.tune = func(tu *Tuning) { tu.LeaseRenew, tu.LeaseDuration = 50*time.Millisecond, time.Second }
-	k := New(Config{NodeName: testNode, Cache: e.cache, Client: e.cs, Runtime: rt, RootDir: e.root, Tuning: func() Tuning {
+	k := New(Config{NodeName: testNode, Cache: e.Cache, Client: e.CS, Runtime: rt, RootDir: e.root, Tuning: func() Tuning {
 		tu := testTuning
 		e.tune(&tu)
 		return tu
@@ -95,7 +95,7 @@ func TestNodeLeaseRuntimeHungFromStart(t *testing.T) {
 		<-done
 	})
 	renewTime := func() time.Time {
-		l, err := e.cs.CoordinationV1().Leases(NodeLeaseNamespace).Get(e.ctx, testNode, metav1.GetOptions{})
+		l, err := e.CS.CoordinationV1().Leases(NodeLeaseNamespace).Get(e.Ctx, testNode, metav1.GetOptions{})
 		if err != nil || l.Spec.RenewTime == nil {
 			return time.Time{}
 		}

@@ -22,7 +22,7 @@ import (
 
 func TestLoopPodRuns(t *testing.T) {
 	e := newLoopEnv(t)
-	if _, err := e.cs.CoreV1().ConfigMaps("default").Create(e.ctx, &corev1.ConfigMap{
+	if _, err := e.CS.CoreV1().ConfigMaps("default").Create(e.Ctx, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "cfg"}, Data: map[string]string{"greeting": "hello", "app.conf": "x=1"},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -44,11 +44,11 @@ func TestLoopPodRuns(t *testing.T) {
 	created := e.createPod(pod)
 
 	e.eventually("pod Running and Ready", func() (bool, string) {
-		p := e.pod("web")
+		p := e.GetPod("web")
 		r := findCondition(p.Status.Conditions, corev1.PodReady)
 		return p.Status.Phase == corev1.PodRunning && r != nil && r.Status == corev1.ConditionTrue, fmt.Sprintf("%+v", p.Status)
 	})
-	p := e.pod("web")
+	p := e.GetPod("web")
 	st := p.Status
 	if st.PodIP == "" || !strings.HasPrefix(st.PodIP, "10.42.0.") || len(st.PodIPs) != 1 || st.HostIP != "192.0.2.10" || st.StartTime == nil {
 		t.Errorf("addresses: podIP %q podIPs %v hostIP %q startTime %v", st.PodIP, st.PodIPs, st.HostIP, st.StartTime)
@@ -103,9 +103,9 @@ func TestLoopPodRuns(t *testing.T) {
 	e.hasEvent("web", "Pulling", `Pulling image "busybox:1.36"`)
 
 	// The configmap volume follows the configmap.
-	cm, _ := e.cs.CoreV1().ConfigMaps("default").Get(e.ctx, "cfg", metav1.GetOptions{})
+	cm, _ := e.CS.CoreV1().ConfigMaps("default").Get(e.Ctx, "cfg", metav1.GetOptions{})
 	cm.Data["app.conf"] = "x=2"
-	if _, err := e.cs.CoreV1().ConfigMaps("default").Update(e.ctx, cm, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().ConfigMaps("default").Update(e.Ctx, cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("configmap volume refreshed", func() (bool, string) {
@@ -144,7 +144,7 @@ func TestLoopImagePullBackOff(t *testing.T) {
 		i := slices.Index(r, waitErrImagePull)
 		return i >= 0 && slices.Contains(r[i:], waitImagePullBackOff), fmt.Sprint(r)
 	})
-	p := e.pod("bad")
+	p := e.GetPod("bad")
 	if p.Status.Phase != corev1.PodPending {
 		t.Errorf("phase %s, want Pending", p.Status.Phase)
 	}
@@ -169,7 +169,7 @@ func TestLoopImagePullBackOff(t *testing.T) {
 	// The pull is retried after the back-off; once it works the pod runs.
 	e.rt.set(func() { delete(e.rt.failPull, "registry.example/app:v9") })
 	e.eventually("pod Running after the registry recovers", func() (bool, string) {
-		p := e.pod("bad")
+		p := e.GetPod("bad")
 		return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
 	})
 }
@@ -182,14 +182,14 @@ func TestLoopCrashLoopBackOff(t *testing.T) {
 	created := e.createPod(testPod("crash", "busybox:1.36"))
 
 	e.eventually("CrashLoopBackOff with restarts", func() (bool, string) {
-		p := e.pod("crash")
+		p := e.GetPod("crash")
 		cs := p.Status.ContainerStatuses
 		if len(cs) == 0 {
 			return false, "no status"
 		}
 		return cs[0].RestartCount >= 3 && slices.Contains(reasons(), waitCrashLoopBackOff), fmt.Sprintf("%+v %v", cs[0], reasons())
 	})
-	p := e.pod("crash")
+	p := e.GetPod("crash")
 	cs := p.Status.ContainerStatuses[0]
 	if p.Status.Phase != corev1.PodRunning {
 		t.Errorf("phase %s, want Running (restartPolicy Always)", p.Status.Phase)
@@ -227,10 +227,10 @@ func TestLoopRestartPolicyNever(t *testing.T) {
 	e.createPod(ok)
 	e.createPod(fail)
 	e.eventually("job-ok Succeeded", func() (bool, string) {
-		p := e.pod("job-ok")
+		p := e.GetPod("job-ok")
 		return p.Status.Phase == corev1.PodSucceeded, fmt.Sprintf("%+v", p.Status)
 	})
-	p := e.pod("job-ok")
+	p := e.GetPod("job-ok")
 	if term := p.Status.ContainerStatuses[0].State.Terminated; term == nil || term.Reason != "Completed" || term.ExitCode != 0 {
 		t.Errorf("state %+v", p.Status.ContainerStatuses[0].State)
 	}
@@ -240,7 +240,7 @@ func TestLoopRestartPolicyNever(t *testing.T) {
 	// The init container ran to completion, then the app container
 	// restarts on failure.
 	e.eventually("job-fail restarting after its init container", func() (bool, string) {
-		p := e.pod("job-fail")
+		p := e.GetPod("job-fail")
 		if len(p.Status.InitContainerStatuses) == 0 || len(p.Status.ContainerStatuses) == 0 {
 			return false, "no statuses"
 		}
@@ -254,14 +254,14 @@ func TestLoopDeletePod(t *testing.T) {
 	e.start()
 	created := e.createPod(testPod("gone", "busybox:1.36"))
 	e.eventually("pod Running", func() (bool, string) {
-		p := e.pod("gone")
+		p := e.GetPod("gone")
 		return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
 	})
-	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, "gone", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](7)}); err != nil {
+	if err := e.CS.CoreV1().Pods("default").Delete(e.Ctx, "gone", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](7)}); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("pod object removed", func() (bool, string) {
-		_, err := e.cs.CoreV1().Pods("default").Get(e.ctx, "gone", metav1.GetOptions{})
+		_, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, "gone", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 	e.rt.mu.Lock()
@@ -284,7 +284,7 @@ func TestLoopOrphansAndAdoption(t *testing.T) {
 	// A pod that is still bound here, with its sandbox and running
 	// container from before a restart.
 	kept := e.createPod(testPod("kept", "busybox:1.36"))
-	ctx := e.ctx
+	ctx := e.Ctx
 	sb, _ := e.rt.RunSandbox(ctx, runtime.SandboxConfig{UID: string(kept.UID), Namespace: "default", Name: "kept"})
 	id, _ := e.rt.CreateContainer(ctx, sb.ID, runtime.ContainerConfig{Name: "app", Image: "busybox:1.36"})
 	_ = e.rt.StartContainer(ctx, id)
@@ -306,7 +306,7 @@ func TestLoopOrphansAndAdoption(t *testing.T) {
 		return !ok && errors.Is(err, os.ErrNotExist), fmt.Sprintf("sandbox left %v, dir: %v", ok, err)
 	})
 	e.eventually("adopted pod Running with its container", func() (bool, string) {
-		p := e.pod("kept")
+		p := e.GetPod("kept")
 		cs := p.Status.ContainerStatuses
 		return p.Status.Phase == corev1.PodRunning && len(cs) == 1 && cs[0].ContainerID == "containerd://"+id, fmt.Sprintf("%+v", p.Status)
 	})
@@ -346,7 +346,7 @@ func TestLoopProbes(t *testing.T) {
 	pod.Spec.Containers[0].LivenessProbe = probe("live")
 	e.createPod(pod)
 	e.eventually("running, not ready", func() (bool, string) {
-		p := e.pod("probed")
+		p := e.GetPod("probed")
 		r := findCondition(p.Status.Conditions, corev1.PodReady)
 		return p.Status.Phase == corev1.PodRunning && r != nil && r.Status == corev1.ConditionFalse, fmt.Sprintf("%+v", p.Status)
 	})
@@ -355,7 +355,7 @@ func TestLoopProbes(t *testing.T) {
 	healthy["ready"] = true
 	mu.Unlock()
 	e.eventually("ready", func() (bool, string) {
-		p := e.pod("probed")
+		p := e.GetPod("probed")
 		r := findCondition(p.Status.Conditions, corev1.PodReady)
 		return r != nil && r.Status == corev1.ConditionTrue && p.Status.ContainerStatuses[0].Ready, fmt.Sprintf("%+v", p.Status)
 	})
@@ -367,7 +367,7 @@ func TestLoopProbes(t *testing.T) {
 	healthy["live"] = true
 	mu.Unlock()
 	e.eventually("restarted", func() (bool, string) {
-		p := e.pod("probed")
+		p := e.GetPod("probed")
 		cs := p.Status.ContainerStatuses[0]
 		return cs.RestartCount >= 1 && cs.State.Running != nil, fmt.Sprintf("%+v", cs)
 	})
@@ -387,20 +387,20 @@ func TestLoopRuntimeFake(t *testing.T) {
 	e.createPod(testPod("web", "busybox:1.36"))
 	e.createPod(testPod("crash", "crash:1"))
 	e.eventually("web Running", func() (bool, string) {
-		p := e.pod("web")
+		p := e.GetPod("web")
 		return p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready, fmt.Sprintf("%+v", p.Status)
 	})
 	e.eventually("crash restarting", func() (bool, string) {
-		p := e.pod("crash")
+		p := e.GetPod("crash")
 		cs := p.Status.ContainerStatuses
 		return len(cs) == 1 && cs[0].RestartCount >= 2 && cs[0].LastTerminationState.Terminated != nil &&
 			cs[0].LastTerminationState.Terminated.ExitCode == 2, fmt.Sprintf("%+v", p.Status)
 	})
-	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, "web", metav1.DeleteOptions{}); err != nil {
+	if err := e.CS.CoreV1().Pods("default").Delete(e.Ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("web removed", func() (bool, string) {
-		_, err := e.cs.CoreV1().Pods("default").Get(e.ctx, "web", metav1.GetOptions{})
+		_, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, "web", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -17,26 +15,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver"
-	"github.com/shoal-project/shoal/node/follow"
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/runtime"
 )
 
 const testNode = "node-a"
 
-// loopEnv is a kubelet over a fake runtime, a real store with a
-// LocalProposer and the API served in-process.
+// loopEnv is a kubelet over a fake runtime, in apitest's environment (a
+// real store with a LocalProposer, the API served in-process, the node's
+// shared cache running until the test ends).
 type loopEnv struct {
-	t     *testing.T
-	ctx   context.Context
-	store *consensus.Store
-	cache *follow.Shared // runs until the test ends
-	cs    kubernetes.Interface
-	rt    *fakeRuntime
+	*apitest.Env
+	t  *testing.T
+	rt *fakeRuntime
 	// use, when set, replaces rt as the kubelet's runtime.
 	use runtime.Runtime
 	// tune, when set, changes the kubelet's Tuning before start.
@@ -79,42 +71,16 @@ func (w *testWriter) Write(p []byte) (int, error) {
 // newLoopEnv serves the API and prepares the kubelet; start runs it.
 func newLoopEnv(t *testing.T) *loopEnv {
 	t.Helper()
-	st := consensus.NewStore()
-	cs := serveAPI(t, st)
-	e := &loopEnv{t: t, ctx: context.Background(), store: st, cache: runCache(t, st), cs: cs, rt: newFakeRuntime(), root: t.TempDir()}
-	if _, err := cs.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	n, err := cs.CoreV1().Nodes().Create(e.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: testNode}}, metav1.CreateOptions{})
+	e := &loopEnv{Env: apitest.New(t), t: t, rt: newFakeRuntime(), root: t.TempDir()}
+	n, err := e.CS.CoreV1().Nodes().Create(e.Ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: testNode}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.10"}}
-	if _, err := cs.CoreV1().Nodes().UpdateStatus(e.ctx, n, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().Nodes().UpdateStatus(e.Ctx, n, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return e
-}
-
-// serveAPI serves the API over st, in-process, until the test ends.
-func serveAPI(t *testing.T, st *consensus.Store) kubernetes.Interface {
-	t.Helper()
-	srv := apiserver.New(apiserver.Config{
-		Store: st, Proposer: consensus.NewLocalProposer(st),
-		Authenticate:  func(*http.Request) bool { return true },
-		Logger:        slog.New(slog.DiscardHandler),
-		ServerAddress: "127.0.0.1:6443",
-	})
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.CloseClientConnections()
-		hs.Close()
-	})
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: hs.URL, QPS: 1e6, Burst: 1e6})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
 }
 
 // start runs the kubelet until the test ends.
@@ -134,7 +100,7 @@ func (e *loopEnv) start() {
 		e.tune(&tuning)
 	}
 	e.k = New(Config{
-		NodeName: testNode, Cache: e.cache, Client: e.cs, Runtime: rt, RootDir: e.root,
+		NodeName: testNode, Cache: e.Cache, Client: e.CS, Runtime: rt, RootDir: e.root,
 		ClusterDNS: []string{"10.43.0.10"},
 		Logger:     slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Tuning:     tuning,
@@ -166,29 +132,12 @@ func (e *loopEnv) start() {
 	}
 }
 
-// runCache runs the node's shared cache of st until the test ends, as the
-// node does for every part.
-func runCache(t *testing.T, st *consensus.Store) *follow.Shared {
-	sh := follow.NewShared(st, slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = sh.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return sh
-}
-
 func (e *loopEnv) createPod(pod *corev1.Pod) *corev1.Pod {
 	e.t.Helper()
 	if pod.Spec.NodeName == "" {
 		pod.Spec.NodeName = testNode
 	}
-	created, err := e.cs.CoreV1().Pods("default").Create(e.ctx, pod, metav1.CreateOptions{})
+	created, err := e.CS.CoreV1().Pods("default").Create(e.Ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -218,19 +167,10 @@ func (e *loopEnv) eventually(what string, cond func() (bool, string)) {
 	e.t.Fatalf("timed out waiting for %s: %s", what, why)
 }
 
-func (e *loopEnv) pod(name string) *corev1.Pod {
-	e.t.Helper()
-	p, err := e.cs.CoreV1().Pods("default").Get(e.ctx, name, metav1.GetOptions{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return p
-}
-
 // events lists the events about a pod as "Type Reason fieldPath: message".
 func (e *loopEnv) events(name string) []corev1.Event {
 	e.t.Helper()
-	l, err := e.cs.CoreV1().Events("default").List(e.ctx, metav1.ListOptions{})
+	l, err := e.CS.CoreV1().Events("default").List(e.Ctx, metav1.ListOptions{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -266,7 +206,7 @@ func (e *loopEnv) hasEvent(pod, reason, prefix string) corev1.Event {
 // watchReasons records every waiting reason the pod's app container
 // reports, from the store's watch.
 func (e *loopEnv) watchReasons(name string) func() []string {
-	w, err := e.store.Watch("pods", "default", 0)
+	w, err := e.Store.Watch("pods", "default", 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}

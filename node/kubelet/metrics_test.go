@@ -28,7 +28,7 @@ func TestKubeletMetrics(t *testing.T) {
 	crash.Spec.Containers[0].Name = "crasher"
 	e.createPod(crash)
 	e.eventually("web Running, crash restarted twice, both counted", func() (bool, string) {
-		if e.pod("web").Status.Phase != corev1.PodRunning {
+		if e.GetPod("web").Status.Phase != corev1.PodRunning {
 			return false, "web not running"
 		}
 		m := kubeletSamples(t, reg)
@@ -41,7 +41,7 @@ func TestKubeletMetrics(t *testing.T) {
 		t.Errorf("pod starts: expected 2, seen %v", m["kubelet_pod_start_duration_seconds_count"])
 	}
 
-	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, "web", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+	if err := e.CS.CoreV1().Pods("default").Delete(e.Ctx, "web", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("web no longer counted", func() (bool, string) {
@@ -61,7 +61,7 @@ func TestKubeletMetricsRebuilt(t *testing.T) {
 	e.createPod(testPod("web", "busybox:1.36"))
 	e.eventually("web Running and counted", func() (bool, string) {
 		m := kubeletSamples(t, reg)
-		return e.pod("web").Status.Phase == corev1.PodRunning && m["kubelet_running_pods"] == 1, fmt.Sprint(m)
+		return e.GetPod("web").Status.Phase == corev1.PodRunning && m["kubelet_running_pods"] == 1, fmt.Sprint(m)
 	})
 	e.stop()
 	if m := kubeletSamples(t, reg); m["kubelet_running_pods"] != 0 || m[`kubelet_running_containers{container_state="running"}`] != 0 {

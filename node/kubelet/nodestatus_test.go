@@ -20,7 +20,7 @@ func TestNodeStatusOneWriterOfCapacity(t *testing.T) {
 	e.tune = func(tu *Tuning) { tu.NodeStatusUpdate = 20 * time.Millisecond }
 	e.start()
 	node := func() *corev1.Node {
-		n, err := e.cs.CoreV1().Nodes().Get(e.ctx, testNode, metav1.GetOptions{})
+		n, err := e.CS.CoreV1().Nodes().Get(e.Ctx, testNode, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +33,7 @@ func TestNodeStatusOneWriterOfCapacity(t *testing.T) {
 	})
 	// Another writer (a controller guessing from gossip) sets its own.
 	patch := `{"status":{"capacity":{"cpu":"1234","pods":"7"},"allocatable":{"cpu":"1234","pods":"7"}}}`
-	if _, err := e.cs.CoreV1().Nodes().Patch(e.ctx, testNode, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}, "status"); err != nil {
+	if _, err := e.CS.CoreV1().Nodes().Patch(e.Ctx, testNode, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}, "status"); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("the kubelet's capacity and allocatable back", func() (bool, string) {
@@ -54,17 +54,17 @@ func TestNodeStatusOneWriterOfCapacity(t *testing.T) {
 // NodeStatusUpdate period later.
 func TestNodeStatusWhenTheNodeAppears(t *testing.T) {
 	e := newLoopEnv(t)
-	if err := e.cs.CoreV1().Nodes().Delete(e.ctx, testNode, metav1.DeleteOptions{}); err != nil {
+	if err := e.CS.CoreV1().Nodes().Delete(e.Ctx, testNode, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.tune = func(tu *Tuning) { tu.NodeStatusUpdate = time.Hour }
 	e.start()
 	time.Sleep(50 * time.Millisecond) // the first read finds no Node
-	if _, err := e.cs.CoreV1().Nodes().Create(e.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: testNode}}, metav1.CreateOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().Nodes().Create(e.Ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: testNode}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("the kubelet's capacity", func() (bool, string) {
-		n, err := e.cs.CoreV1().Nodes().Get(e.ctx, testNode, metav1.GetOptions{})
+		n, err := e.CS.CoreV1().Nodes().Get(e.Ctx, testNode, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}

@@ -70,7 +70,7 @@ func (g *gatedRuntime) peakInFlight() int {
 
 func running(e *loopEnv, name string) func() (bool, string) {
 	return func() (bool, string) {
-		p := e.pod(name)
+		p := e.GetPod(name)
 		return p.Status.Phase == corev1.PodRunning, fmt.Sprintf("phase %q", p.Status.Phase)
 	}
 }
@@ -123,7 +123,7 @@ func TestStartGateSlowPullDoesNotBlockOthers(t *testing.T) {
 	}
 	e.createPod(testPod("quick", "busybox:1.36"))
 	e.eventually("quick Running while slow's pull hangs", running(e, "quick"))
-	if p := e.pod("slow"); p.Status.Phase == corev1.PodRunning {
+	if p := e.GetPod("slow"); p.Status.Phase == corev1.PodRunning {
 		t.Fatalf("slow is Running before its pull finished")
 	}
 	close(g.pullRelease)
@@ -146,14 +146,14 @@ func TestStartGateSkipsPodDeletedWhileQueued(t *testing.T) {
 	})
 	e.createPod(testPod("queued", "busybox:1.36"))
 	time.Sleep(100 * time.Millisecond) // its worker is waiting at the gate
-	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, "queued", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+	if err := e.CS.CoreV1().Pods("default").Delete(e.Ctx, "queued", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
 	close(release)
 	e.eventually("first Running", running(e, "first"))
 	e.eventually("queued gone", func() (bool, string) {
-		_, err := e.cs.CoreV1().Pods("default").Get(e.ctx, "queued", metav1.GetOptions{})
+		_, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, "queued", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprintf("%v", err)
 	})
 	g.mu.Lock()

@@ -122,7 +122,7 @@ func (b *lockedBuffer) lines(subs ...string) []string {
 // saw a worker log the same removal error ~20 times a second for minutes.
 func TestLoopFailingRemovalBacksOff(t *testing.T) {
 	e := newLoopEnv(t)
-	ctx := e.ctx
+	ctx := e.Ctx
 	ghost, _ := e.rt.RunSandbox(ctx, runtime.SandboxConfig{UID: "ghost-uid", Namespace: "default", Name: "ghost"})
 	gid, _ := e.rt.CreateContainer(ctx, ghost.ID, runtime.ContainerConfig{Name: "app", Image: "busybox:1.36"})
 	_ = e.rt.StartContainer(ctx, gid)
@@ -135,7 +135,7 @@ func TestLoopFailingRemovalBacksOff(t *testing.T) {
 	e.logTo = logs
 
 	// A configmap of the orphan's namespace rewritten non-stop.
-	cms := e.cs.CoreV1().ConfigMaps("default")
+	cms := e.CS.CoreV1().ConfigMaps("default")
 	if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "busy"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -22,7 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
-	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/resourcemetrics"
 )
@@ -99,18 +98,29 @@ type metricsEnv struct {
 
 func newMetricsEnv(t *testing.T) *metricsEnv {
 	t.Helper()
-	st := consensus.NewStore()
-	prop := consensus.NewLocalProposer(st)
+	nodes := &fakeNodes{
+		sums: map[string]*resourcemetrics.Summary{
+			"a": nodeSummary("a", 250_000_000, 1<<30,
+				podStats("default", "web", container("app", 200_000_000, 64<<20), container("sidecar", 1_500_000, 8<<20)),
+				podStats("default", "done", container("app", 1, 1)),
+				podStats("default", "stale", container("app", 1, 1))), // uid-stale, not uid-stale-2
+			"b": nodeSummary("b", 1_999_000_000, 3<<30,
+				podStats("default", "idle", container("app", 100_000, 1<<20)),
+				podStats("default", "new", resourcemetrics.ContainerStats{Name: "app", CPU: &resourcemetrics.CPUStats{Time: sampleTime}, Memory: memStats(1)}),
+				podStats("prod", "db", container("db", 500_000_000, 512<<20))),
+			"d": nodeSummary("d", 1, 1, podStats("default", "lost", container("app", 1, 1))),
+		},
+		slow: map[string]bool{"c": true},
+	}
+	e := apitest.New(t, apitest.WithoutAuth(), apitest.WithAPI(func(c *apiserver.Config) {
+		api := resourcemetrics.NewAPI(resourcemetrics.APIConfig{
+			Store: c.Store, Summaries: nodes, NodeTimeout: 200 * time.Millisecond,
+			Now: func() time.Time { return sampleTime.Add(time.Second) },
+		})
+		c.APIServices = []apiserver.APIService{api.APIService()}
+	}))
 	put := func(resource, ns, name, uid string, obj any) {
-		raw, err := json.Marshal(obj)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := prop.Propose(context.Background(), &consensus.Command{
-			Op: consensus.OpCreate, Resource: resource, Namespace: ns, Name: name, Object: raw, UID: uid, Time: "2026-05-01T11:00:00Z",
-		}); err != nil {
-			t.Fatal(err)
-		}
+		e.Seed(resource, ns, name, uid, sampleTime.Add(-time.Hour), obj)
 	}
 	for _, n := range []struct {
 		name  string
@@ -143,30 +153,7 @@ func newMetricsEnv(t *testing.T) *metricsEnv {
 			Status:     corev1.PodStatus{Phase: p.phase},
 		})
 	}
-	nodes := &fakeNodes{
-		sums: map[string]*resourcemetrics.Summary{
-			"a": nodeSummary("a", 250_000_000, 1<<30,
-				podStats("default", "web", container("app", 200_000_000, 64<<20), container("sidecar", 1_500_000, 8<<20)),
-				podStats("default", "done", container("app", 1, 1)),
-				podStats("default", "stale", container("app", 1, 1))), // uid-stale, not uid-stale-2
-			"b": nodeSummary("b", 1_999_000_000, 3<<30,
-				podStats("default", "idle", container("app", 100_000, 1<<20)),
-				podStats("default", "new", resourcemetrics.ContainerStats{Name: "app", CPU: &resourcemetrics.CPUStats{Time: sampleTime}, Memory: memStats(1)}),
-				podStats("prod", "db", container("db", 500_000_000, 512<<20))),
-			"d": nodeSummary("d", 1, 1, podStats("default", "lost", container("app", 1, 1))),
-		},
-		slow: map[string]bool{"c": true},
-	}
-	api := resourcemetrics.NewAPI(resourcemetrics.APIConfig{
-		Store: st, Summaries: nodes, NodeTimeout: 200 * time.Millisecond,
-		Now: func() time.Time { return sampleTime.Add(time.Second) },
-	})
-	srv := apiserver.New(apiserver.Config{
-		Store: st, Proposer: prop, Authenticate: func(*http.Request) bool { return true },
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), APIServices: []apiserver.APIService{api.APIService()},
-	})
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
+	hs := e.Server
 	mc, err := metricsclient.NewForConfig(&rest.Config{Host: hs.URL})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/internal/apitest"
 )
 
 // parallel runs fn(0..n-1) on workers goroutines and returns the first error.
@@ -139,10 +140,10 @@ func waitBound(ctx context.Context, st *consensus.Store, fromRV uint64, names ma
 //     leader loops' client (node/leader.go).
 func BenchmarkSchedule1000Nodes(b *testing.B) {
 	b.Run("binding", func(b *testing.B) { benchSchedule(b, nil) })
-	b.Run("binding-idle128", func(b *testing.B) { benchSchedule(b, nil, withIdleConns(128)) })
+	b.Run("binding-idle128", func(b *testing.B) { benchSchedule(b, nil, apitest.WithIdleConns(128)) })
 }
 
-func benchSchedule(b *testing.B, opts []Option, envOpts ...envOption) {
+func benchSchedule(b *testing.B, opts []Option, envOpts ...apitest.Option) {
 	const (
 		nodes = 1000
 		batch = 1000
@@ -150,7 +151,7 @@ func benchSchedule(b *testing.B, opts []Option, envOpts ...envOption) {
 	e := newEnv(b, envOpts...)
 	if err := parallel(nodes, 16, func(i int) error {
 		n := testNode(fmt.Sprintf("node-%04d", i), "8", "32Gi", 110)
-		_, err := e.cs.CoreV1().Nodes().Create(e.ctx, n, metav1.CreateOptions{})
+		_, err := e.CS.CoreV1().Nodes().Create(e.Ctx, n, metav1.CreateOptions{})
 		return err
 	}); err != nil {
 		b.Fatal(err)
@@ -170,25 +171,25 @@ func benchSchedule(b *testing.B, opts []Option, envOpts ...envOption) {
 		if err := parallel(batch, 16, func(j int) error {
 			p := testPod(fmt.Sprintf("p-%d-%04d", iter, j), "100m", "128Mi", ownedBy(fmt.Sprintf("rs-%d", j%10)))
 			p.UID = ""
-			_, err := e.cs.CoreV1().Pods("default").Create(e.ctx, p, metav1.CreateOptions{})
+			_, err := e.CS.CoreV1().Pods("default").Create(e.Ctx, p, metav1.CreateOptions{})
 			return err
 		}); err != nil {
 			b.Fatal(err)
 		}
-		fromRV := e.store.Index()
-		ctx, cancel := context.WithCancel(e.ctx)
+		fromRV := e.Store.Index()
+		ctx, cancel := context.WithCancel(e.Ctx)
 		s := New(e.deps, opts...)
 		runDone := make(chan error, 1)
-		conns0 := e.conns.Load()
+		conns0 := e.Conns()
 		b.StartTimer()
 		start := time.Now()
 		go func() { runDone <- s.Run(ctx) }()
 		wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
-		err := waitBound(wctx, e.store, fromRV, names)
+		err := waitBound(wctx, e.Store, fromRV, names)
 		wcancel()
 		elapsed += time.Since(start)
 		b.StopTimer()
-		conns += e.conns.Load() - conns0
+		conns += e.Conns() - conns0
 		cancel()
 		<-runDone
 		if err != nil {
@@ -196,7 +197,7 @@ func benchSchedule(b *testing.B, opts []Option, envOpts ...envOption) {
 		}
 		// Free the nodes for the next batch, as kubelets would.
 		if err := parallel(batch, 16, func(j int) error {
-			return e.cs.CoreV1().Pods("default").Delete(e.ctx, fmt.Sprintf("p-%d-%04d", iter, j), metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+			return e.CS.CoreV1().Pods("default").Delete(e.Ctx, fmt.Sprintf("p-%d-%04d", iter, j), metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
 		}); err != nil {
 			b.Fatal(err)
 		}

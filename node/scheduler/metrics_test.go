@@ -20,7 +20,7 @@ func TestSchedulerMetrics(t *testing.T) {
 	e.pod("fits-1", "100m", "64Mi")
 	e.pod("too-big", "8", "64Mi")
 	e.start(WithResync(time.Second), WithSeed(1), WithMetrics(reg))
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		for _, n := range []string{"fits-0", "fits-1"} {
 			if err := e.bound(n); err != nil {
 				return err
@@ -28,7 +28,7 @@ func TestSchedulerMetrics(t *testing.T) {
 		}
 		return nil
 	})
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		got := gathered(t, reg)
 		want := map[string]float64{
 			`scheduler_schedule_attempts_total{profile="default-scheduler",result="scheduled"}`:                   2,

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/follow"
 )
 
@@ -17,9 +18,9 @@ import (
 // every pod and node (about 0.6-0.9 ms and 570 kB here).
 func BenchmarkPassNothingDue(b *testing.B) {
 	const nodes, pods = 1000, 1000
-	e := newEnv(b, withIdleConns(64))
+	e := newEnv(b, apitest.WithIdleConns(64))
 	if err := parallel(nodes, 16, func(i int) error {
-		_, err := e.cs.CoreV1().Nodes().Create(e.ctx, testNode(fmt.Sprintf("node-%04d", i), "8", "32Gi", 110), metav1.CreateOptions{})
+		_, err := e.CS.CoreV1().Nodes().Create(e.Ctx, testNode(fmt.Sprintf("node-%04d", i), "8", "32Gi", 110), metav1.CreateOptions{})
 		return err
 	}); err != nil {
 		b.Fatal(err)
@@ -28,21 +29,21 @@ func BenchmarkPassNothingDue(b *testing.B) {
 		p := testPod(fmt.Sprintf("p-%04d", i), "100m", "128Mi", ownedBy(fmt.Sprintf("rs-%d", i%10)),
 			func(p *corev1.Pod) { p.Spec.NodeName = fmt.Sprintf("node-%04d", i%nodes) })
 		p.UID = ""
-		_, err := e.cs.CoreV1().Pods("default").Create(e.ctx, p, metav1.CreateOptions{})
+		_, err := e.CS.CoreV1().Pods("default").Create(e.Ctx, p, metav1.CreateOptions{})
 		return err
 	}); err != nil {
 		b.Fatal(err)
 	}
 	s := New(e.deps)
-	pf := follow.For[corev1.Pod](e.cache, "pods")
+	pf := follow.For[corev1.Pod](e.Cache, "pods")
 	pf.AddIndex(follow.IndexPodsByNode, follow.PodsByNode)
-	nf := follow.For[corev1.Node](e.cache, "nodes")
+	nf := follow.For[corev1.Node](e.Cache, "nodes")
 	b.Cleanup(pf.AddHandler(s.cache.podHandler(func() {})))
 	b.Cleanup(nf.AddHandler(s.cache.nodeHandler(func() {})))
 	e.cacheHas(s.cache, nodes, pods)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		s.pass(e.ctx, pf)
+		s.pass(e.Ctx, pf)
 	}
 }

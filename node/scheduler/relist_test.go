@@ -21,11 +21,11 @@ func TestPodArrivingWithRelist(t *testing.T) {
 	e.readyNode("node-a", "4", "8Gi")
 	e.start(WithResync(time.Hour)) // no resync to hide a missed change
 	e.pod("before", "100m", "")
-	e.eventually(10*time.Second, func() error { return e.bound("before") })
+	e.Eventually(10*time.Second, func() error { return e.bound("before") })
 
 	// A store one pod ahead of this one: its state plus "late".
 	var snap bytes.Buffer
-	if _, err := e.store.Snapshot().WriteTo(&snap); err != nil {
+	if _, err := e.Store.Snapshot().WriteTo(&snap); err != nil {
 		t.Fatal(err)
 	}
 	ahead := consensus.NewStore()
@@ -39,7 +39,7 @@ func TestPodArrivingWithRelist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := consensus.NewLocalProposer(ahead).Propose(e.ctx, &consensus.Command{
+	if _, err := consensus.NewLocalProposer(ahead).Propose(e.Ctx, &consensus.Command{
 		Op: consensus.OpCreate, Resource: "pods", Namespace: "default", Name: "late",
 		Object: raw, UID: "uid-late", Time: time.Now().UTC().Format(time.RFC3339),
 	}); err != nil {
@@ -49,14 +49,14 @@ func TestPodArrivingWithRelist(t *testing.T) {
 	if _, err := ahead.Snapshot().WriteTo(&snap); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.Restore(&snap); err != nil {
+	if err := e.Store.Restore(&snap); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually(10*time.Second, func() error { return e.bound("late") })
+	e.Eventually(10*time.Second, func() error { return e.bound("late") })
 	e.pod("after", "100m", "")
-	e.eventually(10*time.Second, func() error { return e.bound("after") })
+	e.Eventually(10*time.Second, func() error { return e.bound("after") })
 	for _, name := range []string{"before", "late", "after"} {
-		if c := podScheduled(e.getPod(name)); c == nil || c.Status != corev1.ConditionTrue {
+		if c := podScheduled(e.GetPod(name)); c == nil || c.Status != corev1.ConditionTrue {
 			t.Errorf("%s: PodScheduled %+v, want True", name, c)
 		}
 	}

@@ -13,11 +13,11 @@ import (
 
 // events lists the events about pod name with reason.
 func (e *env) events(name, reason string) []corev1.Event {
-	e.tb.Helper()
+	e.TB.Helper()
 	sel := fields.Set{"involvedObject.name": name, "reason": reason}.AsSelector().String()
-	l, err := e.cs.CoreV1().Events("default").List(e.ctx, metav1.ListOptions{FieldSelector: sel})
+	l, err := e.CS.CoreV1().Events("default").List(e.Ctx, metav1.ListOptions{FieldSelector: sel})
 	if err != nil {
-		e.tb.Fatalf("list events: %v", err)
+		e.TB.Fatalf("list events: %v", err)
 	}
 	return l.Items
 }
@@ -35,7 +35,7 @@ func TestScheduler(t *testing.T) {
 		names = append(names, fmt.Sprintf("web-%d", i))
 		e.pod(names[i], "100m", "128Mi", ownedBy("web"))
 	}
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		for _, n := range names {
 			if err := e.bound(n); err != nil {
 				return err
@@ -45,13 +45,13 @@ func TestScheduler(t *testing.T) {
 	})
 	perNode := map[string]int{}
 	for _, n := range names {
-		perNode[e.getPod(n).Spec.NodeName]++
+		perNode[e.GetPod(n).Spec.NodeName]++
 	}
 	if len(perNode) != 3 || perNode["node-a"] != 2 || perNode["node-b"] != 2 || perNode["node-c"] != 2 {
 		t.Errorf("pods per node = %v, want 2 on each of 3 nodes", perNode)
 	}
-	e.eventually(10*time.Second, func() error {
-		p := e.getPod("web-0")
+	e.Eventually(10*time.Second, func() error {
+		p := e.GetPod("web-0")
 		evs := e.events("web-0", "Scheduled")
 		if len(evs) != 1 {
 			return fmt.Errorf("%d Scheduled events for web-0, want 1", len(evs))
@@ -68,8 +68,8 @@ func TestScheduler(t *testing.T) {
 	// A pod asking for more memory than any node has stays Pending.
 	e.pod("huge", "", "64Gi")
 	const msg = "0/3 nodes are available: 3 Insufficient memory."
-	e.eventually(10*time.Second, func() error {
-		p := e.getPod("huge")
+	e.Eventually(10*time.Second, func() error {
+		p := e.GetPod("huge")
 		c := podScheduled(p)
 		if p.Spec.NodeName != "" || c == nil || c.Status != corev1.ConditionFalse || c.Reason != corev1.PodReasonUnschedulable || c.Message != msg {
 			return fmt.Errorf("huge: nodeName %q, PodScheduled %+v; want unbound, False/Unschedulable %q", p.Spec.NodeName, c, msg)
@@ -81,10 +81,10 @@ func TestScheduler(t *testing.T) {
 		return nil
 	})
 	// Other changes retry it, but the verdict is not written again.
-	rv := e.getPod("huge").ResourceVersion
+	rv := e.GetPod("huge").ResourceVersion
 	e.pod("small", "", "")
-	e.eventually(10*time.Second, func() error { return e.bound("small") })
-	if got := e.getPod("huge").ResourceVersion; got != rv {
+	e.Eventually(10*time.Second, func() error { return e.bound("small") })
+	if got := e.GetPod("huge").ResourceVersion; got != rv {
 		t.Errorf("huge was written again (resourceVersion %s -> %s) with an unchanged verdict", rv, got)
 	}
 	if n := len(e.events("huge", "FailedScheduling")); n != 1 {
@@ -93,8 +93,8 @@ func TestScheduler(t *testing.T) {
 
 	// A node big enough takes it.
 	e.readyNode("node-big", "8", "128Gi")
-	e.eventually(10*time.Second, func() error { return e.bound("huge") })
-	if n := e.getPod("huge").Spec.NodeName; n != "node-big" {
+	e.Eventually(10*time.Second, func() error { return e.bound("huge") })
+	if n := e.GetPod("huge").Spec.NodeName; n != "node-big" {
 		t.Errorf("huge bound to %s, want node-big", n)
 	}
 }
@@ -111,11 +111,11 @@ func TestNoOvercommit(t *testing.T) {
 	}
 	e.start(WithSeed(2))
 	const msg = "0/3 nodes are available: 3 Insufficient cpu."
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		perNode := map[string]int{}
 		var unsched []string
 		for i := range 7 {
-			p := e.getPod(fmt.Sprintf("p-%d", i))
+			p := e.GetPod(fmt.Sprintf("p-%d", i))
 			c := podScheduled(p)
 			switch {
 			case p.Spec.NodeName != "" && c != nil && c.Status == corev1.ConditionTrue:
@@ -137,10 +137,10 @@ func TestNoOvercommit(t *testing.T) {
 	})
 	// Deleting a bound pod frees room for the one left over.
 	// (Grace period 0: the API removes a bound pod at once.)
-	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, "p-0", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+	if err := e.CS.CoreV1().Pods("default").Delete(e.Ctx, "p-0", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually(10*time.Second, func() error { return e.bound("p-6") })
+	e.Eventually(10*time.Second, func() error { return e.bound("p-6") })
 }
 
 // TestFilteredNodes checks the placement rules end to end: a selector, a
@@ -153,7 +153,7 @@ func TestFilteredNodes(t *testing.T) {
 	cordoned := testNode("cordoned", "4", "8Gi", 110, func(n *corev1.Node) { n.Spec.Unschedulable = true })
 	down := testNode("down", "4", "8Gi", 110, notReady)
 	for _, n := range []*corev1.Node{ssd, tainted, cordoned, down} {
-		if _, err := e.cs.CoreV1().Nodes().Create(e.ctx, n, metav1.CreateOptions{}); err != nil {
+		if _, err := e.CS.CoreV1().Nodes().Create(e.Ctx, n, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -163,17 +163,17 @@ func TestFilteredNodes(t *testing.T) {
 		func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "gpu"} },
 		withToleration(corev1.Toleration{Key: "gpu", Operator: corev1.TolerationOpExists}))
 	e.pod("wants-nvme", "", "", func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"disk": "nvme"} })
-	e.eventually(10*time.Second, func() error { return e.bound("wants-ssd") })
-	if n := e.getPod("wants-ssd").Spec.NodeName; n != "ssd" {
+	e.Eventually(10*time.Second, func() error { return e.bound("wants-ssd") })
+	if n := e.GetPod("wants-ssd").Spec.NodeName; n != "ssd" {
 		t.Errorf("wants-ssd on %s, want ssd", n)
 	}
-	e.eventually(10*time.Second, func() error { return e.bound("wants-gpu") })
-	if n := e.getPod("wants-gpu").Spec.NodeName; n != "gpu" {
+	e.Eventually(10*time.Second, func() error { return e.bound("wants-gpu") })
+	if n := e.GetPod("wants-gpu").Spec.NodeName; n != "gpu" {
 		t.Errorf("wants-gpu on %s, want gpu", n)
 	}
 	const msg = "0/5 nodes are available: 1 node(s) had untolerated taint {gpu: true}, 1 node(s) not ready, 1 node(s) were unschedulable, 2 node(s) didn't match Pod's node affinity/selector."
-	e.eventually(10*time.Second, func() error {
-		c := podScheduled(e.getPod("wants-nvme"))
+	e.Eventually(10*time.Second, func() error {
+		c := podScheduled(e.GetPod("wants-nvme"))
 		if c == nil || c.Message != msg {
 			return fmt.Errorf("wants-nvme PodScheduled %+v, want message %q", c, msg)
 		}
@@ -190,11 +190,11 @@ func TestBindingSubresource(t *testing.T) {
 	e.start()
 	e.pod("a", "1", "")
 	e.pod("b", "1", "")
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		if err := e.bound("a"); err != nil {
 			return err
 		}
-		c := podScheduled(e.getPod("b"))
+		c := podScheduled(e.GetPod("b"))
 		if c == nil || c.Message != "0/1 nodes are available: 1 Insufficient cpu." {
 			return fmt.Errorf("b: PodScheduled %+v, want Insufficient cpu", c)
 		}

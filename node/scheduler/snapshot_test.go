@@ -15,19 +15,19 @@ import (
 // followCache returns a cache fed by the env's shared followers, as Run
 // feeds its own.
 func (e *env) followCache() *cache {
-	e.tb.Helper()
+	e.TB.Helper()
 	c := newCache(corev1.DefaultSchedulerName)
-	pods := follow.For[corev1.Pod](e.cache, "pods")
-	nodes := follow.For[corev1.Node](e.cache, "nodes")
-	e.tb.Cleanup(pods.AddHandler(c.podHandler(func() {})))
-	e.tb.Cleanup(nodes.AddHandler(c.nodeHandler(func() {})))
+	pods := follow.For[corev1.Pod](e.Cache, "pods")
+	nodes := follow.For[corev1.Node](e.Cache, "nodes")
+	e.TB.Cleanup(pods.AddHandler(c.podHandler(func() {})))
+	e.TB.Cleanup(nodes.AddHandler(c.nodeHandler(func() {})))
 	return c
 }
 
 // cacheHas waits until the cache holds nodes nodes and pods pods.
 func (e *env) cacheHas(c *cache, nodes, pods int) {
-	e.tb.Helper()
-	e.eventually(10*time.Second, func() error {
+	e.TB.Helper()
+	e.Eventually(10*time.Second, func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if len(c.nodes) != nodes || len(c.pods) != pods {
@@ -47,7 +47,7 @@ func TestCacheAndSnapshot(t *testing.T) {
 	e.pod("running", "1", "1Gi", on("n1"), withHostPort(80, "", ""), ownedBy("rs"))
 	done := e.pod("done", "2", "2Gi", on("n1"))
 	done.Status.Phase = corev1.PodSucceeded
-	if _, err := e.cs.CoreV1().Pods("default").UpdateStatus(e.ctx, done, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().Pods("default").UpdateStatus(e.Ctx, done, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.pod("elsewhere", "1", "1Gi", on("gone"))
@@ -55,7 +55,7 @@ func TestCacheAndSnapshot(t *testing.T) {
 
 	c := e.followCache()
 	e.cacheHas(c, 2, 4)
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if p := c.pods["default/done"]; p == nil || !p.terminal {
@@ -88,11 +88,11 @@ func TestCacheAndSnapshot(t *testing.T) {
 	}
 
 	// A pod that held resources goes away: freedGen moves, n1 is empty.
-	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, "running", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+	if err := e.CS.CoreV1().Pods("default").Delete(e.Ctx, "running", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
 		t.Fatal(err)
 	}
 	// One that held none does not.
-	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, "done", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+	if err := e.CS.CoreV1().Pods("default").Delete(e.Ctx, "done", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
 		t.Fatal(err)
 	}
 	e.cacheHas(c, 2, 2)
@@ -105,15 +105,15 @@ func TestCacheAndSnapshot(t *testing.T) {
 	}
 	c.mu.Unlock()
 	// A node changes: nodeGen moves.
-	n, err := e.cs.CoreV1().Nodes().Get(e.ctx, "n2", metav1.GetOptions{})
+	n, err := e.CS.CoreV1().Nodes().Get(e.Ctx, "n2", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.Labels["disk"] = "ssd"
-	if _, err := e.cs.CoreV1().Nodes().Update(e.ctx, n, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().Nodes().Update(e.Ctx, n, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually(10*time.Second, func() error {
+	e.Eventually(10*time.Second, func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.nodeGen != nodeGen+1 {

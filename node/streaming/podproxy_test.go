@@ -1,8 +1,6 @@
 package streaming_test
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -16,8 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/streaming"
 	"github.com/shoal-project/shoal/node/streaming/streamingtest"
 )
@@ -40,14 +36,11 @@ func TestPodAndServiceProxy(t *testing.T) {
 	srvB := httptest.NewServer(nodeB)
 	defer srvB.Close()
 
-	st := consensus.NewStore()
-	prop := consensus.NewLocalProposer(st)
-	put := func(resource, name string, obj any) {
-		raw, _ := json.Marshal(obj)
-		if _, err := prop.Propose(context.Background(), &consensus.Command{Op: consensus.OpCreate, Resource: resource, Namespace: "default", Name: name, Object: raw, UID: "uid-" + name, Time: "2024-01-02T03:04:05Z"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e := nodeAAPI(t, streaming.ProxyConfig{
+		LocalHandler: nodeA, Transport: http.DefaultTransport, Logger: testLogger(t),
+		NodeAddr: func(n string) (string, bool) { return srvB.URL, n == "b" },
+	})
+	put := func(resource, name string, obj any) { e.Seed(resource, "default", name, "uid-"+name, seedTime, obj) }
 	for _, p := range []struct{ name, node string }{{"on-a", "a"}, {"on-b", "b"}} {
 		put("pods", p.name, &corev1.Pod{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
@@ -63,12 +56,7 @@ func TestPodAndServiceProxy(t *testing.T) {
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "on-b"},
 			Ports: []corev1.ServicePort{{Name: "web", Port: 80, TargetPort: intstr.FromString("http")}}},
 	})
-	px := streaming.NewProxy(streaming.ProxyConfig{
-		Store: st, Local: "a", LocalHandler: nodeA, Transport: http.DefaultTransport, Logger: testLogger(t),
-		NodeAddr: func(n string) (string, bool) { return srvB.URL, n == "b" },
-	})
-	api := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Proposer: prop, Logger: testLogger(t), Subresources: px.Handlers()}).Handler())
-	defer api.Close()
+	api := e.Server
 
 	cases := []struct{ method, path, body, want string }{
 		{"GET", "/api/v1/namespaces/default/pods/on-a:" + portStr + "/proxy/", "", "GET /? body="},

@@ -2,8 +2,6 @@ package streaming_test
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,8 +20,6 @@ import (
 	"k8s.io/client-go/transport/spdy"
 	"k8s.io/streaming/pkg/httpstream"
 
-	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/streaming"
 	"github.com/shoal-project/shoal/node/streaming/streamingtest"
 )
@@ -40,29 +36,19 @@ func portForwardAPI(t *testing.T) *httptest.Server {
 		srvB.CloseClientConnections()
 		srvB.Close()
 	})
-	st := consensus.NewStore()
-	prop := consensus.NewLocalProposer(st)
+	e := nodeAAPI(t, streaming.ProxyConfig{
+		LocalHandler: nodeA, Transport: http.DefaultTransport, Logger: testLogger(t),
+		NodeAddr: func(n string) (string, bool) { return srvB.URL, n == "b" },
+	})
 	for _, p := range []struct{ name, node, ip string }{{"pf-a", "a", "127.0.0.1"}, {"pf-b", "b", "127.0.0.1"}, {"unscheduled", "", ""}, {"noip", "a", ""}} {
-		raw, _ := json.Marshal(&corev1.Pod{
+		e.Seed("pods", "default", p.name, "uid-"+p.name, seedTime, &corev1.Pod{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 			ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: "default"},
 			Spec:       corev1.PodSpec{NodeName: p.node, Containers: []corev1.Container{{Name: "app", Image: "x"}}},
 			Status:     corev1.PodStatus{Phase: corev1.PodRunning, PodIP: p.ip},
 		})
-		if _, err := prop.Propose(context.Background(), &consensus.Command{Op: consensus.OpCreate, Resource: "pods", Namespace: "default", Name: p.name, Object: raw, UID: "uid-" + p.name, Time: "2024-01-02T03:04:05Z"}); err != nil {
-			t.Fatal(err)
-		}
 	}
-	px := streaming.NewProxy(streaming.ProxyConfig{
-		Store: st, Local: "a", LocalHandler: nodeA, Transport: http.DefaultTransport, Logger: testLogger(t),
-		NodeAddr: func(n string) (string, bool) { return srvB.URL, n == "b" },
-	})
-	api := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Proposer: prop, Logger: testLogger(t), Subresources: px.Handlers()}).Handler())
-	t.Cleanup(func() {
-		api.CloseClientConnections()
-		api.Close()
-	})
-	return api
+	return e.Server
 }
 
 // appServer stands in for the pod: it answers with the path, or echoes

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,7 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 
-	"github.com/shoal-project/shoal/consensus"
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/streaming"
 	"github.com/shoal-project/shoal/node/streaming/streamingtest"
@@ -38,8 +37,23 @@ type cluster struct {
 	nodeBCalls atomic.Int32
 }
 
-func putPod(t *testing.T, st *consensus.Store, name, node string, containers ...string) {
+// seedTime is when the streaming tests' pods were created.
+var seedTime = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// nodeAAPI is apitest's API server (serving every request, token or not)
+// on node "a", whose pods' subresources go through a streaming.Proxy made
+// from px (Store and Local filled in).
+func nodeAAPI(t *testing.T, px streaming.ProxyConfig) *apitest.Env {
 	t.Helper()
+	return apitest.New(t, apitest.WithoutAuth(), apitest.WithAPI(func(c *apiserver.Config) {
+		px.Store, px.Local = c.Store, "a"
+		c.Logger = testLogger(t)
+		c.Subresources = streaming.NewProxy(px).Handlers()
+	}))
+}
+
+func putPod(e *apitest.Env, name, node string, containers ...string) {
+	e.TB.Helper()
 	pod := corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
@@ -48,14 +62,7 @@ func putPod(t *testing.T, st *consensus.Store, name, node string, containers ...
 	for _, c := range containers {
 		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: c, Image: "busybox"})
 	}
-	raw, _ := json.Marshal(&pod)
-	_, err := consensus.NewLocalProposer(st).Propose(context.Background(), &consensus.Command{
-		Op: consensus.OpCreate, Resource: "pods", Namespace: "default", Name: name, Object: raw,
-		UID: "uid-" + name, Time: "2024-01-02T03:04:05Z",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.Seed("pods", "default", name, "uid-"+name, seedTime, &pod)
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -86,36 +93,23 @@ func newCluster(t *testing.T) *cluster {
 		srvB.Close()
 	})
 
-	st := consensus.NewStore()
-	putPod(t, st, "local", "a", "app")
-	putPod(t, st, "multi", "a", "a", "b")
-	putPod(t, st, "web", "b", "app")
-	putPod(t, st, "pending", "", "app")
-	putPod(t, st, "lost", "c", "app")
-	px := streaming.NewProxy(streaming.ProxyConfig{
-		Store: st,
+	e := nodeAAPI(t, streaming.ProxyConfig{
 		NodeAddr: func(node string) (string, bool) {
 			if node == "b" {
 				return srvB.URL, true
 			}
 			return "", false
 		},
-		Local:        "a",
 		LocalHandler: nodeA,
 		Transport:    nodeTransport,
 		Logger:       testLogger(t),
 	})
-	api := apiserver.New(apiserver.Config{
-		Store: st, Proposer: consensus.NewLocalProposer(st), Logger: testLogger(t),
-		Subresources: px.Handlers(),
-	})
-	c.api = httptest.NewServer(api.Handler())
-	t.Cleanup(func() {
-		c.api.CloseClientConnections()
-		c.api.Close()
-	})
-	c.cfg = &rest.Config{Host: c.api.URL, BearerToken: "secret"}
-	c.cs = kubernetes.NewForConfigOrDie(c.cfg)
+	putPod(e, "local", "a", "app")
+	putPod(e, "multi", "a", "a", "b")
+	putPod(e, "web", "b", "app")
+	putPod(e, "pending", "", "app")
+	putPod(e, "lost", "c", "app")
+	c.api, c.cfg, c.cs = e.Server, e.Rest, e.CS
 	return c
 }
 

@@ -10,8 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-
-	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
 // TestDeploymentScaleDuringRollout scales proportionally mid-rollout and
@@ -117,12 +115,12 @@ func TestDeploymentProgressDeadline(t *testing.T) {
 	if c := progressing(); c == nil || c.Status != corev1.ConditionTrue {
 		t.Fatalf("Progressing before the deadline: %+v", c)
 	}
-	e.clock.Advance(20 * time.Second)
+	e.Clock.Advance(20 * time.Second)
 	e.sync("web")
 	if c := progressing(); c.Status != corev1.ConditionTrue {
 		t.Fatalf("timed out early: %+v", c)
 	}
-	e.clock.Advance(15 * time.Second)
+	e.Clock.Advance(15 * time.Second)
 	e.sync("web")
 	c := progressing()
 	want := fmt.Sprintf("ReplicaSet %q has timed out progressing.", nrs.Name)
@@ -136,7 +134,7 @@ func TestDeploymentProgressDeadline(t *testing.T) {
 	// A rollback to the good template recovers.
 	rss := e.replicaSets("web")
 	patch := kubectlUndoPatch(t, rss[0], map[string]string{})
-	if _, err := e.cs.AppsV1().Deployments("default").Patch(e.ctx, "web", types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
+	if _, err := e.CS.AppsV1().Deployments("default").Patch(e.Ctx, "web", types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.rollOut("web", func(string) {})
@@ -164,7 +162,7 @@ func TestDeploymentAdoptAndRelease(t *testing.T) {
 			Template: *tmpl,
 		},
 	}
-	if _, err := e.cs.AppsV1().ReplicaSets("default").Create(e.ctx, orphan, metav1.CreateOptions{}); err != nil {
+	if _, err := e.CS.AppsV1().ReplicaSets("default").Create(e.Ctx, orphan, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	d = e.create(d)
@@ -180,11 +178,11 @@ func TestDeploymentAdoptAndRelease(t *testing.T) {
 	// A user relabels the ReplicaSet out of the selector: released.
 	rs := rss[0]
 	rs.Labels = map[string]string{"app": "other"}
-	if _, err := e.cs.AppsV1().ReplicaSets("default").Update(e.ctx, rs, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.CS.AppsV1().ReplicaSets("default").Update(e.Ctx, rs, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.sync("web")
-	got, err := e.cs.AppsV1().ReplicaSets("default").Get(e.ctx, rs.Name, metav1.GetOptions{})
+	got, err := e.CS.AppsV1().ReplicaSets("default").Get(e.Ctx, rs.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,11 +203,11 @@ func TestDeploymentHashCollision(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "web-" + hash, Namespace: "default", Labels: other.Labels},
 		Spec:       appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchLabels: other.Labels}, Template: other},
 	}
-	if _, err := e.cs.AppsV1().ReplicaSets("default").Create(e.ctx, squatter, metav1.CreateOptions{}); err != nil {
+	if _, err := e.CS.AppsV1().ReplicaSets("default").Create(e.Ctx, squatter, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	controllertest.WaitCacheSynced(t, e.deps)
-	if err := e.c.syncKey(e.ctx, "default/web"); err == nil {
+	e.Synced()
+	if err := e.c.syncKey(e.Ctx, "default/web"); err == nil {
 		t.Fatal("first pass should fail on the collision")
 	}
 	if cc := e.get("web").Status.CollisionCount; cc == nil || *cc != 1 {
@@ -229,7 +227,7 @@ func TestDeploymentRestartedAt(t *testing.T) {
 	e.create(testDeployment("web", 2, "app:v1"))
 	e.rollOut("web", func(string) {})
 	patch := `{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"2030-01-02T03:04:05Z"}}}}}`
-	if _, err := e.cs.AppsV1().Deployments("default").Patch(e.ctx, "web", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+	if _, err := e.CS.AppsV1().Deployments("default").Patch(e.Ctx, "web", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.rollOut("web", func(string) {})

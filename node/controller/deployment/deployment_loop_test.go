@@ -15,12 +15,12 @@ import (
 // stopped and make no duplicate ReplicaSet.
 func TestDeploymentRunLoop(t *testing.T) {
 	e := newDepEnv(t)
-	e.deps.Now = nil
-	go e.simulateReplicaSets(e.ctx)
+	e.Deps.Now = nil
+	go e.simulateReplicaSets(e.Ctx)
 
 	run := func() (stop func()) {
-		c := New(e.deps, WithResync(200*time.Millisecond))
-		ctx, cancel := context.WithCancel(e.ctx)
+		c := New(e.Deps, WithResync(200*time.Millisecond))
+		ctx, cancel := context.WithCancel(e.Ctx)
 		done := make(chan error, 1)
 		go func() { done <- c.Run(ctx) }()
 		select {
@@ -68,7 +68,7 @@ func TestDeploymentRunLoop(t *testing.T) {
 	// The events went through the API, aggregated by the broadcaster.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		evs, err := e.cs.CoreV1().Events("default").List(e.ctx, metav1.ListOptions{})
+		evs, err := e.CS.CoreV1().Events("default").List(e.Ctx, metav1.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func TestDeploymentRunLoop(t *testing.T) {
 // simulateReplicaSets plays the ReplicaSet controller: every ReplicaSet
 // reports spec.replicas pods, all available, a little after it changes.
 func (e *testEnv) simulateReplicaSets(ctx context.Context) {
-	w, err := e.store.Watch(resReplicaSets, "", 0)
+	w, err := e.Store.Watch(resReplicaSets, "", 0)
 	if err != nil {
 		return
 	}
@@ -105,7 +105,7 @@ func (e *testEnv) simulateReplicaSets(ctx context.Context) {
 		case <-w.Events():
 		case <-t.C:
 		}
-		list, err := e.cs.AppsV1().ReplicaSets("default").List(ctx, metav1.ListOptions{})
+		list, err := e.CS.AppsV1().ReplicaSets("default").List(ctx, metav1.ListOptions{})
 		if err != nil {
 			continue
 		}
@@ -118,7 +118,7 @@ func (e *testEnv) simulateReplicaSets(ctx context.Context) {
 			}
 			rs.Status.Replicas, rs.Status.ReadyReplicas, rs.Status.AvailableReplicas = n, n, n
 			rs.Status.FullyLabeledReplicas, rs.Status.ObservedGeneration = n, rs.Generation
-			_, _ = e.cs.AppsV1().ReplicaSets("default").UpdateStatus(ctx, rs, metav1.UpdateOptions{})
+			_, _ = e.CS.AppsV1().ReplicaSets("default").UpdateStatus(ctx, rs, metav1.UpdateOptions{})
 		}
 	}
 }

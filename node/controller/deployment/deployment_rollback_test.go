@@ -57,7 +57,7 @@ func TestDeploymentRollback(t *testing.T) {
 	v1, v2 := rss[0], rss[1]
 
 	patch := kubectlUndoPatch(t, v1, map[string]string{RevisionAnnotation: "2"})
-	if _, err := e.cs.AppsV1().Deployments("default").Patch(e.ctx, "web", types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
+	if _, err := e.CS.AppsV1().Deployments("default").Patch(e.Ctx, "web", types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatalf("undo patch: %v", err)
 	}
 	e.rollOut("web", func(string) {})

@@ -213,7 +213,7 @@ func TestDeploymentRecreate(t *testing.T) {
 		},
 		Spec: old.Spec.Template.Spec,
 	}
-	if _, err := e.cs.CoreV1().Pods("default").Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
+	if _, err := e.CS.CoreV1().Pods("default").Create(e.Ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -234,7 +234,7 @@ func TestDeploymentRecreate(t *testing.T) {
 	if n := len(e.replicaSets("web")); n != 1 {
 		t.Fatalf("new replicaset created while an old pod is stored: %s", e.describe("web"))
 	}
-	if err := e.cs.CoreV1().Pods("default").Delete(e.ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+	if err := e.CS.CoreV1().Pods("default").Delete(e.Ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
 		t.Fatal(err)
 	}
 	e.sync("web")

@@ -2,9 +2,6 @@ package gc
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -14,29 +11,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver"
-	"github.com/shoal-project/shoal/node/controller"
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
-// gcEnv is the real API server over a store, with the garbage collector
-// run pass by pass.
+// gcEnv is controllertest's, with the garbage collector run pass by pass.
 func gcEnv(t *testing.T) (kubernetes.Interface, *Collector) {
-	st := consensus.NewStore()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hs := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Proposer: consensus.NewLocalProposer(st), Logger: quiet}).Handler())
-	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close() })
-	rc := &rest.Config{Host: hs.URL, QPS: 1e6, Burst: 1e6}
-	cs := kubernetes.NewForConfigOrDie(rc)
-	dyn := dynamic.NewForConfigOrDie(rc)
-	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return cs, &Collector{Deps: controller.Deps{Store: st, Client: cs, Dynamic: dyn, Logger: quiet}}
+	e := controllertest.New(t)
+	return e.CS, &Collector{Deps: e.Deps}
 }
 
 // ownedSet makes a ReplicaSet and n pods it controls.

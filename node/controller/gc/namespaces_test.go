@@ -5,32 +5,33 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/controller"
+	"github.com/shoal-project/shoal/node/controller/controllertest"
 	"github.com/shoal-project/shoal/node/follow"
 )
 
-// runNamespaces runs the namespace controller over st until the returned
+// runNamespaces runs the namespace controller over d until the returned
 // stop is called; stop waits for Run to return and returns its error.
+// Without a d.Cache it runs one over d.Store until then.
 func runNamespaces(t *testing.T, d controller.Deps) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var runErr error
-	d.Cache = follow.NewShared(d.Store, nil)
 	cacheDone := make(chan struct{})
-	go func() { _ = d.Cache.Run(ctx); close(cacheDone) }()
+	if d.Cache == nil {
+		d.Cache = follow.NewShared(d.Store, nil)
+		go func() { _ = d.Cache.Run(ctx); close(cacheDone) }()
+	} else {
+		close(cacheDone)
+	}
 	go func() { runErr = (&Namespaces{Deps: d}).Run(ctx); close(done) }()
 	stop = func() error {
 		cancel()
@@ -90,13 +91,9 @@ func TestNamespacesStopReleasesWatcher(t *testing.T) {
 // TestNamespacesDeletesContents: a deleted namespace is emptied and then
 // removed, as kubectl delete namespace expects.
 func TestNamespacesDeletesContents(t *testing.T) {
-	st := consensus.NewStore()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hs := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Proposer: consensus.NewLocalProposer(st), Logger: quiet}).Handler())
-	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close() })
-	rc := &rest.Config{Host: hs.URL, QPS: 1e6, Burst: 1e6}
-	cs := kubernetes.NewForConfigOrDie(rc)
-	runNamespaces(t, controller.Deps{Store: st, Client: cs, Dynamic: dynamic.NewForConfigOrDie(rc), Logger: quiet})
+	e := controllertest.New(t)
+	cs := e.CS
+	runNamespaces(t, e.Deps)
 
 	ctx := context.Background()
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "doomed"}}, metav1.CreateOptions{}); err != nil {

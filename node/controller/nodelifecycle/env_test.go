@@ -1,13 +1,7 @@
 package nodelifecycle
 
 import (
-	"slices"
 	"testing"
-
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	"github.com/shoal-project/shoal/node/controller/controllertest"
 	"github.com/shoal-project/shoal/node/controller/replicaset"
@@ -24,29 +18,4 @@ func (e *testEnv) startRS() {
 	e.TB.Helper()
 	c := replicaset.New(e.Deps)
 	e.RunLoop("replicaset controller", c.Run, c.Ready())
-}
-
-// createRS creates a ReplicaSet of replicas pods labelled app=name.
-func (e *testEnv) createRS(name string, replicas int32) {
-	e.TB.Helper()
-	rs := &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec: appsv1.ReplicaSetSpec{
-			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: controllertest.Template(name),
-		},
-	}
-	if _, err := e.CS.AppsV1().ReplicaSets("default").Create(e.Ctx, rs, metav1.CreateOptions{}); err != nil {
-		e.TB.Fatalf("create replicaset %s: %v", name, err)
-	}
-}
-
-func podNames(pods []corev1.Pod) []string {
-	var out []string
-	for _, p := range pods {
-		out = append(out, p.Name)
-	}
-	slices.Sort(out)
-	return out
 }

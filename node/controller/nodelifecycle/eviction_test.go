@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/controller/controllertest"
 	"github.com/shoal-project/shoal/node/membership"
@@ -57,7 +58,7 @@ func taintKeys(n *corev1.Node) []string {
 
 func TestEvictionAfterTimeout(t *testing.T) {
 	e := newTestEnv(t)
-	e.Clock.Set(controllertest.T0)
+	e.Clock.Set(apitest.T0)
 	members := &evMembers{}
 	members.set("n1", membership.Alive)
 	members.set("n2", membership.Alive)
@@ -109,12 +110,12 @@ func TestEvictionAfterTimeout(t *testing.T) {
 		t.Fatalf("n1 taints %v, want %v", got, want)
 	}
 	for _, tn := range n1.Spec.Taints {
-		if tn.Effect == corev1.TaintEffectNoExecute && (tn.TimeAdded == nil || !tn.TimeAdded.Time.Equal(controllertest.T0)) {
-			t.Errorf("NoExecute taint added at %v, want %v", tn.TimeAdded, controllertest.T0)
+		if tn.Effect == corev1.TaintEffectNoExecute && (tn.TimeAdded == nil || !tn.TimeAdded.Time.Equal(apitest.T0)) {
+			t.Errorf("NoExecute taint added at %v, want %v", tn.TimeAdded, apitest.T0)
 		}
 	}
-	if next := reconcile(); !next.Equal(controllertest.T0.Add(10 * time.Second)) {
-		t.Errorf("next deadline %v, want %v", next, controllertest.T0.Add(10*time.Second))
+	if next := reconcile(); !next.Equal(apitest.T0.Add(10 * time.Second)) {
+		t.Errorf("next deadline %v, want %v", next, apitest.T0.Add(10*time.Second))
 	}
 	for _, name := range []string{"p1", "tolerant", "forever"} {
 		p, _ := e.PodExists(name)
@@ -133,8 +134,8 @@ func TestEvictionAfterTimeout(t *testing.T) {
 		t.Fatal("p1 deleted before the eviction timeout")
 	}
 	e.Clock.Advance(2 * time.Second)
-	if next := reconcile(); !next.Equal(controllertest.T0.Add(30 * time.Second)) {
-		t.Errorf("next deadline %v, want the toleration's %v", next, controllertest.T0.Add(30*time.Second))
+	if next := reconcile(); !next.Equal(apitest.T0.Add(30 * time.Second)) {
+		t.Errorf("next deadline %v, want the toleration's %v", next, apitest.T0.Add(30*time.Second))
 	}
 	if _, ok := e.PodExists("p1"); ok {
 		t.Error("p1 not deleted after the eviction timeout")
@@ -198,7 +199,7 @@ func TestEvictionAfterTimeout(t *testing.T) {
 
 func TestEvictionMarksDisruptionTarget(t *testing.T) {
 	e := newTestEnv(t)
-	e.Clock.Set(controllertest.T0)
+	e.Clock.Set(apitest.T0)
 	members := &evMembers{}
 	members.set("n1", membership.Alive)
 	nl := &Controller{Deps: e.Deps, Members: members}
@@ -266,9 +267,9 @@ func TestEvictionReplacesPods(t *testing.T) {
 	e.startRS()
 	ev := NewEviction(e.Deps, 300*time.Millisecond)
 	e.RunLoop("eviction", ev.Run, ev.Ready())
-	e.createRS("web", 3)
+	e.CreateReplicaSet(controllertest.ReplicaSet("web", 3))
 	pods := e.WantPods("web", 3)
-	old := podNames(pods)
+	old := apitest.PodNames(pods)
 	for i, p := range pods {
 		e.Bind(p.Name, []string{"n1", "n1", "n2"}[i])
 	}
@@ -282,7 +283,7 @@ func TestEvictionReplacesPods(t *testing.T) {
 	}
 	e.Eventually(10*time.Second, func() error {
 		pods := e.Pods("web")
-		names := podNames(pods)
+		names := apitest.PodNames(pods)
 		if len(pods) != 3 || !slices.Contains(names, onN2) {
 			return fmt.Errorf("pods %v, want 3 with %s", names, onN2)
 		}
@@ -296,7 +297,7 @@ func TestEvictionReplacesPods(t *testing.T) {
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("pods replaced after %v, before the eviction timeout", d)
 	}
-	if fresh := slices.DeleteFunc(podNames(e.Pods("web")), func(n string) bool { return slices.Contains(old, n) }); len(fresh) != 2 {
+	if fresh := slices.DeleteFunc(apitest.PodNames(e.Pods("web")), func(n string) bool { return slices.Contains(old, n) }); len(fresh) != 2 {
 		t.Errorf("new pods %v, want 2", fresh)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoal-project/shoal/node/controller/controllertest"
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/membership"
 )
 
@@ -18,7 +18,7 @@ import (
 // kubelet never posted is added as never updated.
 func TestNodeReadyHeartbeat(t *testing.T) {
 	e := newTestEnv(t)
-	e.Clock.Set(controllertest.T0)
+	e.Clock.Set(apitest.T0)
 	members := &evMembers{}
 	members.set("n1", membership.Alive)
 	members.set("n2", membership.Alive)
@@ -34,12 +34,12 @@ func TestNodeReadyHeartbeat(t *testing.T) {
 	reconcile() // the second pass adds the gossip labels
 	created := e.GetNode("n1")
 	ready := readyCondition(&created.Status)
-	if ready == nil || ready.Status != corev1.ConditionTrue || !ready.LastHeartbeatTime.Time.Equal(controllertest.T0) {
-		t.Fatalf("Ready after registration: %+v, want True with heartbeat %s", ready, controllertest.T0)
+	if ready == nil || ready.Status != corev1.ConditionTrue || !ready.LastHeartbeatTime.Time.Equal(apitest.T0) {
+		t.Fatalf("Ready after registration: %+v, want True with heartbeat %s", ready, apitest.T0)
 	}
 
 	// The kubelet of n1 posts its pressure conditions; n2's never does.
-	posted := metav1.NewTime(controllertest.T0.Add(5 * time.Second))
+	posted := metav1.NewTime(apitest.T0.Add(5 * time.Second))
 	n1 := e.GetNode("n1")
 	for _, typ := range kubeletConditions {
 		n1.Status.Conditions = append(n1.Status.Conditions, corev1.NodeCondition{Type: typ, Status: corev1.ConditionFalse,
@@ -50,31 +50,31 @@ func TestNodeReadyHeartbeat(t *testing.T) {
 	}
 	before := e.GetNode("n1").ResourceVersion
 
-	e.Clock.Set(controllertest.T0.Add(59 * time.Second))
+	e.Clock.Set(apitest.T0.Add(59 * time.Second))
 	reconcile()
 	n1 = e.GetNode("n1")
 	if n1.ResourceVersion != before {
 		t.Errorf("59s after the last heartbeat the node was written (resourceVersion %s -> %s)", before, n1.ResourceVersion)
 	}
-	e.Clock.Set(controllertest.T0.Add(61 * time.Second))
+	e.Clock.Set(apitest.T0.Add(61 * time.Second))
 	reconcile()
 	n1 = e.GetNode("n1")
 	ready = readyCondition(&n1.Status)
-	if !ready.LastHeartbeatTime.Time.Equal(controllertest.T0.Add(61*time.Second)) || !ready.LastTransitionTime.Time.Equal(controllertest.T0) {
-		t.Errorf("after a minute: heartbeat %s transition %s, want heartbeat %s and transition %s", ready.LastHeartbeatTime, ready.LastTransitionTime, controllertest.T0.Add(61*time.Second), controllertest.T0)
+	if !ready.LastHeartbeatTime.Time.Equal(apitest.T0.Add(61*time.Second)) || !ready.LastTransitionTime.Time.Equal(apitest.T0) {
+		t.Errorf("after a minute: heartbeat %s transition %s, want heartbeat %s and transition %s", ready.LastHeartbeatTime, ready.LastTransitionTime, apitest.T0.Add(61*time.Second), apitest.T0)
 	}
 	if c := nodeCondition(&n1.Status, corev1.NodeMemoryPressure); c == nil || !c.LastHeartbeatTime.Equal(&posted) {
 		t.Errorf("the leader's heartbeat changed the kubelet's MemoryPressure: %+v", c)
 	}
 
-	dead := controllertest.T0.Add(90 * time.Second)
+	dead := apitest.T0.Add(90 * time.Second)
 	e.Clock.Set(dead)
 	members.set("n1", membership.Dead)
 	members.set("n2", membership.Dead)
 	reconcile()
 	n1 = e.GetNode("n1")
 	ready = readyCondition(&n1.Status)
-	if ready.Status != corev1.ConditionUnknown || !ready.LastHeartbeatTime.Time.Equal(controllertest.T0.Add(61*time.Second)) || !ready.LastTransitionTime.Time.Equal(dead) {
+	if ready.Status != corev1.ConditionUnknown || !ready.LastHeartbeatTime.Time.Equal(apitest.T0.Add(61*time.Second)) || !ready.LastTransitionTime.Time.Equal(dead) {
 		t.Errorf("dead: Ready %s heartbeat %s transition %s, want Unknown, the last heartbeat kept, transition %s", ready.Status, ready.LastHeartbeatTime, ready.LastTransitionTime, dead)
 	}
 	for _, typ := range kubeletConditions {

@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/shoal-project/shoal/node/controller/controllertest"
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/membership"
 )
 
@@ -18,7 +18,7 @@ import (
 // Ready again. A node without a lease is judged by gossip alone.
 func TestNodeLeaseStaleness(t *testing.T) {
 	e := newTestEnv(t)
-	e.Clock.Set(controllertest.T0)
+	e.Clock.Set(apitest.T0)
 	if _, err := e.CS.CoreV1().Namespaces().Create(e.Ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nodeLeaseNamespace}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller"
-	"github.com/shoal-project/shoal/node/controller/controllertest"
 	"github.com/shoal-project/shoal/node/membership"
 )
 
@@ -18,7 +18,7 @@ import (
 // machine rejoins.
 func TestRecoverNodeAbsentFromGossip(t *testing.T) {
 	e := newTestEnv(t)
-	e.Clock.Set(controllertest.T0)
+	e.Clock.Set(apitest.T0)
 	gone := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gone", Labels: map[string]string{controller.GossipStateLabel: "alive"}}}
 	created, err := e.CS.CoreV1().Nodes().Create(e.Ctx, gone, metav1.CreateOptions{})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
@@ -19,7 +20,7 @@ import (
 func BenchmarkScaleTo1000(b *testing.B) {
 	const n = 1000
 	e := newRSEnv(b)
-	e.Deps.Logger = controllertest.Logger(b)
+	e.Deps.Logger = apitest.Logger(b)
 	c := e.startRS(0)
 	var total time.Duration
 	for i := 0; b.Loop(); i++ {
@@ -28,7 +29,7 @@ func BenchmarkScaleTo1000(b *testing.B) {
 		if _, err := e.CS.CoreV1().Namespaces().Create(e.Ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		rs := rsTestReplicaSet("web", 0)
+		rs := controllertest.ReplicaSet("web", 0)
 		rs.Namespace = ns
 		if _, err := e.CS.AppsV1().ReplicaSets(ns).Create(e.Ctx, rs, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)

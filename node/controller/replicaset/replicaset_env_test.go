@@ -1,15 +1,18 @@
 package replicaset
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/utils/ptr"
 
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
@@ -35,26 +38,6 @@ func (e *rsEnv) startRC() *ReplicationManager {
 	c := NewReplication(e.Deps)
 	e.RunLoop("replication controller", c.Run, c.Ready())
 	return c
-}
-
-func rsTestReplicaSet(name string, replicas int32) *appsv1.ReplicaSet {
-	return &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec: appsv1.ReplicaSetSpec{
-			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: controllertest.Template(name),
-		},
-	}
-}
-
-func (e *rsEnv) createRS(rs *appsv1.ReplicaSet) *appsv1.ReplicaSet {
-	e.TB.Helper()
-	got, err := e.CS.AppsV1().ReplicaSets(rs.Namespace).Create(e.Ctx, rs, metav1.CreateOptions{})
-	if err != nil {
-		e.TB.Fatalf("create replicaset %s: %v", rs.Name, err)
-	}
-	return got
 }
 
 func (e *rsEnv) getRS(name string) *appsv1.ReplicaSet {
@@ -98,4 +81,28 @@ func (e *rsEnv) ownedPods(uid string) []corev1.Pod {
 		}
 	}
 	return out
+}
+
+// releaseByRelabel relabels pod name app=debug, out of its controller's
+// selector, and waits until the pod has no owner and the controller with
+// uid owns want pods again, the released one not among them.
+func (e *rsEnv) releaseByRelabel(name, uid string, want int) {
+	e.TB.Helper()
+	patch := []byte(`{"metadata":{"labels":{"app":"debug"}}}`)
+	if _, err := e.CS.CoreV1().Pods("default").Patch(e.Ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		e.TB.Fatal(err)
+	}
+	e.Eventually(10*time.Second, func() error {
+		p, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(p.OwnerReferences) != 0 {
+			return fmt.Errorf("released pod still has owners %+v", p.OwnerReferences)
+		}
+		if pods := e.ownedPods(uid); len(pods) != want || slices.Contains(apitest.PodNames(pods), name) {
+			return fmt.Errorf("owned pods %v, want %d without %s", apitest.PodNames(pods), want, name)
+		}
+		return nil
+	})
 }

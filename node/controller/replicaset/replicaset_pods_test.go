@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
@@ -23,9 +24,9 @@ type rsPod struct {
 	node      string
 	phase     corev1.PodPhase
 	ready     bool
-	readyAt   time.Duration // after controllertest.T0
+	readyAt   time.Duration // after apitest.T0
 	restarts  int32
-	created   time.Duration // after controllertest.T0
+	created   time.Duration // after apitest.T0
 	cost      string
 	ownerUID  types.UID
 	podLabels map[string]string
@@ -35,14 +36,14 @@ func (b rsPod) pod() *corev1.Pod {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: b.name, Namespace: "default", UID: types.UID("uid-" + b.name),
-			CreationTimestamp: metav1.NewTime(controllertest.T0.Add(b.created)),
+			CreationTimestamp: metav1.NewTime(apitest.T0.Add(b.created)),
 			Labels:            b.podLabels,
 		},
 		Spec:   corev1.PodSpec{NodeName: b.node},
 		Status: corev1.PodStatus{Phase: b.phase},
 	}
 	if b.ready {
-		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(controllertest.T0.Add(b.readyAt))}}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(apitest.T0.Add(b.readyAt))}}
 	}
 	if b.restarts > 0 {
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", RestartCount: b.restarts}}
@@ -172,12 +173,12 @@ func TestReplicaSlowStartStopsAfterFailingBatch(t *testing.T) {
 func TestReplicaClaimFor(t *testing.T) {
 	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web", UID: "rs-uid"}}
 	deleting := rs.DeepCopy()
-	deleting.DeletionTimestamp = ptr.To(metav1.NewTime(controllertest.T0))
+	deleting.DeletionTimestamp = ptr.To(metav1.NewTime(apitest.T0))
 	selector := labels.SelectorFromSet(labels.Set{"app": "web"})
 	web := map[string]string{"app": "web"}
 	other := map[string]string{"app": "db"}
 	terminating := rsPod{name: "t", podLabels: web}.pod()
-	terminating.DeletionTimestamp = ptr.To(metav1.NewTime(controllertest.T0))
+	terminating.DeletionTimestamp = ptr.To(metav1.NewTime(apitest.T0))
 	cases := []struct {
 		name string
 		rs   *appsv1.ReplicaSet
@@ -204,47 +205,47 @@ func TestReplicaExpectations(t *testing.T) {
 	e := newReplicaExpectations()
 	never := func(string, types.UID) bool { return false }
 	always := func(string, types.UID) bool { return true }
-	if !e.satisfied("ns/web", 10, never, controllertest.T0) {
+	if !e.satisfied("ns/web", 10, never, apitest.T0) {
 		t.Fatal("no expectations: want satisfied")
 	}
 	// Two creates in flight: not satisfied until both return and the store
 	// reaches the later one's index.
-	e.expect("ns/web", 2, controllertest.T0)
-	e.created("ns/web", 12, controllertest.T0)
-	if e.satisfied("ns/web", 20, always, controllertest.T0) {
+	e.expect("ns/web", 2, apitest.T0)
+	e.created("ns/web", 12, apitest.T0)
+	if e.satisfied("ns/web", 20, always, apitest.T0) {
 		t.Fatal("a create in flight: want unsatisfied")
 	}
-	e.created("ns/web", 15, controllertest.T0)
-	if e.satisfied("ns/web", 14, always, controllertest.T0) {
+	e.created("ns/web", 15, apitest.T0)
+	if e.satisfied("ns/web", 14, always, apitest.T0) {
 		t.Fatal("store at 14, create at 15: want unsatisfied")
 	}
-	if !e.satisfied("ns/web", 15, always, controllertest.T0) {
+	if !e.satisfied("ns/web", 15, always, apitest.T0) {
 		t.Fatal("store caught up: want satisfied")
 	}
 	// A delete is expected until the store shows the pod gone.
-	e.expect("ns/web", 1, controllertest.T0)
-	e.deleted("ns/web", "ns/web-abcde", "uid", true, controllertest.T0)
-	if e.satisfied("ns/web", 20, never, controllertest.T0) {
+	e.expect("ns/web", 1, apitest.T0)
+	e.deleted("ns/web", "ns/web-abcde", "uid", true, apitest.T0)
+	if e.satisfied("ns/web", 20, never, apitest.T0) {
 		t.Fatal("deleted pod still in the store: want unsatisfied")
 	}
-	if !e.satisfied("ns/web", 20, always, controllertest.T0) {
+	if !e.satisfied("ns/web", 20, always, apitest.T0) {
 		t.Fatal("deleted pod gone: want satisfied")
 	}
 	// Expectations that are never met expire.
-	e.expect("ns/web", 1, controllertest.T0)
-	if e.satisfied("ns/web", 20, always, controllertest.T0.Add(time.Minute)) {
+	e.expect("ns/web", 1, apitest.T0)
+	if e.satisfied("ns/web", 20, always, apitest.T0.Add(time.Minute)) {
 		t.Fatal("in flight: want unsatisfied")
 	}
-	if !e.satisfied("ns/web", 20, always, controllertest.T0.Add(time.Minute+expectTTL+time.Second)) {
+	if !e.satisfied("ns/web", 20, always, apitest.T0.Add(time.Minute+expectTTL+time.Second)) {
 		t.Fatal("expired: want satisfied")
 	}
 }
 
 func TestReplicaStatusFor(t *testing.T) {
-	rs := rsTestReplicaSet("web", 3)
+	rs := controllertest.ReplicaSet("web", 3)
 	rs.Generation = 4
 	rs.Spec.MinReadySeconds = 10
-	now := controllertest.T0.Add(time.Minute)
+	now := apitest.T0.Add(time.Minute)
 	pods := []*corev1.Pod{
 		rsPod{name: "a", podLabels: map[string]string{"app": "web"}, phase: corev1.PodRunning, ready: true}.pod(),                            // available
 		rsPod{name: "b", podLabels: map[string]string{"app": "web"}, phase: corev1.PodRunning, ready: true, readyAt: 55 * time.Second}.pod(), // ready 5s
@@ -276,7 +277,7 @@ func equalStatus(a, b appsv1.ReplicaSetStatus) bool {
 }
 
 func TestReplicaPodFromTemplate(t *testing.T) {
-	rs := rsTestReplicaSet("web-5d8c6f7b9", 1)
+	rs := controllertest.ReplicaSet("web-5d8c6f7b9", 1)
 	rs.UID = "rs-uid"
 	rs.Spec.Template.Annotations = map[string]string{"a": "b"}
 	p := podFromTemplate(rs, replicaSetKind.gvk)

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller/controllertest"
 )
 
@@ -32,19 +33,10 @@ func checkOwned(t *testing.T, pods []corev1.Pod, kind, apiVersion, name, uid str
 	}
 }
 
-func podNames(pods []corev1.Pod) []string {
-	var out []string
-	for _, p := range pods {
-		out = append(out, p.Name)
-	}
-	slices.Sort(out)
-	return out
-}
-
 func TestReplicaSetController(t *testing.T) {
 	e := newRSEnv(t)
 	c := e.startRS(0)
-	rs := e.createRS(rsTestReplicaSet("web", 3))
+	rs := e.CreateReplicaSet(controllertest.ReplicaSet("web", 3))
 
 	pods := e.WantPods("web", 3)
 	checkOwned(t, pods, "ReplicaSet", "apps/v1", "web", string(rs.UID))
@@ -59,7 +51,7 @@ func TestReplicaSetController(t *testing.T) {
 		}
 		for _, ev := range evs {
 			if ev.Source.Component != "replicaset-controller" || ev.InvolvedObject.Kind != "ReplicaSet" ||
-				!slices.Contains(podNames(pods), ev.Message[len("Created pod: "):]) {
+				!slices.Contains(apitest.PodNames(pods), ev.Message[len("Created pod: "):]) {
 				return fmt.Errorf("event %s %q from %s about %s", ev.Reason, ev.Message, ev.Source.Component, ev.InvolvedObject.Kind)
 			}
 		}
@@ -127,16 +119,16 @@ func TestReplicaSetReleaseAndAdopt(t *testing.T) {
 	// An orphan that matches is adopted: the ReplicaSet creates only two.
 	orphan, err := e.CS.CoreV1().Pods("default").Create(e.Ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "stray", Namespace: "default", Labels: map[string]string{"app": "web"}},
-		Spec:       controllertest.Template("web").Spec,
+		Spec:       apitest.Template("web").Spec,
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := e.createRS(rsTestReplicaSet("web", 3))
+	rs := e.CreateReplicaSet(controllertest.ReplicaSet("web", 3))
 	e.Eventually(10*time.Second, func() error {
 		pods := e.ownedPods(string(rs.UID))
-		if len(pods) != 3 || !slices.Contains(podNames(pods), orphan.Name) {
-			return fmt.Errorf("owned pods %v, want 3 with %s", podNames(pods), orphan.Name)
+		if len(pods) != 3 || !slices.Contains(apitest.PodNames(pods), orphan.Name) {
+			return fmt.Errorf("owned pods %v, want 3 with %s", apitest.PodNames(pods), orphan.Name)
 		}
 		return nil
 	})
@@ -146,31 +138,15 @@ func TestReplicaSetReleaseAndAdopt(t *testing.T) {
 
 	// A pod whose labels change is released, and replaced.
 	victim := e.ownedPods(string(rs.UID))[0]
-	patch := []byte(`{"metadata":{"labels":{"app":"debug"}}}`)
-	if _, err := e.CS.CoreV1().Pods("default").Patch(e.Ctx, victim.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e.Eventually(10*time.Second, func() error {
-		p, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, victim.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if len(p.OwnerReferences) != 0 {
-			return fmt.Errorf("released pod still has owners %+v", p.OwnerReferences)
-		}
-		if pods := e.ownedPods(string(rs.UID)); len(pods) != 3 || slices.Contains(podNames(pods), victim.Name) {
-			return fmt.Errorf("owned pods %v, want 3 without %s", podNames(pods), victim.Name)
-		}
-		return nil
-	})
+	e.releaseByRelabel(victim.Name, string(rs.UID), 3)
 	// Put back, it is adopted again, and the surplus pod deleted.
-	patch = []byte(`{"metadata":{"labels":{"app":"web"}}}`)
+	patch := []byte(`{"metadata":{"labels":{"app":"web"}}}`)
 	if _, err := e.CS.CoreV1().Pods("default").Patch(e.Ctx, victim.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.Eventually(10*time.Second, func() error {
 		if pods := e.ownedPods(string(rs.UID)); len(pods) != 3 || len(e.Pods("web")) != 3 {
-			return fmt.Errorf("owned pods %v, want 3", podNames(pods))
+			return fmt.Errorf("owned pods %v, want 3", apitest.PodNames(pods))
 		}
 		return nil
 	})
@@ -178,11 +154,11 @@ func TestReplicaSetReleaseAndAdopt(t *testing.T) {
 
 func TestReplicaSetReadyAndAvailable(t *testing.T) {
 	e := newRSEnv(t)
-	e.Clock.Set(controllertest.T0)
+	e.Clock.Set(apitest.T0)
 	c := e.startRS(0)
-	rs := rsTestReplicaSet("web", 3)
+	rs := controllertest.ReplicaSet("web", 3)
 	rs.Spec.MinReadySeconds = 30
-	e.createRS(rs)
+	e.CreateReplicaSet(rs)
 	pods := e.WantPods("web", 3)
 
 	status := func(ready, available int32) {
@@ -195,9 +171,9 @@ func TestReplicaSetReadyAndAvailable(t *testing.T) {
 			return nil
 		})
 	}
-	e.SetReady(pods[0].Name, true, controllertest.T0)
-	e.SetReady(pods[1].Name, true, controllertest.T0.Add(20*time.Second))
-	e.SetReady(pods[2].Name, false, controllertest.T0)
+	e.SetReady(pods[0].Name, true, apitest.T0)
+	e.SetReady(pods[1].Name, true, apitest.T0.Add(20*time.Second))
+	e.SetReady(pods[2].Name, false, apitest.T0)
 	status(2, 0)
 	// 31s later the first is available, 51s later the second.
 	e.Clock.Advance(31 * time.Second)
@@ -213,7 +189,7 @@ func TestReplicaSetReadyAndAvailable(t *testing.T) {
 func TestReplicaSetNoDoubleCreate(t *testing.T) {
 	e := newRSEnv(t)
 	c := e.startRS(20 * time.Millisecond) // a resync every 20ms
-	rs := e.createRS(rsTestReplicaSet("web", 20))
+	rs := e.CreateReplicaSet(controllertest.ReplicaSet("web", 20))
 	e.WantPods("web", 20)
 	// Many resyncs (and the status writes' own events) later, still 20.
 	deadline := time.Now().Add(500 * time.Millisecond)
@@ -237,7 +213,7 @@ func TestReplicaSetNoDoubleCreate(t *testing.T) {
 func TestReplicaSetExpectationsHold(t *testing.T) {
 	e := newRSEnv(t)
 	c := New(e.Deps)
-	e.createRS(rsTestReplicaSet("web", 2))
+	e.CreateReplicaSet(controllertest.ReplicaSet("web", 2))
 	// As if creates had returned at an index the store has not reached.
 	c.expect.expect("default/web", 1, time.Now())
 	c.expect.created("default/web", e.Store.Index()+1000, time.Now())
@@ -270,7 +246,7 @@ func TestReplicaSetScaleUpBurst(t *testing.T) {
 	e := newRSEnv(t)
 	c := New(e.Deps)
 	c.burst = 7
-	e.createRS(rsTestReplicaSet("web", 10))
+	e.CreateReplicaSet(controllertest.ReplicaSet("web", 10))
 	e.Synced()
 	if err := c.sync(e.Ctx, "default/web"); err != nil {
 		t.Fatal(err)

@@ -8,11 +8,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
-	"github.com/shoal-project/shoal/node/controller/controllertest"
+	"github.com/shoal-project/shoal/internal/apitest"
 )
 
 func (e *rsEnv) getRC(name string) *corev1.ReplicationController {
@@ -44,13 +43,13 @@ func TestReplicationController(t *testing.T) {
 	// An orphan that matches the selector is adopted.
 	orphan, err := e.CS.CoreV1().Pods("default").Create(e.Ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "stray", Namespace: "default", Labels: map[string]string{"app": "kubia"}},
-		Spec:       controllertest.Template("kubia").Spec,
+		Spec:       apitest.Template("kubia").Spec,
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The selector defaults to the template's labels, as in Kubernetes.
-	tmpl := controllertest.Template("kubia")
+	tmpl := apitest.Template("kubia")
 	rc, err := e.CS.CoreV1().ReplicationControllers("default").Create(e.Ctx, &corev1.ReplicationController{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubia", Namespace: "default"},
 		Spec:       corev1.ReplicationControllerSpec{Replicas: ptr.To[int32](3), Template: &tmpl},
@@ -61,8 +60,8 @@ func TestReplicationController(t *testing.T) {
 	var created []corev1.Pod
 	e.Eventually(10*time.Second, func() error {
 		pods := e.ownedPods(string(rc.UID))
-		if len(pods) != 3 || !slices.Contains(podNames(pods), orphan.Name) {
-			return fmt.Errorf("owned pods %v, want 3 with %s", podNames(pods), orphan.Name)
+		if len(pods) != 3 || !slices.Contains(apitest.PodNames(pods), orphan.Name) {
+			return fmt.Errorf("owned pods %v, want 3 with %s", apitest.PodNames(pods), orphan.Name)
 		}
 		created = slices.DeleteFunc(pods, func(p corev1.Pod) bool { return p.Name == orphan.Name })
 		return nil
@@ -90,23 +89,7 @@ func TestReplicationController(t *testing.T) {
 	})
 
 	// A pod whose labels change is released and replaced.
-	patch := []byte(`{"metadata":{"labels":{"app":"debug"}}}`)
-	if _, err := e.CS.CoreV1().Pods("default").Patch(e.Ctx, orphan.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e.Eventually(10*time.Second, func() error {
-		p, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, orphan.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if len(p.OwnerReferences) != 0 {
-			return fmt.Errorf("released pod still has owners %+v", p.OwnerReferences)
-		}
-		if pods := e.ownedPods(string(rc.UID)); len(pods) != 3 {
-			return fmt.Errorf("owned pods %v, want 3", podNames(pods))
-		}
-		return nil
-	})
+	e.releaseByRelabel(orphan.Name, string(rc.UID), 3)
 
 	// Scale to 1 keeps the ready pod; a deleted pod is replaced.
 	e.scaleRC("kubia", 1)
@@ -120,7 +103,7 @@ func TestReplicationController(t *testing.T) {
 	e.Eventually(10*time.Second, func() error {
 		pods := e.Pods("kubia")
 		if len(pods) != 1 || pods[0].Name == created[0].Name {
-			return fmt.Errorf("pods %v, want one replacing %s", podNames(pods), created[0].Name)
+			return fmt.Errorf("pods %v, want one replacing %s", apitest.PodNames(pods), created[0].Name)
 		}
 		return nil
 	})

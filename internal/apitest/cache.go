@@ -1,4 +1,4 @@
-package controllertest
+package apitest
 
 import (
 	"strconv"
@@ -13,11 +13,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/controller"
 	"github.com/shoal-project/shoal/node/follow"
 )
 
-// cacheChecks check, for each resource the controllers follow, that the
+// cacheChecks check, for each resource the parts follow, that the
 // node's cache holds exactly the store's objects.
 var cacheChecks = []func(*follow.Shared, *consensus.Store) bool{
 	cacheHolds[corev1.Node]("nodes"),
@@ -55,13 +54,22 @@ func cacheHolds[T any, P interface {
 	}
 }
 
-// WaitCacheSynced waits until d.Cache holds what d.Store holds for every
-// resource the controllers follow.
-func WaitCacheSynced(tb testing.TB, d controller.Deps) {
+// Synced waits until the node's cache holds what the store holds, for
+// every resource followed so far: a test that calls a Reconcile right
+// after a write reads that write, as a controller woken by the write's
+// event does.
+func (e *Env) Synced() {
+	e.TB.Helper()
+	WaitCacheSynced(e.TB, e.Cache, e.Store)
+}
+
+// WaitCacheSynced waits until cache holds what st holds for every
+// resource the parts follow.
+func WaitCacheSynced(tb testing.TB, cache *follow.Shared, st *consensus.Store) {
 	tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for i, holds := range cacheChecks {
-		for !holds(d.Cache, d.Store) {
+		for !holds(cache, st) {
 			if time.Now().After(deadline) {
 				tb.Fatalf("cache check %d: not caught up with the store after 10s", i)
 			}

@@ -1,7 +1,8 @@
-package controllertest
+package apitest
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -104,6 +105,16 @@ func (e *Env) BoundPod(name, node string, tols ...corev1.Toleration) {
 	e.SetReady(name, true, e.Clock.Now())
 }
 
+// GetPod gets the pod name in "default".
+func (e *Env) GetPod(name string) *corev1.Pod {
+	e.TB.Helper()
+	p, err := e.CS.CoreV1().Pods("default").Get(e.Ctx, name, metav1.GetOptions{})
+	if err != nil {
+		e.TB.Fatalf("get pod %s: %v", name, err)
+	}
+	return p
+}
+
 // PodExists gets the pod name, if it exists.
 func (e *Env) PodExists(name string) (*corev1.Pod, bool) {
 	e.TB.Helper()
@@ -115,4 +126,14 @@ func (e *Env) PodExists(name string) (*corev1.Pod, bool) {
 		e.TB.Fatalf("get pod %s: %v", name, err)
 	}
 	return p, true
+}
+
+// PodNames are the pods' names, sorted.
+func PodNames(pods []corev1.Pod) []string {
+	var out []string
+	for _, p := range pods {
+		out = append(out, p.Name)
+	}
+	slices.Sort(out)
+	return out
 }

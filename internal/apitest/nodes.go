@@ -1,4 +1,4 @@
-package controllertest
+package apitest
 
 import (
 	corev1 "k8s.io/api/core/v1"
