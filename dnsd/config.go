@@ -58,6 +58,12 @@ type Config struct {
 	// bound of a UDP answer, default DefaultUDPSize. Clients without EDNS0
 	// get at most 512 bytes; anything larger is truncated with TC set.
 	UDPSize uint16
+	// Clients are the sources dnsd answers: the node's pod network and the
+	// node's own addresses. A query from any other source is REFUSED, for
+	// cluster names and for recursion alike: a node is no open resolver
+	// (a tool for amplification attacks) and no directory of the cluster's
+	// Services for whoever reaches its address. Empty means loopback only.
+	Clients []netip.Prefix
 	// Settings are the initial hot-reloadable settings (see Handler.Reload).
 	Settings Settings
 	// Forwarder, when set, replaces the upstream forwarder built from

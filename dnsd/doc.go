@@ -1,5 +1,7 @@
-// Package dnsd is shoal's embedded DNS server: every node runs one on its pod
-// bridge gateway address, and pods' resolv.conf points at it.
+// Package dnsd is shoal's embedded DNS server: every node runs one on its
+// own address, and pods' resolv.conf points at it. It answers only its
+// Clients (the pod network, the node, loopback); any other source gets
+// REFUSED, so a node is no open resolver.
 //
 // It answers the Kubernetes DNS schema (dns-spec 1.1.0) for the cluster
 // domain (default cluster.local) from a Resolver that the node feeds from its

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -151,11 +152,42 @@ func (h *Handler) serve(ctx context.Context, w dns.ResponseWriter, req *dns.Msg)
 			h.log.Error("dnsd: panic while writing", "panic", p)
 		}
 	}()
+	if !h.serves(w.RemoteAddr()) {
+		refused := new(dns.Msg)
+		refused.SetRcode(req, dns.RcodeRefused)
+		if err := w.WriteMsg(refused); err != nil {
+			h.log.Debug("dnsd: write response", "error", err)
+		}
+		return
+	}
 	resp := h.AnswerContext(ctx, req)
 	resp.Truncate(h.maxSize(w, req))
 	if err := w.WriteMsg(resp); err != nil {
 		h.log.Debug("dnsd: write response", "error", err)
 	}
+}
+
+// serves reports whether a query from addr is answered (Config.Clients).
+func (h *Handler) serves(addr net.Addr) bool {
+	var ip netip.Addr
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	default:
+		return false
+	}
+	ip = ip.Unmap()
+	if ip.IsLoopback() {
+		return true
+	}
+	for _, p := range h.cfg.Clients {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *Handler) maxSize(w dns.ResponseWriter, req *dns.Msg) int {

@@ -54,8 +54,14 @@ func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR strin
 	zones := []netip.Prefix{n.cfg.ClusterCIDR, n.cfg.ServiceCIDR}
 	resolver := servicesync.NewResolver(n.cache)
 	g.Go(func() error { return resolver.Run(ctx) })
+	// Pods and the node itself are answered; anyone else who reaches the
+	// node's address is refused (loopback is always served).
+	clients := []netip.Prefix{n.cfg.ClusterCIDR}
+	if self, err := netip.ParseAddr(n.cfg.AdvertiseAddr); err == nil {
+		clients = append(clients, netip.PrefixFrom(self, self.BitLen()))
+	}
 	h := dnsd.NewHandler(resolver, dnsd.Config{
-		ReverseZones: zones, Settings: dnsd.Settings{Upstreams: keep}, Logger: n.log.With("component", "dnsd"),
+		ReverseZones: zones, Clients: clients, Settings: dnsd.Settings{Upstreams: keep}, Logger: n.log.With("component", "dnsd"),
 	})
 	srv := dnsd.NewServer(h, dnsd.ServerConfig{Addrs: []string{net.JoinHostPort(n.cfg.AdvertiseAddr, "53")}, Logger: n.log.With("component", "dnsd")})
 	g.Go(func() error {
