@@ -1,20 +1,24 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 )
 
 // TestServices runs the seed's four Service types on three real nodes:
 // a ClusterIP reached by name from a pod on every node and balanced over
 // all pods, NodePort and LoadBalancer on every node's address, an
-// ExternalName CNAME, a headless Service's pod IPs, and pods on different
-// nodes reaching each other by pod IP.
+// ExternalName CNAME, a headless Service's pod IPs, a node's DNS refusing
+// a machine that is not of the cluster, and pods on different nodes
+// reaching each other by pod IP.
 func TestServices(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: skipped in -short")
@@ -208,6 +212,38 @@ spec:
 			}
 			return nil
 		})
+	})
+
+	// The hub namespace stands for another machine on the nodes' network:
+	// it reaches node 0's address but is neither a pod nor a node.
+	t.Run("dns-refuses-outsiders", func(t *testing.T) {
+		server := net.JoinHostPort(pc.lab.NodeIP(0), "53")
+		query := func(from, name string) (*dns.Msg, error) {
+			conn, err := dialIn(from)(context.Background(), "udp", server)
+			if err != nil {
+				return nil, err
+			}
+			defer conn.Close()
+			req := new(dns.Msg)
+			req.SetQuestion(name, dns.TypeA)
+			c := &dns.Client{Timeout: 5 * time.Second}
+			resp, _, err := c.ExchangeWithConn(req, &dns.Conn{Conn: conn})
+			return resp, err
+		}
+		resp, err := query(pc.lab.nodes[0], "web.default.svc.cluster.local.")
+		if err != nil || resp.Rcode != dns.RcodeSuccess || len(resp.Answer) == 0 {
+			t.Fatalf("the node asking its own dnsd for web: %v %v", resp, err)
+		}
+		for _, name := range []string{"web.default.svc.cluster.local.", "example.test."} {
+			resp, err := query(pc.lab.hub, name)
+			if err != nil {
+				t.Fatalf("outsider asking for %s: %v", name, err)
+			}
+			if resp.Rcode != dns.RcodeRefused || len(resp.Answer) != 0 {
+				t.Fatalf("outsider asking for %s: rcode %s with %d answers, want REFUSED and none",
+					name, dns.RcodeToString[resp.Rcode], len(resp.Answer))
+			}
+		}
 	})
 
 	t.Run("pod-to-pod-across-nodes", func(t *testing.T) {
