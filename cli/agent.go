@@ -13,6 +13,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/shoal-project/shoal/node"
+	"github.com/shoal-project/shoal/node/preflight"
 )
 
 // agentConfig is one invocation's decoded `shoal agent` flags.
@@ -58,6 +59,7 @@ func agentFlags(def node.Config) []ucli.Flag {
 		&ucli.StringFlag{Name: "service-cidr", Value: def.ServiceCIDR.String(), Usage: "IPv4 `CIDR` Services' cluster IPs come from (the same on every node)"},
 		&ucli.BoolFlag{Name: "run-pods", Value: def.RunPods, Usage: "run pods on this node (containerd, the pod network, the kubelet); false makes a control-plane-only member"},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		&ucli.BoolFlag{Name: "check", Usage: "run the preflight checks for these flags, print one line each, and exit (1 if any failed)"},
 	}
 }
 
@@ -142,10 +144,42 @@ func runAgent(c *ucli.Context, deps Deps, extraJoin []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if c.Bool("check") {
+		return checkAgent(deps, cfg.Node)
+	}
 	if deps.RunAgent == nil {
 		return errors.New("this build of shoal cannot run an agent")
 	}
-	return deps.RunAgent(c.Context, cfg.Node, cfg.logger(deps.Stderr))
+	logger := cfg.logger(deps.Stderr)
+	if deps.Preflight != nil {
+		results := deps.Preflight(cfg.Node, true)
+		for _, r := range results {
+			if r.Changed {
+				logger.Info("preflight: "+r.Note, "check", r.Name)
+			}
+		}
+		if err := preflight.Failed(results); err != nil {
+			return err
+		}
+	}
+	return deps.RunAgent(c.Context, cfg.Node, logger)
+}
+
+// checkAgent is `shoal agent --check`: the preflight checks alone, one
+// line each on stdout, and ErrReported (exit 1) when any failed. They
+// change nothing on the host.
+func checkAgent(deps Deps, cfg node.Config) error {
+	if deps.Preflight == nil {
+		return errors.New("this build of shoal has no preflight checks")
+	}
+	results := deps.Preflight(cfg, false)
+	for _, r := range results {
+		fmt.Fprintln(deps.Stdout, r.String())
+	}
+	if preflight.Failed(results) != nil {
+		return ErrReported
+	}
+	return nil
 }
 
 func newAgentCommand(deps Deps) *ucli.Command {

@@ -10,6 +10,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/shoal-project/shoal/node"
+	"github.com/shoal-project/shoal/node/preflight"
 )
 
 // Credentials is what a cluster identity gives the local commands.
@@ -28,6 +29,10 @@ type Deps struct {
 	// RunAgent runs the daemon until ctx is cancelled (SIGINT/SIGTERM) or it
 	// fails.
 	RunAgent func(ctx context.Context, cfg node.Config, logger *slog.Logger) error
+	// Preflight runs the host checks for an agent with cfg before it
+	// starts (node.Preflight); fix lets them repair what they can. Nil
+	// skips them (tests).
+	Preflight func(cfg node.Config, fix bool) []preflight.Result
 	// LoadCluster reads the cluster identity stored in an agent's data dir.
 	// Default: LoadIdentity.
 	LoadCluster func(dataDir string) (Credentials, error)

@@ -140,6 +140,14 @@ func missing(path string) bool {
 	return errors.Is(err, os.ErrNotExist)
 }
 
+// CheckRaftLogFree fails with ErrRaftInUse when a process (this one
+// included) has the raft log under dataDir (RaftConfig.DataDir) open: the
+// preflight check that no other agent runs on a data dir. It takes the
+// lock for an instant and lets it go.
+func CheckRaftLogFree(dataDir string) error {
+	return checkUnlocked(filepath.Join(dataDir, walDirName, metadb.FileName))
+}
+
 // checkUnlocked fails when a process (this one included) has the log in
 // metaPath open: bolt, which locks the file, would wait for it forever.
 func checkUnlocked(metaPath string) error {

@@ -16,7 +16,7 @@ func main() {
 	// SIGINT/SIGTERM cancel ctx: the agent shuts down in order, a client
 	// command stops; either way the exit code is 0 (cli.ExitCode).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	app := cli.NewApp(cli.Deps{RunAgent: node.RunAgent})
+	app := cli.NewApp(cli.Deps{RunAgent: node.RunAgent, Preflight: node.Preflight})
 	err := app.Run(ctx, os.Args)
 	stop()
 	os.Exit(cli.ExitCode(err, os.Stderr))
