@@ -262,7 +262,7 @@ func DataDir(dir string, inUse func() error) Check {
 				}
 				break
 			}
-			if !errors.Is(err, os.ErrNotExist) {
+			if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 				return "", fmt.Errorf("%s: %w", at, err)
 			}
 			up := filepath.Dir(at)
