@@ -63,8 +63,9 @@ type Config struct {
 	RunPods bool
 	// IngressHTTPPort and IngressHTTPSPort are where the Ingress proxy
 	// listens on the node's address, on nodes that run the Service proxy
-	// (80 and 443; 0 disables one). A port already taken is logged and
-	// skipped.
+	// (80 and 443; 0 disables one). A port taken when the agent starts
+	// fails its preflight check; one taken between the check and the
+	// listen is logged and skipped.
 	IngressHTTPPort, IngressHTTPSPort int
 	// ClusterCIDR is the pod network of the whole cluster: the leader gives
 	// each node a /24 of it, and nodes route to each other's. Default
