@@ -28,6 +28,8 @@ type Controller struct {
 	controller.Deps
 	// Resync is how often a full pass runs without events (0: 5s).
 	Resync time.Duration
+
+	wroteSlices sliceWrites
 }
 
 // Run reconciles until ctx is cancelled: a full pass on every change to
@@ -71,6 +73,7 @@ func (c *Controller) followers() endpointsFollowers {
 		slices:    follow.For[discoveryv1.EndpointSlice](c.Cache, "endpointslices.discovery.k8s.io"),
 	}
 	f.pods.AddIndex(follow.IndexByNamespace, follow.ByNamespace[corev1.Pod])
+	f.slices.AddIndex(follow.IndexSlicesByService, follow.SlicesByService)
 	return f
 }
 
@@ -78,6 +81,7 @@ func (c *Controller) followers() endpointsFollowers {
 // them.
 func (c *Controller) Reconcile(ctx context.Context) error {
 	f := c.followers()
+	c.wroteSlices.awaitSlices(ctx, f.slices)
 	wanted := map[string]bool{}
 	podsByNS := map[string][]corev1.Pod{}
 	var errs []error
@@ -85,7 +89,7 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 		if svc.Spec.Selector == nil || svc.Spec.Type == corev1.ServiceTypeExternalName {
 			continue // endpoints of selector-less services are the user's
 		}
-		wanted[svc.Namespace+"/"+svc.Name] = true
+		wanted[follow.Key(svc.Namespace, svc.Name)] = true
 		pods, ok := podsByNS[svc.Namespace]
 		if !ok {
 			pods = podsIn(f.pods, svc.Namespace)
@@ -95,13 +99,13 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 		if err := c.sync(ctx, f.endpoints, svc, subsets); err != nil {
 			errs = append(errs, fmt.Errorf("endpoints %s/%s: %w", svc.Namespace, svc.Name, err))
 		}
-		if err := c.syncSlice(ctx, f.slices, sliceFor(svc, subsets)); err != nil {
-			errs = append(errs, fmt.Errorf("endpointslice %s/%s: %w", svc.Namespace, svc.Name, err))
+		if err := c.syncSlices(ctx, svc, subsets, c.managedSlices(f.slices, svc.Namespace, svc.Name)); err != nil {
+			errs = append(errs, fmt.Errorf("endpointslices of %s/%s: %w", svc.Namespace, svc.Name, err))
 		}
 	}
 	// Endpoints this controller made for services that are gone.
 	for _, ep := range f.endpoints.List() {
-		if wanted[ep.Namespace+"/"+ep.Name] || ep.Labels[managedByLabel] != managedBy {
+		if wanted[follow.Key(ep.Namespace, ep.Name)] || ep.Labels[managedByLabel] != managedBy {
 			continue
 		}
 		err := c.Client.CoreV1().Endpoints(ep.Namespace).Delete(ctx, ep.Name, metav1.DeleteOptions{})
