@@ -135,7 +135,9 @@ func podsIn(pods *follow.Follower[corev1.Pod], ns string) []corev1.Pod {
 	return out
 }
 
-// sync writes want when the stored Endpoints differ.
+// sync writes the Endpoints of svc when the stored ones differ: want,
+// capped at maxEndpointsCapacity addresses and then annotated as
+// truncated, as Kubernetes does (the slices hold them all).
 func (c *Controller) sync(ctx context.Context, eps *follow.Follower[corev1.Endpoints], svc *corev1.Service, want []corev1.EndpointSubset) error {
 	labelsWant := map[string]string{managedByLabel: managedBy}
 	for k, v := range svc.Labels {
@@ -144,9 +146,21 @@ func (c *Controller) sync(ctx context.Context, eps *follow.Follower[corev1.Endpo
 	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
 		labelsWant[corev1.IsHeadlessService] = ""
 	}
+	want, truncated := capSubsets(want)
+	annotate := func(a map[string]string) map[string]string {
+		if truncated {
+			if a == nil {
+				a = map[string]string{}
+			}
+			a[truncatedAnnotation] = "truncated"
+		} else {
+			delete(a, truncatedAnnotation)
+		}
+		return a
+	}
 	cached, ok := eps.Get(svc.Namespace, svc.Name)
 	if !ok {
-		ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Labels: labelsWant}, Subsets: want}
+		ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Labels: labelsWant, Annotations: annotate(nil)}, Subsets: want}
 		_, err := c.Client.CoreV1().Endpoints(svc.Namespace).Create(ctx, ep, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil
@@ -154,10 +168,11 @@ func (c *Controller) sync(ctx context.Context, eps *follow.Follower[corev1.Endpo
 		return err
 	}
 	cur := cached.DeepCopy()
-	if equality.Semantic.DeepEqual(cur.Subsets, want) && equality.Semantic.DeepEqual(cur.Labels, labelsWant) {
+	annotations := annotate(cached.DeepCopy().Annotations)
+	if equality.Semantic.DeepEqual(cur.Subsets, want) && equality.Semantic.DeepEqual(cur.Labels, labelsWant) && equality.Semantic.DeepEqual(cur.Annotations, annotations) {
 		return nil
 	}
-	cur.Subsets, cur.Labels = want, labelsWant
+	cur.Subsets, cur.Labels, cur.Annotations = want, labelsWant, annotations
 	_, err := c.Client.CoreV1().Endpoints(svc.Namespace).Update(ctx, cur, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		return nil // the next pass sees the newer object
