@@ -214,6 +214,15 @@ func planSlices(svc *corev1.Service, subsets []corev1.EndpointSubset, existing [
 		plan.update = append(plan.update, p.update...)
 		plan.remove = append(plan.remove, p.remove...)
 	}
+	// A service without endpoints keeps one empty slice, as in Kubernetes.
+	if len(existing) == len(plan.remove) && len(plan.create) == 0 {
+		placeholder := newSlice(svc, []discoveryv1.EndpointPort{})
+		if len(plan.remove) == 1 && isPlaceholderOf(plan.remove[0], svc) {
+			plan.remove = nil
+		} else {
+			plan.create = append(plan.create, placeholder)
+		}
+	}
 	// A slice to delete and one to create make one update instead.
 	for i := 0; i < len(plan.remove) && len(plan.create) > 0; {
 		old := plan.remove[i]
@@ -227,15 +236,6 @@ func planSlices(svc *corev1.Service, subsets []corev1.EndpointSubset, existing [
 		u.Labels, u.OwnerReferences, u.Ports, u.Endpoints = s.Labels, s.OwnerReferences, s.Ports, s.Endpoints
 		plan.update = append(plan.update, u)
 		plan.remove = slices.Delete(plan.remove, i, i+1)
-	}
-	// A service without endpoints keeps one empty slice, as in Kubernetes.
-	if len(existing) == len(plan.remove) && len(plan.create) == 0 {
-		placeholder := newSlice(svc, []discoveryv1.EndpointPort{})
-		if len(plan.remove) == 1 && isPlaceholderOf(plan.remove[0], svc) {
-			plan.remove = nil
-		} else {
-			plan.create = append(plan.create, placeholder)
-		}
 	}
 	return plan
 }
