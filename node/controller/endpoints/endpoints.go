@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"time"
@@ -23,12 +24,15 @@ import (
 // the addresses of the pods it selects, ready ones apart from the others,
 // with each service port's targetPort resolved against the pod (a named
 // targetPort may map to different numbers on different pods), as
-// Kubernetes' endpoints controller does.
+// Kubernetes' endpoints controller does; and the Service's EndpointSlices,
+// as its EndpointSlice controller does (endpointslices.go).
 type Controller struct {
 	controller.Deps
 	// Resync is how often a full pass runs without events (0: 5s).
 	Resync time.Duration
 
+	// wroteSlices remembers the slices this controller wrote, for the
+	// next pass on a cache that may not hold them yet.
 	wroteSlices sliceWrites
 }
 
@@ -168,7 +172,7 @@ func (c *Controller) sync(ctx context.Context, eps *follow.Follower[corev1.Endpo
 		return err
 	}
 	cur := cached.DeepCopy()
-	annotations := annotate(cached.DeepCopy().Annotations)
+	annotations := annotate(maps.Clone(cur.Annotations))
 	if equality.Semantic.DeepEqual(cur.Subsets, want) && equality.Semantic.DeepEqual(cur.Labels, labelsWant) && equality.Semantic.DeepEqual(cur.Annotations, annotations) {
 		return nil
 	}
