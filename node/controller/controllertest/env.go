@@ -21,12 +21,13 @@ type Env struct {
 	Deps controller.Deps
 }
 
-// New starts an Env that stops when the test ends.
-func New(tb testing.TB) *Env {
+// New starts an Env that stops when the test ends; opts adjust apitest's
+// (apitest.WithWrites, to count a pass's writes).
+func New(tb testing.TB, opts ...apitest.Option) *Env {
 	tb.Helper()
 	// Up to 256 idle connections: the controllers' workers and the
 	// benchmarks write concurrently.
-	e := apitest.New(tb, apitest.WithIdleConns(256))
+	e := apitest.New(tb, append([]apitest.Option{apitest.WithIdleConns(256)}, opts...)...)
 	return &Env{Env: e, Deps: controller.Deps{
 		Store: e.Store, Cache: e.Cache, Client: e.CS, Dynamic: dynamic.NewForConfigOrDie(e.Rest),
 		Logger: apitest.Logger(tb), Now: e.Clock.Now,

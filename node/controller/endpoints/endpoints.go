@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"time"
@@ -23,11 +24,16 @@ import (
 // the addresses of the pods it selects, ready ones apart from the others,
 // with each service port's targetPort resolved against the pod (a named
 // targetPort may map to different numbers on different pods), as
-// Kubernetes' endpoints controller does.
+// Kubernetes' endpoints controller does; and the Service's EndpointSlices,
+// as its EndpointSlice controller does (endpointslices.go).
 type Controller struct {
 	controller.Deps
 	// Resync is how often a full pass runs without events (0: 5s).
 	Resync time.Duration
+
+	// wroteSlices remembers the slices this controller wrote, for the
+	// next pass on a cache that may not hold them yet.
+	wroteSlices sliceWrites
 }
 
 // Run reconciles until ctx is cancelled: a full pass on every change to
@@ -71,6 +77,7 @@ func (c *Controller) followers() endpointsFollowers {
 		slices:    follow.For[discoveryv1.EndpointSlice](c.Cache, "endpointslices.discovery.k8s.io"),
 	}
 	f.pods.AddIndex(follow.IndexByNamespace, follow.ByNamespace[corev1.Pod])
+	f.slices.AddIndex(follow.IndexSlicesByService, follow.SlicesByService)
 	return f
 }
 
@@ -78,6 +85,7 @@ func (c *Controller) followers() endpointsFollowers {
 // them.
 func (c *Controller) Reconcile(ctx context.Context) error {
 	f := c.followers()
+	c.wroteSlices.awaitSlices(ctx, f.slices)
 	wanted := map[string]bool{}
 	podsByNS := map[string][]corev1.Pod{}
 	var errs []error
@@ -85,7 +93,7 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 		if svc.Spec.Selector == nil || svc.Spec.Type == corev1.ServiceTypeExternalName {
 			continue // endpoints of selector-less services are the user's
 		}
-		wanted[svc.Namespace+"/"+svc.Name] = true
+		wanted[follow.Key(svc.Namespace, svc.Name)] = true
 		pods, ok := podsByNS[svc.Namespace]
 		if !ok {
 			pods = podsIn(f.pods, svc.Namespace)
@@ -95,13 +103,13 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 		if err := c.sync(ctx, f.endpoints, svc, subsets); err != nil {
 			errs = append(errs, fmt.Errorf("endpoints %s/%s: %w", svc.Namespace, svc.Name, err))
 		}
-		if err := c.syncSlice(ctx, f.slices, sliceFor(svc, subsets)); err != nil {
-			errs = append(errs, fmt.Errorf("endpointslice %s/%s: %w", svc.Namespace, svc.Name, err))
+		if err := c.syncSlices(ctx, svc, subsets, c.managedSlices(f.slices, svc.Namespace, svc.Name)); err != nil {
+			errs = append(errs, fmt.Errorf("endpointslices of %s/%s: %w", svc.Namespace, svc.Name, err))
 		}
 	}
 	// Endpoints this controller made for services that are gone.
 	for _, ep := range f.endpoints.List() {
-		if wanted[ep.Namespace+"/"+ep.Name] || ep.Labels[managedByLabel] != managedBy {
+		if wanted[follow.Key(ep.Namespace, ep.Name)] || ep.Labels[managedByLabel] != managedBy {
 			continue
 		}
 		err := c.Client.CoreV1().Endpoints(ep.Namespace).Delete(ctx, ep.Name, metav1.DeleteOptions{})
@@ -131,7 +139,9 @@ func podsIn(pods *follow.Follower[corev1.Pod], ns string) []corev1.Pod {
 	return out
 }
 
-// sync writes want when the stored Endpoints differ.
+// sync writes the Endpoints of svc when the stored ones differ: want,
+// capped at maxEndpointsCapacity addresses and then annotated as
+// truncated, as Kubernetes does (the slices hold them all).
 func (c *Controller) sync(ctx context.Context, eps *follow.Follower[corev1.Endpoints], svc *corev1.Service, want []corev1.EndpointSubset) error {
 	labelsWant := map[string]string{managedByLabel: managedBy}
 	for k, v := range svc.Labels {
@@ -140,9 +150,21 @@ func (c *Controller) sync(ctx context.Context, eps *follow.Follower[corev1.Endpo
 	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
 		labelsWant[corev1.IsHeadlessService] = ""
 	}
+	want, truncated := capSubsets(want)
+	annotate := func(a map[string]string) map[string]string {
+		if truncated {
+			if a == nil {
+				a = map[string]string{}
+			}
+			a[truncatedAnnotation] = "truncated"
+		} else {
+			delete(a, truncatedAnnotation)
+		}
+		return a
+	}
 	cached, ok := eps.Get(svc.Namespace, svc.Name)
 	if !ok {
-		ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Labels: labelsWant}, Subsets: want}
+		ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Labels: labelsWant, Annotations: annotate(nil)}, Subsets: want}
 		_, err := c.Client.CoreV1().Endpoints(svc.Namespace).Create(ctx, ep, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil
@@ -150,10 +172,11 @@ func (c *Controller) sync(ctx context.Context, eps *follow.Follower[corev1.Endpo
 		return err
 	}
 	cur := cached.DeepCopy()
-	if equality.Semantic.DeepEqual(cur.Subsets, want) && equality.Semantic.DeepEqual(cur.Labels, labelsWant) {
+	annotations := annotate(maps.Clone(cur.Annotations))
+	if equality.Semantic.DeepEqual(cur.Subsets, want) && equality.Semantic.DeepEqual(cur.Labels, labelsWant) && equality.Semantic.DeepEqual(cur.Annotations, annotations) {
 		return nil
 	}
-	cur.Subsets, cur.Labels = want, labelsWant
+	cur.Subsets, cur.Labels, cur.Annotations = want, labelsWant, annotations
 	_, err := c.Client.CoreV1().Endpoints(svc.Namespace).Update(ctx, cur, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		return nil // the next pass sees the newer object

@@ -78,23 +78,29 @@ func TestEndpointsFor(t *testing.T) {
 	}
 }
 
-func TestSliceFor(t *testing.T) {
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}}
+func TestSlicePortMappings(t *testing.T) {
 	node := "node-a"
 	subsets := []corev1.EndpointSubset{{
 		Addresses:         []corev1.EndpointAddress{{IP: "10.42.0.2", NodeName: &node}},
 		NotReadyAddresses: []corev1.EndpointAddress{{IP: "10.42.0.3"}},
 		Ports:             []corev1.EndpointPort{{Name: "http", Port: 8080, Protocol: corev1.ProtocolTCP}},
+	}, {
+		Addresses: []corev1.EndpointAddress{{IP: "10.42.0.4"}},
+		Ports:     []corev1.EndpointPort{{Name: "http", Port: 9090, Protocol: corev1.ProtocolTCP}},
 	}}
-	s := sliceFor(svc, subsets)
-	if s.Labels["kubernetes.io/service-name"] != "web" || s.AddressType != "IPv4" {
-		t.Fatalf("slice meta %+v %s", s.Labels, s.AddressType)
+	got := slicePortMappings(subsets)
+	if len(got) != 2 {
+		t.Fatalf("%d port mappings, want 2 (8080 and 9090)", len(got))
 	}
-	if len(s.Ports) != 1 || *s.Ports[0].Port != 8080 || *s.Ports[0].Name != "http" {
-		t.Fatalf("ports %+v", s.Ports)
+	m := got["http/TCP/8080,"]
+	if m == nil || len(m.ports) != 1 || *m.ports[0].Port != 8080 || *m.ports[0].Name != "http" {
+		t.Fatalf("mappings %v", got)
 	}
-	if len(s.Endpoints) != 2 || !*s.Endpoints[0].Conditions.Ready || *s.Endpoints[1].Conditions.Ready || *s.Endpoints[0].NodeName != "node-a" {
-		t.Fatalf("endpoints %+v", s.Endpoints)
+	if len(m.endpoints) != 2 || !*m.endpoints[0].Conditions.Ready || *m.endpoints[1].Conditions.Ready || *m.endpoints[0].NodeName != "node-a" {
+		t.Fatalf("endpoints %+v", m.endpoints)
+	}
+	if o := got["http/TCP/9090,"]; o == nil || len(o.endpoints) != 1 || o.endpoints[0].Addresses[0] != "10.42.0.4" {
+		t.Fatalf("second mapping %+v", o)
 	}
 }
 
@@ -139,12 +145,12 @@ func TestEndpointsLoop(t *testing.T) {
 		if len(got) != 1 || got[0].IP != "10.42.0.2" || ep.Subsets[0].Ports[0].Port != 8080 {
 			return fmt.Errorf("subsets %+v", ep.Subsets)
 		}
-		s, err := e.CS.DiscoveryV1().EndpointSlices("default").Get(e.Ctx, "web", metav1.GetOptions{})
+		l, err := e.CS.DiscoveryV1().EndpointSlices("default").List(e.Ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web"})
 		if err != nil {
 			return err
 		}
-		if len(s.Endpoints) != 1 || *s.Endpoints[0].Conditions.Ready != ready {
-			return fmt.Errorf("slice endpoints %+v", s.Endpoints)
+		if len(l.Items) != 1 || len(l.Items[0].Endpoints) != 1 || *l.Items[0].Endpoints[0].Conditions.Ready != ready {
+			return fmt.Errorf("slices %+v", l.Items)
 		}
 		return nil
 	}
@@ -159,8 +165,9 @@ func TestEndpointsLoop(t *testing.T) {
 		if _, err := e.CS.CoreV1().Endpoints("default").Get(e.Ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("endpoints of a deleted service: %v", err)
 		}
-		if _, err := e.CS.DiscoveryV1().EndpointSlices("default").Get(e.Ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("endpointslice of a deleted service: %v", err)
+		l, err := e.CS.DiscoveryV1().EndpointSlices("default").List(e.Ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web"})
+		if err != nil || len(l.Items) > 0 {
+			return fmt.Errorf("endpointslices of a deleted service: %v %v", l, err)
 		}
 		return nil
 	})
