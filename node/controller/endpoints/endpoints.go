@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sort"
 	"strconv"
 	"time"
@@ -139,9 +138,7 @@ func podsIn(pods *follow.Follower[corev1.Pod], ns string) []corev1.Pod {
 	return out
 }
 
-// sync writes the Endpoints of svc when the stored ones differ: want,
-// capped at maxEndpointsCapacity addresses and then annotated as
-// truncated, as Kubernetes does (the slices hold them all).
+// sync writes want when the stored Endpoints differ.
 func (c *Controller) sync(ctx context.Context, eps *follow.Follower[corev1.Endpoints], svc *corev1.Service, want []corev1.EndpointSubset) error {
 	labelsWant := map[string]string{managedByLabel: managedBy}
 	for k, v := range svc.Labels {
@@ -150,21 +147,9 @@ func (c *Controller) sync(ctx context.Context, eps *follow.Follower[corev1.Endpo
 	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
 		labelsWant[corev1.IsHeadlessService] = ""
 	}
-	want, truncated := capSubsets(want)
-	annotate := func(a map[string]string) map[string]string {
-		if truncated {
-			if a == nil {
-				a = map[string]string{}
-			}
-			a[truncatedAnnotation] = "truncated"
-		} else {
-			delete(a, truncatedAnnotation)
-		}
-		return a
-	}
 	cached, ok := eps.Get(svc.Namespace, svc.Name)
 	if !ok {
-		ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Labels: labelsWant, Annotations: annotate(nil)}, Subsets: want}
+		ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Labels: labelsWant}, Subsets: want}
 		_, err := c.Client.CoreV1().Endpoints(svc.Namespace).Create(ctx, ep, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil
@@ -172,11 +157,10 @@ func (c *Controller) sync(ctx context.Context, eps *follow.Follower[corev1.Endpo
 		return err
 	}
 	cur := cached.DeepCopy()
-	annotations := annotate(maps.Clone(cur.Annotations))
-	if equality.Semantic.DeepEqual(cur.Subsets, want) && equality.Semantic.DeepEqual(cur.Labels, labelsWant) && equality.Semantic.DeepEqual(cur.Annotations, annotations) {
+	if equality.Semantic.DeepEqual(cur.Subsets, want) && equality.Semantic.DeepEqual(cur.Labels, labelsWant) {
 		return nil
 	}
-	cur.Subsets, cur.Labels, cur.Annotations = want, labelsWant, annotations
+	cur.Subsets, cur.Labels = want, labelsWant
 	_, err := c.Client.CoreV1().Endpoints(svc.Namespace).Update(ctx, cur, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		return nil // the next pass sees the newer object
