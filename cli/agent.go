@@ -59,15 +59,21 @@ func agentFlags(def node.Config) []ucli.Flag {
 		&ucli.StringFlag{Name: "service-cidr", Value: def.ServiceCIDR.String(), Usage: "IPv4 `CIDR` Services' cluster IPs come from (the same on every node)"},
 		&ucli.BoolFlag{Name: "run-pods", Value: def.RunPods, Usage: "run pods on this node (containerd, the pod network, the kubelet); false makes a control-plane-only member"},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		&ucli.StringFlag{Name: "config", Usage: "YAML `FILE` of settings whose keys are these flags' names; flags given here override it"},
 		&ucli.BoolFlag{Name: "check", Usage: "run the preflight checks for these flags, print one line each, and exit (1 if any failed)"},
 	}
 }
 
-// decodeAgentConfig reads the flags into a fresh config built on
-// node.DefaultConfig. Malformed values are errors here; whether the values
-// make sense together is for Validate.
+// decodeAgentConfig reads the flags, and the --config file under them,
+// into a fresh config built on node.DefaultConfig. Malformed values are
+// errors here; whether the values make sense together is for Validate.
 func decodeAgentConfig(c *ucli.Context) (agentConfig, error) {
 	cfg := agentConfig{Node: node.DefaultConfig()}
+	if path := c.String("config"); path != "" {
+		if err := applyConfigFile(c, c.Command.Flags, path); err != nil {
+			return cfg, err
+		}
+	}
 	n := &cfg.Node
 	n.Name = c.String("name")
 	n.DataDir = c.String("data-dir")
