@@ -51,20 +51,28 @@ log-level: debug
 		file string
 		cmd  string   // "agent" or "join"
 		args []string // after the command, before --config
+		env  string   // SHOAL_TOKEN, when set
 		want func(*node.Config)
 	}{
-		{"values from the file", full, "agent", nil, fromFile},
-		{"flags override the file", full, "agent", []string{"--name", "n2", "--voters", "3", "--join", "10.0.0.9:7946", "--run-pods=true"}, func(c *node.Config) {
+		{"values from the file", full, "agent", nil, "", fromFile},
+		{"flags override the file", full, "agent", []string{"--name", "n2", "--voters", "3", "--join", "10.0.0.9:7946", "--run-pods=true"}, "", func(c *node.Config) {
 			fromFile(c)
 			c.Name, c.Voters, c.Join, c.RunPods = "n2", 3, []string{"10.0.0.9:7946"}, true
 		}},
-		{"join arguments add to the file's list", full, "join", []string{"10.0.0.4:7946"}, func(c *node.Config) {
+		{"join arguments add to the file's list", full, "join", []string{"10.0.0.4:7946"}, "", func(c *node.Config) {
 			fromFile(c)
 			c.Join = append(c.Join, "10.0.0.4:7946")
 		}},
-		{"an empty file changes nothing", "# nothing yet\n", "agent", nil, func(*node.Config) {}},
+		{"SHOAL_TOKEN overrides the file", full, "agent", nil, "SHOAL-1-c-d", func(c *node.Config) {
+			fromFile(c)
+			c.Token = "SHOAL-1-c-d"
+		}},
+		{"an empty file changes nothing", "# nothing yet\n", "agent", nil, "", func(*node.Config) {}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("SHOAL_TOKEN", tc.env)
+			}
 			ta := newTestApp(t, Deps{})
 			args := append(append([]string{tc.cmd}, tc.args...), "--config", writeConfig(t, tc.file))
 			if err := ta.run(args...); err != nil {
