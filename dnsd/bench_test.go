@@ -1,7 +1,6 @@
 package dnsd
 
 import (
-	"context"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -36,25 +35,9 @@ func BenchmarkAnswer(b *testing.B) {
 // BenchmarkServerUDP measures one UDP round trip through the Server on
 // loopback.
 func BenchmarkServerUDP(b *testing.B) {
-	h := NewHandler(newFakeResolver(), Config{})
-	srv := NewServer(h, ServerConfig{Addrs: []string{"127.0.0.1:0"}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	}()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		done <- err // for the deferred wait, which would block otherwise
-		b.Fatal(err)
-	}
+	addr, _ := startServer(b, NewHandler(newFakeResolver(), Config{}))
 	c := &dns.Client{Net: "udp"}
-	conn, err := c.Dial(srv.Addrs()[0])
+	conn, err := c.Dial(addr)
 	if err != nil {
 		b.Fatal(err)
 	}

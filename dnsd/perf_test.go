@@ -3,7 +3,6 @@ package dnsd
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // perfServices is the size of the zone the dnsperf benchmark serves, as in
@@ -171,26 +169,8 @@ func BenchmarkDNSPerf(b *testing.B) {
 	if err := writePerfQueries(data, 100_000); err != nil {
 		b.Fatal(err)
 	}
-	h := NewHandler(newPerfResolver(), Config{ReverseZones: testZones})
-	srv := NewServer(h, ServerConfig{Addrs: []string{"127.0.0.1:0"}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	}()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		done <- err // for the deferred wait, which would block otherwise
-		b.Fatal(err)
-	case <-time.After(10 * time.Second):
-		b.Fatal("dnsd not ready after 10s")
-	}
-	_, port, _ := strings.Cut(srv.Addrs()[0], ":")
+	addr, _ := startServer(b, NewHandler(newPerfResolver(), Config{ReverseZones: testZones}))
+	_, port, _ := strings.Cut(addr, ":")
 
 	load := strings.Fields(os.Getenv("DNSPERF_ARGS"))
 	if len(load) == 0 {

@@ -3,6 +3,7 @@ package dnsd
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"slices"
 	"sort"
@@ -14,9 +15,14 @@ import (
 
 // startServer runs a Server for h on 127.0.0.1:0 (UDP and TCP) and returns
 // its address and a stop function that reports Run's result and duration.
-func startServer(t *testing.T, h *Handler) (addr string, stop func() (error, time.Duration)) {
+// Tests get the server's debug log; benchmarks none (it would be measured).
+func startServer(t testing.TB, h *Handler) (addr string, stop func() (error, time.Duration)) {
 	t.Helper()
-	srv := NewServer(h, ServerConfig{Addrs: []string{"127.0.0.1:0"}, Logger: testLogger(t)})
+	var log *slog.Logger
+	if tt, ok := t.(*testing.T); ok {
+		log = testLogger(tt)
+	}
+	srv := NewServer(h, ServerConfig{Addrs: []string{"127.0.0.1:0"}, Logger: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run(ctx) }()
