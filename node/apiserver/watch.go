@@ -131,6 +131,10 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, q *request) 
 		tick = t.C
 	}
 	last := from
+	// unflushed is true while written events wait for a flush: a burst is
+	// flushed once, after its last event, even when that event is one the
+	// filter drops.
+	unflushed := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -155,25 +159,25 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, q *request) 
 				return nil
 			}
 			typ, ok := filterEvent(f, ev)
-			if !ok {
-				continue
-			}
-			obj := ev.Object
-			if typ == "DELETED" && ev.Type == consensus.Modified {
-				// The object left the selector: like kube-apiserver, send its
-				// last state the watcher could see, at the change's version.
-				if obj, err = restamp(q.kind, ev.Prev, ev.Object.ResourceVersion); err != nil {
-					enc.writeError(internalError(err))
-					flush()
+			if ok {
+				obj := ev.Object
+				if typ == "DELETED" && ev.Type == consensus.Modified {
+					// The object left the selector: like kube-apiserver, send its
+					// last state the watcher could see, at the change's version.
+					if obj, err = restamp(q.kind, ev.Prev, ev.Object.ResourceVersion); err != nil {
+						enc.writeError(internalError(err))
+						flush()
+						return nil
+					}
+				}
+				if err := enc.write(typ, &storedObject{obj: obj}); err != nil {
 					return nil
 				}
+				unflushed = true
 			}
-			if err := enc.write(typ, &storedObject{obj: obj}); err != nil {
-				return nil
-			}
-			// Flush once the burst of queued events is written.
-			if watcher.Pending() == 0 {
+			if unflushed && watcher.Pending() == 0 {
 				flush()
+				unflushed = false
 			}
 		}
 	}

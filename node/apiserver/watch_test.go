@@ -164,6 +164,36 @@ func TestWatchLabelSelector(t *testing.T) {
 	}
 }
 
+// A burst whose last events the selector drops is still flushed: replayed
+// from a past version, the events below reach the stream together, and only
+// the first is sent.
+func TestWatchFlushesBurstEndingFiltered(t *testing.T) {
+	e := newTestEnv(t)
+	cms := e.cs.CoreV1().ConfigMaps("default")
+	web, err := cms.Create(e.ctx, testConfigMap("web", map[string]string{"app": "web"}), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startRV := web.ResourceVersion
+	web.Labels["app"] = "other" // leaves the selector: DELETED
+	if web, err = cms.Update(e.ctx, web, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	web.Data["k"] = "v2" // outside the selector: dropped
+	if _, err = cms.Update(e.ctx, web, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cms.Create(e.ctx, testConfigMap("db", map[string]string{"app": "db"}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := cms.Watch(e.ctx, metav1.ListOptions{LabelSelector: "app=web", ResourceVersion: startRV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	expectEvents(t, w, seen{watch.Deleted, "web", "v"})
+}
+
 func TestWatchTimeoutSeconds(t *testing.T) {
 	e := newTestEnv(t)
 	start := time.Now()
