@@ -123,9 +123,14 @@ func newTestCluster(t *testing.T, n int, tlsConf *testTLS) []*testNode {
 			t.Fatalf("add voter %s: %v", nd.id, err)
 		}
 	}
-	eventually(t, "all nodes know the leader", func() bool {
+	// Every node must hold the whole configuration before a test kills
+	// the leader: a follower that lags behind the last AddVoter refuses
+	// the votes of voters it does not know, and the survivors could not
+	// elect anyone (seen on a loaded machine).
+	last := leader.raft.raft.LastIndex()
+	eventually(t, "all nodes know the leader and hold the configuration", func() bool {
 		for _, nd := range nodes {
-			if id, _ := nd.raft.Leader(); id != leader.id {
+			if id, _ := nd.raft.Leader(); id != leader.id || nd.raft.raft.AppliedIndex() < last {
 				return false
 			}
 		}
