@@ -37,8 +37,13 @@ func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR strin
 			ingressPorts = append(ingressPorts, port)
 		}
 	}
+	client, err := n.selfClient()
+	if err != nil {
+		return err
+	}
 	sync := &servicesync.Proxy{Cache: n.cache, NodeName: n.cfg.Name, NodeIP: n.cfg.AdvertiseAddr,
-		Proxy: proxy, Routes: routes, Logger: n.log.With("component", "proxy"), IngressPorts: ingressPorts}
+		Proxy: proxy, Routes: routes, Logger: n.log.With("component", "proxy"), IngressPorts: ingressPorts,
+		Client: client}
 	g.Go(func() error {
 		err := sync.Run(ctx)
 		proxy.Close()

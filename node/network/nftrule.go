@@ -243,181 +243,48 @@ type nftChain struct {
 
 func (c *nftChain) append(r *nftRule) { c.rules = append(c.rules, r) }
 
-// ruleset is the whole of shoal's table.
-type ruleset struct {
-	table  string
-	chains []*nftChain
-	// clientSets are named sets of client addresses with timeouts
-	// (ClientIP affinity). Unlike chains they keep their elements when the
-	// table is rewritten.
-	clientSets []string
-	// udp is where UDP Services answer, for the conntrack clean-up; it is
-	// not part of the table.
-	udp udpTargets
-}
-
-// String renders the table in nft syntax (close to `nft list table`).
-func (rs *ruleset) String() string {
+// render is the chain in nft syntax, as `nft list` indents it inside a
+// table. Two chains with the same rendering hold the same rules.
+func (c *nftChain) render() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "table ip %s {\n", rs.table)
-	for _, name := range rs.clientSets {
-		fmt.Fprintf(&b, "\tset %s {\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t}\n\n", name)
+	fmt.Fprintf(&b, "\tchain %s {\n", c.name)
+	if c.base != nil {
+		fmt.Fprintf(&b, "\t\ttype %s hook %s priority %d; policy accept;\n", c.base.typ, c.base.hookName, c.base.priority)
 	}
-	for i, c := range rs.chains {
-		if i > 0 {
-			b.WriteString("\n")
-		}
-		fmt.Fprintf(&b, "\tchain %s {\n", c.name)
-		if c.base != nil {
-			fmt.Fprintf(&b, "\t\ttype %s hook %s priority %d; policy accept;\n", c.base.typ, c.base.hookName, c.base.priority)
-		}
-		for _, r := range c.rules {
-			fmt.Fprintf(&b, "\t\t%s\n", r)
-		}
-		b.WriteString("\t}\n")
+	for _, r := range c.rules {
+		fmt.Fprintf(&b, "\t\t%s\n", r)
 	}
-	b.WriteString("}\n")
+	b.WriteString("\t}\n")
 	return b.String()
 }
 
-// tableContents is what a table holds now: its chains and named sets.
-type tableContents struct {
-	chains, sets []string
+// Registers for the concatenated key ip daddr . meta l4proto . th dport:
+// each field takes one 32-bit register, the kernel zero-pads the short
+// ones, so a map key is 12 bytes.
+const (
+	reg32Daddr = 8 // NFT_REG32_00
+	reg32Proto = 9
+	reg32Dport = 10
+)
+
+// serviceKeyType is the key of the Service maps.
+var serviceKeyType = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+
+// serviceKey is the map key for ip . proto . port.
+func serviceKey(ip net.IP, p l4proto, port int32) []byte {
+	k := make([]byte, 12)
+	copy(k, ip.To4())
+	k[4] = p.number
+	k[8], k[9] = byte(port>>8), byte(port)
+	return k
 }
 
-// listTable reads the chains and named sets of the table; nil when it does
-// not exist.
-func listTable(conn *nftables.Conn, table string) (*tableContents, error) {
-	t, err := conn.ListTableOfFamily(table, nftables.TableFamilyIPv4)
-	if err != nil {
-		return nil, nil // absent: the only error netlink gives for a lookup
-	}
-	chains, err := conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
-	if err != nil {
-		return nil, fmt.Errorf("list chains: %w", err)
-	}
-	tc := &tableContents{}
-	for _, c := range chains {
-		if c.Table != nil && c.Table.Name == table {
-			tc.chains = append(tc.chains, c.Name)
-		}
-	}
-	sets, err := conn.GetSets(t)
-	if err != nil {
-		return nil, fmt.Errorf("list sets: %w", err)
-	}
-	for _, st := range sets {
-		if !st.Anonymous {
-			tc.sets = append(tc.sets, st.Name)
-		}
-	}
-	return tc, nil
-}
-
-// queue adds the commands that make the table rs to conn's batch. With
-// existing == nil the table is replaced whole (add, so the delete cannot
-// fail, delete, build again). Otherwise the table stays: every chain is
-// flushed, chains and sets rs no longer has are deleted, and the rest is
-// added again; the client sets keep their elements. The kernel applies the
-// whole batch at Flush as one transaction, so packets see the old table or
-// the new one, never none.
-func (rs *ruleset) queue(conn *nftables.Conn, existing *tableContents) error {
-	t := &nftables.Table{Name: rs.table, Family: nftables.TableFamilyIPv4}
-	conn.AddTable(t)
-	if existing == nil {
-		conn.DelTable(t)
-		conn.AddTable(t)
-	} else {
-		wantChain := make(map[string]bool, len(rs.chains))
-		for _, c := range rs.chains {
-			wantChain[c.name] = true
-		}
-		for _, name := range existing.chains {
-			conn.FlushChain(&nftables.Chain{Name: name, Table: t})
-		}
-		for _, name := range existing.chains {
-			if !wantChain[name] {
-				conn.DelChain(&nftables.Chain{Name: name, Table: t})
-			}
-		}
-		wantSet := make(map[string]bool, len(rs.clientSets))
-		for _, name := range rs.clientSets {
-			wantSet[name] = true
-		}
-		for _, name := range existing.sets {
-			if !wantSet[name] {
-				conn.DelSet(&nftables.Set{Name: name, Table: t})
-			}
-		}
-	}
-	setIDs := make(map[string]uint32, len(rs.clientSets))
-	for _, name := range rs.clientSets {
-		// No set-wide timeout: each element carries the one its rule
-		// gives, so a changed timeout never has to alter the set.
-		set := &nftables.Set{Table: t, Name: name, KeyType: nftables.TypeIPAddr, HasTimeout: true, Dynamic: true}
-		if err := conn.AddSet(set, nil); err != nil {
-			return fmt.Errorf("client set %s: %w", name, err)
-		}
-		setIDs[name] = set.ID
-	}
-	chains := make(map[string]*nftables.Chain, len(rs.chains))
-	for _, c := range rs.chains {
-		ch := &nftables.Chain{Name: c.name, Table: t}
-		if c.base != nil {
-			accept := nftables.ChainPolicyAccept
-			ch.Type, ch.Hooknum, ch.Policy = c.base.typ, c.base.hook, &accept
-			ch.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(c.base.priority))
-		}
-		chains[c.name] = conn.AddChain(ch)
-	}
-	for _, c := range rs.chains {
-		for _, r := range c.rules {
-			exprs := make([]expr.Any, 0, len(r.exprs)+1)
-			for _, e := range r.exprs {
-				// Sets made in this batch are found by ID.
-				switch e := e.(type) {
-				case *expr.Lookup:
-					if id, ok := setIDs[e.SetName]; ok {
-						cp := *e
-						cp.SetID = id
-						exprs = append(exprs, &cp)
-						continue
-					}
-				case *expr.Dynset:
-					if id, ok := setIDs[e.SetName]; ok {
-						cp := *e
-						cp.SetID = id
-						exprs = append(exprs, &cp)
-						continue
-					}
-				}
-				exprs = append(exprs, e)
-			}
-			if len(r.vmap) > 0 {
-				// Keys are in host byte order, as numgen writes them.
-				// (`nft list` shows key 1 as 16777216: google/nftables
-				// labels anonymous sets big-endian; the kernel only compares
-				// bytes, so the lookup is right.)
-				set := &nftables.Set{
-					Table: t, Anonymous: true, Constant: true, IsMap: true,
-					KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict,
-					KeyByteOrder: binaryutil.NativeEndian,
-				}
-				els := make([]nftables.SetElement, len(r.vmap))
-				for i, target := range r.vmap {
-					els[i] = nftables.SetElement{
-						Key:         binaryutil.NativeEndian.PutUint32(uint32(i)),
-						VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: target},
-					}
-				}
-				if err := conn.AddSet(set, els); err != nil {
-					return fmt.Errorf("verdict map for %q: %w", r, err)
-				}
-				exprs = append(exprs, &expr.Lookup{SourceRegister: 1, IsDestRegSet: true, DestRegister: 0,
-					SetID: set.ID, SetName: set.Name})
-			}
-			conn.AddRule(&nftables.Rule{Table: t, Chain: chains[c.name], Exprs: exprs})
-		}
-	}
-	return nil
+// lookupService jumps by the map: ip daddr . meta l4proto . th dport vmap
+// @name. A packet whose key is not in the map goes on to the next rule.
+func (r *nftRule) lookupService(mapName string) *nftRule {
+	return r.add("ip daddr . meta l4proto . th dport vmap @"+mapName,
+		&expr.Payload{DestRegister: reg32Daddr, Base: expr.PayloadBaseNetworkHeader, Offset: ipv4DaddrOffset, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32Proto},
+		&expr.Payload{DestRegister: reg32Dport, Base: expr.PayloadBaseTransportHeader, Offset: thDportOffset, Len: 2},
+		&expr.Lookup{SourceRegister: reg32Daddr, SetName: mapName, IsDestRegSet: true, DestRegister: 0})
 }

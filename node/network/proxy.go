@@ -7,8 +7,10 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
 )
 
 // ServiceProxy implements Services on one node with nftables: DNAT of
@@ -17,11 +19,13 @@ import (
 //
 // It owns one table (ip "shoal" by default) and nothing else. Sync is
 // level-triggered: it computes the whole table from a ProxyState (a pure
-// function, buildRuleset) and replaces the table in one netlink
-// transaction, so there is never a moment without rules and a missed
-// update heals on the next Sync. Existing connections keep their endpoint
-// (conntrack remembers the translation); only new connections see a
-// change.
+// function, buildRuleset) and sends the kernel only what differs from the
+// table it last wrote, in transactions ordered so that each leaves a
+// working table (proxy_apply.go); a missed update heals on the next Sync.
+// Services are found through verdict maps keyed by address, protocol and
+// port, so a packet's cost and an update's size do not grow with the
+// number of Services. Existing connections keep their endpoint (conntrack
+// remembers the translation); only new connections see a change.
 //
 // Design notes:
 //   - Load balancing is `numgen random mod N` into a verdict map of
@@ -53,8 +57,11 @@ type ServiceProxy struct {
 	p   proxyParams
 	log *slog.Logger
 
-	mu      sync.Mutex
-	applied string // the table last written, in nft syntax
+	mu sync.Mutex
+	// applied is the table as the last Sync wrote it (nil: unknown, read
+	// the kernel), gen the ruleset generation right after.
+	applied *tableState
+	gen     uint32
 	udp     udpTargets
 }
 
@@ -71,12 +78,30 @@ func NewServiceProxy(cfg ProxyConfig) (*ServiceProxy, error) {
 	return &ServiceProxy{p: p, log: log}, nil
 }
 
+// dial opens a netlink connection whose buffers hold a whole batch and
+// its acknowledgements.
+func (sp *ServiceProxy) dial() (*nftables.Conn, error) {
+	conn, err := nftables.New(nftables.WithSockOptions(func(c *netlink.Conn) error {
+		// Best effort: the kernel caps these at net.core.[rw]mem_max.
+		_ = c.SetReadBuffer(socketBuffer)
+		_ = c.SetWriteBuffer(socketBuffer)
+		return nil
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	return conn, nil
+}
+
 // Table is the name of the proxy's nftables table (family ip).
 func (sp *ServiceProxy) Table() string { return sp.p.table }
 
-// Sync makes the node's rules match st. It is cheap when nothing changed
-// (the table is only rewritten when its contents differ or it has
-// vanished), so callers may call it on every store event and on a timer.
+// Sync makes the node's rules match st. Only what differs from the last
+// Sync is sent to the kernel (see proxy_apply.go), in batches that fit its
+// message limits, so it is cheap when little changed. Before trusting what
+// it last wrote it asks the kernel whether anything changed nftables since
+// (the ruleset generation); if so it reads the table's chains and map keys
+// again, so a table, chain or element removed behind its back comes back.
 // Services that cannot be proxied are logged and skipped; the error is
 // about talking to the kernel.
 func (sp *ServiceProxy) Sync(st ProxyState) error {
@@ -88,41 +113,37 @@ func (sp *ServiceProxy) Sync(st ProxyState) error {
 	for _, w := range warnings {
 		sp.log.Warn("service proxy: skipped", "reason", w)
 	}
-	text := rs.String()
-	conn, err := nftables.New()
+	start := time.Now()
+	cur, replace, err := sp.current()
 	if err != nil {
-		return fmt.Errorf("service proxy: netlink: %w", err)
-	}
-	if text == sp.applied {
-		if _, err := conn.ListTableOfFamily(p.table, nftables.TableFamilyIPv4); err == nil {
-			return nil
-		}
-	}
-	existing, err := listTable(conn, p.table)
-	if err != nil {
+		sp.applied = nil
 		return fmt.Errorf("service proxy: read table %s: %w", p.table, err)
 	}
-	if err := rs.queue(conn, existing); err != nil {
-		return fmt.Errorf("service proxy: %w", err)
+	var ops []op
+	if replace {
+		ops = replaceOps(rs)
+	} else {
+		ops = planSync(cur, rs)
 	}
-	if err := conn.Flush(); err != nil && existing != nil {
-		// The table holds something the update cannot change in place
-		// (say, a chain of another type left by an older version):
-		// replace it whole, forgetting the affinity sets.
+	batches, err := applyOps(sp.dial, p.table, ops)
+	if err != nil && !replace {
+		// What the kernel holds is no longer what the proxy thinks (or it
+		// refuses the update, say a chain of another type left by an older
+		// version): replace the table whole, forgetting the affinity sets.
 		sp.log.Warn("service proxy: table update refused; replacing the table", "error", err)
-		if err = rs.queue(conn, nil); err == nil {
-			err = conn.Flush()
-		}
-		if err != nil {
-			sp.applied = ""
-			return fmt.Errorf("service proxy: write table %s: %w", p.table, err)
-		}
-	} else if err != nil {
-		sp.applied = ""
+		ops = replaceOps(rs)
+		batches, err = applyOps(sp.dial, p.table, ops)
+	}
+	if err != nil {
+		sp.applied = nil
 		return fmt.Errorf("service proxy: write table %s: %w", p.table, err)
 	}
-	sp.applied = text
-	sp.log.Debug("service proxy: rules written", "services", len(st.Services), "chains", len(rs.chains))
+	sp.applied = stateOf(rs)
+	sp.gen, _ = rulesetGeneration()
+	if len(ops) > 0 {
+		sp.log.Debug("service proxy: rules written", "services", len(st.Services), "changes", len(ops),
+			"transactions", batches, "took", time.Since(start))
+	}
 	// Only after the new rules are in: a datagram arriving between the
 	// delete and the write would recreate a stale entry.
 	if sp.udp != nil {
@@ -135,6 +156,46 @@ func (sp *ServiceProxy) Sync(st ProxyState) error {
 	}
 	sp.udp = rs.udp
 	return nil
+}
+
+// Stale says whether the table may differ from what the last Sync wrote:
+// that Sync failed, or something changed nftables since. A caller whose
+// state did not change needs to Sync only then.
+func (sp *ServiceProxy) Stale() bool {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.applied == nil {
+		return true
+	}
+	gen, err := rulesetGeneration()
+	return err != nil || gen != sp.gen
+}
+
+// current is what the table holds: what the proxy wrote last when nothing
+// changed nftables since, otherwise what the kernel shows, with the rules
+// the proxy knows it wrote kept for the chains still there. replace is
+// true when the table cannot be updated in place.
+func (sp *ServiceProxy) current() (cur *tableState, replace bool, err error) {
+	if sp.applied != nil {
+		if gen, err := rulesetGeneration(); err == nil && gen == sp.gen {
+			return sp.applied, false, nil
+		}
+	}
+	conn, err := sp.dial()
+	if err != nil {
+		return nil, false, err
+	}
+	kernel, ok, err := readTable(conn, sp.p.table)
+	if err != nil || !ok {
+		return nil, !ok, err
+	}
+	if kernel == nil {
+		return nil, false, nil
+	}
+	if sp.applied != nil {
+		kernel.keepKnown(sp.applied)
+	}
+	return kernel, false, nil
 }
 
 // Close deletes the proxy's table. It is idempotent; Sync may be called
@@ -152,7 +213,7 @@ func (sp *ServiceProxy) Close() error {
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("service proxy: delete table %s: %w", sp.p.table, err)
 	}
-	sp.applied = ""
+	sp.applied = nil
 	sp.udp = nil
 	return nil
 }

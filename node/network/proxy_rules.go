@@ -19,10 +19,13 @@ import (
 //	nat-prerouting, nat-output (dstnat):  jump services
 //	nat-postrouting (srcnat):             jump masquerading
 //	filter-input, -forward, -output:      ct state new jump no-endpoints
-//	services:     ip daddr CLUSTERIP tcp dport P goto svc-…
-//	              ip daddr NODEADDR tcp dport NODEPORT goto ext-…
-//	              ip daddr NODEADDR tcp dport P goto ext-…      (LoadBalancer)
-//	no-endpoints: ip daddr CLUSTERIP tcp dport P reject with tcp reset …
+//	services:     ip daddr . meta l4proto . th dport vmap @service-ips
+//	service-ips:  CLUSTERIP . tcp . P : goto svc-…
+//	              NODEADDR . tcp . NODEPORT : goto ext-…
+//	              NODEADDR . tcp . P : goto ext-…               (LoadBalancer)
+//	no-endpoints: ip daddr . meta l4proto . th dport vmap @no-endpoint-services
+//	no-endpoint-services: CLUSTERIP . tcp . P : goto reject-tcp (reset),
+//	              CLUSTERIP . udp . P : goto reject-other (ICMP port unreachable)
 //	svc-NS/NAME/PROTO/PORT:  ip saddr != CLUSTERCIDR meta mark set mark | MASQ
 //	                         (ClientIP affinity: ip saddr @aff-… goto ep-…,
 //	                          one rule per endpoint)
@@ -117,8 +120,8 @@ func buildRuleset(p proxyParams, st ProxyState) (rs *ruleset, warnings []string)
 		return services[i].Name < services[j].Name
 	})
 
-	b.services = &nftChain{name: "services"}
-	b.noEndpoints = &nftChain{name: "no-endpoints"}
+	b.serviceIPs = newVerdictMap(serviceIPsMap)
+	b.noEndpoints = newVerdictMap(noEndpointsMap)
 	for _, svc := range services {
 		b.service(svc)
 	}
@@ -131,7 +134,7 @@ func buildRuleset(p proxyParams, st ProxyState) (rs *ruleset, warnings []string)
 		return &nftChain{name: name, base: &chainHook{typ: nftables.ChainTypeFilter, hook: h, hookName: hook, priority: prioFilter},
 			rules: []*nftRule{rule().ctNew().jump("no-endpoints")}}
 	}
-	rs = &ruleset{table: p.table, udp: b.udp, clientSets: b.clientSets}
+	rs = &ruleset{table: p.table, udp: b.udp, clientSets: b.clientSets, maps: []*verdictMap{b.serviceIPs, b.noEndpoints}}
 	rs.chains = append(rs.chains,
 		nat("nat-prerouting", "prerouting", nftables.ChainHookPrerouting, prioDstNAT, rule().jump("services")),
 		nat("nat-output", "output", nftables.ChainHookOutput, prioDstNAT, rule().jump("services")),
@@ -140,8 +143,10 @@ func buildRuleset(p proxyParams, st ProxyState) (rs *ruleset, warnings []string)
 		filter("filter-forward", "forward", nftables.ChainHookForward),
 		filter("filter-output", "output", nftables.ChainHookOutput),
 		b.masquerading(),
-		b.services,
-		b.noEndpoints,
+		&nftChain{name: "services", rules: []*nftRule{rule().lookupService(serviceIPsMap)}},
+		&nftChain{name: "no-endpoints", rules: []*nftRule{rule().lookupService(noEndpointsMap)}},
+		&nftChain{name: rejectTCPChain, rules: []*nftRule{rule().reject(l4protos["TCP"])}},
+		&nftChain{name: rejectOtherChain, rules: []*nftRule{rule().reject(l4protos["UDP"])}},
 	)
 	rs.chains = append(rs.chains, b.extra...)
 	return rs, b.warnings
@@ -150,8 +155,8 @@ func buildRuleset(p proxyParams, st ProxyState) (rs *ruleset, warnings []string)
 type rulesetBuilder struct {
 	p           proxyParams
 	nodeIPs     []net.IP
-	services    *nftChain
-	noEndpoints *nftChain
+	serviceIPs  *verdictMap
+	noEndpoints *verdictMap
 	extra       []*nftChain
 	clientSets  []string
 	udp         udpTargets
@@ -262,8 +267,14 @@ func (b *rulesetBuilder) servicePort(svc ProxyService, id, typ string, clusterIP
 		}
 	}
 	if len(eps) == 0 {
+		reject := rejectOtherChain
+		if proto.number == unix.IPPROTO_TCP {
+			reject = rejectTCPChain
+		}
 		for _, m := range matches {
-			b.noEndpoints.append(rule().daddr(m.ip).dport(proto, m.port).reject(proto))
+			if !b.noEndpoints.add(m.ip, proto, m.port, reject) {
+				b.warn("service %s: %s %s:%d is already another Service's", id, proto.name, m.ip, m.port)
+			}
 		}
 		return
 	}
@@ -299,7 +310,7 @@ func (b *rulesetBuilder) servicePort(svc ProxyService, id, typ string, clusterIP
 	var extChain string
 	for _, m := range matches {
 		if !m.external {
-			b.services.append(rule().daddr(m.ip).dport(proto, m.port).goTo(svcChain.name))
+			b.claim(id, proto, m.ip, m.port, svcChain.name)
 			continue
 		}
 		if extChain == "" {
@@ -315,7 +326,15 @@ func (b *rulesetBuilder) servicePort(svc ProxyService, id, typ string, clusterIP
 			}
 			b.extra = append(b.extra, c)
 		}
-		b.services.append(rule().daddr(m.ip).dport(proto, m.port).goTo(extChain))
+		b.claim(id, proto, m.ip, m.port, extChain)
+	}
+}
+
+// claim maps ip . proto . port to chain; a key another Service holds is
+// left to it, with a warning.
+func (b *rulesetBuilder) claim(id string, proto l4proto, ip net.IP, port int32, chain string) {
+	if !b.serviceIPs.add(ip, proto, port, chain) {
+		b.warn("service %s: %s %s:%d is already another Service's", id, proto.name, ip, port)
 	}
 }
 

@@ -2,6 +2,7 @@ package network
 
 import (
 	"math/rand"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -22,20 +23,21 @@ func build(t *testing.T, cfg ProxyConfig, st ProxyState) (string, []string) {
 		t.Fatal(err)
 	}
 	rs, warnings := buildRuleset(p, st)
-	// Every rule must also go through the netlink encoding.
-	conn, err := nftables.New(nftables.WithTestDial(ackAll))
-	if err != nil {
-		t.Fatal(err)
+	// Every rule must also go through the netlink encoding, as a table
+	// made from nothing, as one replaced, and as an update of a table that
+	// has other chains, sets and map elements.
+	dial := func() (*nftables.Conn, error) { return nftables.New(nftables.WithTestDial(ackAll)) }
+	gone := net.IPv4(10, 43, 9, 9)
+	cur := &tableState{
+		chains: map[string]string{"services": unknownContent, "ep-gone": unknownContent},
+		maps: map[string]map[string]mapElem{serviceIPsMap: {"10.43.9.9 . tcp . 80": {
+			key: serviceKey(gone, l4protos["TCP"], 80), text: "10.43.9.9 . tcp . 80", chain: unknownContent}}},
+		sets: map[string]bool{"aff-gone": true},
 	}
-	if err := rs.queue(conn, nil); err != nil {
-		t.Fatal(err)
-	}
-	// And as an update of a table that has other chains and sets.
-	if err := rs.queue(conn, &tableContents{chains: []string{"services", "ep-gone"}, sets: []string{"aff-gone"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Flush(); err != nil {
-		t.Fatalf("encode: %v", err)
+	for _, ops := range [][]op{planSync(nil, rs), replaceOps(rs), planSync(cur, rs)} {
+		if _, err := applyOps(dial, rs.table, ops); err != nil {
+			t.Fatalf("encode: %v", err)
+		}
 	}
 	return rs.String(), warnings
 }
@@ -80,6 +82,28 @@ func wantChain(t *testing.T, table, name string, want ...string) {
 	}
 }
 
+// wantMap checks the elements of a verdict map in a rendered table, in
+// order ("KEY : goto CHAIN").
+func wantMap(t *testing.T, table, name string, want ...string) {
+	t.Helper()
+	start := strings.Index(table, "\tmap "+name+" {\n")
+	if start < 0 {
+		t.Fatalf("no map %s in\n%s", name, table)
+	}
+	block := table[start:]
+	block = block[:strings.Index(block, "\t}\n")]
+	var got []string
+	if i := strings.Index(block, "elements = { "); i >= 0 {
+		els := strings.TrimSuffix(strings.TrimSpace(block[i+len("elements = { "):]), " }")
+		for _, e := range strings.Split(els, ",") {
+			got = append(got, strings.TrimSpace(e))
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("map %s:\n%s\nwant:\n%s", name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 var webService = ProxyService{
 	Namespace: "default", Name: "web", ClusterIPs: []string{"10.43.0.10"},
 	Ports: []ProxyPort{{Name: "http", Protocol: "TCP", Port: 80, Endpoints: []ProxyEndpoint{
@@ -93,6 +117,15 @@ func TestRulesClusterIP(t *testing.T) {
 		t.Errorf("warnings: %v", warnings)
 	}
 	want := `table ip shoal {
+	map service-ips {
+		type ipv4_addr . inet_proto . inet_service : verdict
+		elements = { 10.43.0.10 . tcp . 80 : goto svc-default/web/tcp/80 }
+	}
+
+	map no-endpoint-services {
+		type ipv4_addr . inet_proto . inet_service : verdict
+	}
+
 	chain nat-prerouting {
 		type nat hook prerouting priority -100; policy accept;
 		jump services
@@ -129,10 +162,19 @@ func TestRulesClusterIP(t *testing.T) {
 	}
 
 	chain services {
-		ip daddr 10.43.0.10 tcp dport 80 goto svc-default/web/tcp/80
+		ip daddr . meta l4proto . th dport vmap @service-ips
 	}
 
 	chain no-endpoints {
+		ip daddr . meta l4proto . th dport vmap @no-endpoint-services
+	}
+
+	chain reject-tcp {
+		reject with tcp reset
+	}
+
+	chain reject-other {
+		reject
 	}
 
 	chain ep-default/web/tcp/80/10.42.1.5/8080 {
@@ -162,10 +204,10 @@ func TestRulesNodePort(t *testing.T) {
 	svc.Ports = []ProxyPort{svc.Ports[0]}
 	svc.Ports[0].NodePort = 30080
 	got, _ := build(t, ProxyConfig{}, ProxyState{NodeAddresses: []string{"192.168.1.10", "fd00::1", "192.168.2.10"}, Services: []ProxyService{svc}})
-	wantChain(t, got, "services",
-		"ip daddr 10.43.0.10 tcp dport 80 goto svc-default/web/tcp/80",
-		"ip daddr 192.168.1.10 tcp dport 30080 goto ext-default/web/tcp/80",
-		"ip daddr 192.168.2.10 tcp dport 30080 goto ext-default/web/tcp/80")
+	wantMap(t, got, "service-ips",
+		"10.43.0.10 . tcp . 80 : goto svc-default/web/tcp/80",
+		"192.168.1.10 . tcp . 30080 : goto ext-default/web/tcp/80",
+		"192.168.2.10 . tcp . 30080 : goto ext-default/web/tcp/80")
 	wantChain(t, got, "ext-default/web/tcp/80", "meta mark set mark | 0x4000 goto svc-default/web/tcp/80")
 }
 
@@ -175,21 +217,23 @@ func TestRulesLoadBalancer(t *testing.T) {
 	svc.Ports = []ProxyPort{svc.Ports[0]}
 	svc.Ports[0].NodePort = 31000
 	got, _ := build(t, ProxyConfig{}, ProxyState{NodeAddresses: []string{"192.168.1.10"}, Services: []ProxyService{svc}})
-	wantChain(t, got, "services",
-		"ip daddr 10.43.0.10 tcp dport 80 goto svc-default/web/tcp/80",
-		"ip daddr 192.168.1.10 tcp dport 31000 goto ext-default/web/tcp/80",
-		"ip daddr 192.168.1.10 tcp dport 80 goto ext-default/web/tcp/80")
+	wantMap(t, got, "service-ips",
+		"10.43.0.10 . tcp . 80 : goto svc-default/web/tcp/80",
+		"192.168.1.10 . tcp . 31000 : goto ext-default/web/tcp/80",
+		"192.168.1.10 . tcp . 80 : goto ext-default/web/tcp/80")
 }
 
 func TestRulesNoEndpoints(t *testing.T) {
 	svc := ProxyService{Namespace: "ns", Name: "dns", ClusterIPs: []string{"10.43.0.53"}, Type: ServiceTypeNodePort,
 		Ports: []ProxyPort{{Name: "dns", Protocol: "UDP", Port: 53, NodePort: 30053}, {Name: "dns-tcp", Port: 53}}}
 	got, _ := build(t, ProxyConfig{}, ProxyState{NodeAddresses: []string{"192.168.1.10"}, Services: []ProxyService{svc}})
-	wantChain(t, got, "services")
-	wantChain(t, got, "no-endpoints",
-		"ip daddr 10.43.0.53 udp dport 53 reject",
-		"ip daddr 192.168.1.10 udp dport 30053 reject",
-		"ip daddr 10.43.0.53 tcp dport 53 reject with tcp reset")
+	wantMap(t, got, "service-ips")
+	wantMap(t, got, "no-endpoint-services",
+		"10.43.0.53 . tcp . 53 : goto reject-tcp",
+		"10.43.0.53 . udp . 53 : goto reject-other",
+		"192.168.1.10 . udp . 30053 : goto reject-other")
+	wantChain(t, got, "reject-tcp", "reject with tcp reset")
+	wantChain(t, got, "reject-other", "reject")
 	if strings.Contains(got, "svc-ns/dns") {
 		t.Errorf("service chain for a Service without endpoints:\n%s", got)
 	}
@@ -237,10 +281,10 @@ func TestRulesSeveralPorts(t *testing.T) {
 		{Name: "dns", Protocol: "UDP", Port: 80, Endpoints: []ProxyEndpoint{{IP: "10.42.1.5", Port: 5353}}},
 	}}
 	got, _ := build(t, ProxyConfig{}, ProxyState{Services: []ProxyService{svc}})
-	wantChain(t, got, "services",
-		"ip daddr 10.43.0.20 tcp dport 80 goto svc-default/app/tcp/80",
-		"ip daddr 10.43.0.20 tcp dport 9100 goto svc-default/app/tcp/9100",
-		"ip daddr 10.43.0.20 udp dport 80 goto svc-default/app/udp/80")
+	wantMap(t, got, "service-ips",
+		"10.43.0.20 . tcp . 80 : goto svc-default/app/tcp/80",
+		"10.43.0.20 . tcp . 9100 : goto svc-default/app/tcp/9100",
+		"10.43.0.20 . udp . 80 : goto svc-default/app/udp/80")
 	wantChain(t, got, "ep-default/app/udp/80/10.42.1.5/5353",
 		"ip saddr 10.42.1.5 meta mark set mark | 0x4000",
 		"dnat to 10.42.1.5:5353")
@@ -323,8 +367,8 @@ func TestRulesSkipped(t *testing.T) {
 	if len(warnings) != 3 {
 		t.Errorf("warnings: %q, want 3 (bad IP, protocol, endpoint)", warnings)
 	}
-	wantChain(t, got, "services", "ip daddr 10.43.0.10 tcp dport 80 goto svc-default/web/tcp/80")
-	wantChain(t, got, "no-endpoints", "ip daddr 10.43.0.31 tcp dport 80 reject with tcp reset")
+	wantMap(t, got, "service-ips", "10.43.0.10 . tcp . 80 : goto svc-default/web/tcp/80")
+	wantMap(t, got, "no-endpoint-services", "10.43.0.31 . tcp . 80 : goto reject-tcp")
 }
 
 func TestRulesMasquerading(t *testing.T) {

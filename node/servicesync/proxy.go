@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/node/network"
@@ -28,6 +29,12 @@ type Proxy struct {
 	Logger   *slog.Logger
 	Resync   time.Duration // 0: 10s
 	Debounce time.Duration // 0: 50ms
+	// RetryMin and RetryMax bound the backoff after a failed sync
+	// (0: 1s and 1m).
+	RetryMin, RetryMax time.Duration
+	// Client, when set, records the proxy's events on the Node and keeps
+	// its ServiceProxyReady condition.
+	Client kubernetes.Interface
 	// IngressPorts are the node's open Ingress proxy ports (80, 443): a
 	// LoadBalancer Service on one of them takes that port of the node's
 	// address before the Ingress proxy sees it, which is logged once per
@@ -38,9 +45,11 @@ type Proxy struct {
 }
 
 // Rules programs the node's Service proxy: *network.ServiceProxy, or a
-// fake in tests. Sync is called from one goroutine at a time.
+// fake in tests. Sync is called from one goroutine at a time; Stale says
+// whether the rules may differ from what the last Sync wrote.
 type Rules interface {
 	Sync(state network.ProxyState) error
+	Stale() bool
 }
 
 // RouteTable programs the routes to the other nodes' pod CIDRs:
@@ -63,6 +72,12 @@ type proxyCaches struct {
 
 // Run syncs until ctx is cancelled. It syncs first once the caches hold
 // their first list: an empty cache would remove every Service's rules.
+// After that the rules are written when the caches change, and on each
+// Resync only when the proxy says they may have drifted (Stale), so an
+// idle node with many Services does no work. A failed sync is retried
+// with a backoff (RetryMin doubling to RetryMax) and reported once per
+// outage: a warning, a Warning event on the Node and the Node's
+// ServiceProxyReady condition (see health.go).
 func (p *Proxy) Run(ctx context.Context) error {
 	resync, debounce := p.Resync, p.Debounce
 	if resync == 0 {
@@ -89,17 +104,44 @@ func (p *Proxy) Run(ctx context.Context) error {
 	if !follow.WaitReady(ctx, c.services, c.endpoints, c.nodes) {
 		return nil
 	}
+	health := newProxyHealth(ctx, p)
+	defer health.stop()
 	t := time.NewTicker(resync)
 	defer t.Stop()
+	dirty := true
+	var retry <-chan time.Time
+	failures := 0
 	for {
-		if err := p.sync(c); err != nil {
-			p.Logger.Warn("service proxy sync", "error", err)
+		if dirty || retry == nil && p.Proxy.Stale() {
+			if err := p.syncRules(c); err != nil {
+				failures++
+				wait := p.backoff(failures)
+				p.Logger.Warn("service proxy sync failed", "error", err, "failures", failures, "retryIn", wait)
+				health.failed(ctx, err)
+				retry = time.After(wait)
+			} else {
+				if failures > 0 {
+					p.Logger.Info("service proxy sync recovered", "failures", failures)
+				}
+				health.synced(ctx)
+				failures, retry = 0, nil
+			}
+			dirty = false
+		}
+		if err := p.syncRoutes(c); err != nil {
+			p.Logger.Warn("pod routes sync", "error", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-retry:
+			retry, dirty = nil, true
 		case <-changed:
+			if retry != nil {
+				continue // the retry carries this change too
+			}
+			dirty = true
 			// Let a burst of changes (a Deployment's rollout) land before
 			// the next sync.
 			select {
@@ -111,8 +153,24 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 }
 
-// sync applies the caches' current state once.
-func (p *Proxy) sync(c proxyCaches) error {
+// backoff is the wait before retry number n (from 1).
+func (p *Proxy) backoff(n int) time.Duration {
+	lo, hi := p.RetryMin, p.RetryMax
+	if lo <= 0 {
+		lo = time.Second
+	}
+	if hi <= 0 {
+		hi = time.Minute
+	}
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
+		d *= 2
+	}
+	return min(d, hi)
+}
+
+// syncRules programs the Services the caches hold.
+func (p *Proxy) syncRules(c proxyCaches) error {
 	state := network.ProxyState{NodeAddresses: []string{p.NodeIP}}
 	clashes := map[string]bool{}
 	for _, svc := range c.services.List() {
@@ -124,6 +182,11 @@ func (p *Proxy) sync(c proxyCaches) error {
 	if err := p.Proxy.Sync(state); err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
+	return nil
+}
+
+// syncRoutes programs the routes to the other nodes' pod CIDRs.
+func (p *Proxy) syncRoutes(c proxyCaches) error {
 	own, peers := "", map[string]string{}
 	for _, n := range c.nodes.List() {
 		if n.Spec.PodCIDR == "" {

@@ -37,6 +37,8 @@ func (f *fakeNet) Sync(st network.ProxyState) error {
 	return nil
 }
 
+func (f *fakeNet) Stale() bool { return false }
+
 func (f *fakeNet) SyncRoutes(own string, peers map[string]string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
