@@ -21,11 +21,6 @@ import (
 type nftRule struct {
 	text  []string
 	exprs []expr.Any
-	// vmap, when set, ends the rule: register 1 is looked up in an
-	// anonymous verdict map whose key i jumps to vmap[i] (a goto). The map
-	// is made when the rule is applied, because its set ID comes from the
-	// connection.
-	vmap []string
 }
 
 func rule() *nftRule { return &nftRule{} }
@@ -38,15 +33,7 @@ func (r *nftRule) add(text string, exprs ...expr.Any) *nftRule {
 
 // String is the rule in nft syntax.
 func (r *nftRule) String() string {
-	s := strings.Join(r.text, " ")
-	if len(r.vmap) > 0 {
-		var els []string
-		for i, c := range r.vmap {
-			els = append(els, fmt.Sprintf("%d : goto %s", i, c))
-		}
-		s += " vmap { " + strings.Join(els, ", ") + " }"
-	}
-	return s
+	return strings.Join(r.text, " ")
 }
 
 // Offsets into the IPv4 header and the transport header.
@@ -181,12 +168,12 @@ func (r *nftRule) goTo(chain string) *nftRule {
 }
 func (r *nftRule) drop() *nftRule { return r.verdict(expr.VerdictDrop, "", "drop") }
 
-// numgenVmap picks one of chains at random for each new connection.
-func (r *nftRule) numgenVmap(chains []string) *nftRule {
-	r.add(fmt.Sprintf("numgen random mod %d", len(chains)),
-		&expr.Numgen{Register: 1, Type: unix.NFT_NG_RANDOM, Modulus: uint32(len(chains))})
-	r.vmap = chains
-	return r
+// oneIn matches with probability 1/n: a fresh random number per packet
+// (only a connection's first packet reaches the NAT chains).
+func (r *nftRule) oneIn(n int) *nftRule {
+	return r.add(fmt.Sprintf("numgen random mod %d == 0", n),
+		&expr.Numgen{Register: 1, Type: unix.NFT_NG_RANDOM, Modulus: uint32(n)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: make([]byte, 4)})
 }
 
 // recordClient adds (or refreshes) the packet's source address in the

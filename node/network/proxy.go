@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // ServiceProxy implements Services on one node with nftables: DNAT of
@@ -81,12 +82,7 @@ func NewServiceProxy(cfg ProxyConfig) (*ServiceProxy, error) {
 // dial opens a netlink connection whose buffers hold a whole batch and
 // its acknowledgements.
 func (sp *ServiceProxy) dial() (*nftables.Conn, error) {
-	conn, err := nftables.New(nftables.WithSockOptions(func(c *netlink.Conn) error {
-		// Best effort: the kernel caps these at net.core.[rw]mem_max.
-		_ = c.SetReadBuffer(socketBuffer)
-		_ = c.SetWriteBuffer(socketBuffer)
-		return nil
-	}))
+	conn, err := nftables.New(nftables.WithSockOptions(raiseBuffers))
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
@@ -216,6 +212,24 @@ func (sp *ServiceProxy) Close() error {
 	sp.applied = nil
 	sp.udp = nil
 	return nil
+}
+
+// raiseBuffers makes a netlink socket's buffers socketBuffer bytes: with
+// the FORCE options, which root may use past net.core.[rw]mem_max (a
+// fresh machine's 208 KiB would not hold a batch), else as far as the
+// limits allow.
+func raiseBuffers(c *netlink.Conn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil // not a real socket (tests)
+	}
+	return raw.Control(func(fd uintptr) {
+		for _, o := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], socketBuffer) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], socketBuffer)
+			}
+		}
+	})
 }
 
 // bridgeNFPath is where bridge netfilter's switch for IPv4 lives (per

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 )
 
@@ -34,7 +33,7 @@ import (
 // hold a batch; the socket buffers are raised to socketBuffer and batches
 // kept well below it.
 const (
-	maxBatchMessages = 500
+	maxBatchMessages = 1000
 	maxElemsPerOp    = 128
 	socketBuffer     = 8 << 20
 )
@@ -228,11 +227,6 @@ func chainOp(c *nftChain, exists bool) op {
 	if exists {
 		n++
 	}
-	for _, r := range c.rules {
-		if len(r.vmap) > 0 {
-			n++ // the anonymous map's elements
-		}
-	}
 	return op{n, func(b *batch) error {
 		ch := &nftables.Chain{Name: c.name, Table: b.table}
 		if c.base != nil {
@@ -257,8 +251,8 @@ func chainOp(c *nftChain, exists bool) op {
 	}}
 }
 
-// ruleExprs is r's expressions with set references resolved: sets made in
-// this batch by ID, and r's verdict map made as an anonymous set.
+// ruleExprs is r's expressions with the sets made in this batch referred
+// to by ID.
 func (b *batch) ruleExprs(r *nftRule) ([]expr.Any, error) {
 	exprs := make([]expr.Any, 0, len(r.exprs)+1)
 	for _, e := range r.exprs {
@@ -279,29 +273,6 @@ func (b *batch) ruleExprs(r *nftRule) ([]expr.Any, error) {
 			}
 		}
 		exprs = append(exprs, e)
-	}
-	if len(r.vmap) > 0 {
-		// Keys are in host byte order, as numgen writes them. (`nft list`
-		// shows key 1 as 16777216: google/nftables labels anonymous sets
-		// big-endian; the kernel only compares bytes, so the lookup is
-		// right.)
-		set := &nftables.Set{
-			Table: b.table, Anonymous: true, Constant: true, IsMap: true,
-			KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict,
-			KeyByteOrder: binaryutil.NativeEndian,
-		}
-		els := make([]nftables.SetElement, len(r.vmap))
-		for i, target := range r.vmap {
-			els[i] = nftables.SetElement{
-				Key:         binaryutil.NativeEndian.PutUint32(uint32(i)),
-				VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: target},
-			}
-		}
-		if err := b.conn.AddSet(set, els); err != nil {
-			return nil, fmt.Errorf("verdict map for %q: %w", r, err)
-		}
-		exprs = append(exprs, &expr.Lookup{SourceRegister: 1, IsDestRegSet: true, DestRegister: 0,
-			SetID: set.ID, SetName: set.Name})
 	}
 	return exprs, nil
 }

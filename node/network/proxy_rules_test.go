@@ -189,7 +189,8 @@ func TestRulesClusterIP(t *testing.T) {
 
 	chain svc-default/web/tcp/80 {
 		ip saddr != 10.42.0.0/16 meta mark set mark | 0x4000
-		numgen random mod 2 vmap { 0 : goto ep-default/web/tcp/80/10.42.1.5/8080, 1 : goto ep-default/web/tcp/80/10.42.2.5/8080 }
+		numgen random mod 2 == 0 goto ep-default/web/tcp/80/10.42.1.5/8080
+		goto ep-default/web/tcp/80/10.42.2.5/8080
 	}
 }
 `
@@ -257,7 +258,8 @@ func TestRulesAffinity(t *testing.T) {
 				"ip saddr != 10.42.0.0/16 meta mark set mark | 0x4000",
 				"ip saddr @aff-default/web/tcp/80/10.42.1.5/8080 goto ep-default/web/tcp/80/10.42.1.5/8080",
 				"ip saddr @aff-default/web/tcp/80/10.42.2.5/8080 goto ep-default/web/tcp/80/10.42.2.5/8080",
-				"numgen random mod 2 vmap { 0 : goto ep-default/web/tcp/80/10.42.1.5/8080, 1 : goto ep-default/web/tcp/80/10.42.2.5/8080 }")
+				"numgen random mod 2 == 0 goto ep-default/web/tcp/80/10.42.1.5/8080",
+				"goto ep-default/web/tcp/80/10.42.2.5/8080")
 			wantChain(t, got, "ep-default/web/tcp/80/10.42.1.5/8080",
 				"ip saddr 10.42.1.5 meta mark set mark | 0x4000",
 				"update @aff-default/web/tcp/80/10.42.1.5/8080 { ip saddr timeout "+tc.want+" }",
@@ -319,13 +321,15 @@ func TestRulesNamedTargetPort(t *testing.T) {
 	got, _ := build(t, ProxyConfig{}, ProxyState{Services: []ProxyService{ps}})
 	wantChain(t, got, "svc-default/web/tcp/80",
 		"ip saddr != 10.42.0.0/16 meta mark set mark | 0x4000",
-		"numgen random mod 2 vmap { 0 : goto ep-default/web/tcp/80/10.42.1.5/8080, 1 : goto ep-default/web/tcp/80/10.42.2.5/8081 }")
+		"numgen random mod 2 == 0 goto ep-default/web/tcp/80/10.42.1.5/8080",
+		"goto ep-default/web/tcp/80/10.42.2.5/8081")
 	wantChain(t, got, "ep-default/web/tcp/80/10.42.2.5/8081",
 		"ip saddr 10.42.2.5 meta mark set mark | 0x4000",
 		"dnat to 10.42.2.5:8081")
 	wantChain(t, got, "svc-default/web/tcp/81",
 		"ip saddr != 10.42.0.0/16 meta mark set mark | 0x4000",
-		"numgen random mod 2 vmap { 0 : goto ep-default/web/tcp/81/10.42.1.5/9000, 1 : goto ep-default/web/tcp/81/10.42.2.5/9000 }")
+		"numgen random mod 2 == 0 goto ep-default/web/tcp/81/10.42.1.5/9000",
+		"goto ep-default/web/tcp/81/10.42.2.5/9000")
 
 	// A single-port Service with hand-written, unnamed Endpoints ports.
 	single := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "one"},
@@ -349,7 +353,7 @@ func TestRulesExternalTrafficPolicyLocal(t *testing.T) {
 	st := ProxyState{NodeAddresses: []string{"192.168.1.10"}, Services: []ProxyService{svc}}
 	got, _ := build(t, ProxyConfig{PodCIDR: "10.42.2.0/24"}, st)
 	wantChain(t, got, "ext-default/web/tcp/80",
-		"numgen random mod 1 vmap { 0 : goto ep-default/web/tcp/80/10.42.2.5/8080 }")
+		"goto ep-default/web/tcp/80/10.42.2.5/8080")
 	got, _ = build(t, ProxyConfig{PodCIDR: "10.42.3.0/24"}, st)
 	wantChain(t, got, "ext-default/web/tcp/80", "drop")
 }
