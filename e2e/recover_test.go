@@ -142,10 +142,18 @@ func TestRecoverFromOneSurvivor(t *testing.T) {
 		}
 		return nil
 	})
-	out = l.mustKC(back, "get", "configmaps", "-l", "test=recover", "-o", "name")
-	if n := strings.Count(out, "configmap/"); n != 21 {
-		t.Fatalf("through the reset node: %d ConfigMaps, want 21:\n%s", n, out)
-	}
+	// Ready comes from gossip and the lease; the node's own API may open a
+	// moment later.
+	waitFor(t, 30*time.Second, "21 ConfigMaps through the reset node", func() error {
+		out, err := l.kc(back, "get", "configmaps", "-l", "test=recover", "-o", "name")
+		if err != nil {
+			return err
+		}
+		if n := strings.Count(out, "configmap/"); n != 21 {
+			return fmt.Errorf("%d ConfigMaps, want 21:\n%s", n, out)
+		}
+		return nil
+	})
 
 	// The machine that stays lost: its Node turns NotReady, and the
 	// recovered node never calls its old address again.
