@@ -91,16 +91,21 @@ func (p *Proxy) Run(ctx context.Context) error {
 		endpoints: follow.For[corev1.Endpoints](p.Cache, "endpoints"),
 		nodes:     follow.For[corev1.Node](p.Cache, "nodes"),
 	}
-	changed := make(chan struct{}, 1)
-	signal := func() {
-		select {
-		case changed <- struct{}{}:
-		default:
+	// Services and Endpoints make the rules; Nodes only the routes (their
+	// status changes every minute, which must not rebuild 10,000
+	// Services' rules).
+	changed, nodesChanged := make(chan struct{}, 1), make(chan struct{}, 1)
+	signal := func(ch chan struct{}) func() {
+		return func() {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
 	}
-	defer c.services.AddHandler(follow.OnAny[corev1.Service](signal))()
-	defer c.endpoints.AddHandler(follow.OnAny[corev1.Endpoints](signal))()
-	defer c.nodes.AddHandler(follow.OnAny[corev1.Node](signal))()
+	defer c.services.AddHandler(follow.OnAny[corev1.Service](signal(changed)))()
+	defer c.endpoints.AddHandler(follow.OnAny[corev1.Endpoints](signal(changed)))()
+	defer c.nodes.AddHandler(follow.OnAny[corev1.Node](signal(nodesChanged)))()
 	if !follow.WaitReady(ctx, c.services, c.endpoints, c.nodes) {
 		return nil
 	}
@@ -137,6 +142,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 		case <-t.C:
 		case <-retry:
 			retry, dirty = nil, true
+		case <-nodesChanged:
 		case <-changed:
 			if retry != nil {
 				continue // the retry carries this change too

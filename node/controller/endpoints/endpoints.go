@@ -27,7 +27,8 @@ import (
 // as its EndpointSlice controller does (endpointslices.go).
 type Controller struct {
 	controller.Deps
-	// Resync is how often a full pass runs without events (0: 5s).
+	// Resync is how often a full pass runs without events (0: 30s; a
+	// pass reads every Service).
 	Resync time.Duration
 
 	// wroteSlices remembers the slices this controller wrote, for the
@@ -40,7 +41,7 @@ type Controller struct {
 func (c *Controller) Run(ctx context.Context) error {
 	resync := c.Resync
 	if resync == 0 {
-		resync = 5 * time.Second
+		resync = 30 * time.Second
 	}
 	f := c.followers()
 	// The slices follow the endpoints: their changes need no pass.
