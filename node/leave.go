@@ -11,6 +11,9 @@ import (
 	"slices"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/shoal-project/shoal/consensus"
 )
 
@@ -132,7 +135,8 @@ func (n *Node) leaveHandler(stop func()) http.Handler {
 // leave takes the (drained) node out of its cluster, in the order that
 // keeps the others' view straight: leadership goes first (a leader cannot
 // remove itself); gossip next, so that the leader's voter manager sees the
-// node Left and never adds it back as a non-voter; then raft, through the
+// node Left and never adds it back as a non-voter (nor the node lifecycle
+// controller its Node object); its Node object; then raft, through the
 // leader; last the mark that keeps an agent from starting here again.
 func (n *Node) leave(ctx context.Context, say func(string, ...any)) error {
 	if n.raft.IsLeader() {
@@ -147,6 +151,17 @@ func (n *Node) leave(ctx context.Context, say func(string, ...any)) error {
 		return err
 	}
 	say("left gossip")
+	// While this node is still in raft, so that the write goes through: a
+	// Node object is made only for members alive in gossip, so it stays
+	// gone (`kubectl delete node` after a drain, done for the user).
+	client, err := n.selfClient()
+	if err != nil {
+		return err
+	}
+	if err := client.CoreV1().Nodes().Delete(ctx, n.cfg.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete node/%s: %w", n.cfg.Name, err)
+	}
+	say("node/%s deleted", n.cfg.Name)
 	if err := n.raft.RemoveSelf(ctx); err != nil {
 		return err
 	}
@@ -161,3 +176,16 @@ func (n *Node) leave(ctx context.Context, say func(string, ...any)) error {
 
 // errLeft ends Run after a leave.
 var errLeft = errors.New("the node left its cluster")
+
+// AgentRunning reports whether an agent runs on dataDir: it holds the
+// lock of its raft log (what the data-dir preflight check tests).
+func AgentRunning(dataDir string) (bool, error) {
+	err := consensus.CheckRaftLogFree(raftDir(dataDir))
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, consensus.ErrRaftInUse):
+		return true, nil
+	}
+	return false, fmt.Errorf("is an agent running on %s: %w", dataDir, err)
+}

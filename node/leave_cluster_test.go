@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/shoal-project/shoal/consensus"
@@ -74,7 +76,7 @@ func TestLeave(t *testing.T) {
 	if code != http.StatusOK || len(lines) == 0 || lines[len(lines)-1] != "left" {
 		t.Fatalf("POST leave: %d\n%s", code, out)
 	}
-	for _, want := range []string{"raft leadership handed to ", "left gossip", "removed from raft by the leader "} {
+	for _, want := range []string{"raft leadership handed to ", "left gossip", "node/" + name + " deleted", "removed from raft by the leader "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("leave said:\n%s\nwant %q", out, want)
 		}
@@ -97,6 +99,9 @@ func TestLeave(t *testing.T) {
 		}
 		if st := gossipState(c, other, name); st != membership.Left {
 			return fmt.Errorf("gossip says %s is %v", name, st)
+		}
+		if _, err := c.Client(other).CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("node/%s: %v, want NotFound", name, err)
 		}
 		return nil
 	})
