@@ -71,6 +71,7 @@ func NewApp(deps Deps) *App {
 			newTokenCommand(deps),
 			newKubeconfigCommand(deps),
 			newRecoverCommand(deps),
+			newLeaveCommand(deps),
 			newSnapshotCommand(deps),
 			newApplyCommand(deps),
 			newGetCommand(deps),
