@@ -72,6 +72,7 @@ func NewApp(deps Deps) *App {
 			newKubeconfigCommand(deps),
 			newRecoverCommand(deps),
 			newLeaveCommand(deps),
+			newResetCommand(deps),
 			newSnapshotCommand(deps),
 			newApplyCommand(deps),
 			newGetCommand(deps),

@@ -252,7 +252,7 @@ func (n *Node) Run(ctx context.Context) error {
 		Name: cfg.Name, AdvertiseAddr: cfg.AdvertiseAddr,
 		GossipPort: cfg.GossipPort, RaftPort: cfg.RaftPort, APIPort: cfg.APIPort,
 		ContainerdSocket:    podsOnly(runsPods, n.containerdSocket()),
-		ContainerdNamespace: podsOnly(runsPods, containerdNamespace(cfg.Name)),
+		ContainerdNamespace: podsOnly(runsPods, ContainerdNamespace(cfg.Name)),
 		RegistryMirrors:     cfg.RegistryMirrors,
 	}); err != nil {
 		n.log.Warn("record agent info", "error", err)
