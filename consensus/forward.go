@@ -83,7 +83,7 @@ func newForwarder(r *Raft, d dialer) *forwarder {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /apply", f.handleApply)
 	mux.HandleFunc("POST /readindex", f.handleReadIndex)
-	mux.HandleFunc("POST /serverstats", f.handleServerStats) // voters_stats.go
+	mux.HandleFunc("POST /serverstats", f.handleServerStats)   // voters_stats.go
 	mux.HandleFunc("POST /removeserver", f.handleRemoveServer) // raft_leave.go
 	f.server = &http.Server{
 		Handler:           mux,
