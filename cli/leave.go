@@ -166,12 +166,11 @@ func drainNode(ctx context.Context, cs kubernetes.Interface, nodeName string, o 
 		Ctx: ctx, Client: cs, Force: o.Force, GracePeriodSeconds: o.GracePeriod,
 		IgnoreAllDaemonSets: o.IgnoreDaemonSets, DeleteEmptyDirData: o.DeleteEmptyDirData, DisableEviction: o.DisableEviction,
 		Out: out, ErrOut: errOut,
+		// The library prints "evicting pod NS/NAME" itself, not deletions.
 		OnPodDeletionOrEvictionStarted: func(pod *corev1.Pod, usingEviction bool) {
-			verb := "deleting"
-			if usingEviction {
-				verb = "evicting"
+			if !usingEviction {
+				fmt.Fprintf(out, "deleting pod %s/%s\n", pod.Namespace, pod.Name)
 			}
-			fmt.Fprintf(out, "%s pod %s/%s\n", verb, pod.Namespace, pod.Name)
 		},
 		OnPodDeletionOrEvictionFinished: func(pod *corev1.Pod, usingEviction bool, err error) {
 			if err != nil {
