@@ -71,6 +71,8 @@ func NewApp(deps Deps) *App {
 			newTokenCommand(deps),
 			newKubeconfigCommand(deps),
 			newRecoverCommand(deps),
+			newLeaveCommand(deps),
+			newResetCommand(deps),
 			newSnapshotCommand(deps),
 			newApplyCommand(deps),
 			newGetCommand(deps),

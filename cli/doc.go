@@ -1,6 +1,6 @@
 // Package cli is shoal's command line: the daemon commands (agent, join),
 // the local helpers that read an agent's data dir (token, kubeconfig, images
-// ls|import|pull) and the everyday client verbs, with kubectl's names, flags
+// ls|import|pull, leave and reset, recover) and the everyday client verbs, with kubectl's names, flags
 // and output (apply, get [-w], delete, describe, logs, exec, port-forward,
 // proxy, create deployment, expose, scale, set image, label, annotate,
 // rollout, wait, top, version, api-resources) that talk to any peer's

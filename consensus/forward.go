@@ -18,7 +18,8 @@ import (
 //	POST /readindex  body: {}          -> forwardResponse{Index}
 //
 // Only the leader serves them; a follower answers Kind "retry". The same
-// server also answers POST /serverstats on every node (voters_stats.go).
+// server also answers POST /serverstats on every node (voters_stats.go)
+// and, on the leader, POST /removeserver for a leaving node (raft_leave.go).
 
 // maxForwardBody bounds a forwarded command.
 const maxForwardBody = 64 << 20
@@ -82,7 +83,8 @@ func newForwarder(r *Raft, d dialer) *forwarder {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /apply", f.handleApply)
 	mux.HandleFunc("POST /readindex", f.handleReadIndex)
-	mux.HandleFunc("POST /serverstats", f.handleServerStats) // voters_stats.go
+	mux.HandleFunc("POST /serverstats", f.handleServerStats)   // voters_stats.go
+	mux.HandleFunc("POST /removeserver", f.handleRemoveServer) // raft_leave.go
 	f.server = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -235,8 +235,10 @@ func killContainersOf(nodes []string) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
-	// Then the cgroups runc left behind, children first.
+	// Then the cgroups runc left behind, children first, and runc's state
+	// of the nodes' namespaces (the shims killed above never removed it).
 	for _, n := range nodes {
+		os.RemoveAll("/run/containerd/runc/shoal-" + n)
 		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/shoal-" + n)
 		if u, _ := filepath.Glob("/sys/fs/cgroup/shoal-" + n); len(u) > 0 {
 			dirs = append(dirs, u...)

@@ -133,6 +133,12 @@ func (n *Node) Membership() *membership.Membership { return n.gossip }
 // in reverse order.
 func (n *Node) Run(ctx context.Context) error {
 	cfg := &n.cfg
+	if err := checkNotLeft(cfg.DataDir); err != nil {
+		return err
+	}
+	// A completed `shoal leave` ends the run as a signal would.
+	ctx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
 	// Before raft and gossip start, so that go-metrics has its sink.
 	metricsHandler := metrics.Handler(n.metrics)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -206,11 +212,15 @@ func (n *Node) Run(ctx context.Context) error {
 		return fmt.Errorf("listen for the API: %w", err)
 	}
 	nodeTr := nodeTransport(clientTLS)
+	authenticated := map[string]http.Handler{
+		streaming.NodePathPrefix: &n.nodeStreams, resourcemetrics.SummaryPath: &n.nodeStats, "/metrics": metricsHandler,
+		SnapshotPath: n.snapshotHandler(), LeavePath: n.leaveHandler(func() { stopRun(errLeft) }),
+	}
 	n.api = apiserver.New(apiserver.Config{
 		Store: n.store, Proposer: n.raft, Logger: n.log.With("component", "apiserver"),
 		Authenticate:    n.cluster.Authenticator(),
 		Unauthenticated: map[string]http.Handler{"/shoal/v1/join": identity.JoinHandler(n.cluster)},
-		Authenticated:   map[string]http.Handler{streaming.NodePathPrefix: &n.nodeStreams, resourcemetrics.SummaryPath: &n.nodeStats, "/metrics": metricsHandler, SnapshotPath: n.snapshotHandler()},
+		Authenticated:   authenticated,
 		Subresources:    n.streamingProxy(nodeTr).Handlers(),
 		APIServices:     []apiserver.APIService{n.metricsAPI(nodeTr).APIService()},
 		ServerAddress:   hostPort(cfg.AdvertiseAddr, cfg.APIPort),
@@ -242,7 +252,7 @@ func (n *Node) Run(ctx context.Context) error {
 		Name: cfg.Name, AdvertiseAddr: cfg.AdvertiseAddr,
 		GossipPort: cfg.GossipPort, RaftPort: cfg.RaftPort, APIPort: cfg.APIPort,
 		ContainerdSocket:    podsOnly(runsPods, n.containerdSocket()),
-		ContainerdNamespace: podsOnly(runsPods, containerdNamespace(cfg.Name)),
+		ContainerdNamespace: podsOnly(runsPods, ContainerdNamespace(cfg.Name)),
 		RegistryMirrors:     cfg.RegistryMirrors,
 	}); err != nil {
 		n.log.Warn("record agent info", "error", err)

@@ -20,9 +20,9 @@ import (
 	ctrd "github.com/shoal-project/shoal/runtime/containerd"
 )
 
-// containerdNamespace is this node's containerd namespace: nodes sharing
+// ContainerdNamespace is a node's containerd namespace: nodes sharing
 // one containerd keep their images and containers apart.
-func containerdNamespace(nodeName string) string {
+func ContainerdNamespace(nodeName string) string {
 	return "shoal-" + regexp.MustCompile(`[^a-zA-Z0-9._-]`).ReplaceAllString(nodeName, "-")
 }
 
@@ -107,7 +107,7 @@ func (n *Node) newRuntime(ctx context.Context, podCIDR string) (runtime.Runtime,
 	}
 	rt, err := ctrd.New(ctx, ctrd.Options{
 		Socket:    n.containerdSocket(),
-		Namespace: containerdNamespace(n.cfg.Name),
+		Namespace: ContainerdNamespace(n.cfg.Name),
 		StateDir:  filepath.Join(n.cfg.DataDir, "pods"),
 		Network:   cni,
 		Mirrors:   n.cfg.RegistryMirrors,

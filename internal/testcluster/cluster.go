@@ -195,6 +195,23 @@ func (c *Cluster) stopMember(m *Member) {
 	m.cancel = nil
 }
 
+// WaitStopped waits until member i's node stops by itself (after `shoal
+// leave`) and returns what its Run returned.
+func (c *Cluster) WaitStopped(i int, timeout time.Duration) error {
+	m := c.Members[i]
+	if m.cancel == nil {
+		return fmt.Errorf("%s is not running", m.Name)
+	}
+	select {
+	case err := <-m.done:
+		m.cancel()
+		m.cancel = nil
+		return err
+	case <-time.After(timeout):
+		return fmt.Errorf("%s still runs after %s", m.Name, timeout)
+	}
+}
+
 // Restart starts member i again on its data dir (without --join: it finds
 // its peers from what it saved).
 func (c *Cluster) Restart(i int) {

@@ -144,6 +144,8 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *request) {
 		err = s.serveBinding(w, r, q)
 	case q.subresource == "scale":
 		err = s.serveScale(w, r, q)
+	case q.subresource == "eviction":
+		err = s.serveEviction(w, r, q)
 	case q.subresource == "status" || q.subresource == "":
 		err = s.serveObjectVerb(w, r, q)
 	case q.subresource != "" && s.cfg.Subresources[q.subresource] != nil:

@@ -15,6 +15,9 @@ import (
 	"github.com/shoal-project/shoal/runtime"
 )
 
+// DefaultBridge is the pod bridge of a node, in its network namespace.
+const DefaultBridge = "shoal0"
+
 // DefaultPluginDirs are where Debian and upstream install CNI plugins.
 var DefaultPluginDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
 
@@ -50,7 +53,7 @@ func NewCNI(cfg CNIConfig) (*CNI, error) {
 		return nil, fmt.Errorf("pod network: pod CIDR %q: %w", cfg.PodCIDR, err)
 	}
 	if cfg.Bridge == "" {
-		cfg.Bridge = "shoal0"
+		cfg.Bridge = DefaultBridge
 	}
 	if len(cfg.PluginDirs) == 0 {
 		cfg.PluginDirs = DefaultPluginDirs

@@ -50,7 +50,7 @@ func NewRoutes(cfg RoutesConfig) (*Routes, error) {
 		cfg.Protocol = DefaultRouteProtocol
 	}
 	if cfg.Bridge == "" {
-		cfg.Bridge = "shoal0"
+		cfg.Bridge = DefaultBridge
 	}
 	r := &Routes{cfg: cfg}
 	if cfg.ServiceCIDR != "" {
