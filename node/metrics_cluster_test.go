@@ -165,4 +165,18 @@ func TestMetricsEndpoint(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("GET /metrics without credentials: expected 401, seen %d", resp.StatusCode)
 	}
+
+	// Go's profiles, to the admin only (kube-apiserver's --profiling).
+	heap, err := c.Client(0).CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap").DoRaw(context.Background())
+	if err != nil || len(heap) < 2 || heap[0] != 0x1f || heap[1] != 0x8b { // a gzipped profile
+		t.Errorf("GET /debug/pprof/heap as admin: %v, %d bytes; expected a gzipped profile", err, len(heap))
+	}
+	resp, err = hc.Get(c.Members[0].Node.APIURL() + "/debug/pprof/heap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /debug/pprof/heap without credentials: expected 401, seen %d", resp.StatusCode)
+	}
 }

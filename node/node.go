@@ -215,6 +215,7 @@ func (n *Node) Run(ctx context.Context) error {
 	authenticated := map[string]http.Handler{
 		streaming.NodePathPrefix: &n.nodeStreams, resourcemetrics.SummaryPath: &n.nodeStats, "/metrics": metricsHandler,
 		SnapshotPath: n.snapshotHandler(), LeavePath: n.leaveHandler(func() { stopRun(errLeft) }),
+		profilingPath: profilingHandler(),
 	}
 	n.api = apiserver.New(apiserver.Config{
 		Store: n.store, Proposer: n.raft, Logger: n.log.With("component", "apiserver"),
