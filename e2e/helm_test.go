@@ -72,19 +72,27 @@ func TestHelmReleaseLifecycle(t *testing.T) {
 	}
 
 	// The node the chart runs on reports what kubectl describe node and k9s
-	// show on Kubernetes: the kubelet's pressure conditions, Ready last.
+	// show on Kubernetes: the kubelet's pressure conditions, Ready last of
+	// them; and the Service proxy's own condition, placed wherever its
+	// patches put it (as node-problem-detector's custom conditions are).
 	waitFor(t, 60*time.Second, "the node's conditions", func() error {
 		n, err := cs.CoreV1().Nodes().Get(ctx, pc.agents[0].name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		var got []string
+		proxy := ""
 		for _, c := range n.Status.Conditions {
-			got = append(got, fmt.Sprintf("%s=%s/%s", c.Type, c.Status, c.Reason))
+			s := fmt.Sprintf("%s=%s/%s", c.Type, c.Status, c.Reason)
+			if c.Type == "ServiceProxyReady" {
+				proxy = s
+				continue
+			}
+			got = append(got, s)
 		}
 		want := "MemoryPressure=False/KubeletHasSufficientMemory DiskPressure=False/KubeletHasNoDiskPressure PIDPressure=False/KubeletHasSufficientPID Ready=True/KubeletReady"
-		if strings.Join(got, " ") != want {
-			return fmt.Errorf("conditions %v, want %s", got, want)
+		if strings.Join(got, " ") != want || proxy != "ServiceProxyReady=True/ServiceProxySynced" {
+			return fmt.Errorf("conditions %v and %q, want %s and ServiceProxyReady=True/ServiceProxySynced", got, proxy, want)
 		}
 		return nil
 	})
