@@ -282,27 +282,28 @@ func shoalWrites(b *testing.B) (par, seq writeResult) {
 	if par, err = shoalCreates(ctx, clients, "par", 64, 10000); err != nil {
 		b.Fatal(err)
 	}
-	// One writer through a follower: a peer whose Node is not the raft
-	// leader's.
+	// One writer through a follower: a peer whose Node the leader labels
+	// a voter (the labels follow raft's roles within seconds).
 	follower := -1
-	out, err := c.shoal("get", "nodes", "-o", "json", "--kubeconfig", c.kubeconfig)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var nodes corev1.NodeList
-	if err := json.Unmarshal([]byte(out), &nodes); err != nil {
-		b.Fatal(err)
-	}
-	for i, a := range c.agents {
-		for _, n := range nodes.Items {
-			if n.Name == a.name && roleOf(n) == "voter" && follower < 0 {
-				follower = i
+	waitFor(b, 60*time.Second, "a follower's Node labelled", func() error {
+		out, err := c.shoal("get", "nodes", "-o", "json", "--kubeconfig", c.kubeconfig)
+		if err != nil {
+			return err
+		}
+		var nodes corev1.NodeList
+		if err := json.Unmarshal([]byte(out), &nodes); err != nil {
+			return err
+		}
+		for i, a := range c.agents {
+			for _, n := range nodes.Items {
+				if n.Name == a.name && roleOf(n) == "voter" {
+					follower = i
+					return nil
+				}
 			}
 		}
-	}
-	if follower < 0 {
-		b.Fatalf("no follower among %s", describeNodes(nodes.Items))
-	}
+		return fmt.Errorf("no follower among %s", describeNodes(nodes.Items))
+	})
 	if seq, err = shoalCreates(ctx, []kubernetes.Interface{clients[follower]}, "seq", 1, 1000); err != nil {
 		b.Fatal(err)
 	}
