@@ -9,7 +9,9 @@ import (
 // which writes reach the store.
 //
 // Propose applies cmd through consensus and returns the resulting object
-// once the local store reflects it (read-your-writes on this node). Logical
+// once it is committed. The local store may apply it a moment later:
+// ReadYourWrites, which every local read calls first, waits for that, so
+// this node's next read sees the write. Logical
 // failures come back as the store's sentinels (ErrNotFound,
 // ErrAlreadyExists, ErrConflict, ErrInvalid); ErrNotLeader means the write
 // could not reach a leader, or leadership was lost and the outcome is
@@ -17,9 +19,13 @@ import (
 //
 // ConsistentRead returns once the local store reflects every write
 // acknowledged before the call (a linearizable read index).
+//
+// ReadYourWrites returns once the local store reflects every write this
+// node's Propose acknowledged.
 type Proposer interface {
 	Propose(ctx context.Context, cmd *Command) (*Object, error)
 	ConsistentRead(ctx context.Context) error
+	ReadYourWrites(ctx context.Context) error
 }
 
 var (
@@ -49,3 +55,6 @@ func (p *LocalProposer) Propose(ctx context.Context, cmd *Command) (*Object, err
 
 // ConsistentRead returns nil: the local store is the only replica.
 func (p *LocalProposer) ConsistentRead(ctx context.Context) error { return ctx.Err() }
+
+// ReadYourWrites returns nil: Propose applied to the store itself.
+func (p *LocalProposer) ReadYourWrites(ctx context.Context) error { return ctx.Err() }

@@ -38,6 +38,10 @@ type Raft struct {
 	// everything committed before it (see leaderReadIndex).
 	readyTerm   atomic.Uint64
 	termBarrier singleflight.Group // one barrier per new term
+	// acked is the highest index of a write this node acknowledged as a
+	// follower before its own replica applied it; local reads wait for it
+	// (ReadYourWrites).
+	acked atomic.Uint64
 
 	notifyCh chan bool // from raft
 	leaderCh chan bool // to the node

@@ -75,23 +75,39 @@ func (r *Raft) proposeOnce(ctx context.Context, cmd *Command, data []byte) (*Obj
 	if resp.Kind == kindRetry {
 		return nil, true, resp.err()
 	}
-	// Read-your-writes: answer only once the local replica has the entry
-	// (also for logical errors, so a re-read sees what the leader saw).
+	// The leader has committed and applied the entry; this replica learns
+	// of the commit only with the leader's next append (up to
+	// CommitTimeout later). Rather than wait for it here, answer with the
+	// leader's object and make this node's next local read wait instead
+	// (ReadYourWrites), also after a logical error, so a re-read sees what
+	// the leader saw.
 	if resp.Index > 0 {
-		if err := r.store.WaitIndex(ctx, resp.Index); err != nil {
-			return nil, false, err
-		}
+		r.noteAcked(resp.Index)
 	}
 	if err := resp.err(); err != nil {
 		return nil, false, err
 	}
-	obj := resp.Object.object()
-	if obj != nil {
-		if local, err := r.store.Get(obj.Resource, obj.Namespace, obj.Name); err == nil && local.ResourceVersion == obj.ResourceVersion {
-			obj = local
+	return resp.Object.object(), false, nil
+}
+
+// noteAcked records that a write at index was acknowledged here.
+func (r *Raft) noteAcked(index uint64) {
+	for {
+		cur := r.acked.Load()
+		if index <= cur || r.acked.CompareAndSwap(cur, index) {
+			return
 		}
 	}
-	return obj, false, nil
+}
+
+// ReadYourWrites returns once this node's store reflects every write this
+// node acknowledged; a local read after it sees them. It costs nothing
+// when the store has caught up, which is almost always.
+func (r *Raft) ReadYourWrites(ctx context.Context) error {
+	if idx := r.acked.Load(); idx > r.store.Index() {
+		return r.store.WaitIndex(ctx, idx)
+	}
+	return nil
 }
 
 // applyLocal applies an encoded entry on the leader. retry is true when the

@@ -203,7 +203,13 @@ func TestRaftFollowerWriteReadableEverywhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Read-your-writes on the follower, with no extra wait.
+	// Propose answers once the leader committed; the follower's own
+	// replica may apply it a moment later. Read-your-writes on the
+	// follower: after ReadYourWrites (which every API read calls), its
+	// store holds the write, with no quorum round trip.
+	if err := f.raft.ReadYourWrites(ctx); err != nil {
+		t.Fatal(err)
+	}
 	got, err := f.store.Get("configmaps", "default", "a")
 	if err != nil || got.ResourceVersion != obj.ResourceVersion || got.Labels["x"] != "y" {
 		t.Fatalf("follower Get = %+v, %v (proposed %+v)", got, err, obj)
@@ -246,6 +252,9 @@ func TestRaftFollowerWriteReadableEverywhere(t *testing.T) {
 	del, err := f.raft.Propose(ctx, &Command{Op: OpDelete, Resource: "configmaps", Namespace: "default", Name: "a"})
 	if err != nil || del.ResourceVersion <= upd.ResourceVersion {
 		t.Fatalf("delete = %+v, %v", del, err)
+	}
+	if err := f.raft.ReadYourWrites(ctx); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := f.store.Get("configmaps", "default", "a"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after delete: %v", err)

@@ -163,6 +163,9 @@ func (s *Server) delete(r *http.Request, q *request, name string, opts *metav1.D
 	if stored, err = fromStore(k, stored); err != nil {
 		return nil, false, internalError(err)
 	}
+	if err := s.readYourWrites(r.Context()); err != nil {
+		return nil, false, err
+	}
 	_, err = s.store.Get(k.StoreResource(), q.namespace, name)
 	return stored, errors.Is(err, consensus.ErrNotFound), nil
 }

@@ -18,7 +18,8 @@ import (
 
 // readConsistency makes the local replica current enough for a read with
 // the request's resourceVersion: unset is a quorum read, "0" is any local
-// state, N waits (briefly) until the replica has applied N.
+// state that holds this node's own acknowledged writes, N waits (briefly)
+// until the replica has applied N.
 func (s *Server) readConsistency(ctx context.Context, r *http.Request) error {
 	rv := r.URL.Query().Get("resourceVersion")
 	switch rv {
@@ -28,7 +29,7 @@ func (s *Server) readConsistency(ctx context.Context, r *http.Request) error {
 		}
 		return nil
 	case "0":
-		return nil
+		return s.readYourWrites(ctx)
 	}
 	n, err := strconv.ParseUint(rv, 10, 64)
 	if err != nil {
@@ -38,6 +39,16 @@ func (s *Server) readConsistency(ctx context.Context, r *http.Request) error {
 	defer cancel()
 	if err := s.store.WaitIndex(wctx, n); err != nil {
 		return apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", n, s.store.Index()), 1)
+	}
+	return nil
+}
+
+// readYourWrites waits until the local replica holds every write this
+// node acknowledged (a follower answers a write once the leader committed
+// it, before its own replica applied it).
+func (s *Server) readYourWrites(ctx context.Context) error {
+	if err := s.prop.ReadYourWrites(ctx); err != nil {
+		return storeError(err, schema.GroupResource{}, "")
 	}
 	return nil
 }
@@ -82,6 +93,9 @@ func (s *Server) get(q *request) (*consensus.Object, error) {
 // a miss is retried after a quorum read, so a client that created an object
 // through one peer can update it through another at once.
 func (s *Server) getForWrite(ctx context.Context, q *request, name string, minRV uint64) (*consensus.Object, error) {
+	if err := s.readYourWrites(ctx); err != nil {
+		return nil, err
+	}
 	if minRV > 0 && s.store.Index() < minRV {
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		s.store.WaitIndex(wctx, minRV)

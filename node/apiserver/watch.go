@@ -73,10 +73,8 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, q *request) 
 			return err
 		}
 	case rv == "" || rv == "0":
-		if rv == "" {
-			if err := s.readConsistency(ctx, r); err != nil {
-				return err
-			}
+		if err := s.readConsistency(ctx, r); err != nil {
+			return err
 		}
 		initial, from, _, err = s.list(q, f, "", 0)
 		if err != nil {
