@@ -43,8 +43,9 @@ import (
 // DNS_ROUNDS rounds (default 3) of DNS_SECONDS each (default 10), and
 // the mean queries/s and the ratios reported. DNSPERF_ARGS replaces the
 // load options (default "-c 2 -T 1 -q 100", those of dnsd's package
-// benchmark). With DNS_PROFILE=1 one more agent run is profiled with
-// perf and the top entries logged.
+// benchmark). With DNS_PROFILE=DIR one more agent run per size is
+// profiled with perf, and the report's top entries written to
+// DIR/dnsd-perf-<services>.txt (a benchmark's log is cut at a few lines).
 //
 //	make bench BENCH=DNSAgentVsCoreDNS     # as root
 //	# = go test -run '^$' -bench DNSAgentVsCoreDNS -benchtime 1x ./e2e/
@@ -177,8 +178,8 @@ func (e *dnsBench) run(b *testing.B, n int) {
 	b.ReportMetric(mean(0)/mean(2), "agent/coredns-cache")
 	b.ReportMetric(1e6*agentCPU.Seconds()/max(agentQueries, 1), "agent-cpu-µs/query")
 
-	if os.Getenv("DNS_PROFILE") != "" {
-		e.profile(b, agentPID, func() { dnsperf(e.agentAddr, e.secs) })
+	if dir := os.Getenv("DNS_PROFILE"); dir != "" {
+		e.profile(b, agentPID, filepath.Join(dir, fmt.Sprintf("dnsd-perf-%d.txt", n)), func() { dnsperf(e.agentAddr, e.secs) })
 	}
 }
 
@@ -337,9 +338,10 @@ func (e *dnsBench) compare(b *testing.B, qs []benchQuery, agent, plain, cached s
 	b.Logf("identical answers from the agent's dnsd, CoreDNS and CoreDNS with cache for %d distinct queries: %v", len(seen), counts)
 }
 
-// profile records the agent's CPU with perf while load runs and logs the
-// top entries (perf reads Go's symbols; no change to the agent needed).
-func (e *dnsBench) profile(b *testing.B, pid int, load func()) {
+// profile records the agent's CPU with perf while load runs and writes
+// the top entries to report (perf reads Go's symbols; no change to the
+// agent needed).
+func (e *dnsBench) profile(b *testing.B, pid int, report string, load func()) {
 	if _, err := exec.LookPath("perf"); err != nil {
 		b.Logf("DNS_PROFILE: no perf on PATH")
 		return
@@ -359,5 +361,9 @@ func (e *dnsBench) profile(b *testing.B, pid int, load func()) {
 		b.Logf("perf report: %v\n%s", err, out)
 		return
 	}
-	b.Logf("perf profile of the agent under dnsperf:\n%s", out)
+	if err := os.WriteFile(report, out, 0o644); err != nil {
+		b.Logf("write the profile: %v", err)
+		return
+	}
+	b.Logf("perf profile of the agent under dnsperf: %s", report)
 }
