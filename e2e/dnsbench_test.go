@@ -159,10 +159,11 @@ func (e *dnsBench) run(b *testing.B, n int) {
 					agentQueries += r.qps * float64(e.secs)
 				}
 				sum[i] += r.qps
-				b.Logf("%d Services, round %d, %-13s %s: %.0f queries/s, avg %.3f ms, %.0f lost, agent CPU %.2f s",
+				// Printed, not logged: a benchmark's log keeps 10 lines.
+				fmt.Printf("dnsbench: %d Services, round %d, %-13s %s: %.0f queries/s, avg %.3f ms, %.0f lost, agent CPU %.2f s\n",
 					n, round+1, s.name, s.addr, r.qps, r.avgMS, r.lost, (c1 - c0).Seconds())
 				if r.lost > 0 {
-					b.Logf("warning: %s lost %.0f queries:\n%s", s.name, r.lost, r.summary)
+					fmt.Printf("dnsbench: warning: %s lost %.0f queries:\n%s\n", s.name, r.lost, r.summary)
 				}
 			}
 		}
