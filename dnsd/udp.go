@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -55,16 +56,18 @@ type udpWorker struct {
 	ctx     context.Context // ends forwarding when the server stops
 	forward *sync.WaitGroup // forwarding goroutines, waited for by Run
 
+	batch *udpBatch // the worker's answers, sent together; nil: each at once
+
 	versioned Versioned // nil: the Resolver has no version, nothing is cached
 	version   uint64
 	cache     map[string]*packedAnswer
 	key       []byte
-	in, out   []byte
+	out       []byte
 }
 
 func newUDPWorker(ctx context.Context, h *Handler, conn *net.UDPConn, forward *sync.WaitGroup) *udpWorker {
 	w := &udpWorker{h: h, conn: conn, ctx: ctx, forward: forward,
-		key: make([]byte, 0, 260), in: make([]byte, dns.MaxMsgSize), out: make([]byte, 0, dns.MaxMsgSize)}
+		key: make([]byte, 0, 260), out: make([]byte, 0, dns.MaxMsgSize)}
 	if v, ok := h.resolver.(Versioned); ok {
 		w.versioned = v
 		w.cache = make(map[string]*packedAnswer)
@@ -72,21 +75,34 @@ func newUDPWorker(ctx context.Context, h *Handler, conn *net.UDPConn, forward *s
 	return w
 }
 
-// run reads and answers until the socket is closed.
+// udpReadSize is the largest query a worker reads; a longer datagram is
+// dropped (queries are a few hundred bytes at most).
+const udpReadSize = 4096
+
+// run reads and answers until the socket is closed, a batch of
+// datagrams at a time (udpBatch).
 func (w *udpWorker) run() error {
+	b, err := newUDPBatch(w.conn, udpReadSize)
+	if err != nil {
+		return err
+	}
+	w.batch = b
 	for {
-		n, from, err := w.conn.ReadFromUDPAddrPort(w.in)
+		n, err := b.read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
+			return fmt.Errorf("read: %w", err)
 		}
-		w.serve(w.in[:n], from)
+		for i := range n {
+			if pkt, from, ok := b.packet(i); ok {
+				w.serve(pkt, from)
+			}
+		}
+		if err := b.flush(); err != nil && !errors.Is(err, net.ErrClosed) {
+			w.h.log.Debug("dnsd: write responses", "error", err)
+		}
 	}
 }
 
@@ -135,7 +151,10 @@ func (w *udpWorker) serve(pkt []byte, from netip.AddrPort) {
 				w.h.log.Debug("dnsd: pack forwarded answer", "error", err)
 				return
 			}
-			w.write(out, from)
+			// Not through the batch: that belongs to the worker.
+			if _, err := w.conn.WriteToUDPAddrPort(out, from); err != nil {
+				w.h.log.Debug("dnsd: write response", "to", from, "error", err)
+			}
 		}()
 		return
 	}
@@ -165,8 +184,16 @@ func (w *udpWorker) serve(pkt []byte, from netip.AddrPort) {
 	}
 }
 
+// write sends one of the worker's answers: queued in its batch (sent
+// after the batch's last query), or at once without one.
 func (w *udpWorker) write(b []byte, to netip.AddrPort) {
-	if _, err := w.conn.WriteToUDPAddrPort(b, to); err != nil {
+	var err error
+	if w.batch != nil {
+		err = w.batch.queue(b, to)
+	} else {
+		_, err = w.conn.WriteToUDPAddrPort(b, to)
+	}
+	if err != nil {
 		w.h.log.Debug("dnsd: write response", "to", to, "error", err)
 	}
 }
