@@ -124,9 +124,16 @@ func (e *dnsBench) run(b *testing.B, n int) {
 	e.compare(b, qs, servers[0].addr, servers[1].addr, servers[2].addr)
 
 	agentPID := e.pc.agents[0].cmd.Process.Pid
-	idle0, _ := procCPU(agentPID)
+	cpu := func() time.Duration {
+		d, err := procCPU(agentPID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+	idle0 := cpu()
 	time.Sleep(5 * time.Second)
-	idle1, _ := procCPU(agentPID)
+	idle1 := cpu()
 	b.Logf("%d Services: the agent's CPU while idle: %.1f%% of a core", n, 100*(idle1-idle0).Seconds()/5)
 
 	dnsperf := func(addr string, secs int) dnsperfRun {
@@ -151,9 +158,9 @@ func (e *dnsBench) run(b *testing.B, n int) {
 	for b.Loop() {
 		for round := range e.rounds {
 			for i, s := range servers {
-				c0, _ := procCPU(agentPID)
+				c0 := cpu()
 				r := dnsperf(s.addr, e.secs)
-				c1, _ := procCPU(agentPID)
+				c1 := cpu()
 				if i == 0 {
 					agentCPU += c1 - c0
 					agentQueries += r.qps * float64(e.secs)
