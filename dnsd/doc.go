@@ -27,8 +27,13 @@
 //   - Handler (handler.go and the zone files): a pure function from a query
 //     message to a response message. Failures become RCODEs in one place
 //     (errors.go); a panic becomes SERVFAIL.
-//   - Server (server.go): the miekg/dns transport for UDP and TCP with
-//     truncation, Ready and a bounded stop.
+//   - Server (server.go, udp.go): TCP through miekg/dns; UDP through one
+//     worker per SO_REUSEPORT socket (one per core) that reads and writes
+//     in batches (recvmmsg/sendmmsg) and, for a Resolver that is
+//     Versioned, keeps each answer packed until the version moves and
+//     replays it with the client's ID and question: a repeated query is
+//     neither decoded nor looked up, and allocates nothing. Truncation,
+//     Ready and a bounded stop.
 //
 // Usage:
 //

@@ -17,10 +17,11 @@ import (
 // one port, answering with fn. Tests never reach a real resolver.
 func startUpstream(t *testing.T, fn dns.HandlerFunc) string {
 	t.Helper()
-	pc, l, err := listenPair("127.0.0.1:0")
+	pcs, l, err := listenGroup("127.0.0.1:0", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pc := pcs[0]
 	started := make(chan struct{}, 2)
 	notify := func() { started <- struct{}{} }
 	servers := []*dns.Server{

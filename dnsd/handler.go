@@ -93,48 +93,69 @@ func (h *Handler) Answer(req *dns.Msg) *dns.Msg {
 
 // AnswerContext is Answer with a context that bounds forwarding.
 func (h *Handler) AnswerContext(ctx context.Context, req *dns.Msg) (resp *dns.Msg) {
-	defer func() {
-		if p := recover(); p != nil {
-			h.log.Error("dnsd: panic while answering", "question", question(req),
-				"panic", p, "stack", string(debug.Stack()))
-			resp = h.reply(req, answer{err: fmt.Errorf("panic: %v", p)})
-		}
-	}()
-	if req == nil {
-		return h.reply(new(dns.Msg), answer{err: errFormat})
-	}
-	if req.Opcode != dns.OpcodeQuery {
-		return h.reply(req, answer{err: errNotImplemented})
-	}
-	if len(req.Question) != 1 {
-		return h.reply(req, answer{err: errFormat})
-	}
-	if opt := req.IsEdns0(); opt != nil && opt.Version() != 0 {
-		resp = h.reply(req, answer{})
-		resp.Rcode = dns.RcodeBadVers
-		return resp
-	}
-
-	q := req.Question[0]
-	name := dns.CanonicalName(q.Name)
-	switch {
-	case inZone(name, h.domain):
-		if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
-			return h.reply(req, answer{err: errRefused})
-		}
-		resp = h.reply(req, h.cluster(q.Name, name, q.Qtype, 0))
-	default:
-		if a, ok := h.reverseAnswer(q.Name, name, q.Qtype); ok {
-			resp = h.reply(req, a)
-		} else {
-			resp = h.forward(ctx, req)
-		}
+	resp, fwd := h.answerLocal(req)
+	if fwd {
+		resp = h.forwardSafe(ctx, req)
 	}
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		h.log.Debug("dnsd: query", "question", question(req),
 			"rcode", dns.RcodeToString[resp.Rcode], "answers", len(resp.Answer))
 	}
 	return resp
+}
+
+// answerLocal answers req without the network: from the Resolver, the
+// reverse zones or an error RCODE. forward is true (and resp nil) when
+// req is for a name outside them, which only an upstream can answer; the
+// UDP server hands those to a goroutine of their own so that a slow
+// upstream never holds up the cluster's names. A panic becomes SERVFAIL.
+func (h *Handler) answerLocal(req *dns.Msg) (resp *dns.Msg, forward bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("dnsd: panic while answering", "question", question(req),
+				"panic", p, "stack", string(debug.Stack()))
+			resp, forward = h.reply(req, answer{err: fmt.Errorf("panic: %v", p)}), false
+		}
+	}()
+	if req == nil {
+		return h.reply(new(dns.Msg), answer{err: errFormat}), false
+	}
+	if req.Opcode != dns.OpcodeQuery {
+		return h.reply(req, answer{err: errNotImplemented}), false
+	}
+	if len(req.Question) != 1 {
+		return h.reply(req, answer{err: errFormat}), false
+	}
+	if opt := req.IsEdns0(); opt != nil && opt.Version() != 0 {
+		resp = h.reply(req, answer{})
+		resp.Rcode = dns.RcodeBadVers
+		return resp, false
+	}
+
+	q := req.Question[0]
+	name := dns.CanonicalName(q.Name)
+	if inZone(name, h.domain) {
+		if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
+			return h.reply(req, answer{err: errRefused}), false
+		}
+		return h.reply(req, h.cluster(q.Name, name, q.Qtype, 0)), false
+	}
+	if a, ok := h.reverseAnswer(q.Name, name, q.Qtype); ok {
+		return h.reply(req, a), false
+	}
+	return nil, true
+}
+
+// forwardSafe is forward with a panic turned into SERVFAIL.
+func (h *Handler) forwardSafe(ctx context.Context, req *dns.Msg) (resp *dns.Msg) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("dnsd: panic while forwarding", "question", question(req),
+				"panic", p, "stack", string(debug.Stack()))
+			resp = h.reply(req, answer{err: fmt.Errorf("panic: %v", p)})
+		}
+	}()
+	return h.forward(ctx, req)
 }
 
 // ServeDNS implements dns.Handler: it answers and writes the response,
@@ -178,6 +199,12 @@ func (h *Handler) serves(addr net.Addr) bool {
 	default:
 		return false
 	}
+	return h.servesIP(ip)
+}
+
+// servesIP reports whether a query from ip is answered: loopback and
+// Config.Clients.
+func (h *Handler) servesIP(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	if ip.IsLoopback() {
 		return true
@@ -194,6 +221,12 @@ func (h *Handler) maxSize(w dns.ResponseWriter, req *dns.Msg) int {
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); !udp {
 		return dns.MaxMsgSize
 	}
+	return h.udpSize(req)
+}
+
+// udpSize is the largest UDP answer req may get: 512 bytes, or the
+// client's EDNS0 payload size capped by Config.UDPSize.
+func (h *Handler) udpSize(req *dns.Msg) int {
 	size := dns.MinMsgSize
 	if opt := req.IsEdns0(); opt != nil {
 		size = int(min(opt.UDPSize(), h.cfg.UDPSize))

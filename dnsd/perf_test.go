@@ -150,6 +150,11 @@ func tail(s string, n int) string {
 // package dnsperf) on the same two cores. Issue 5's goal: at least 50,000
 // queries/s, against CoreDNS's published ~33,700 qps on 2 vCPU.
 //
+// Two resolvers: "handler", one without a version, so that every query
+// goes through the handler (decode, lookup, pack), and "packed", the same
+// zone with a version (as the agent's resolver has), so that repeated
+// questions are answered from the workers' packed answers.
+//
 // Each iteration makes two dnsperf runs: a throughput run (-l 10, no
 // per-query output) that gives queries/s and dnsperf's average, max and
 // standard deviation of latency; and a shorter verbose run (-v, every
@@ -158,7 +163,8 @@ func tail(s string, n int) string {
 // options (default "-c 2 -T 1 -q 100 -Q 200000": one dnsperf thread
 // leaves the most of the two cores to dnsd; -c 4 -T 2 gave about the same
 // queries/s with a higher p99, -q 200 lost a few queries to full socket
-// buffers).
+// buffers). DNSD_UDP_SOCKETS sets ServerConfig.UDPSockets (default: one
+// per core).
 //
 //	go test -run '^$' -bench DNSPerf -benchtime 1x ./dnsd/
 func BenchmarkDNSPerf(b *testing.B) {
@@ -169,7 +175,22 @@ func BenchmarkDNSPerf(b *testing.B) {
 	if err := writePerfQueries(data, 100_000); err != nil {
 		b.Fatal(err)
 	}
-	addr, _ := startServer(b, NewHandler(newPerfResolver(), Config{ReverseZones: testZones}))
+	sockets, _ := strconv.Atoi(os.Getenv("DNSD_UDP_SOCKETS"))
+	for _, rc := range []struct {
+		name string
+		r    Resolver
+	}{
+		{"handler", newPerfResolver()},
+		{"packed", &versionedResolver{f: newPerfResolver()}},
+	} {
+		b.Run(rc.name, func(b *testing.B) {
+			benchDNSPerf(b, data, NewHandler(rc.r, Config{ReverseZones: testZones}), sockets)
+		})
+	}
+}
+
+func benchDNSPerf(b *testing.B, data string, h *Handler, sockets int) {
+	addr := startServerConfig(b, h, ServerConfig{UDPSockets: sockets})
 	_, port, _ := strings.Cut(addr, ":")
 
 	load := strings.Fields(os.Getenv("DNSPERF_ARGS"))

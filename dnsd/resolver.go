@@ -38,6 +38,19 @@ type Resolver interface {
 	NamespaceExists(namespace string) bool
 }
 
+// Versioned is a Resolver whose answers change only when its Version
+// does. The server keeps packed answers of such a resolver and reuses them
+// until the version moves (see answerCache); a Resolver without it is
+// asked on every query.
+//
+// Contract: Version must be safe for concurrent use and cheap (an atomic
+// load). It must move after every change a query could observe, once that
+// change is visible to the Resolver's other methods, so that an answer
+// computed after reading version v is never older than v.
+type Versioned interface {
+	Version() uint64
+}
+
 // ServiceType mirrors core/v1 Service.spec.type.
 type ServiceType string
 

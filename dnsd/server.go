@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultShutdownTimeout bounds how long Run waits for in-flight queries
@@ -24,6 +27,11 @@ type ServerConfig struct {
 	// TCP: the node's pod bridge gateway IP:53 plus any from a flag. Port 0
 	// picks a free port, the same one for UDP and TCP (see Server.Addrs).
 	Addrs []string
+	// UDPSockets is the number of UDP sockets per address, default
+	// GOMAXPROCS: SO_REUSEPORT sockets on the same port, each read by a
+	// goroutine of its own, so queries are answered on every core without
+	// a shared read loop or a goroutine per query.
+	UDPSockets int
 	// ShutdownTimeout bounds the graceful stop, default
 	// DefaultShutdownTimeout; after it Run closes the sockets and returns.
 	ShutdownTimeout time.Duration
@@ -100,19 +108,24 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.New("dnsd: no listen address")
 	}
 	var sockets []io.Closer
-	var servers []*dns.Server
+	var udp []*net.UDPConn
+	var tcp []*dns.Server
 	var bound []string
 	for _, addr := range s.cfg.Addrs {
-		pc, l, err := listenPair(addr)
+		pcs, l, err := listenGroup(addr, s.cfg.UDPSockets)
 		if err != nil {
 			for _, c := range sockets {
 				c.Close()
 			}
 			return fmt.Errorf("dnsd: %w", err)
 		}
-		sockets = append(sockets, pc, l)
-		bound = append(bound, pc.LocalAddr().String())
-		servers = append(servers, &dns.Server{PacketConn: pc}, &dns.Server{Listener: l})
+		for _, pc := range pcs {
+			sockets = append(sockets, pc)
+		}
+		sockets = append(sockets, l)
+		udp = append(udp, pcs...)
+		bound = append(bound, pcs[0].LocalAddr().String())
+		tcp = append(tcp, &dns.Server{Listener: l})
 	}
 	s.mu.Lock()
 	s.addrs = bound
@@ -124,18 +137,24 @@ func (s *Server) Run(ctx context.Context) error {
 	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		s.handler.serve(runCtx, w, r)
 	})
+	// The UDP sockets are open, so they serve from here on; the TCP
+	// servers say when they accept.
 	var pending atomic.Int32
-	pending.Store(int32(len(servers)))
+	pending.Store(int32(len(tcp)))
 	notify := func() {
 		if pending.Add(-1) == 0 {
-			s.log.Info("dnsd: serving", "addrs", bound)
+			s.log.Info("dnsd: serving", "addrs", bound, "udp_sockets", len(udp)/len(bound))
 			close(s.ready)
 		}
 	}
-	errc := make(chan error, len(servers))
-	for _, srv := range servers {
+	errc := make(chan error, len(tcp)+len(udp))
+	var forwards sync.WaitGroup
+	for _, pc := range udp {
+		w := newUDPWorker(runCtx, s.handler, pc, &forwards)
+		go func() { errc <- w.run() }()
+	}
+	for _, srv := range tcp {
 		srv.Handler = handler
-		srv.UDPSize = 4096 // read buffer for queries
 		srv.ReadTimeout = s.cfg.ReadTimeout
 		srv.WriteTimeout = s.cfg.WriteTimeout
 		srv.NotifyStartedFunc = notify
@@ -147,22 +166,32 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err := <-errc:
 		runErr = fmt.Errorf("dnsd: serve: %w", err)
+		if err == nil {
+			runErr = errors.New("dnsd: a socket stopped serving")
+		}
 	}
 	cancel()
 
 	stopCtx, stop := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer stop()
-	for i, srv := range servers {
+	// A UDP worker answers in place: closing its socket ends it. Queries
+	// being forwarded end with runCtx.
+	for _, pc := range udp {
+		pc.Close()
+	}
+	for i, srv := range tcp {
 		if err := srv.ShutdownContext(stopCtx); err != nil {
 			// Not started yet, or the grace period ran out: closing the
 			// socket makes its serve loop return.
-			sockets[i].Close()
+			tcp[i].Listener.Close()
 		}
 	}
-	waiting := len(servers)
+	waiting := len(tcp) + len(udp)
 	if runErr != nil {
 		waiting--
 	}
+	done := make(chan struct{})
+	go func() { forwards.Wait(); close(done) }()
 	for ; waiting > 0; waiting-- {
 		select {
 		case <-errc:
@@ -174,34 +203,72 @@ func (s *Server) Run(ctx context.Context) error {
 			return runErr
 		}
 	}
+	select {
+	case <-done:
+	case <-stopCtx.Done():
+		s.log.Warn("dnsd: forwarded queries still running at shutdown", "timeout", s.cfg.ShutdownTimeout)
+	}
 	s.log.Info("dnsd: stopped")
 	return runErr
 }
 
-// listenPair opens UDP and TCP sockets on addr. With port 0 it picks a port
-// free for both.
-func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+// listenGroup opens n UDP sockets (SO_REUSEPORT: the kernel spreads
+// queries over them by source, so each core reads its own) and one TCP
+// listener, all on addr. With port 0 it picks a port free for all.
+func listenGroup(addr string, n int) ([]*net.UDPConn, net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen %q: %w", addr, err)
+	}
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
 	}
 	tries := 1
 	if port == "0" {
 		tries = 20
 	}
+	lc := net.ListenConfig{Control: reusePort}
 	for i := 0; ; i++ {
-		pc, err := net.ListenPacket("udp", addr)
+		first, err := lc.ListenPacket(context.Background(), "udp", addr)
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
 		}
-		_, p, _ := net.SplitHostPort(pc.LocalAddr().String())
+		bound := first.LocalAddr().String()
+		_, p, _ := net.SplitHostPort(bound)
 		l, err := net.Listen("tcp", net.JoinHostPort(host, p))
-		if err == nil {
-			return pc, l, nil
+		if err != nil {
+			first.Close()
+			if i+1 >= tries {
+				return nil, nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+			}
+			continue
 		}
-		pc.Close()
-		if i+1 >= tries {
-			return nil, nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+		pcs := []*net.UDPConn{first.(*net.UDPConn)}
+		for len(pcs) < n {
+			pc, err := lc.ListenPacket(context.Background(), "udp", bound)
+			if err != nil {
+				for _, c := range pcs {
+					c.Close()
+				}
+				l.Close()
+				return nil, nil, fmt.Errorf("listen udp %s (socket %d of %d): %w", bound, len(pcs)+1, n, err)
+			}
+			pcs = append(pcs, pc.(*net.UDPConn))
 		}
+		return pcs, l, nil
 	}
+}
+
+// reusePort sets SO_REUSEPORT on a socket before it binds.
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}); err != nil {
+		return fmt.Errorf("set SO_REUSEPORT: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("set SO_REUSEPORT: %w", serr)
+	}
+	return nil
 }

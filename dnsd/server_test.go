@@ -3,7 +3,6 @@ package dnsd
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"slices"
 	"sort"
@@ -18,11 +17,24 @@ import (
 // Tests get the server's debug log; benchmarks none (it would be measured).
 func startServer(t testing.TB, h *Handler) (addr string, stop func() (error, time.Duration)) {
 	t.Helper()
-	var log *slog.Logger
+	return startServerWith(t, h, ServerConfig{})
+}
+
+// startServerConfig is startServer with a ServerConfig (Addrs and Logger
+// are set here), for benchmarks.
+func startServerConfig(t testing.TB, h *Handler, cfg ServerConfig) string {
+	t.Helper()
+	addr, _ := startServerWith(t, h, cfg)
+	return addr
+}
+
+func startServerWith(t testing.TB, h *Handler, cfg ServerConfig) (addr string, stop func() (error, time.Duration)) {
+	t.Helper()
 	if tt, ok := t.(*testing.T); ok {
-		log = testLogger(tt)
+		cfg.Logger = testLogger(tt)
 	}
-	srv := NewServer(h, ServerConfig{Addrs: []string{"127.0.0.1:0"}, Logger: log})
+	cfg.Addrs = []string{"127.0.0.1:0"}
+	srv := NewServer(h, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run(ctx) }()

@@ -21,7 +21,7 @@ const (
 )
 
 // fillBenchZone puts svc-0 .. svc-999 in namespace default, each with its
-// Endpoints, into the store. The addresses are data only: nothing is sent.
+// EndpointSlice, into the store. The addresses are data only: nothing is sent.
 func fillBenchZone(w *storeWriter) {
 	w.create("namespaces", "", "default", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}})
 	for i := range benchServices {
@@ -32,7 +32,7 @@ func fillBenchZone(w *storeWriter) {
 			n := i*benchEndpoints + j
 			ips[j] = fmt.Sprintf("10.42.%d.%d", n/250, 1+n%250)
 		}
-		w.create("endpoints", "default", name, readyEndpoints("default", name, ips...))
+		w.create(sliceResource, "default", name+"-abcde", readySlice("default", name, ips...))
 	}
 }
 

@@ -21,12 +21,12 @@ func TestResolverThroughDNS(t *testing.T) {
 	w := &storeWriter{tb: t, st: st}
 	w.create("namespaces", "", "default", namespace("default"))
 	w.create("services", "default", "web", clusterIPService("default", "web", "10.43.0.7"))
-	w.create("endpoints", "default", "web", readyEndpoints("default", "web", "10.42.0.5", "10.42.0.6"))
+	w.create(sliceResource, "default", "web-abcde", readySlice("default", "web", "10.42.0.5", "10.42.0.6"))
 	w.create("services", "default", "db", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "default"},
 		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, ClusterIPs: []string{corev1.ClusterIPNone},
 			Ports: []corev1.ServicePort{{Name: "pg", Port: 5432}}}})
-	w.create("endpoints", "default", "db", &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "default"},
-		Subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: "10.42.0.8", Hostname: "db-0"}}}}})
+	w.create(sliceResource, "default", "db-abcde", endpointSlice("default", "db", "db-abcde",
+		sliceEndpoint{ip: "10.42.0.8", hostname: "db-0", pod: "db-0", ready: true}))
 	w.create("pods", "default", "web-0", pod("default", "web-0", "10.42.0.5"))
 	h := dnsd.NewHandler(startResolver(t, st), dnsd.Config{ReverseZones: []netip.Prefix{
 		netip.MustParsePrefix("10.42.0.0/16"), netip.MustParsePrefix("10.43.0.0/16")}})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoal-project/shoal/consensus"
@@ -149,19 +150,16 @@ func TestResolverFollowsStore(t *testing.T) {
 	w.create("namespaces", "", "default", namespace("default"))
 	r := startResolver(t, st) // the rest arrives through the watch
 
-	notReadyEps := func(ns, name string, ready, notReady string) *corev1.Endpoints {
-		e := readyEndpoints(ns, name, ready)
-		e.Subsets[0].NotReadyAddresses = []corev1.EndpointAddress{{IP: notReady}}
-		return e
+	notReadySlice := func(ns, name string, ready, notReady string) *discoveryv1.EndpointSlice {
+		return endpointSlice(ns, name, name+"-abcde", sliceEndpoint{ip: ready, pod: name + "-0", ready: true},
+			sliceEndpoint{ip: notReady, pod: name + "-1"})
 	}
 	headless := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "prod"},
 		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, ClusterIPs: []string{corev1.ClusterIPNone},
 			Ports: []corev1.ServicePort{{Name: "pg", Port: 5432}}}}
-	dbEps := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "prod"},
-		Subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{
-			{IP: "10.42.1.10", Hostname: "db-0", TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "db-0"}},
-			{IP: "10.42.1.11", Hostname: "db-1", TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "db-1"}},
-		}}}}
+	// db's endpoints in two slices, as a Service past 100 endpoints has.
+	dbSlice0 := endpointSlice("prod", "db", "db-0abcd", sliceEndpoint{ip: "10.42.1.10", hostname: "db-0", pod: "db-0", ready: true})
+	dbSlice1 := endpointSlice("prod", "db", "db-1abcd", sliceEndpoint{ip: "10.42.1.11", hostname: "db-1", pod: "db-1", ready: true})
 	dbView := &dnsd.Service{ClusterIPs: []string{"None"}, Ports: []dnsd.Port{{Name: "pg", Protocol: "TCP", Port: 5432}},
 		Endpoints: []dnsd.Endpoint{{IP: "10.42.1.10", Hostname: "db-0", PodName: "db-0"}, {IP: "10.42.1.11", Hostname: "db-1", PodName: "db-1"}}}
 	ext := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "mail", Namespace: "default"},
@@ -173,10 +171,10 @@ func TestResolverFollowsStore(t *testing.T) {
 		write func()
 		want  dnsState
 	}{{
-		name: "Service, Endpoints (one not ready) and pod created",
+		name: "Service, EndpointSlice (one not ready) and pod created",
 		write: func() {
 			w.create("services", "default", "web", clusterIPService("default", "web", "10.43.0.7"))
-			w.create("endpoints", "default", "web", notReadyEps("default", "web", "10.42.0.5", "10.42.0.6"))
+			w.create(sliceResource, "default", "web-abcde", notReadySlice("default", "web", "10.42.0.5", "10.42.0.6"))
 			w.create("pods", "default", "web-0", pod("default", "web-0", "10.42.0.5"))
 		},
 		want: dnsState{
@@ -188,14 +186,15 @@ func TestResolverFollowsStore(t *testing.T) {
 	}, {
 		name: "the second address becomes ready",
 		write: func() {
-			w.update("endpoints", "default", "web", readyEndpoints("default", "web", "10.42.0.5", "10.42.0.6"))
+			w.update(sliceResource, "default", "web-abcde", readySlice("default", "web", "10.42.0.5", "10.42.0.6"))
 		},
 		want: dnsState{services: map[string]*dnsd.Service{"default/web": webView("10.43.0.7", web1, dnsd.Endpoint{IP: "10.42.0.6", PodName: "web-1"})}},
 	}, {
-		name: "Endpoints before their Service, in a new namespace",
+		name: "EndpointSlices before their Service, in a new namespace",
 		write: func() {
 			w.create("namespaces", "", "prod", namespace("prod"))
-			w.create("endpoints", "prod", "db", dbEps)
+			w.create(sliceResource, "prod", "db-0abcd", dbSlice0)
+			w.create(sliceResource, "prod", "db-1abcd", dbSlice1)
 			w.create("services", "prod", "db", headless)
 		},
 		want: dnsState{
@@ -217,10 +216,10 @@ func TestResolverFollowsStore(t *testing.T) {
 			ptr: map[string]string{"10.43.0.7": "", "10.43.0.8": "web.default.svc"},
 		},
 	}, {
-		name: "Endpoints deleted, ExternalName created",
+		name: "EndpointSlice deleted, ExternalName created",
 		write: func() {
 			w.update("services", "default", "web", clusterIPService("default", "web", "10.43.0.8"))
-			w.delete("endpoints", "default", "web")
+			w.delete(sliceResource, "default", "web-abcde")
 			w.create("services", "default", "mail", ext)
 		},
 		want: dnsState{services: map[string]*dnsd.Service{
@@ -239,10 +238,10 @@ func TestResolverFollowsStore(t *testing.T) {
 			podIPs: map[string]bool{"default/10.42.0.5": false, "default/10.42.0.9": true, "prod/fd00:42::a": true, "default/fd00:42::a": false},
 		},
 	}, {
-		name: "Service deleted, its Endpoints recreated without it",
+		name: "Service deleted, its EndpointSlice recreated without it",
 		write: func() {
 			w.delete("services", "default", "web")
-			w.create("endpoints", "default", "web", readyEndpoints("default", "web", "10.42.0.9"))
+			w.create(sliceResource, "default", "web-abcde", readySlice("default", "web", "10.42.0.9"))
 		},
 		want: dnsState{
 			services: map[string]*dnsd.Service{"default/web": nil, "default/mail": {Type: dnsd.ServiceTypeExternalName, ExternalName: "mail.example.test"}},
@@ -290,5 +289,79 @@ func TestResolverNotReady(t *testing.T) {
 	r := NewResolver(runCache(t, st)) // not run
 	if _, err := r.Service("default", "web"); err == nil || errors.Is(err, dnsd.ErrNotFound) {
 		t.Fatalf("Service before Run: %v, want a failure that is not ErrNotFound", err)
+	}
+}
+
+// TestResolverVersion: the version moves after each change a query could
+// see (a Service, a slice, a pod's IPs, a namespace) and stays put for a
+// pod update that changes no IP, so that dnsd's packed answers outlive
+// the status updates that make most pod events.
+func TestResolverVersion(t *testing.T) {
+	st := consensus.NewStore()
+	w := &storeWriter{tb: t, st: st}
+	w.create("namespaces", "", "default", namespace("default"))
+	w.create("pods", "default", "web-0", pod("default", "web-0", "10.42.0.5"))
+	r := startResolver(t, st)
+	// moves waits until the resolver reflects the write (probe), then
+	// reports whether the version changed.
+	moves := func(write func(), probe func() bool) bool {
+		t.Helper()
+		before := r.Version()
+		write()
+		for deadline := time.Now().Add(5 * time.Second); !probe(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the resolver did not follow the write within 5s")
+			}
+		}
+		return r.Version() != before
+	}
+	svcIs := func(ip string, eps int) func() bool {
+		return func() bool {
+			s, err := r.Service("default", "web")
+			return err == nil && len(s.ClusterIPs) == 1 && s.ClusterIPs[0] == ip && len(s.Endpoints) == eps
+		}
+	}
+	for _, step := range []struct {
+		name  string
+		write func()
+		probe func() bool
+		moves bool
+	}{
+		{"Service created", func() { w.create("services", "default", "web", clusterIPService("default", "web", "10.43.0.7")) }, svcIs("10.43.0.7", 0), true},
+		{"slice created", func() { w.create(sliceResource, "default", "web-abcde", readySlice("default", "web", "10.42.0.5")) }, svcIs("10.43.0.7", 1), true},
+		{"slice moved to another Service", func() {
+			w.update(sliceResource, "default", "web-abcde", endpointSlice("default", "other", "web-abcde", sliceEndpoint{ip: "10.42.0.5", ready: true}))
+		}, svcIs("10.43.0.7", 0), true},
+		{"pod status without an IP change", func() {
+			p := pod("default", "web-0", "10.42.0.5")
+			p.Status.Phase = corev1.PodRunning
+			w.update("pods", "default", "web-0", p)
+			w.create("namespaces", "", "marker", namespace("marker")) // moves; probed below
+		}, func() bool { return r.NamespaceExists("marker") }, true},
+		{"pod IP changed", func() { w.update("pods", "default", "web-0", pod("default", "web-0", "10.42.0.6")) },
+			func() bool { return r.PodIPExists("default", "10.42.0.6") }, true},
+	} {
+		if got := moves(step.write, step.probe); got != step.moves {
+			t.Errorf("%s: version moved %v, want %v", step.name, got, step.moves)
+		}
+	}
+	// The status update alone: the namespace marker above proved the
+	// caches past it; one more status write must leave the version alone.
+	before := r.Version()
+	p := pod("default", "web-0", "10.42.0.6")
+	p.Status.Phase = corev1.PodSucceeded
+	w.update("pods", "default", "web-0", p)
+	w.update(sliceResource, "default", "web-abcde", endpointSlice("default", "other", "web-abcde", sliceEndpoint{ip: "10.42.0.7", ready: true}))
+	for deadline := time.Now().Add(5 * time.Second); r.Version() == before; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the slice update did not move the version within 5s")
+		}
+	}
+	// Caches apply events in order per resource, not across resources:
+	// give the pods' cache time to apply its update, then the version must
+	// have moved once, for the slice.
+	time.Sleep(100 * time.Millisecond)
+	if got := r.Version() - before; got != 1 {
+		t.Errorf("a pod status update and a slice update moved the version by %d, want 1 (the slice's)", got)
 	}
 }

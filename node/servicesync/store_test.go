@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoal-project/shoal/consensus"
@@ -72,6 +73,48 @@ func readyEndpoints(ns, name string, ips ...string) *corev1.Endpoints {
 			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: fmt.Sprintf("%s-%d", name, i)}})
 	}
 	return &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Subsets: []corev1.EndpointSubset{ss}}
+}
+
+// sliceResource is the store's name of EndpointSlices.
+const sliceResource = "endpointslices.discovery.k8s.io"
+
+// sliceEndpoint is one endpoint of a slice: a pod's address, its hostname
+// ("" for none) and readiness.
+type sliceEndpoint struct {
+	ip, hostname, pod string
+	ready             bool
+}
+
+// endpointSlice is a slice named name of Service svc, as the endpoints
+// controller writes it, serving port "http" 8080.
+func endpointSlice(ns, svc, name string, eps ...sliceEndpoint) *discoveryv1.EndpointSlice {
+	port, pname, proto := int32(8080), "http", corev1.ProtocolTCP
+	s := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: &pname, Port: &port, Protocol: &proto}},
+	}
+	for _, e := range eps {
+		ready := e.ready
+		ep := discoveryv1.Endpoint{Addresses: []string{e.ip}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: e.pod}}
+		if e.hostname != "" {
+			h := e.hostname
+			ep.Hostname = &h
+		}
+		s.Endpoints = append(s.Endpoints, ep)
+	}
+	return s
+}
+
+// readySlice is the one slice of Service name whose pods name-0.. have
+// ips, all ready.
+func readySlice(ns, name string, ips ...string) *discoveryv1.EndpointSlice {
+	var eps []sliceEndpoint
+	for i, ip := range ips {
+		eps = append(eps, sliceEndpoint{ip: ip, pod: fmt.Sprintf("%s-%d", name, i), ready: true})
+	}
+	return endpointSlice(ns, name, name+"-abcde", eps...)
 }
 
 // runCache runs the shared followers of st until the test ends, as a node

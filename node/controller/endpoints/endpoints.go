@@ -199,9 +199,8 @@ func EndpointsFor(svc *corev1.Service, pods []corev1.Pod) []corev1.EndpointSubse
 			order = append(order, key)
 		}
 		nodeName := p.Spec.NodeName
-		addr := corev1.EndpointAddress{IP: p.Status.PodIP, NodeName: &nodeName, TargetRef: &corev1.ObjectReference{
-			Kind: "Pod", Namespace: p.Namespace, Name: p.Name, UID: p.UID,
-		}}
+		addr := corev1.EndpointAddress{IP: p.Status.PodIP, NodeName: &nodeName, Hostname: endpointHostname(svc, p),
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name, UID: p.UID}}
 		if controller.PodReady(p) || svc.Spec.PublishNotReadyAddresses {
 			g.ready = append(g.ready, addr)
 		} else {
@@ -218,6 +217,19 @@ func EndpointsFor(svc *corev1.Service, pods []corev1.Pod) []corev1.EndpointSubse
 		out = append(out, corev1.EndpointSubset{Addresses: g.ready, NotReadyAddresses: g.notReady, Ports: g.ports})
 	}
 	return out
+}
+
+// endpointHostname is the hostname an endpoint of svc carries for pod p,
+// as Kubernetes' endpoints and EndpointSlice controllers set it: the pod's
+// spec.hostname when its spec.subdomain names svc in the pod's own
+// namespace. dnsd answers `<hostname>.<svc>.<ns>.svc` from it (the names a
+// StatefulSet's pods get through their headless Service); any other pod's
+// endpoint has none, so the name is its dashed IP.
+func endpointHostname(svc *corev1.Service, p *corev1.Pod) string {
+	if p.Spec.Hostname != "" && p.Spec.Subdomain == svc.Name && p.Namespace == svc.Namespace {
+		return p.Spec.Hostname
+	}
+	return ""
 }
 
 // resolvePorts maps each service port to the pod's port; a named

@@ -172,3 +172,58 @@ func TestEndpointsLoop(t *testing.T) {
 		return nil
 	})
 }
+
+// TestEndpointHostname: an endpoint carries the pod's hostname only when
+// the pod's subdomain names the Service in its own namespace (Kubernetes'
+// rule), in the Endpoints and in the EndpointSlice alike.
+func TestEndpointHostname(t *testing.T) {
+	sel := map[string]string{"app": "db"}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "default"},
+		Spec:       corev1.ServiceSpec{Selector: sel, ClusterIP: "None", Ports: []corev1.ServicePort{{Name: "pg", Port: 5432}}},
+	}
+	for _, tc := range []struct {
+		name                string
+		hostname, subdomain string
+		namespace           string
+		want                string
+	}{
+		{"hostname and subdomain of the service", "db-0", "db", "default", "db-0"},
+		{"no hostname", "", "db", "default", ""},
+		{"no subdomain", "db-0", "", "default", ""},
+		{"subdomain of another service", "db-0", "web", "default", ""},
+		{"same names in another namespace", "db-0", "db", "other", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := epPod("db-0", "10.42.0.2", true, sel)
+			p.Namespace = tc.namespace
+			p.Spec.Hostname, p.Spec.Subdomain = tc.hostname, tc.subdomain
+			got := EndpointsFor(svc, []corev1.Pod{p})
+			if tc.namespace != svc.Namespace {
+				if len(got) != 0 {
+					t.Fatalf("a pod of another namespace became an endpoint: %+v", got)
+				}
+				if h := endpointHostname(svc, &p); h != "" {
+					t.Fatalf("endpointHostname = %q, want none", h)
+				}
+				return
+			}
+			if len(got) != 1 || len(got[0].Addresses) != 1 {
+				t.Fatalf("subsets %+v, want one address", got)
+			}
+			if h := got[0].Addresses[0].Hostname; h != tc.want {
+				t.Fatalf("Endpoints hostname %q, want %q", h, tc.want)
+			}
+			m := slicePortMappings(got)["pg/TCP/5432,"]
+			if m == nil || len(m.endpoints) != 1 {
+				t.Fatalf("slice mappings %+v", slicePortMappings(got))
+			}
+			switch h := m.endpoints[0].Hostname; {
+			case tc.want == "" && h != nil:
+				t.Fatalf("slice endpoint hostname %q, want none", *h)
+			case tc.want != "" && (h == nil || *h != tc.want):
+				t.Fatalf("slice endpoint hostname %v, want %q", h, tc.want)
+			}
+		})
+	}
+}

@@ -89,8 +89,14 @@ func slicePortMappings(subsets []corev1.EndpointSubset) map[string]*portMapping 
 			m.ports = append(m.ports, discoveryv1.EndpointPort{Name: &name, Port: &port, Protocol: &proto, AppProtocol: p.AppProtocol})
 		}
 		add := func(a corev1.EndpointAddress, ready bool) {
-			m.endpoints = append(m.endpoints, discoveryv1.Endpoint{Addresses: []string{a.IP}, NodeName: a.NodeName, TargetRef: a.TargetRef,
-				Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &ready, Terminating: new(bool)}})
+			e := discoveryv1.Endpoint{Addresses: []string{a.IP}, NodeName: a.NodeName, TargetRef: a.TargetRef,
+				Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &ready, Terminating: new(bool)}}
+			if a.Hostname != "" {
+				// Kubernetes' slices carry it too; dnsd's headless names
+				// come from it.
+				e.Hostname = &a.Hostname
+			}
+			m.endpoints = append(m.endpoints, e)
 		}
 		for _, a := range ss.Addresses {
 			add(a, true)
