@@ -43,7 +43,7 @@ func (n *Node) runServices(ctx context.Context, g *errgroup.Group, podCIDR strin
 	}
 	sync := &servicesync.Proxy{Cache: n.cache, NodeName: n.cfg.Name, NodeIP: n.cfg.AdvertiseAddr,
 		Proxy: proxy, Routes: routes, Logger: n.log.With("component", "proxy"), IngressPorts: ingressPorts,
-		Client: client}
+		Client: client, LocalDNS: []string{n.cfg.AdvertiseAddr}}
 	g.Go(func() error {
 		err := sync.Run(ctx)
 		proxy.Close()

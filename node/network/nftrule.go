@@ -94,6 +94,18 @@ func (r *nftRule) dport(p l4proto, port int32) *nftRule {
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(uint16(port))})
 }
 
+// sport matches the transport protocol and the source port.
+func (r *nftRule) sport(p l4proto, port int32) *nftRule {
+	return r.add(fmt.Sprintf("%s sport %d", p.name, port),
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p.number}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(uint16(port))})
+}
+
+// notrack exempts the packet from connection tracking (and so from NAT).
+func (r *nftRule) notrack() *nftRule { return r.add("notrack", &expr.Notrack{}) }
+
 // ctNew matches the first packet of a connection.
 func (r *nftRule) ctNew() *nftRule {
 	return r.add("ct state new",

@@ -151,7 +151,42 @@ func buildRuleset(p proxyParams, st ProxyState) (rs *ruleset, warnings []string)
 		&nftChain{name: rejectOtherChain, rules: []*nftRule{rule().reject(l4protos["UDP"])}},
 	)
 	rs.chains = append(rs.chains, b.extra...)
+	if dns := localDNSChains(st.LocalDNS); dns != nil {
+		rs.chains = append(rs.chains, dns...)
+	}
 	return rs, b.warnings
+}
+
+// prioRaw is the raw priority: before connection tracking.
+const prioRaw = -300
+
+// localDNSChains exempt traffic to and from the node's DNS server (UDP and
+// TCP port 53 on addrs) from connection tracking, in both directions and
+// on both paths a packet can take (prerouting for pods' queries and, with
+// bridge netfilter, the bridged answers; output for the node's answers and
+// its own queries). nil without addresses.
+func localDNSChains(addrs []string) []*nftChain {
+	var rules []*nftRule
+	for _, a := range addrs {
+		ip := parseIPv4(a)
+		if ip == nil {
+			continue
+		}
+		for _, p := range []l4proto{l4protos["UDP"], l4protos["TCP"]} {
+			rules = append(rules, rule().daddr(ip).dport(p, 53).notrack(), rule().saddr(ip).sport(p, 53).notrack())
+		}
+	}
+	if len(rules) == 0 {
+		return nil
+	}
+	raw := func(name, hook string, h *nftables.ChainHook) *nftChain {
+		return &nftChain{name: name, base: &chainHook{typ: nftables.ChainTypeFilter, hook: h, hookName: hook, priority: prioRaw},
+			rules: rules}
+	}
+	return []*nftChain{
+		raw("raw-prerouting", "prerouting", nftables.ChainHookPrerouting),
+		raw("raw-output", "output", nftables.ChainHookOutput),
+	}
 }
 
 type rulesetBuilder struct {

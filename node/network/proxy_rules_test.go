@@ -420,3 +420,18 @@ func TestRulesDeterministic(t *testing.T) {
 		t.Errorf("duplicate endpoints not merged: %d dnat rules", strings.Count(first, "dnat to"))
 	}
 }
+
+func TestRulesLocalDNSNotTracked(t *testing.T) {
+	got, _ := build(t, ProxyConfig{}, ProxyState{LocalDNS: []string{"192.168.1.10", "fd00::53"}})
+	for _, c := range []struct{ name, hook string }{{"raw-prerouting", "prerouting"}, {"raw-output", "output"}} {
+		wantChain(t, got, c.name,
+			"type filter hook "+c.hook+" priority -300; policy accept;",
+			"ip daddr 192.168.1.10 udp dport 53 notrack",
+			"ip saddr 192.168.1.10 udp sport 53 notrack",
+			"ip daddr 192.168.1.10 tcp dport 53 notrack",
+			"ip saddr 192.168.1.10 tcp sport 53 notrack")
+	}
+	if got, _ := build(t, ProxyConfig{}, ProxyState{}); strings.Contains(got, "raw-") {
+		t.Errorf("raw chains without a local DNS address:\n%s", got)
+	}
+}

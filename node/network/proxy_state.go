@@ -14,6 +14,12 @@ type ProxyState struct {
 	// LoadBalancer Services ("reachable on every node's address at the
 	// service port").
 	NodeAddresses []string
+	// LocalDNS are the addresses (IPv4) where the node's own DNS server
+	// answers on port 53. Queries to them and their answers bypass
+	// connection tracking, as NodeLocal DNSCache's NOTRACK rules do: each
+	// query from a new port would otherwise make a conntrack entry and
+	// pass the NAT chains, which cost more than answering it.
+	LocalDNS []string
 	// Services to proxy. ExternalName Services and headless ones (no
 	// ClusterIP) need no rules and may be left out or kept in: they are
 	// skipped.

@@ -23,7 +23,10 @@ type Proxy struct {
 	NodeName string
 	// NodeIP is this node's address: NodePort and LoadBalancer ports
 	// answer on it.
-	NodeIP   string
+	NodeIP string
+	// LocalDNS are the addresses where the node's DNS server answers
+	// (network.ProxyState.LocalDNS).
+	LocalDNS []string
 	Proxy    Rules
 	Routes   RouteTable
 	Logger   *slog.Logger
@@ -177,7 +180,7 @@ func (p *Proxy) backoff(n int) time.Duration {
 
 // syncRules programs the Services the caches hold.
 func (p *Proxy) syncRules(c proxyCaches) error {
-	state := network.ProxyState{NodeAddresses: []string{p.NodeIP}}
+	state := network.ProxyState{NodeAddresses: []string{p.NodeIP}, LocalDNS: p.LocalDNS}
 	clashes := map[string]bool{}
 	for _, svc := range c.services.List() {
 		p.checkIngressPorts(svc, clashes)
