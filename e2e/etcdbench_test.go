@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -279,7 +280,10 @@ func shoalWrites(b *testing.B) (par, seq writeResult) {
 	}
 	ctx := context.Background()
 	var err error
-	if par, err = shoalCreates(ctx, clients, "par", 64, 10000); err != nil {
+	stopProfiles := profileAgents(b, c, clients, "64")
+	par, err = shoalCreates(ctx, clients, "par", 64, 10000)
+	stopProfiles()
+	if err != nil {
 		b.Fatal(err)
 	}
 	// One writer through a follower: a peer whose Node the leader labels
@@ -304,8 +308,59 @@ func shoalWrites(b *testing.B) (par, seq writeResult) {
 		}
 		return fmt.Errorf("no follower among %s", describeNodes(nodes.Items))
 	})
-	if seq, err = shoalCreates(ctx, []kubernetes.Interface{clients[follower]}, "seq", 1, 1000); err != nil {
+	stopProfiles = profileAgents(b, c, clients, "1")
+	seq, err = shoalCreates(ctx, []kubernetes.Interface{clients[follower]}, "seq", 1, 1000)
+	stopProfiles()
+	if err != nil {
 		b.Fatal(err)
 	}
 	return par, seq
+}
+
+// profileAgents, when SHOAL_BENCH_PROFILE names a directory, takes a CPU
+// and a block profile of every agent (through /debug/pprof) while a phase
+// runs, and writes them and `go tool pprof -top` of each there as
+// shoal-NODE-PHASE-{cpu,block}.{pprof,txt}. The returned stop waits for
+// them. Without the variable it does nothing.
+func profileAgents(b *testing.B, c *cluster, clients []kubernetes.Interface, phase string) (stop func()) {
+	dir := os.Getenv("SHOAL_BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i, a := range c.agents {
+		for _, kind := range []string{"cpu", "block"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				path, params := "/debug/pprof/profile", map[string]string{"seconds": "2"}
+				if kind == "block" {
+					path, params = "/debug/pprof/block", map[string]string{"seconds": "2"}
+				}
+				req := clients[i].CoreV1().RESTClient().Get().AbsPath(path)
+				for k, v := range params {
+					req = req.Param(k, v)
+				}
+				raw, err := req.DoRaw(context.Background())
+				if err != nil {
+					b.Logf("profile %s of %s: %v", kind, a.name, err)
+					return
+				}
+				base := filepath.Join(dir, fmt.Sprintf("shoal-%s-%s-%s", a.name, phase, kind))
+				if err := os.WriteFile(base+".pprof", raw, 0o644); err != nil {
+					b.Logf("write profile: %v", err)
+					return
+				}
+				top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=30", base+".pprof").CombinedOutput()
+				if err != nil {
+					b.Logf("pprof -top %s: %v", base, err)
+				}
+				os.WriteFile(base+".txt", top, 0o644)
+			}()
+		}
+	}
+	return wg.Wait
 }
