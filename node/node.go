@@ -20,6 +20,7 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/internal/procfs"
+	"github.com/shoal-project/shoal/internal/version"
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/node/identity"
@@ -323,7 +324,7 @@ func (n *Node) meta() membership.Meta {
 		Roles:       n.roles(),
 		CPU:         int64(goruntime.NumCPU()) * 1000,
 		MemoryBytes: machineMemory(),
-		Version:     apiserver.Version.GitVersion,
+		Version:     version.Version,
 	}
 }
 
