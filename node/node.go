@@ -96,6 +96,11 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Peers compare this version before they write what older binaries
+	// cannot read; one they cannot parse would hold every feature back.
+	if _, err := version.Parse(version.Version); err != nil {
+		return nil, fmt.Errorf("this binary's version (set at build with -ldflags -X): %w", err)
+	}
 	n := &Node{cfg: cfg, log: logger.With("node", cfg.Name), ready: make(chan struct{}), metrics: metrics.NewRegistry()}
 	for _, o := range opts {
 		o(&n.opts)

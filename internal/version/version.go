@@ -91,6 +91,6 @@ func MustParse(s string) V {
 	return v
 }
 
-// Current is Version parsed. A Version set by -X that does not parse is a
-// broken build; it panics at first use so the agent says so at start.
+// Current is Version parsed. It panics when a Version set by -X does not
+// parse: a broken build (node.New refuses to start an agent of one).
 func Current() V { return MustParse(Version) }
