@@ -33,6 +33,10 @@ var deflaters = sync.Pool{New: func() any {
 	return w
 }}
 
+// inflaters reuse flate's 32 KiB window across entries: a fresh reader
+// per entry cost more than the inflating.
+var inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+
 // compressEntry returns data as a msgCompressed entry when that is at
 // least an eighth smaller, and data itself otherwise.
 func compressEntry(data []byte) []byte {
@@ -58,8 +62,11 @@ func compressEntry(data []byte) []byte {
 // when the body does not inflate or holds another compressed entry: the
 // log is corrupt, and a corrupt log must not be half-applied.
 func inflateEntry(index uint64, body []byte) []byte {
-	r := flate.NewReader(bytes.NewReader(body))
-	defer r.Close()
+	r := inflaters.Get().(io.ReadCloser)
+	defer inflaters.Put(r)
+	if err := r.(flate.Resetter).Reset(bytes.NewReader(body), nil); err != nil {
+		panic(fmt.Sprintf("consensus: corrupt compressed raft entry at index %d: %v", index, err))
+	}
 	inner, err := io.ReadAll(io.LimitReader(r, maxInflated))
 	switch {
 	case err != nil:
