@@ -4,13 +4,17 @@ BIN       := bin/shoal
 RUN_DIR   ?= $(CURDIR)/.run
 RUN_ARGS  ?= --name $(shell hostname) --bind 127.0.0.1 --data-dir $(RUN_DIR)
 TEST_TIMEOUT ?= 20m
+# VERSION, when set, is the release the binary reports (internal/version;
+# docs/upgrades.md); without it, the version of the source tree.
+VERSION   ?=
+LDFLAGS   := $(if $(VERSION),-X github.com/shoal-project/shoal/internal/version.Version=$(VERSION))
 
 .PHONY: all build test unit e2e e2e-kubectl chaos run bench lint deps clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/shoal
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/shoal
 
 # deps installs what the tests need when it is missing (Go modules now;
 # containerd, runc, CNI plugins and nftables once pods run).

@@ -8,9 +8,13 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/shoal-project/shoal/internal/version"
 )
 
-// clientVersion is shoal's own version, the same as the servers report.
+// clientVersion is the Kubernetes version shoal's API speaks, the same as
+// the servers report (kubectl compares the two); shoal's own release is
+// version.Version.
 const clientVersion = "v1.32.4-shoal"
 
 // newVersionCommand is `shoal version`: the client's and the server's.
@@ -21,6 +25,7 @@ func newVersionCommand(deps Deps) *ucli.Command {
 		Flags: append([]ucli.Flag{&ucli.BoolFlag{Name: "client", Usage: "the client's version only"}}, clientFlags()...),
 		Action: func(c *ucli.Context) error {
 			fmt.Fprintf(deps.Stdout, "Client Version: %s\n", clientVersion)
+			fmt.Fprintf(deps.Stdout, "Shoal Version: %s\n", version.Version)
 			if c.Bool("client") {
 				return nil
 			}

@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/shoal-project/shoal/internal/version"
 )
 
 // TestWorkloadCommands runs the tutorial's write commands against a real
@@ -168,7 +170,8 @@ func TestVersionAndAPIResources(t *testing.T) {
 	if err := ta.run("version", "--server", srv.URL, "--data-dir", t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
-	if got := ta.stdout.String(); !strings.Contains(got, "Client Version: v1.32.4-shoal") || !strings.Contains(got, "Server Version: v1.32.4-shoal") {
+	if got := ta.stdout.String(); !strings.Contains(got, "Client Version: v1.32.4-shoal") || !strings.Contains(got, "Server Version: v1.32.4-shoal") ||
+		!strings.Contains(got, "Shoal Version: "+version.Version) {
 		t.Fatalf("version printed %q", got)
 	}
 	ta.stdout.Reset()

@@ -35,6 +35,17 @@
 // learns which nodes exist from a ServerSource (gossip, adapted by the node)
 // and their raft health from a stats RPC on the raft port.
 //
+// # Versions
+//
+// The log outlives a binary, and during an upgrade replicas of two
+// versions apply it. Every entry, forwarded command and snapshot line is
+// decoded strictly: what this binary does not know stops the replica with a
+// message rather than being skipped. A newer command kind or field is a
+// Feature (features.go) that the leader writes only once every raft server
+// publishes, in gossip, a version that knows it: Raft.RunFeatureGate, a
+// leader loop, decides; Raft.FeatureEnabled answers. The first is
+// compressed entries (fsm_compress.go).
+//
 // # Files
 //
 //	store*.go, object_doc.go   the Store, its schema and the Apply semantics
@@ -44,6 +55,7 @@
 //	raft*.go                   the raft node: config, lifecycle, membership, Propose
 //	raft_disk*.go              opening the raft state on disk; damage diagnosis
 //	fsm*.go                    the raft FSM and its versioned log envelope
+//	features.go                version-gated features; the leader's gate
 //	transport.go, forward.go   the shared raft port: raft + forwarding RPC
 //	backup.go                  the backup file (`shoal snapshot save`)
 //	offline.go, recover.go     a stopped node's raft data: inspect, one-voter

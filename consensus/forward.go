@@ -142,7 +142,11 @@ func (f *forwarder) call(ctx context.Context, addr, path string, in any) (*forwa
 func (f *forwarder) handleApply(w http.ResponseWriter, req *http.Request) {
 	var resp forwardResponse
 	var cmd Command
-	if err := json.NewDecoder(io.LimitReader(req.Body, maxForwardBody)).Decode(&cmd); err != nil {
+	// Strict, as the FSM is: a field from a newer follower that this
+	// leader dropped would be a different command than the one proposed.
+	dec := json.NewDecoder(io.LimitReader(req.Body, maxForwardBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cmd); err != nil {
 		resp.setErr(fmt.Errorf("%w: decode forwarded command: %v", ErrInvalid, err))
 		writeForward(w, &resp)
 		return

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/shoal-project/shoal/internal/version"
 )
 
 // Raft log envelope, versioned so that the log outlives a binary: one
@@ -14,12 +17,18 @@ import (
 // A type with msgIgnorable set that this binary does not know is skipped
 // with a warning (a newer node may log commands an older one can ignore);
 // any other unknown type, and any body that fails to decode, panics: a
-// corrupt or incompatible log must never be half-applied.
+// corrupt or incompatible log must never be half-applied. A newer leader
+// writes a type or field older binaries do not know only once every raft
+// server runs a binary that knows it (features.go); the panic is for the
+// node that was not upgraded first and says so.
 type msgType uint8
 
 const (
 	// msgCommand: a JSON-encoded Command.
 	msgCommand msgType = 1
+	// msgCompressed (since v0.2.0, FeatureCompressedEntries): another
+	// entry, deflate-compressed (fsm_compress.go), declared there.
+
 	// msgIgnorable marks a type that older binaries may skip.
 	msgIgnorable msgType = 0x80
 )
@@ -57,6 +66,9 @@ func encodeEntry(t msgType, body []byte) []byte {
 type fsm struct {
 	store  *Store
 	logger *slog.Logger
+	// compressed counts the msgCompressed entries applied (a metric: it
+	// shows FeatureCompressedEntries at work on every replica).
+	compressed atomic.Uint64
 }
 
 var (
@@ -69,7 +81,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if len(l.Data) == 0 {
 		panic(fmt.Sprintf("consensus: empty raft log entry at index %d", l.Index))
 	}
-	t := msgType(l.Data[0])
+	data := l.Data
+	if msgType(data[0]) == msgCompressed {
+		data = inflateEntry(l.Index, data[1:])
+		f.compressed.Add(1)
+	}
+	t := msgType(data[0])
 	h, ok := commandHandlers[t]
 	if !ok {
 		if t&msgIgnorable != 0 {
@@ -77,9 +94,17 @@ func (f *fsm) Apply(l *raft.Log) any {
 			f.store.SetIndex(l.Index)
 			return ApplyResult{}
 		}
-		panic(fmt.Sprintf("consensus: unknown raft command type %d at index %d", t, l.Index))
+		panic(newerEntry(l.Index, fmt.Sprintf("has command type %d, unknown to this binary", t)))
 	}
-	return h(f.store, l.Index, l.Data[1:])
+	return h(f.store, l.Index, data[1:])
+}
+
+// newerEntry is the panic message for an entry this binary cannot apply:
+// a newer binary wrote it (or the log is corrupt). Applying part of it, or
+// skipping it, would make this replica diverge from the others.
+func newerEntry(index uint64, what string) string {
+	return fmt.Sprintf("consensus: raft entry at index %d %s (shoal %s): a newer shoal wrote it, or the log is corrupt; "+
+		"upgrade this node to the version the other nodes run (docs/upgrades.md)", index, what, version.Version)
 }
 
 // StoreConfiguration implements raft.ConfigurationStore: configuration

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -41,6 +42,9 @@ func TestFSMEnvelope(t *testing.T) {
 		"corrupt body": append([]byte{byte(msgCommand)}, "{not json"...),
 		// A newer binary's field would change what the command does.
 		"unknown field": append([]byte{byte(msgCommand)}, `{"op":1,"resource":"configmaps","namespace":"ns","name":"b","object":{},"fromTheFuture":true}`...),
+		// So would an op or a subresource it does not define.
+		"unknown op":          append([]byte{byte(msgCommand)}, `{"op":4,"resource":"configmaps","namespace":"ns","name":"b","object":{}}`...),
+		"unknown subresource": append([]byte{byte(msgCommand)}, `{"op":2,"resource":"deployments","namespace":"ns","name":"b","object":{},"subresource":"scale"}`...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
@@ -49,6 +53,35 @@ func TestFSMEnvelope(t *testing.T) {
 				}
 			}()
 			f.Apply(&raft.Log{Index: 7, Data: data})
+		})
+	}
+}
+
+// encodeCommand never puts in the log what applyCommandEntry would take
+// for a newer binary's command.
+func TestEncodeCommandRejectsUnknownValues(t *testing.T) {
+	for name, cmd := range map[string]*Command{
+		"op":          {Op: 9, Resource: "pods", Name: "x"},
+		"subresource": {Op: OpUpdate, Resource: "deployments", Namespace: "ns", Name: "d", Object: []byte(`{}`), Subresource: "scale"},
+	} {
+		if _, err := encodeCommand(cmd); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: encodeCommand = %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+// A snapshot line with a field this binary does not know fails the
+// restore: restoring without it would lose what a newer binary stored.
+func TestRestoreRejectsUnknownFields(t *testing.T) {
+	for name, snap := range map[string]string{
+		"object": `{"version":2,"index":5}` + "\n" + `{"resource":"configmaps","namespace":"ns","name":"a","rv":5,"raw":{},"fromTheFuture":1}` + "\n",
+		"claim":  `{"version":2,"index":5}` + "\n" + `{"claim":{"name":"x","owner":"configmaps/ns/a","fromTheFuture":1}}` + "\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := NewStore()
+			if err := s.Restore(bytes.NewReader([]byte(snap))); err == nil || !strings.Contains(err.Error(), "fromTheFuture") {
+				t.Fatalf("Restore = %v, want an error naming the unknown field", err)
+			}
 		})
 	}
 }

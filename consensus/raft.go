@@ -51,6 +51,11 @@ type Raft struct {
 	leaders  *leaderWatch
 	observer *raft.Observer
 
+	// fsm is raft's FSM (for its counters); gate holds the leader's
+	// verdicts on the gated features (features.go).
+	fsm  *fsm
+	gate featureGate
+
 	done         chan struct{}
 	wg           sync.WaitGroup
 	shutdownOnce sync.Once
@@ -133,6 +138,7 @@ func NewRaft(cfg RaftConfig, store *Store) (_ *Raft, err error) {
 	rc.NotifyCh = r.notifyCh
 
 	f := &fsm{store: store, logger: logger}
+	r.fsm = f
 	err = noPanic(hl, "start raft", func() error {
 		if cfg.Bootstrap {
 			has, err := raft.HasExistingState(logs, logs, snaps)

@@ -121,6 +121,9 @@ func (r *Raft) applyLocal(ctx context.Context, data []byte) (res ApplyResult, in
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, max(time.Until(dl), time.Millisecond))
 	}
+	if r.FeatureEnabled(FeatureCompressedEntries) {
+		data = compressEntry(data)
+	}
 	f := r.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
 		switch {

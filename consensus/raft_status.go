@@ -25,6 +25,12 @@ type RaftStatus struct {
 	// Voters and NonVoters count the servers of the latest configuration
 	// by suffrage (both 0 when raft cannot say, e.g. shut down).
 	Voters, NonVoters int
+	// Features is every gated feature this binary knows, true where this
+	// node leads and has turned it on (features.go).
+	Features map[string]bool
+	// CompressedApplied counts the compressed entries this node's store
+	// applied since the process started.
+	CompressedApplied uint64
 }
 
 // RaftStates lists every value RaftStatus.State takes, in a fixed order.
@@ -40,6 +46,12 @@ func (r *Raft) Status() RaftStatus {
 		CommitIndex:  r.raft.CommitIndex(),
 		AppliedIndex: r.raft.AppliedIndex(),
 		LastContact:  -1,
+		Features:     make(map[string]bool, len(features)),
+
+		CompressedApplied: r.fsm.compressed.Load(),
+	}
+	for _, f := range features {
+		s.Features[f.Name] = r.FeatureEnabled(f)
 	}
 	switch last := r.raft.LastContact(); {
 	case st == raft.Leader:

@@ -97,6 +97,11 @@ func (s *Store) Restore(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	// Lines decode strictly: a field a newer binary added would be lost
+	// (an object restored without it), so it fails the restore instead.
+	// Snapshot content a newer binary adds comes with a new
+	// snapshotVersion, written only once every server reads it.
+	dec.DisallowUnknownFields()
 	txn := db.Txn(true)
 	for {
 		var line snapshotLine

@@ -40,6 +40,9 @@ type KnownServer struct {
 	Address string
 	// Status is gossip's verdict.
 	Status ServerStatus
+	// Version is the shoal version it publishes (internal/version); the
+	// feature gate reads it (features.go).
+	Version string
 }
 
 // ServerSource tells the voter manager which nodes exist; the node adapts

@@ -50,12 +50,18 @@ type peerClient struct {
 // newPeerClient makes a client of agent i's API from the cluster's
 // kubeconfig (its credentials), with the given request timeout.
 func newPeerClient(pc *podCluster, i int, timeout time.Duration) (*peerClient, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", pc.kubeconfig)
+	return peerClientIn(pc.kubeconfig, pc.agents[i], pc.lab.nodes[i], i, timeout)
+}
+
+// peerClientIn makes a client of agent a's API (peer number i), dialling
+// inside network namespace ns.
+func peerClientIn(kubeconfig string, a *agent, ns string, i int, timeout time.Duration) (*peerClient, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
-	cfg.Host = pc.agents[i].apiURL()
-	cfg.Dial = dialIn(pc.lab.nodes[i])
+	cfg.Host = a.apiURL()
+	cfg.Dial = dialIn(ns)
 	cfg.Timeout = timeout
 	cfg.QPS, cfg.Burst = -1, 0
 	hc, err := rest.HTTPClientFor(cfg)

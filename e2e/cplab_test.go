@@ -21,6 +21,8 @@ import (
 type cpLab struct {
 	*cluster
 	lab *netLab
+	// agentBin is the binary of the agents agentAt makes ("" = shoalBin).
+	agentBin string
 }
 
 // requireNetns skips tests that need root and ip (no container runtime).
@@ -47,7 +49,7 @@ func newCPLab(t *testing.T, slots int) *cpLab {
 // agentAt is a new agent (not started) in slot i with its own data dir.
 func (l *cpLab) agentAt(i int, name string) *agent {
 	a := &agent{ns: l.lab.nodes[i], name: name, dataDir: filepath.Join(l.dir, name), ip: l.lab.NodeIP(i),
-		gossip: 7946, raft: 7947, api: 6443, log: &syncBuffer{}}
+		gossip: 7946, raft: 7947, api: 6443, log: &syncBuffer{}, bin: l.agentBin}
 	l.agents = append(l.agents, a)
 	return a
 }

@@ -41,8 +41,10 @@ func TestMain(m *testing.M) {
 // agent is one `shoal agent` process.
 type agent struct {
 	// ns is the network namespace the agent runs in ("" = the machine's).
-	ns      string
-	name    string
+	ns   string
+	name string
+	// bin is the shoal binary the agent runs ("" = shoalBin, this tree's).
+	bin     string
 	dataDir string
 	ip      string
 	gossip  int
@@ -133,7 +135,11 @@ func (c *cluster) run(a *agent, verb string, args ...string) {
 	}
 	full = append(full, "--name", a.name, "--data-dir", a.dataDir, "--bind", a.ip,
 		"--gossip-port", strconv.Itoa(a.gossip), "--raft-port", strconv.Itoa(a.raft), "--api-port", strconv.Itoa(a.api))
-	a.cmd = command(context.Background(), a.ns, shoalBin, full...)
+	bin := a.bin
+	if bin == "" {
+		bin = shoalBin
+	}
+	a.cmd = command(context.Background(), a.ns, bin, full...)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	if err := a.cmd.Start(); err != nil {
 		c.t.Fatalf("start %s: %v", a.name, err)

@@ -62,6 +62,7 @@ func (n *Node) onLeader(parent context.Context, wg *sync.WaitGroup) context.Canc
 	}
 	loops := map[string]func(context.Context) error{
 		"voters":               n.runVoters,
+		"feature-gate":         n.runFeatureGate,
 		"namespaces-bootstrap": func(ctx context.Context) error { return controller.EnsureNamespaces(ctx, deps.named("bootstrap")) },
 		"node-lifecycle":       (&nodelifecycle.Controller{Deps: deps.named("node-lifecycle"), Members: n.gossip, RaftRoles: n.raft.Roles, ClusterCIDR: n.cfg.ClusterCIDR.String()}).Run,
 		"namespace-controller": (&gc.Namespaces{Deps: deps.named("namespaces")}).Run,

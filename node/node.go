@@ -20,6 +20,7 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/internal/procfs"
+	"github.com/shoal-project/shoal/internal/version"
 	"github.com/shoal-project/shoal/node/apiserver"
 	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/node/identity"
@@ -94,6 +95,11 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Node, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	// Peers compare this version before they write what older binaries
+	// cannot read; one they cannot parse would hold every feature back.
+	if _, err := version.Parse(version.Version); err != nil {
+		return nil, fmt.Errorf("this binary's version (set at build with -ldflags -X): %w", err)
 	}
 	n := &Node{cfg: cfg, log: logger.With("node", cfg.Name), ready: make(chan struct{}), metrics: metrics.NewRegistry()}
 	for _, o := range opts {
@@ -324,7 +330,7 @@ func (n *Node) meta() membership.Meta {
 		Roles:       n.roles(),
 		CPU:         int64(goruntime.NumCPU()) * 1000,
 		MemoryBytes: machineMemory(),
-		Version:     apiserver.Version.GitVersion,
+		Version:     version.Version,
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/internal/version"
 	"github.com/shoal-project/shoal/node/follow"
 	"github.com/shoal-project/shoal/node/kubelet"
 	"github.com/shoal-project/shoal/node/network"
@@ -160,7 +160,7 @@ func (n *Node) runPods(ctx context.Context) error {
 	k := kubelet.New(kubelet.Config{
 		NodeName: n.cfg.Name, Cache: n.cache, Client: client, Runtime: rt, ClusterDNS: clusterDNS,
 		RootDir: filepath.Join(n.cfg.DataDir, "kubelet"), ClusterDomain: "cluster.local",
-		NodeIP: n.cfg.AdvertiseAddr, Version: apiserver.Version.GitVersion,
+		NodeIP: n.cfg.AdvertiseAddr, Version: version.Version,
 		ImageFsDir: n.imageFsDir(),
 		Logger:     n.log.With("component", "kubelet"), Metrics: n.metrics,
 	})

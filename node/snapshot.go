@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/consensus"
-	"github.com/shoal-project/shoal/node/apiserver"
+	"github.com/shoal-project/shoal/internal/version"
 )
 
 // SnapshotPath is where every peer's API serves a backup of the cluster
@@ -37,7 +37,7 @@ func (n *Node) snapshotHandler() http.Handler {
 		snap := n.store.Snapshot()
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Cache-Control", "no-store")
-		info := consensus.BackupInfo{Created: time.Now().UTC(), Source: n.cfg.Name, ShoalVersion: apiserver.Version.GitVersion, Identity: id}
+		info := consensus.BackupInfo{Created: time.Now().UTC(), Source: n.cfg.Name, ShoalVersion: version.Version, Identity: id}
 		if err := consensus.WriteBackup(w, info, snap); err != nil {
 			n.log.Warn("snapshot stream cut short", "index", snap.Index(), "error", err)
 			return

@@ -18,6 +18,12 @@ func (n *Node) runVoters(ctx context.Context) error {
 	}, gossipServers{n.gossip})
 }
 
+// runFeatureGate is the leader loop that decides the version-gated raft
+// features (consensus' RunFeatureGate) from the versions gossip carries.
+func (n *Node) runFeatureGate(ctx context.Context) error {
+	return n.raft.RunFeatureGate(ctx, gossipServers{n.gossip}, n.log.With("component", "features"))
+}
+
 // gossipServers adapts gossip's members to consensus.ServerSource: every
 // member that may vote and advertises a raft address.
 type gossipServers struct{ m *membership.Membership }
@@ -35,7 +41,7 @@ func (g gossipServers) KnownServers() []consensus.KnownServer {
 		case membership.Left:
 			st = consensus.ServerLeft
 		}
-		out = append(out, consensus.KnownServer{ID: m.Name, Address: m.Meta.RaftAddr, Status: st})
+		out = append(out, consensus.KnownServer{ID: m.Name, Address: m.Meta.RaftAddr, Status: st, Version: m.Meta.Version})
 	}
 	return out
 }

@@ -45,7 +45,11 @@ func gather(t *testing.T, c prometheus.Collector) map[string]float64 {
 	out := map[string]float64{}
 	for _, mf := range mfs {
 		for _, m := range mf.Metric {
-			out[sampleKey(mf.GetName(), m)] = m.GetGauge().GetValue()
+			v := m.GetGauge().GetValue()
+			if c := m.GetCounter(); c != nil {
+				v = c.GetValue()
+			}
+			out[sampleKey(mf.GetName(), m)] = v
 		}
 	}
 	return out
@@ -67,14 +71,17 @@ func TestRaftCollector(t *testing.T) {
 		absent []string
 	}{
 		{
-			name:   "leader",
-			status: consensus.RaftStatus{State: "leader", Term: 4, LastLogIndex: 120, CommitIndex: 119, AppliedIndex: 118, Voters: 3, NonVoters: 2},
+			name: "leader",
+			status: consensus.RaftStatus{State: "leader", Term: 4, LastLogIndex: 120, CommitIndex: 119, AppliedIndex: 118, Voters: 3, NonVoters: 2,
+				Features: map[string]bool{"compressed-entries": true, "other": false}, CompressedApplied: 7},
 			want: map[string]float64{
 				"shoal_raft_state{state=leader}": 1, "shoal_raft_state{state=follower}": 0,
 				"shoal_raft_state{state=candidate}": 0, "shoal_raft_state{state=shutdown}": 0,
 				"shoal_raft_term{}": 4, "shoal_raft_last_log_index{}": 120, "shoal_raft_commit_index{}": 119,
 				"shoal_raft_applied_index{}": 118, "shoal_raft_last_contact_seconds{}": 0,
 				"shoal_raft_voters{}": 3, "shoal_raft_nonvoters{}": 2,
+				"shoal_raft_feature_enabled{feature=compressed-entries}": 1, "shoal_raft_feature_enabled{feature=other}": 0,
+				"shoal_raft_compressed_entries_applied_total{}": 7,
 			},
 		},
 		{

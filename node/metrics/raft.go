@@ -16,6 +16,7 @@ type RaftCollector struct {
 	src RaftSource
 
 	state, term, lastLog, commit, applied, lastContact, voters, nonVoters *prometheus.Desc
+	feature, compressed                                                   *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*RaftCollector)(nil)
@@ -35,12 +36,14 @@ func NewRaftCollector(src RaftSource) *RaftCollector {
 		lastContact: d("last_contact_seconds", "Seconds since this node last heard from the raft leader (0 on the leader; absent when it never did)."),
 		voters:      d("voters", "Voters in the latest raft configuration."),
 		nonVoters:   d("nonvoters", "Non-voters in the latest raft configuration."),
+		feature:     d("feature_enabled", "Whether this node, as leader, writes the version-gated raft feature (1) or not (0; always 0 on a follower).", "feature"),
+		compressed:  d("compressed_entries_applied_total", "Compressed raft entries this node's store applied since the agent started."),
 	}
 }
 
 // Describe sends the raft descriptors.
 func (c *RaftCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.term, c.lastLog, c.commit, c.applied, c.lastContact, c.voters, c.nonVoters} {
+	for _, d := range []*prometheus.Desc{c.state, c.term, c.lastLog, c.commit, c.applied, c.lastContact, c.voters, c.nonVoters, c.feature, c.compressed} {
 		ch <- d
 	}
 }
@@ -63,6 +66,10 @@ func (c *RaftCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.voters, float64(s.Voters))
 	gauge(c.nonVoters, float64(s.NonVoters))
+	for name, on := range s.Features {
+		ch <- prometheus.MustNewConstMetric(c.feature, prometheus.GaugeValue, boolValue(on), name)
+	}
+	ch <- prometheus.MustNewConstMetric(c.compressed, prometheus.CounterValue, float64(s.CompressedApplied))
 }
 
 func boolValue(b bool) float64 {

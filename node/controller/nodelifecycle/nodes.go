@@ -237,6 +237,8 @@ func (c *Controller) updateStatus(ctx context.Context, node *corev1.Node, m memb
 		}
 		patch["addresses"] = want.Status.Addresses
 		patch["nodeInfo"] = want.Status.NodeInfo
+	} else if v := want.Status.NodeInfo.KubeletVersion; v != node.Status.NodeInfo.KubeletVersion {
+		patch["nodeInfo"] = map[string]string{"kubeletVersion": v, "kubeProxyVersion": want.Status.NodeInfo.KubeProxyVersion}
 	}
 	body, err := json.Marshal(map[string]any{"status": patch})
 	if err != nil {
@@ -268,6 +270,13 @@ func (c *Controller) desiredStatus(node *corev1.Node, m membership.Member) {
 		st.NodeInfo.KubeProxyVersion = m.Meta.Version
 		st.NodeInfo.OperatingSystem = "linux"
 		st.NodeInfo.Architecture = "amd64"
+	}
+	// A member upgraded in place publishes its new version; without a
+	// kubelet (which reports its own) gossip is its only reporter, and
+	// the VERSION of `shoal get nodes` must follow an upgrade.
+	if !m.HasRole(membership.RoleWorker) && m.Meta.Version != "" {
+		st.NodeInfo.KubeletVersion = m.Meta.Version
+		st.NodeInfo.KubeProxyVersion = m.Meta.Version
 	}
 	status, reason, message := corev1.ConditionTrue, "KubeletReady", "shoal agent is ready; gossip reports it alive"
 	grace := c.LeaseGrace

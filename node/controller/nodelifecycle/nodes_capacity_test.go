@@ -38,3 +38,31 @@ func TestCapacityHasOneWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionFollowsGossip: a member without a kubelet shows the version
+// gossip carries, and shows the new one after an upgrade in place.
+func TestVersionFollowsGossip(t *testing.T) {
+	e := newTestEnv(t)
+	members := &roleMembers{roles: map[string][]string{}}
+	members.set("control", membership.RoleVoterEligible)
+	members.setVersion("control", "v1.32.4-shoal")
+	nl := &Controller{Deps: e.Deps, Members: members}
+	reconcile := func() {
+		t.Helper()
+		for range 2 { // the first pass registers, the second writes status
+			e.Synced()
+			if err := nl.Reconcile(e.Ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	reconcile()
+	if v := e.GetNode("control").Status.NodeInfo.KubeletVersion; v != "v1.32.4-shoal" {
+		t.Fatalf("before the upgrade: version %q, want v1.32.4-shoal", v)
+	}
+	members.setVersion("control", "v0.2.0")
+	reconcile()
+	if n := e.GetNode("control"); n.Status.NodeInfo.KubeProxyVersion != "v0.2.0" || n.Status.NodeInfo.OperatingSystem != "linux" {
+		t.Fatalf("after the upgrade: nodeInfo %+v, want kubeProxyVersion v0.2.0 and the rest kept", n.Status.NodeInfo)
+	}
+}

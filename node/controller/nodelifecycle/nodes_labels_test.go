@@ -12,6 +12,17 @@ import (
 type roleMembers struct {
 	mu    sync.Mutex
 	roles map[string][]string
+	// versions are the members' gossip versions ("" when unset).
+	versions map[string]string
+}
+
+func (m *roleMembers) setVersion(name, v string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.versions == nil {
+		m.versions = map[string]string{}
+	}
+	m.versions[name] = v
 }
 
 func (m *roleMembers) set(name string, roles ...string) {
@@ -26,7 +37,7 @@ func (m *roleMembers) Members() []membership.Member {
 	var out []membership.Member
 	for name, roles := range m.roles {
 		out = append(out, membership.Member{Name: name, State: membership.Alive,
-			Meta: membership.Meta{Roles: roles, CPU: 4000, MemoryBytes: 8 << 30, APIAddr: "192.0.2.1:6443"}})
+			Meta: membership.Meta{Roles: roles, CPU: 4000, MemoryBytes: 8 << 30, APIAddr: "192.0.2.1:6443", Version: m.versions[name]}})
 	}
 	return out
 }
