@@ -98,15 +98,21 @@ func TestRollingUpgrade(t *testing.T) {
 		u.replace(i, "")
 		u.expectFeatureOff()
 	}
-	// Step 3: the old leader restarts as it was; a new node leads.
-	u.replace(leader, oldBin)
-	waitFor(t, 30*time.Second, "a new node leading", func() error {
-		if i := u.leader(); i == leader {
-			return fmt.Errorf("%s (old) leads again", as[i].name)
-		}
-		return nil
+	// Step 3: the old leader stops, and comes back as it was once a new
+	// node leads (restarted at once it could win the election again: the
+	// others grant their vote to the leader they last heard from).
+	u.restart(leader, oldBin, func() {
+		waitFor(t, 30*time.Second, "a new node leading", func() error {
+			if i := u.leader(); i == leader {
+				return fmt.Errorf("%s (old, stopped) still labelled leader", as[i].name)
+			}
+			return nil
+		})
 	})
 	newLeader := u.leader()
+	if newLeader == leader {
+		t.Fatalf("%s (old) leads again after its restart", as[leader].name)
+	}
 	u.expectFeatureOff()
 	contains(t, "the new leader's log", as[newLeader].log.String(),
 		"feature waiting for servers to be upgraded", "feature="+gatedFeature, as[leader].name+" ("+legacyVersion+")")
@@ -165,9 +171,17 @@ type upgradeRun struct {
 // waits until it is a Ready voter and answers a write.
 func (u *upgradeRun) replace(i int, bin string) {
 	u.t.Helper()
+	u.restart(i, bin, func() {})
+}
+
+// restart is replace with a step (stopped) run between the stop and the
+// start.
+func (u *upgradeRun) restart(i int, bin string, stopped func()) {
+	u.t.Helper()
 	a := u.as[i]
 	u.alive()
 	u.l.stopAgent(a)
+	stopped()
 	a.bin = bin
 	label := "this tree's binary"
 	if bin != "" {
