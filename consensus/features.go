@@ -47,7 +47,7 @@ type Feature struct {
 var FeatureCompressedEntries = Feature{
 	Name:    "compressed-entries",
 	Since:   version.V{Major: 0, Minor: 2, Patch: 0},
-	Summary: "commands of 1 KiB or more are written to the raft log deflate-compressed",
+	Summary: "commands of 4 KiB or more are written to the raft log deflate-compressed",
 }
 
 // features lists every gated feature.
