@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -175,27 +176,31 @@ func TestWatchOverflowClosesSlowWatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fast.Stop()
-	got := make(chan int)
+	var received atomic.Int64
 	go func() {
-		n := 0
 		for range fast.Events() {
-			n++
-			if n == 50 {
-				got <- n
-			}
+			received.Add(1)
 		}
 	}()
+	// wait lets the fast consumer catch up with the first n events (it is
+	// never more than a buffer behind), however slowly it is scheduled.
+	wait := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for received.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("fast watcher got %d of %d events: %v", received.Load(), n, fast.Err())
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
 	for i := range 50 {
 		a.create("ns", fmt.Sprint(i), podJSON(t, nil, nil, nil, nil)) // never blocks
 		if i%4 == 3 {
-			time.Sleep(time.Millisecond) // let the fast consumer keep up
+			wait(int64(i + 1))
 		}
 	}
-	select {
-	case <-got:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("fast watcher did not get all events: %v", fast.Err())
-	}
+	wait(50)
 	expectClosed(t, slow, ErrWatchOverflow)
 	slow.Stop() // after close: harmless
 }
