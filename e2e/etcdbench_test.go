@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -191,17 +192,9 @@ func shoalCreates(ctx context.Context, clients []kubernetes.Interface, prefix st
 		return writeResult{}, err
 	}
 	elapsed := time.Since(start)
-	sortDurations(lat)
+	slices.Sort(lat)
 	p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
 	return writeResult{perSec: float64(total) / elapsed.Seconds(), p50: p(0.5), p99: p(0.99)}, nil
-}
-
-func sortDurations(d []time.Duration) {
-	for i := 1; i < len(d); i++ { // insertion sort is plenty for 10,000
-		for j := i; j > 0 && d[j] < d[j-1]; j-- {
-			d[j], d[j-1] = d[j-1], d[j]
-		}
-	}
 }
 
 // BenchmarkWritesVsEtcd runs etcd v3.7.1 (built by the benchmark from the

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 )
 
 // scaleLab is one real node with many Services: selector-less ClusterIP
@@ -182,7 +182,7 @@ func TestServicesAtScale(t *testing.T) {
 		// Without service links: 10,000 Services are 70,000 environment
 		// variables, past what exec takes (as in Kubernetes, where such
 		// pods fail with "argument list too long").
-		Spec: corev1.PodSpec{EnableServiceLinks: ptrTo(false), Containers: []corev1.Container{{Name: "web", Image: "gcr.io/google-samples/kubernetes-bootcamp:v1",
+		Spec: corev1.PodSpec{EnableServiceLinks: ptr.To(false), Containers: []corev1.Container{{Name: "web", Image: "gcr.io/google-samples/kubernetes-bootcamp:v1",
 			Ports: []corev1.ContainerPort{{ContainerPort: 8080}}}}}}
 	if _, err := l.cs.CoreV1().Pods("default").Create(l.ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -216,7 +216,7 @@ func TestServicesAtScale(t *testing.T) {
 			eps, err := l.cs.CoreV1().Endpoints("default").Get(l.ctx, "probe", metav1.GetOptions{})
 			rules, _ := l.pc.sh(0, "nft list chain ip shoal svc-default/probe/tcp/80")
 			t.Fatalf("the new Service at %s:80 did not answer within 10s (last: %v)\nits Endpoints: %+v (%v)\nits chain: %s\nthe agent's log:\n%s",
-				clusterIP, last, eps, err, rules, tailLines(l.pc.agents[0].log.String(), 60))
+				clusterIP, last, eps, err, rules, tail(l.pc.agents[0].log.String(), 6000))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -279,31 +279,6 @@ func askBootcamp(ctx context.Context, dial func(context.Context, string, string)
 	return nil
 }
 
-// tailLines is the last n lines of s.
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-func ptrTo[T any](v T) *T { return &v }
-
-// agentCPU is the CPU time the agent's process has used so far.
-func agentCPU(a *agent) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", a.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name (which may hold spaces): utime and
-	// stime are the 12th and 13th, in clock ticks (100 per second here).
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", a.cmd.Process.Pid)
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
-}
-
 // BenchmarkServicesAtScale measures the Service proxy inside a real agent
 // (as root, one node in a test network namespace) with SHOAL_E2E_SERVICES
 // Services (default 10,000) of 3 endpoints each: how long after the last
@@ -337,12 +312,12 @@ func BenchmarkServicesAtScale(b *testing.B) {
 
 	idle := time.Duration(benchEnvInt("SHOAL_BENCH_IDLE_SECONDS", 60)) * time.Second
 	time.Sleep(5 * time.Second) // let the change's aftermath settle
-	before, err := agentCPU(l.pc.agents[0])
+	before, err := procCPU(l.pc.agents[0].cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
 	time.Sleep(idle)
-	after, err := agentCPU(l.pc.agents[0])
+	after, err := procCPU(l.pc.agents[0].cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}

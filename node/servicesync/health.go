@@ -37,7 +37,7 @@ type proxyHealth struct {
 	reported bool // the condition says what failing says
 }
 
-func newProxyHealth(ctx context.Context, p *Proxy) *proxyHealth {
+func newProxyHealth(p *Proxy) *proxyHealth {
 	h := &proxyHealth{p: p, nodes: follow.For[corev1.Node](p.Cache, "nodes"), stopRec: func() {}}
 	if p.Client != nil {
 		h.rec, h.stopRec = events.NewRecorder(p.Client, events.Source{Component: "kube-proxy", Host: p.NodeName})

@@ -112,7 +112,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	if !follow.WaitReady(ctx, c.services, c.endpoints, c.nodes) {
 		return nil
 	}
-	health := newProxyHealth(ctx, p)
+	health := newProxyHealth(p)
 	defer health.stop()
 	t := time.NewTicker(resync)
 	defer t.Stop()
