@@ -85,4 +85,10 @@ type Command struct {
 	// (none when empty). Without it an update keeps the object's claims
 	// apart from Claims and Releases.
 	SetClaims bool `json:"setClaims,omitempty"`
+
+	// stampInPlace makes a create keep the object's JSON as it is and
+	// splice the stamped metadata into it (object_stamp.go). Framed
+	// entries set it (fsm_framed.go); JSON ones never did, and replicas
+	// must decide alike.
+	stampInPlace bool
 }

@@ -50,8 +50,18 @@ var FeatureCompressedEntries = Feature{
 	Summary: "commands of 4 KiB or more are written to the raft log deflate-compressed",
 }
 
+// FeatureFramedCommands lets the leader write commands as msgFramed
+// entries (fsm_framed.go): the object's JSON is carried and stored as it
+// is, not re-encoded inside the command's JSON at every step. A v0.2
+// binary panics on the type.
+var FeatureFramedCommands = Feature{
+	Name:    "framed-commands",
+	Since:   version.V{Major: 0, Minor: 3, Patch: 0},
+	Summary: "commands are written to the raft log with the object's JSON beside the command, not inside it",
+}
+
 // features lists every gated feature.
-var features = []Feature{FeatureCompressedEntries}
+var features = []Feature{FeatureCompressedEntries, FeatureFramedCommands}
 
 // Features lists the gated features this binary knows.
 func Features() []Feature { return slices.Clone(features) }

@@ -47,7 +47,7 @@ type wireObject struct {
 	ResourceVersion uint64            `json:"rv"`
 	UID             string            `json:"uid,omitempty"`
 	Labels          map[string]string `json:"labels,omitempty"`
-	Raw             json.RawMessage   `json:"raw"`
+	Raw             json.RawMessage   `json:"raw,omitempty"`
 }
 
 func toWire(o *Object) *wireObject {
@@ -82,6 +82,7 @@ func newForwarder(r *Raft, d dialer) *forwarder {
 	f := &forwarder{r: r}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /apply", f.handleApply)
+	mux.HandleFunc("POST /apply-framed", f.handleApplyFramed) // forward_framed.go
 	mux.HandleFunc("POST /readindex", f.handleReadIndex)
 	mux.HandleFunc("POST /serverstats", f.handleServerStats)   // voters_stats.go
 	mux.HandleFunc("POST /removeserver", f.handleRemoveServer) // raft_leave.go

@@ -62,6 +62,10 @@ type Raft struct {
 	shutdownErr  error
 }
 
+// logCacheEntries is how many of the latest log entries raft keeps in
+// memory beside the WAL: several of raft's batches of appends (64).
+const logCacheEntries = 256
+
 // NewRaft opens the raft state under cfg.DataDir, listens on cfg.BindAddr
 // and starts raft with store as its FSM. The store should be fresh: raft
 // restores the latest snapshot into it and replays the log. When the state
@@ -155,8 +159,15 @@ func NewRaft(cfg RaftConfig, store *Store) (_ *Raft, err error) {
 				logger.Info("bootstrapped single-voter raft cluster", "address", advertise)
 			}
 		}
-		var err error
-		r.raft, err = raft.NewRaft(rc, f, logs, logs, snaps, trans)
+		// The leader's replication reads back what it just appended; the
+		// cache answers from memory instead of the WAL's file (4.5% of
+		// the servers' CPU under 64 writers, issue 13). Nomad and Consul
+		// wrap their log stores the same way.
+		cached, err := raft.NewLogCache(logCacheEntries, logs)
+		if err != nil {
+			return fmt.Errorf("log cache: %w", err)
+		}
+		r.raft, err = raft.NewRaft(rc, f, cached, logs, snaps, trans)
 		return err
 	})
 	if err != nil {

@@ -29,22 +29,56 @@ func (r *Raft) Propose(ctx context.Context, cmd *Command) (*Object, error) {
 	if cmd == nil {
 		return nil, fmt.Errorf("%w: nil command", ErrInvalid)
 	}
-	data, err := encodeCommand(cmd)
-	if err != nil {
-		return nil, err
+	if err := knownToThisBinary(cmd); err != nil {
+		return nil, fmt.Errorf("%w: encode command: %v", ErrInvalid, err)
 	}
+	var e entries
 	var obj *Object
-	err = r.withRetry(ctx, func() (bool, error) {
+	err := r.withRetry(ctx, func() (bool, error) {
 		var retry bool
 		var err error
-		obj, retry, err = r.proposeOnce(ctx, cmd, data)
+		obj, retry, err = r.proposeOnce(ctx, cmd, &e)
 		return retry, err
 	})
 	return obj, err
 }
 
-func (r *Raft) proposeOnce(ctx context.Context, cmd *Command, data []byte) (*Object, bool, error) {
+// entries holds a command's encodings across Propose's attempts: each is
+// made once, when an attempt first needs it.
+type entries struct{ json, framed []byte }
+
+func (e *entries) jsonEntry(cmd *Command) ([]byte, error) {
+	if e.json == nil {
+		var err error
+		if e.json, err = encodeCommand(cmd); err != nil {
+			return nil, err
+		}
+	}
+	return e.json, nil
+}
+
+func (e *entries) framedEntry(cmd *Command) ([]byte, error) {
+	if e.framed == nil {
+		var err error
+		if e.framed, err = encodeFramed(cmd); err != nil {
+			return nil, err
+		}
+	}
+	return e.framed, nil
+}
+
+func (r *Raft) proposeOnce(ctx context.Context, cmd *Command, e *entries) (*Object, bool, error) {
 	if r.IsLeader() {
+		var data []byte
+		var err error
+		if r.FeatureEnabled(FeatureFramedCommands) {
+			data, err = e.framedEntry(cmd)
+		} else {
+			data, err = e.jsonEntry(cmd)
+		}
+		if err != nil {
+			return nil, false, err
+		}
 		res, _, retry, err := r.applyLocal(ctx, data)
 		if err != nil {
 			return nil, retry, err
@@ -55,8 +89,16 @@ func (r *Raft) proposeOnce(ctx context.Context, cmd *Command, data []byte) (*Obj
 	if addr == "" || addr == r.advertise {
 		return nil, true, errNoLeader
 	}
+	framed, err := e.framedEntry(cmd)
+	if err != nil {
+		return nil, false, err
+	}
 	callCtx, stop := r.whileLeaderIs(ctx, addr)
-	resp, err := r.fwd.call(callCtx, addr, "/apply", cmd)
+	resp, err := r.fwd.callFramed(callCtx, addr, framed)
+	if errors.Is(err, errFramedUnknown) {
+		// A leader from before v0.3.0 (a rolling upgrade).
+		resp, err = r.fwd.call(callCtx, addr, "/apply", cmd)
+	}
 	stop()
 	if err != nil {
 		if ctx.Err() != nil {

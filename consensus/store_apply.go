@@ -105,21 +105,13 @@ func applyCreate(txn *memdb.Txn, index uint64, cmd *Command, old *Object) (*Obje
 	if old != nil {
 		return nil, nil, fmt.Errorf("%s %q: %w", cmd.Resource, cmd.Name, ErrAlreadyExists)
 	}
-	d, err := decodeDoc(cmd.Object)
-	if err != nil {
-		return nil, nil, err
+	var obj *Object
+	var err error
+	if cmd.stampInPlace {
+		obj, err = stampCreated(cmd, index)
+	} else {
+		obj, err = createdDoc(cmd, index)
 	}
-	d.meta.UID = types.UID(cmd.UID)
-	d.meta.CreationTimestamp = metav1.Time{}
-	if cmd.Time != "" {
-		if d.meta.CreationTimestamp, err = parseTime(cmd.Time); err != nil {
-			return nil, nil, err
-		}
-	}
-	d.meta.Generation = 1
-	d.meta.DeletionTimestamp = nil
-	d.meta.DeletionGracePeriodSeconds = nil
-	obj, err := d.object(cmd.Resource, cmd.Namespace, cmd.Name, index)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -130,6 +122,26 @@ func applyCreate(txn *memdb.Txn, index uint64, cmd *Command, old *Object) (*Obje
 		return nil, nil, err
 	}
 	return obj, &Event{Type: Added, Object: obj}, nil
+}
+
+// createdDoc builds the object a create stores the way msgCommand entries
+// always have: every top-level field decoded and re-encoded, sorted.
+func createdDoc(cmd *Command, index uint64) (*Object, error) {
+	d, err := decodeDoc(cmd.Object)
+	if err != nil {
+		return nil, err
+	}
+	d.meta.UID = types.UID(cmd.UID)
+	d.meta.CreationTimestamp = metav1.Time{}
+	if cmd.Time != "" {
+		if d.meta.CreationTimestamp, err = parseTime(cmd.Time); err != nil {
+			return nil, err
+		}
+	}
+	d.meta.Generation = 1
+	d.meta.DeletionTimestamp = nil
+	d.meta.DeletionGracePeriodSeconds = nil
+	return d.object(cmd.Resource, cmd.Namespace, cmd.Name, index)
 }
 
 func applyUpdate(txn *memdb.Txn, index uint64, cmd *Command, old *Object) (*Object, *Event, error) {

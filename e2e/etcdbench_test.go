@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,11 +27,59 @@ import (
 type writeResult struct {
 	perSec   float64
 	p50, p99 float64 // milliseconds
+	// cpu is the CPU time per write, in microseconds, of the servers
+	// together and of the client that drove them.
+	serverCPU, clientCPU float64
+	// busy is the share of the machine's CPU time that was not idle.
+	busy float64
 }
 
 func (r writeResult) String() string {
-	return fmt.Sprintf("%.0f/s, p50 %.2f ms, p99 %.2f ms", r.perSec, r.p50, r.p99)
+	return fmt.Sprintf("%.0f/s, p50 %.2f ms, p99 %.2f ms, CPU per write: servers %.0f µs, client %.0f µs; machine %.0f%% busy",
+		r.perSec, r.p50, r.p99, r.serverCPU, r.clientCPU, 100*r.busy)
 }
+
+// machineTimes reads the machine's total and idle CPU time (in ticks)
+// from /proc/stat.
+func machineTimes() (total, idle float64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseFloat(f, 64)
+		total += v
+		if i == 3 || i == 4 { // idle, iowait
+			idle += v
+		}
+	}
+	return total, idle
+}
+
+// busySince is the share of CPU time not idle since machineTimes gave
+// total and idle.
+func busySince(total, idle float64) float64 {
+	t, i := machineTimes()
+	if t <= total {
+		return 0
+	}
+	return 1 - (i-idle)/(t-total)
+}
+
+// cpuOf sums the CPU time the processes pids have used.
+func cpuOf(pids []int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		if d, err := procCPU(pid); err == nil {
+			sum += d
+		}
+	}
+	return sum
+}
+
+// perWrite is d per write of n, in microseconds.
+func perWrite(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
 
 // buildEtcd builds etcd v3.7.1's server and benchmark tool from the tools
 // module internal/tools/etcd into dir.
@@ -95,6 +144,14 @@ func startEtcd(b *testing.B, bin, dir string) *etcdCluster {
 	return ec
 }
 
+func (ec *etcdCluster) pids() []int {
+	var pids []int
+	for _, p := range ec.procs {
+		pids = append(pids, p.Process.Pid)
+	}
+	return pids
+}
+
 // follower returns the client URL of a member that is not the leader.
 func (ec *etcdCluster) follower() (string, error) {
 	for _, u := range ec.clientURLs {
@@ -130,14 +187,20 @@ var (
 
 // etcdPut runs etcd's benchmark tool: total puts of 1 KiB values by
 // clients writers.
-func etcdPut(bench string, endpoints []string, clients, total int) (writeResult, error) {
-	out, err := exec.Command(bench, "--endpoints", strings.Join(endpoints, ","),
+func etcdPut(bench string, servers []int, endpoints []string, clients, total int) (writeResult, error) {
+	before := cpuOf(servers)
+	machineTotal, machineIdle := machineTimes()
+	cmd := exec.Command(bench, "--endpoints", strings.Join(endpoints, ","),
 		"--clients", strconv.Itoa(clients), "--conns", strconv.Itoa(clients),
-		"put", "--key-size", "16", "--val-size", "1024", "--total", strconv.Itoa(total), "--sequential-keys").CombinedOutput()
+		"put", "--key-size", "16", "--val-size", "1024", "--total", strconv.Itoa(total), "--sequential-keys")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return writeResult{}, fmt.Errorf("etcd benchmark: %v\n%s", err, out)
 	}
 	var r writeResult
+	r.busy = busySince(machineTotal, machineIdle)
+	r.serverCPU = perWrite(cpuOf(servers)-before, total)
+	r.clientCPU = perWrite(cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime(), total)
 	m := reEtcdRate.FindSubmatch(out)
 	if m == nil {
 		return r, fmt.Errorf("no Requests/sec in:\n%s", out)
@@ -156,7 +219,7 @@ func etcdPut(bench string, endpoints []string, clients, total int) (writeResult,
 
 // shoalCreates creates total ConfigMaps of 1 KiB through clients, writers
 // at a time, and measures them as etcd's tool does.
-func shoalCreates(ctx context.Context, clients []kubernetes.Interface, prefix string, writers, total int) (writeResult, error) {
+func shoalCreates(ctx context.Context, servers []int, clients []kubernetes.Interface, prefix string, writers, total int) (writeResult, error) {
 	var (
 		mu   sync.Mutex
 		lat  = make([]time.Duration, 0, total)
@@ -164,6 +227,8 @@ func shoalCreates(ctx context.Context, clients []kubernetes.Interface, prefix st
 		errs = make(chan error, writers)
 	)
 	payload := strings.Repeat("x", 1024)
+	serversBefore, clientBefore := cpuOf(servers), cpuOf([]int{os.Getpid()})
+	machineTotal, machineIdle := machineTimes()
 	start := time.Now()
 	for w := range writers {
 		wg.Add(1)
@@ -192,9 +257,14 @@ func shoalCreates(ctx context.Context, clients []kubernetes.Interface, prefix st
 		return writeResult{}, err
 	}
 	elapsed := time.Since(start)
+	busy := busySince(machineTotal, machineIdle)
+	// The client runs in this process; the benchmark does nothing else
+	// meanwhile.
+	serverCPU, clientCPU := cpuOf(servers)-serversBefore, cpuOf([]int{os.Getpid()})-clientBefore
 	slices.Sort(lat)
 	p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
-	return writeResult{perSec: float64(total) / elapsed.Seconds(), p50: p(0.5), p99: p(0.99)}, nil
+	return writeResult{perSec: float64(total) / elapsed.Seconds(), p50: p(0.5), p99: p(0.99),
+		serverCPU: perWrite(serverCPU, total), clientCPU: perWrite(clientCPU, total), busy: busy}, nil
 }
 
 // BenchmarkWritesVsEtcd runs etcd v3.7.1 (built by the benchmark from the
@@ -213,9 +283,17 @@ func BenchmarkWritesVsEtcd(b *testing.B) {
 	rounds := benchEnvInt("SHOAL_BENCH_ROUNDS", 3)
 	const parTotal, seqTotal = 10000, 1000
 	var etcdPar, etcdSeq, shoalPar, shoalSeq []writeResult
+	// SHOAL_BENCH_ETCD=0 runs shoal alone, to profile it quickly.
+	withEtcd := os.Getenv("SHOAL_BENCH_ETCD") != "0"
 	for round := range rounds {
+		if !withEtcd {
+			sPar, sSeq := shoalWrites(b)
+			b.Logf("round %d shoal: 64 writers %v; one writer through a follower %v", round+1, sPar, sSeq)
+			shoalPar, shoalSeq = append(shoalPar, sPar), append(shoalSeq, sSeq)
+			continue
+		}
 		ec := startEtcd(b, etcdBin, b.TempDir())
-		par, err := etcdPut(benchBin, ec.clientURLs, 64, parTotal)
+		par, err := etcdPut(benchBin, ec.pids(), ec.clientURLs, 64, parTotal)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -223,7 +301,7 @@ func BenchmarkWritesVsEtcd(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		seq, err := etcdPut(benchBin, []string{f}, 1, seqTotal)
+		seq, err := etcdPut(benchBin, ec.pids(), []string{f}, 1, seqTotal)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -272,9 +350,13 @@ func shoalWrites(b *testing.B) (par, seq writeResult) {
 		clients[i] = kubernetes.NewForConfigOrDie(cfg)
 	}
 	ctx := context.Background()
+	var pids []int
+	for _, a := range c.agents {
+		pids = append(pids, a.cmd.Process.Pid)
+	}
 	var err error
 	stopProfiles := profileAgents(b, c, clients, "64")
-	par, err = shoalCreates(ctx, clients, "par", 64, 10000)
+	par, err = shoalCreates(ctx, pids, clients, "par", 64, 10000)
 	stopProfiles()
 	if err != nil {
 		b.Fatal(err)
@@ -302,7 +384,7 @@ func shoalWrites(b *testing.B) (par, seq writeResult) {
 		return fmt.Errorf("no follower among %s", describeNodes(nodes.Items))
 	})
 	stopProfiles = profileAgents(b, c, clients, "1")
-	seq, err = shoalCreates(ctx, []kubernetes.Interface{clients[follower]}, "seq", 1, 1000)
+	seq, err = shoalCreates(ctx, pids, []kubernetes.Interface{clients[follower]}, "seq", 1, 1000)
 	stopProfiles()
 	if err != nil {
 		b.Fatal(err)
@@ -355,5 +437,21 @@ func profileAgents(b *testing.B, c *cluster, clients []kubernetes.Interface, pha
 			}()
 		}
 	}
-	return wg.Wait
+	// The client's own profile: it shares the machine's two cores.
+	client := filepath.Join(dir, fmt.Sprintf("client-%s-cpu", phase))
+	f, err := os.Create(client + ".pprof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	timer := time.AfterFunc(2*time.Second, pprof.StopCPUProfile)
+	return func() {
+		wg.Wait()
+		if timer.Stop() {
+			pprof.StopCPUProfile()
+		}
+		f.Close()
+	}
 }

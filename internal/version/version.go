@@ -22,7 +22,7 @@ import (
 // Version is this binary's shoal version, "vMAJOR.MINOR.PATCH" with an
 // optional "-prerelease" and "+build". A var, not a const, so that -X can
 // set it.
-var Version = "v0.2.0"
+var Version = "v0.3.0"
 
 // Legacy is the version of binaries from before shoal had a version of its
 // own: they published the Kubernetes version they serve (e.g.
