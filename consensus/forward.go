@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -76,10 +77,21 @@ type forwarder struct {
 	r      *Raft
 	server *http.Server
 	client *http.Client
+	dial   dialer
+
+	// The forwarding streams (forward_stream.go): this node's to leaders,
+	// by address, and those it serves.
+	streamMu sync.Mutex
+	streams  map[string]*streamClient
+	noStream map[string]time.Time // leaders that refused it, until when
+	served   map[net.Conn]struct{}
+	servedWG sync.WaitGroup
+	closed   bool
 }
 
 func newForwarder(r *Raft, d dialer) *forwarder {
-	f := &forwarder{r: r}
+	f := &forwarder{r: r, dial: d, streams: map[string]*streamClient{},
+		noStream: map[string]time.Time{}, served: map[net.Conn]struct{}{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /apply", f.handleApply)
 	mux.HandleFunc("POST /apply-framed", f.handleApplyFramed) // forward_framed.go

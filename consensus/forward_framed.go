@@ -64,11 +64,18 @@ func (f *forwarder) handleApplyFramed(w http.ResponseWriter, req *http.Request) 
 		resp.setErr(fmt.Errorf("%w: read forwarded entry: %v", ErrInvalid, err))
 	case len(entry) > maxForwardBody:
 		resp.setErr(fmt.Errorf("%w: forwarded entry over %d bytes", ErrInvalid, maxForwardBody))
-	case len(entry) == 0 || msgType(entry[0]) != msgFramed:
-		resp.setErr(fmt.Errorf("%w: forwarded entry is not a framed command", ErrInvalid))
+	default:
+		f.applyForwarded(req.Context(), entry, &resp)
 	}
-	if resp.Kind != "" {
-		writeFramedAnswer(w, &resp)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(encodeFramedAnswer(&resp))
+}
+
+// applyForwarded applies a follower's msgFramed entry on this leader and
+// fills resp.
+func (f *forwarder) applyForwarded(ctx context.Context, entry []byte, resp *forwardResponse) {
+	if len(entry) == 0 || msgType(entry[0]) != msgFramed {
+		resp.setErr(fmt.Errorf("%w: forwarded entry is not a framed command", ErrInvalid))
 		return
 	}
 	// Decoded strictly, as the FSM will: a follower newer than this
@@ -76,18 +83,16 @@ func (f *forwarder) handleApplyFramed(w http.ResponseWriter, req *http.Request) 
 	cmd, err := decodeFramed(entry[1:])
 	if err != nil {
 		resp.setErr(fmt.Errorf("%w: decode forwarded command: %v", ErrInvalid, err))
-		writeFramedAnswer(w, &resp)
 		return
 	}
 	if !f.r.FeatureEnabled(FeatureFramedCommands) {
 		// Some server cannot read framed entries yet.
 		if entry, err = encodeCommand(cmd); err != nil {
 			resp.setErr(err)
-			writeFramedAnswer(w, &resp)
 			return
 		}
 	}
-	res, idx, retry, err := f.r.applyLocal(req.Context(), entry)
+	res, idx, retry, err := f.r.applyLocal(ctx, entry)
 	switch {
 	case retry:
 		resp.Kind, resp.Message = kindRetry, err.Error()
@@ -98,12 +103,11 @@ func (f *forwarder) handleApplyFramed(w http.ResponseWriter, req *http.Request) 
 		resp.setErr(res.Err)
 		resp.Object = toWire(res.Object)
 	}
-	writeFramedAnswer(w, &resp)
 }
 
-// writeFramedAnswer writes resp with its object's raw JSON after the
+// encodeFramedAnswer encodes resp with its object's raw JSON after the
 // header.
-func writeFramedAnswer(w http.ResponseWriter, resp *forwardResponse) {
+func encodeFramedAnswer(resp *forwardResponse) []byte {
 	var raw []byte
 	if resp.Object != nil {
 		o := *resp.Object
@@ -112,15 +116,13 @@ func writeFramedAnswer(w http.ResponseWriter, resp *forwardResponse) {
 	}
 	hb, err := json.Marshal(resp)
 	if err != nil {
-		http.Error(w, "encode answer: "+err.Error(), http.StatusInternalServerError)
-		return
+		// Only strings and numbers: it does not fail.
+		hb = []byte(`{"kind":"` + kindInternal + `"}`)
 	}
 	buf := make([]byte, 0, binary.MaxVarintLen64+len(hb)+len(raw))
 	buf = binary.AppendUvarint(buf, uint64(len(hb)))
 	buf = append(buf, hb...)
-	buf = append(buf, raw...)
-	w.Header().Set("Content-Type", "application/octet-stream")
-	_, _ = w.Write(buf)
+	return append(buf, raw...)
 }
 
 func decodeFramedAnswer(body []byte) (*forwardResponse, error) {

@@ -183,8 +183,12 @@ func NewRaft(cfg RaftConfig, store *Store) (_ *Raft, err error) {
 		return ok
 	})
 	r.raft.RegisterObserver(r.observer)
-	r.wg.Add(3)
+	r.wg.Add(4)
 	go r.observeLeaders(leaderObs)
+	go func() {
+		defer r.wg.Done()
+		r.fwd.serveStreams(m.stream)
+	}()
 	go func() {
 		defer r.wg.Done()
 		if err := r.fwd.server.Serve(m.rpc); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
@@ -272,6 +276,7 @@ func (r *Raft) Shutdown() error {
 		}
 		_ = r.fwd.server.Close()
 		r.fwd.client.CloseIdleConnections()
+		r.fwd.closeStreams()
 		_ = r.trans.Close()
 		if err := r.mux.close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, fmt.Errorf("close raft listener: %w", err))

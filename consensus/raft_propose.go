@@ -94,7 +94,10 @@ func (r *Raft) proposeOnce(ctx context.Context, cmd *Command, e *entries) (*Obje
 		return nil, false, err
 	}
 	callCtx, stop := r.whileLeaderIs(ctx, addr)
-	resp, err := r.fwd.callFramed(callCtx, addr, framed)
+	resp, err := r.fwd.callStream(callCtx, addr, framed)
+	if errors.Is(err, errNoStream) {
+		resp, err = r.fwd.callFramed(callCtx, addr, framed)
+	}
 	if errors.Is(err, errFramedUnknown) {
 		// A leader from before v0.3.0 (a rolling upgrade).
 		resp, err = r.fwd.call(callCtx, addr, "/apply", cmd)

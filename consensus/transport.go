@@ -16,7 +16,8 @@ import (
 
 // The raft port is shared by raft itself and the forwarding RPC. The first
 // byte a client writes on a connection (after the TLS handshake) picks the
-// protocol: forwardByte for the forwarding RPC, anything else is raft's
+// protocol: forwardByte for the forwarding RPC, forwardStreamByte for the
+// forwarding stream, anything else is raft's
 // NetworkTransport (whose RPC type bytes are small integers), and that byte
 // is handed back to raft unread.
 const forwardByte = 0xF0
@@ -32,6 +33,7 @@ type mux struct {
 	logger  *slog.Logger
 	raft    *chanListener
 	rpc     *chanListener
+	stream  *chanListener // forwarding streams (forward_stream.go)
 	done    chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
@@ -41,6 +43,7 @@ func newMux(ln net.Listener, tlsConf *tls.Config, advertise net.Addr, logger *sl
 	m := &mux{ln: ln, tlsConf: tlsConf, logger: logger, done: make(chan struct{})}
 	m.raft = newChanListener(advertise, m.done)
 	m.rpc = newChanListener(advertise, m.done)
+	m.stream = newChanListener(advertise, m.done)
 	return m
 }
 
@@ -87,8 +90,12 @@ func (m *mux) demux(c net.Conn) {
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	if b[0] == forwardByte {
+	switch b[0] {
+	case forwardByte:
 		m.rpc.deliver(c)
+		return
+	case forwardStreamByte:
+		m.stream.deliver(c)
 		return
 	}
 	m.raft.deliver(&peekedConn{Conn: c, first: b[0], has: true})
