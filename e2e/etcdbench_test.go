@@ -394,7 +394,7 @@ func shoalWrites(b *testing.B) (par, seq writeResult) {
 
 // profileAgents, when SHOAL_BENCH_PROFILE names a directory, takes a CPU
 // and a block profile of every agent (through /debug/pprof) while a phase
-// runs, and writes them and `go tool pprof -top` of each there as
+// runs (SHOAL_BENCH_PROFILE_SECONDS, default 2), and writes them and `go tool pprof -top` of each there as
 // shoal-NODE-PHASE-{cpu,block}.{pprof,txt}. The returned stop waits for
 // them. Without the variable it does nothing.
 func profileAgents(b *testing.B, c *cluster, clients []kubernetes.Interface, phase string) (stop func()) {
@@ -405,15 +405,17 @@ func profileAgents(b *testing.B, c *cluster, clients []kubernetes.Interface, pha
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
+	// SHOAL_BENCH_PROFILE_SECONDS (default 2) should not outlast the phase.
+	secs := benchEnvInt("SHOAL_BENCH_PROFILE_SECONDS", 2)
 	var wg sync.WaitGroup
 	for i, a := range c.agents {
 		for _, kind := range []string{"cpu", "block"} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				path, params := "/debug/pprof/profile", map[string]string{"seconds": "2"}
+				path, params := "/debug/pprof/profile", map[string]string{"seconds": strconv.Itoa(secs)}
 				if kind == "block" {
-					path, params = "/debug/pprof/block", map[string]string{"seconds": "2"}
+					path, params = "/debug/pprof/block", map[string]string{"seconds": strconv.Itoa(secs)}
 				}
 				req := clients[i].CoreV1().RESTClient().Get().AbsPath(path)
 				for k, v := range params {
@@ -446,7 +448,7 @@ func profileAgents(b *testing.B, c *cluster, clients []kubernetes.Interface, pha
 	if err := pprof.StartCPUProfile(f); err != nil {
 		b.Fatal(err)
 	}
-	timer := time.AfterFunc(2*time.Second, pprof.StopCPUProfile)
+	timer := time.AfterFunc(time.Duration(secs)*time.Second, pprof.StopCPUProfile)
 	return func() {
 		wg.Wait()
 		if timer.Stop() {

@@ -28,7 +28,7 @@ const testToken = "secret"
 // testEnv is one API server over a fresh store, served by httptest, with
 // the "default" and "kube-system" namespaces created.
 type testEnv struct {
-	t     *testing.T
+	t     testing.TB
 	store *consensus.Store
 	srv   *Server
 	hs    *httptest.Server
@@ -37,7 +37,7 @@ type testEnv struct {
 	ctx   context.Context
 }
 
-func newTestEnv(t *testing.T, opts ...consensus.StoreOption) *testEnv {
+func newTestEnv(t testing.TB, opts ...consensus.StoreOption) *testEnv {
 	t.Helper()
 	st := consensus.NewStore(opts...)
 	srv := New(Config{

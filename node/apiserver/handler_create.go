@@ -18,7 +18,6 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver/registry"
-	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // serveCreate answers POST on a collection.
@@ -35,7 +34,7 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, q *request)
 	if err != nil {
 		return err
 	}
-	wire.WriteRawJSON(w, http.StatusCreated, created)
+	s.writeObject(w, r, q.kind, http.StatusCreated, created)
 	return nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
 	"github.com/shoal-project/shoal/node/apiserver/registry"
-	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // maxPatchRetries bounds how often an unconditional write (a patch, a PUT
@@ -76,7 +75,7 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, q *request) 
 		if err != nil {
 			return err
 		}
-		wire.WriteRawJSON(w, http.StatusOK, stored)
+		s.writeObject(w, r, q.kind, http.StatusOK, stored)
 		return nil
 	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver/servicealloc"
-	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
 
 // serveUpdate answers PUT on an object or its status. With a
@@ -61,7 +60,7 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, q *request)
 		if err != nil {
 			return err
 		}
-		wire.WriteRawJSON(w, http.StatusOK, stored)
+		s.writeObject(w, r, q.kind, http.StatusOK, stored)
 		return nil
 	}
 }

@@ -197,11 +197,12 @@ func TestProtobufCreate(t *testing.T) {
 	if rep.code != http.StatusCreated {
 		t.Fatalf("protobuf create: %d %s", rep.code, rep.body)
 	}
-	if ct := rep.header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("answer Content-Type %q, want application/json", ct)
+	// The client put protobuf first: kube-apiserver answers in it.
+	if ct := rep.header.Get("Content-Type"); ct != runtime.ContentTypeProtobuf {
+		t.Errorf("answer Content-Type %q, want %s", ct, runtime.ContentTypeProtobuf)
 	}
 	var got appsv1.Deployment
-	if err := json.Unmarshal(rep.body, &got); err != nil {
+	if _, _, err := info.Serializer.Decode(rep.body, nil, &got); err != nil {
 		t.Fatal(err)
 	}
 	ru := got.Spec.Strategy.RollingUpdate

@@ -30,7 +30,7 @@ func (e *testEnv) objectAt(path string) map[string]any {
 	return decodeMap(e.t, rep.body)
 }
 
-func decodeMap(t *testing.T, b []byte) map[string]any {
+func decodeMap(t testing.TB, b []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {

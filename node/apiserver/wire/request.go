@@ -38,3 +38,24 @@ func WantsTable(r *http.Request) bool {
 func NotFoundPath() error {
 	return apierrors.NewGenericServerResponse(http.StatusNotFound, "", schema.GroupResource{}, "", "the server could not find the requested resource", 0, false)
 }
+
+// WantsProtobuf says whether the client's Accept puts Kubernetes'
+// protobuf before every JSON or YAML form (client-go's typed clients send
+// "application/vnd.kubernetes.protobuf,application/json"). Forms with
+// parameters (Tables, PartialObjectMetadata) are left to WantsTable and
+// the client's next choice.
+func WantsProtobuf(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil || params["as"] != "" {
+			continue
+		}
+		switch mt {
+		case "application/vnd.kubernetes.protobuf":
+			return true
+		case "application/json", "application/yaml", "application/*", "*/*":
+			return false
+		}
+	}
+	return false
+}
