@@ -34,7 +34,7 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, q *request)
 	if err != nil {
 		return err
 	}
-	s.writeObject(w, r, q.kind, http.StatusCreated, created)
+	s.writeObject(w, r, q.kind, http.StatusCreated, created, obj)
 	return nil
 }
 

@@ -76,7 +76,7 @@ func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request, q *request)
 	if !gone && opts.OrphanDependents != nil && !*opts.OrphanDependents {
 		code = http.StatusAccepted
 	}
-	s.writeObject(w, r, q.kind, code, obj.Raw)
+	s.writeObject(w, r, q.kind, code, obj.Raw, nil)
 	return nil
 }
 

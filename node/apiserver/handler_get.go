@@ -18,6 +18,6 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, q *request) er
 	if wire.WantsTable(r) {
 		return s.writeTable(w, r, q.kind, []*storedObject{{obj: obj}}, obj.ResourceVersion, "")
 	}
-	s.writeObject(w, r, q.kind, http.StatusOK, obj.Raw)
+	s.writeObject(w, r, q.kind, http.StatusOK, obj.Raw, nil)
 	return nil
 }

@@ -75,7 +75,7 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, q *request) 
 		if err != nil {
 			return err
 		}
-		s.writeObject(w, r, q.kind, http.StatusOK, stored)
+		s.writeObject(w, r, q.kind, http.StatusOK, stored, nil)
 		return nil
 	}
 }

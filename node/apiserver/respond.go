@@ -2,10 +2,14 @@ package apiserver
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver/registry"
 	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
@@ -31,10 +35,13 @@ type protoMarshaler interface {
 // clients see it: in protobuf when the client prefers it and k has a
 // protobuf form, as kube-apiserver does (client-go's typed clients ask
 // for it first, and decoding protobuf costs them a fraction of JSON),
-// else in JSON.
-func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, k *registry.Kind, code int, raw []byte) {
+// else in JSON. typed, when not nil, is the same object decoded except
+// perhaps for its metadata (a create's request): only raw's metadata is
+// then decoded into it, since decoding all of raw costs more than the
+// client saves.
+func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, k *registry.Kind, code int, raw []byte, typed runtime.Object) {
 	if wire.WantsProtobuf(r) {
-		if b, ok := protobufOf(k, raw); ok {
+		if b, ok := protobufOf(k, raw, typed); ok {
 			w.Header().Set("Content-Type", protobufMediaType)
 			w.WriteHeader(code)
 			_, _ = w.Write(b)
@@ -46,11 +53,11 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, k *registry
 
 // protobufOf encodes the JSON object raw of kind k in protobuf; ok is
 // false when k has no protobuf form or raw does not convert.
-func protobufOf(k *registry.Kind, raw []byte) ([]byte, bool) {
+func protobufOf(k *registry.Kind, raw []byte, typed runtime.Object) ([]byte, bool) {
 	if _, ok := k.New().(protoMarshaler); !ok {
 		return nil, false
 	}
-	obj, err := decodeStored(k, raw)
+	obj, err := withStoredMeta(k, raw, typed)
 	if err != nil {
 		return nil, false
 	}
@@ -60,4 +67,26 @@ func protobufOf(k *registry.Kind, raw []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return buf.Bytes(), true
+}
+
+// withStoredMeta returns raw as an object of kind k: typed with raw's
+// metadata when typed is given and k is stored as clients see it, else
+// raw decoded.
+func withStoredMeta(k *registry.Kind, raw []byte, typed runtime.Object) (runtime.Object, error) {
+	if typed == nil || k.StoredAs != nil {
+		return decodeStored(k, raw)
+	}
+	mb, err := consensus.MetadataJSON(raw)
+	if err != nil {
+		return nil, err
+	}
+	meta := objectMeta(typed)
+	*meta = metav1.ObjectMeta{}
+	if mb != nil {
+		if err := json.Unmarshal(mb, meta); err != nil {
+			return nil, err
+		}
+	}
+	typed.GetObjectKind().SetGroupVersionKind(k.GVK())
+	return typed, nil
 }
