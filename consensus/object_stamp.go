@@ -224,15 +224,3 @@ func stampCreated(cmd *Command, index uint64) (*Object, error) {
 		Raw:             out,
 	}, nil
 }
-
-// MetadataJSON returns the value of the top-level "metadata" member of
-// the JSON object raw (nil when there is none), without decoding the
-// rest: the API server reads a stored object's metadata this way when it
-// already holds the rest typed.
-func MetadataJSON(raw []byte) ([]byte, error) {
-	start, end, found, _, err := metadataField(raw)
-	if err != nil || !found {
-		return nil, err
-	}
-	return raw[start:end], nil
-}

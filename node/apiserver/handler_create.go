@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,7 +35,12 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, q *request)
 	if err != nil {
 		return err
 	}
-	s.writeObject(w, r, q.kind, http.StatusCreated, created, obj)
+	// obj is what was stored, typed: the answer need not decode it again.
+	typed := obj
+	if q.kind.StoredAs != nil || isDryRun(r) {
+		typed = nil
+	}
+	s.writeObject(w, r, q.kind, http.StatusCreated, created, typed)
 	return nil
 }
 
@@ -104,10 +110,11 @@ func (s *Server) create(ctx context.Context, q *request, obj runtime.Object, dry
 		if err != nil {
 			return nil, internalError(err)
 		}
+		created := metav1.NewTime(s.now().UTC().Truncate(time.Second))
 		cmd := &consensus.Command{
 			Op: consensus.OpCreate, Resource: k.StoreResource(),
 			Namespace: meta.Namespace, Name: meta.Name, Object: raw,
-			UID: uuid.NewString(), Time: s.now().UTC().Format(time.RFC3339),
+			UID: uuid.NewString(), Time: created.Format(time.RFC3339),
 		}
 		alloc.SetClaims(cmd)
 		stored, err := s.prop.Propose(ctx, cmd)
@@ -122,6 +129,12 @@ func (s *Server) create(ctx context.Context, q *request, obj runtime.Object, dry
 		if err != nil {
 			return nil, storeError(err, k.GroupResource(), meta.Name)
 		}
+		// obj becomes what was stored, as the store stamped it
+		// (consensus.OpCreate), for an answer built from it (writeObject).
+		meta.UID = types.UID(stored.UID)
+		meta.ResourceVersion = strconv.FormatUint(stored.ResourceVersion, 10)
+		meta.CreationTimestamp = created
+		meta.Generation = 1
 		if stored, err = fromStore(k, stored); err != nil {
 			return nil, internalError(err)
 		}

@@ -2,14 +2,10 @@ package apiserver
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/shoal-project/shoal/consensus"
 	"github.com/shoal-project/shoal/node/apiserver/registry"
 	"github.com/shoal-project/shoal/node/apiserver/wire"
 )
@@ -35,10 +31,8 @@ type protoMarshaler interface {
 // clients see it: in protobuf when the client prefers it and k has a
 // protobuf form, as kube-apiserver does (client-go's typed clients ask
 // for it first, and decoding protobuf costs them a fraction of JSON),
-// else in JSON. typed, when not nil, is the same object decoded except
-// perhaps for its metadata (a create's request): only raw's metadata is
-// then decoded into it, since decoding all of raw costs more than the
-// client saves.
+// else in JSON. typed, when not nil, is raw's object already typed (a
+// create's): decoding raw again would cost more than the client saves.
 func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, k *registry.Kind, code int, raw []byte, typed runtime.Object) {
 	if wire.WantsProtobuf(r) {
 		if b, ok := protobufOf(k, raw, typed); ok {
@@ -57,7 +51,7 @@ func protobufOf(k *registry.Kind, raw []byte, typed runtime.Object) ([]byte, boo
 	if _, ok := k.New().(protoMarshaler); !ok {
 		return nil, false
 	}
-	obj, err := withStoredMeta(k, raw, typed)
+	obj, err := typedOr(k, raw, typed)
 	if err != nil {
 		return nil, false
 	}
@@ -69,23 +63,11 @@ func protobufOf(k *registry.Kind, raw []byte, typed runtime.Object) ([]byte, boo
 	return buf.Bytes(), true
 }
 
-// withStoredMeta returns raw as an object of kind k: typed with raw's
-// metadata when typed is given and k is stored as clients see it, else
-// raw decoded.
-func withStoredMeta(k *registry.Kind, raw []byte, typed runtime.Object) (runtime.Object, error) {
-	if typed == nil || k.StoredAs != nil {
+// typedOr returns typed when given, else raw decoded as an object of
+// kind k.
+func typedOr(k *registry.Kind, raw []byte, typed runtime.Object) (runtime.Object, error) {
+	if typed == nil {
 		return decodeStored(k, raw)
-	}
-	mb, err := consensus.MetadataJSON(raw)
-	if err != nil {
-		return nil, err
-	}
-	meta := objectMeta(typed)
-	*meta = metav1.ObjectMeta{}
-	if mb != nil {
-		if err := json.Unmarshal(mb, meta); err != nil {
-			return nil, err
-		}
 	}
 	typed.GetObjectKind().SetGroupVersionKind(k.GVK())
 	return typed, nil
