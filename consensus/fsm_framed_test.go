@@ -86,6 +86,33 @@ func TestFramedRoundTrip(t *testing.T) {
 	}
 }
 
+// encodeFramed refuses what encodeCommand refuses: neither puts in the
+// log a command a replica would take for a newer binary's, nor an object
+// that is not JSON.
+func TestEncodeFramedRejects(t *testing.T) {
+	create := func(obj string) *Command {
+		return &Command{Op: OpCreate, Resource: "configmaps", Namespace: "ns", Name: "a", Object: []byte(obj), Time: testTime}
+	}
+	for name, cmd := range map[string]*Command{
+		"op":                   {Op: 9, Resource: "pods", Name: "x"},
+		"subresource":          {Op: OpUpdate, Resource: "deployments", Namespace: "ns", Name: "d", Object: []byte(`{}`), Subresource: "scale"},
+		"bad literal":          create(`{"a":tru}`),
+		"brackets mismatched":  create(`{"a":[}}`),
+		"member without value": create(`{"a":{"b"}}`),
+		"unterminated":         create(`{"a":1`),
+		"bad update":           {Op: OpUpdate, Resource: "configmaps", Namespace: "ns", Name: "a", Object: []byte(`{"a":1.2.3}`)},
+	} {
+		for _, enc := range []struct {
+			name   string
+			encode func(*Command) ([]byte, error)
+		}{{"encodeCommand", encodeCommand}, {"encodeFramed", encodeFramed}} {
+			if entry, err := enc.encode(cmd); !errors.Is(err, ErrInvalid) {
+				t.Errorf("%s: %s = %q, %v; want an error wrapping ErrInvalid", name, enc.name, entry, err)
+			}
+		}
+	}
+}
+
 func TestDecodeFramedRejects(t *testing.T) {
 	const obj = `{"kind":"ConfigMap"}`
 	tests := []struct {
