@@ -22,10 +22,17 @@ const msgFramed msgType = 3
 
 func init() { registerCommand(msgFramed, applyFramedEntry) }
 
-// encodeFramed builds the msgFramed entry of cmd.
+// encodeFramed builds the msgFramed entry of cmd. Like encodeCommand
+// (whose json.Marshal checks the object), it refuses an object that is
+// not valid JSON: the FSM's create keeps the object's bytes without
+// checking every literal (object_stamp.go), and an object stored invalid
+// could be neither updated nor deleted, and would fail every snapshot.
 func encodeFramed(cmd *Command) ([]byte, error) {
 	if err := knownToThisBinary(cmd); err != nil {
 		return nil, fmt.Errorf("%w: encode command: %v", ErrInvalid, err)
+	}
+	if len(cmd.Object) > 0 && !json.Valid(cmd.Object) {
+		return nil, fmt.Errorf("%w: encode command: object is not valid JSON", ErrInvalid)
 	}
 	header := *cmd
 	header.Object = nil

@@ -17,8 +17,9 @@ import (
 // time on a create of 1 KiB, on every replica.
 //
 // The object's JSON is the API server's encoding (json.Marshal of a typed
-// object): valid and compact. The scan below checks the object's
-// structure, not every literal in it; what it accepts is decided alike on
+// object): valid and compact, and encodeFramed refuses one that is not
+// valid. The scan below checks the object's structure, not every literal
+// in it (nor that brackets match); what it accepts is decided alike on
 // every replica, which is what the FSM needs.
 
 // metadataField locates the top-level "metadata" member of the JSON
