@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -102,9 +103,14 @@ func TestRaftForwardFramed(t *testing.T) {
 		oldest   string // the version one follower runs
 		framed   bool
 		wantType msgType
+		// overHTTP makes the follower forward over HTTP, as to a leader
+		// that did not take the stream; else the stream carries it.
+		overHTTP bool
 	}{
-		{"feature on", "v0.3.0", true, msgFramed},
-		{"feature off", "v0.2.0", false, msgCommand},
+		{"feature on", "v0.3.0", true, msgFramed, false},
+		{"feature off", "v0.2.0", false, msgCommand, false},
+		{"feature on, over HTTP", "v0.3.0", true, msgFramed, true},
+		{"feature off, over HTTP", "v0.2.0", false, msgCommand, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,6 +118,12 @@ func TestRaftForwardFramed(t *testing.T) {
 			leader := waitLeader(t, nodes)
 			f := followers(nodes)[0]
 			forwarded := serveForwards(leader, nil)
+			wantHTTP := []string{"/apply-framed"}
+			if tc.overHTTP {
+				refuseStream(f, leader)
+			} else {
+				wantHTTP = nil
+			}
 			g := &fakeGossip{}
 			for _, n := range nodes {
 				g.setVersion(n.id, n.addr, "v0.3.0")
@@ -138,8 +150,8 @@ func TestRaftForwardFramed(t *testing.T) {
 			if err != nil {
 				t.Fatalf("propose on follower %s: %v", f.id, err)
 			}
-			if got := forwarded.take(); !slices.Equal(got, []string{"/apply-framed"}) {
-				t.Fatalf("the leader served %q for a follower's create, want /apply-framed alone", got)
+			if got := forwarded.take(); !slices.Equal(got, wantHTTP) {
+				t.Fatalf("the leader served %q over HTTP for a follower's create, want %q", got, wantHTTP)
 			}
 			for _, o := range []*Object{viaLeader, viaFollower} {
 				if typ := entryType(t, leader, o.ResourceVersion); typ != tc.wantType {
@@ -169,8 +181,8 @@ func TestRaftForwardFramed(t *testing.T) {
 			if _, err := f.raft.Propose(ctx, forwardedCmd("via-leader")); !errors.Is(err, ErrAlreadyExists) {
 				t.Fatalf("duplicate create on the follower: %v, want ErrAlreadyExists", err)
 			}
-			if got := forwarded.take(); !slices.Equal(got, []string{"/apply-framed"}) {
-				t.Fatalf("the leader served %q for a follower's duplicate create, want /apply-framed alone", got)
+			if got := forwarded.take(); !slices.Equal(got, wantHTTP) {
+				t.Fatalf("the leader served %q over HTTP for a follower's duplicate create, want %q", got, wantHTTP)
 			}
 		})
 	}
@@ -183,7 +195,8 @@ func TestRaftForwardFramedFallsBack(t *testing.T) {
 	leader := waitLeader(t, nodes)
 	f := followers(nodes)[0]
 	ctx := testCtx(t)
-	// The routes of a v0.2 leader.
+	// The routes of a v0.2 leader, which does not take the stream either.
+	refuseStream(f, leader)
 	old := http.NewServeMux()
 	old.HandleFunc("POST /apply", leader.raft.fwd.handleApply)
 	old.HandleFunc("POST /readindex", leader.raft.fwd.handleReadIndex)
@@ -256,4 +269,13 @@ func TestForwardFramedRejects(t *testing.T) {
 	if _, err := leader.store.Get("configmaps", "ns", "a"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a refused entry was applied: %v", err)
 	}
+}
+
+// refuseStream makes f forward to leader over HTTP, as after a leader
+// from before the stream dropped it (TestForwardStreamOldLeaderFallsBack
+// covers the refusal itself).
+func refuseStream(f, leader *testNode) {
+	f.raft.fwd.streamMu.Lock()
+	defer f.raft.fwd.streamMu.Unlock()
+	f.raft.fwd.noStream[leader.addr] = time.Now().Add(time.Hour)
 }
