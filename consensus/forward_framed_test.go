@@ -245,12 +245,12 @@ func TestForwardFramedRejects(t *testing.T) {
 	}
 	const obj = `{"kind":"ConfigMap"}`
 	for name, entry := range map[string][]byte{
-		"unknown field":   append([]byte{byte(msgFramed)}, framedBody(`{"op":1,"resource":"configmaps","namespace":"ns","name":"a","fromTheFuture":true}`, obj)...),
-		"unknown op":      append([]byte{byte(msgFramed)}, framedBody(`{"op":4,"resource":"configmaps","namespace":"ns","name":"a"}`, obj)...),
-		"bad length":      {byte(msgFramed), 0x80},
-		"a JSON command":  jsonEntry,
-		"an empty entry":  {},
-		"header + object": append([]byte{byte(msgFramed)}, framedBody(`{"op":1,"resource":"configmaps","namespace":"ns","name":"a","object":{}}`, "")...),
+		"unknown field":    append([]byte{byte(msgFramed)}, framedBody(header(cmA, unknownTag), obj)...),
+		"unknown op":       append([]byte{byte(msgFramed)}, framedBody(header(cmAOp4), obj)...),
+		"bad length":       {byte(msgFramed), 0x80},
+		"a JSON command":   jsonEntry,
+		"an empty entry":   {},
+		"header cut short": append([]byte{byte(msgFramed)}, framedBody(header(cmA, tagName, 9), "")...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			resp, err := f.raft.fwd.callFramed(ctx, leader.addr, entry)

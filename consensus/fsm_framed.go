@@ -1,7 +1,6 @@
 package consensus
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -10,14 +9,14 @@ import (
 // msgFramed (since v0.3.0, FeatureFramedCommands) is a Command whose
 // object travels as it is:
 //
-//	type byte | uvarint n | n bytes: the Command's JSON without Object | the object's JSON
+//	type byte | uvarint n | n bytes: the Command without Object (fsm_framed_header.go) | the object's JSON
 //
 // A msgCommand entry holds the object inside the command's JSON, so every
 // step that encodes or decodes the command (the proposer, the forward to
 // the leader and back, the FSM on every replica) scanned the whole object
 // again, and its create re-encoded every top-level field. A framed entry
-// is read by decoding a header of a hundred bytes; its create stamps the
-// object's metadata in place (object_stamp.go).
+// is read by decoding a binary header of a hundred bytes; its create
+// stamps the object's metadata in place (object_stamp.go).
 const msgFramed msgType = 3
 
 func init() { registerCommand(msgFramed, applyFramedEntry) }
@@ -34,12 +33,7 @@ func encodeFramed(cmd *Command) ([]byte, error) {
 	if len(cmd.Object) > 0 && !json.Valid(cmd.Object) {
 		return nil, fmt.Errorf("%w: encode command: object is not valid JSON", ErrInvalid)
 	}
-	header := *cmd
-	header.Object = nil
-	hb, err := json.Marshal(&header)
-	if err != nil {
-		return nil, fmt.Errorf("%w: encode command: %v", ErrInvalid, err)
-	}
+	hb := appendHeader(make([]byte, 0, 128), cmd)
 	buf := make([]byte, 0, 1+binary.MaxVarintLen64+len(hb)+len(cmd.Object))
 	buf = append(buf, byte(msgFramed))
 	buf = binary.AppendUvarint(buf, uint64(len(hb)))
@@ -56,23 +50,18 @@ func decodeFramed(body []byte) (*Command, error) {
 	if w <= 0 || n > uint64(len(body)-w) {
 		return nil, fmt.Errorf("framed command: bad header length")
 	}
-	var cmd Command
-	dec := json.NewDecoder(bytes.NewReader(body[w : w+int(n)]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cmd); err != nil {
-		return nil, fmt.Errorf("framed command header: %w", err)
+	cmd, err := parseHeader(body[w : w+int(n)])
+	if err != nil {
+		return nil, err
 	}
-	if cmd.Object != nil {
-		return nil, fmt.Errorf("framed command header: holds the object")
-	}
-	if err := knownToThisBinary(&cmd); err != nil {
+	if err := knownToThisBinary(cmd); err != nil {
 		return nil, err
 	}
 	if rest := body[w+int(n):]; len(rest) > 0 {
 		cmd.Object = rest
 	}
 	cmd.stampInPlace = true
-	return &cmd, nil
+	return cmd, nil
 }
 
 // applyFramedEntry applies a msgFramed entry; like applyCommandEntry it

@@ -17,10 +17,23 @@ import (
 
 // framedBody builds a msgFramed body (after the type byte) from a header
 // and an object as given.
-func framedBody(header, object string) []byte {
+func framedBody(header []byte, object string) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(header)))
 	return append(append(b, header...), object...)
 }
+
+// header is cmd's binary header followed by extra bytes as given.
+func header(cmd *Command, extra ...byte) []byte {
+	return append(appendHeader(nil, cmd), extra...)
+}
+
+// unknownTag is a header field no binary knows yet.
+const unknownTag = 0x7f
+
+var (
+	cmA    = &Command{Op: OpCreate, Resource: "configmaps", Namespace: "ns", Name: "a"}
+	cmAOp4 = &Command{Op: 4, Resource: "configmaps", Namespace: "ns", Name: "a"}
+)
 
 // fullCmd sets every field of Command.
 func fullCmd() *Command {
@@ -120,11 +133,13 @@ func TestDecodeFramedRejects(t *testing.T) {
 		body []byte
 		want string // in the error
 	}{
-		{"unknown field", framedBody(`{"op":1,"resource":"configmaps","name":"a","fromTheFuture":true}`, obj), "fromTheFuture"},
-		{"unknown op", framedBody(`{"op":4,"resource":"configmaps","name":"a"}`, obj), "op 4"},
-		{"unknown subresource", framedBody(`{"op":2,"resource":"deployments","name":"a","subresource":"scale"}`, obj), "scale"},
-		{"header holds the object", framedBody(`{"op":1,"resource":"configmaps","name":"a","object":{}}`, ""), "holds the object"},
-		{"header not JSON", framedBody(`{"op":1,`, obj), "header"},
+		{"unknown field", framedBody(header(cmA, unknownTag), obj), "field 127 unknown"},
+		{"unknown op", framedBody(header(cmAOp4), obj), "op 4"},
+		{"unknown subresource", framedBody(header(&Command{Op: OpUpdate, Resource: "deployments", Name: "a", Subresource: "scale"}), obj), "scale"},
+		{"string past the header", framedBody(header(cmA, tagUID, 50, 'u'), obj), "cut short"},
+		{"list past the header", framedBody(header(cmA, tagClaims, 3, 1, 'x'), obj), "cut short"},
+		{"grace period cut", framedBody(header(cmA, tagGracePeriodSeconds, 0x80), obj), "cut short"},
+		{"empty header", framedBody(nil, obj), "cut short"},
 		{"empty", nil, "bad header length"},
 		{"length past the end", append(binary.AppendUvarint(nil, 1000), `{"op":1}`...), "bad header length"},
 		{"length unterminated", []byte{0x80, 0x80}, "bad header length"},
@@ -150,8 +165,8 @@ func TestFSMFramedEntryPanics(t *testing.T) {
 		name string
 		body []byte
 	}{
-		{"unknown field", framedBody(`{"op":1,"resource":"configmaps","namespace":"ns","name":"a","fromTheFuture":true}`, `{}`)},
-		{"unknown op", framedBody(`{"op":4,"resource":"configmaps","namespace":"ns","name":"a"}`, `{}`)},
+		{"unknown field", framedBody(header(cmA, unknownTag), `{}`)},
+		{"unknown op", framedBody(header(cmAOp4), `{}`)},
 		{"bad length", []byte{0x80}},
 	}
 	for _, tc := range tests {
