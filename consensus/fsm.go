@@ -66,9 +66,10 @@ func encodeEntry(t msgType, body []byte) []byte {
 type fsm struct {
 	store  *Store
 	logger *slog.Logger
-	// compressed counts the msgCompressed entries applied (a metric: it
-	// shows FeatureCompressedEntries at work on every replica).
-	compressed atomic.Uint64
+	// compressed and framed count the msgCompressed and msgFramed entries
+	// applied (metrics: they show FeatureCompressedEntries and
+	// FeatureFramedCommands at work on every replica).
+	compressed, framed atomic.Uint64
 }
 
 var (
@@ -87,6 +88,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 		f.compressed.Add(1)
 	}
 	t := msgType(data[0])
+	if t == msgFramed {
+		f.framed.Add(1)
+	}
 	h, ok := commandHandlers[t]
 	if !ok {
 		if t&msgIgnorable != 0 {

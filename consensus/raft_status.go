@@ -31,6 +31,9 @@ type RaftStatus struct {
 	// CompressedApplied counts the compressed entries this node's store
 	// applied since the process started.
 	CompressedApplied uint64
+	// FramedApplied counts the framed entries this node's store applied
+	// since it started (FeatureFramedCommands).
+	FramedApplied uint64
 }
 
 // RaftStates lists every value RaftStatus.State takes, in a fixed order.
@@ -49,6 +52,7 @@ func (r *Raft) Status() RaftStatus {
 		Features:     make(map[string]bool, len(features)),
 
 		CompressedApplied: r.fsm.compressed.Load(),
+		FramedApplied:     r.fsm.framed.Load(),
 	}
 	for _, f := range features {
 		s.Features[f.Name] = r.FeatureEnabled(f)

@@ -138,6 +138,12 @@ func (c *cluster) run(a *agent, verb string, args ...string) {
 	bin := a.bin
 	if bin == "" {
 		bin = shoalBin
+		// A benchmark may measure another build's agents (an earlier
+		// commit's, for before and after) with this tree's client and
+		// workload.
+		if b := os.Getenv("SHOAL_BENCH_AGENT_BIN"); b != "" {
+			bin = b
+		}
 	}
 	a.cmd = command(context.Background(), a.ns, bin, full...)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log

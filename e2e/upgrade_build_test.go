@@ -11,10 +11,10 @@ import (
 )
 
 // upgradeFrom is the commit whose binary the upgrade test starts from:
-// main's head before shoal had a version of its own, the release called
-// v0.1 (its nodes publish "v1.32.4-shoal"). It is on main, so every full
-// clone has it.
-const upgradeFrom = "7ea0915"
+// the previous release, v0.2.0 (main's head before v0.3.0's framed
+// commands; docs/upgrades.md supports one minor version back). It is on
+// main, so every full clone has it.
+const upgradeFrom = "6d86177"
 
 // buildShoalAt builds cmd/shoal as it was at commit, from this clone's
 // history, into a temporary directory the test removes. The source is

@@ -20,16 +20,17 @@ import (
 
 const (
 	// legacyVersion is what upgradeFrom's nodes publish.
-	legacyVersion = "v1.32.4-shoal"
+	legacyVersion = "v0.2.0"
 	// gatedFeature is the feature the upgrade must turn on, and only at
-	// the end (consensus.FeatureCompressedEntries).
-	gatedFeature = "compressed-entries"
+	// the end (consensus.FeatureFramedCommands).
+	gatedFeature = "framed-commands"
 	// upgradeHold is how long the test runs the workload in each mixed
 	// state before the next step.
 	upgradeHold = 4 * time.Second
 	// bigKey is a ConfigMap of several compressible KiB that a writer
-	// rewrites all along: were the feature on too early, its entries
-	// would be compressed, and an old node would stop on them.
+	// rewrites all along: its entries are compressed (a v0.2 feature), and
+	// were framed commands on too early they would hold framed entries,
+	// on which an old node would stop.
 	bigKey = "upgrade-big"
 )
 
@@ -45,7 +46,7 @@ const (
 //  4. the last old node is replaced.
 //
 // No node may stop (an entry it cannot apply panics), the history must be
-// linearizable, the compressed-entries feature must stay off until step 4
+// linearizable, the framed-commands feature must stay off until step 4
 // and turn on after it, and `shoal get nodes -o wide` must show each
 // node's version.
 func TestRollingUpgrade(t *testing.T) {
@@ -141,8 +142,8 @@ func TestRollingUpgrade(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if n := m["shoal_raft_compressed_entries_applied_total"]; n < 1 {
-				return fmt.Errorf("%s applied %v compressed entries", as[i].name, n)
+			if n := m["shoal_raft_framed_entries_applied_total"]; n < 1 {
+				return fmt.Errorf("%s applied %v framed entries", as[i].name, n)
 			}
 		}
 		return nil
@@ -247,7 +248,7 @@ func (u *upgradeRun) leader() int {
 	return found
 }
 
-// expectFeatureOff checks that no node has applied a compressed entry and
+// expectFeatureOff checks that no node has applied a framed entry and
 // that no leader of this tree's binary writes them.
 func (u *upgradeRun) expectFeatureOff() {
 	u.t.Helper()
@@ -262,8 +263,8 @@ func (u *upgradeRun) expectFeatureOff() {
 		if on := m[`shoal_raft_feature_enabled{feature="`+gatedFeature+`"}`]; on != 0 {
 			u.t.Fatalf("%s: feature %s on while a node runs %s", a.name, gatedFeature, legacyVersion)
 		}
-		if n, ok := m["shoal_raft_compressed_entries_applied_total"]; !ok || n != 0 {
-			u.t.Fatalf("%s: %v compressed entries applied (reported: %v) while a node runs %s", a.name, n, ok, legacyVersion)
+		if n, ok := m["shoal_raft_framed_entries_applied_total"]; !ok || n != 0 {
+			u.t.Fatalf("%s: %v framed entries applied (reported: %v) while a node runs %s", a.name, n, ok, legacyVersion)
 		}
 	}
 }

@@ -16,7 +16,7 @@ type RaftCollector struct {
 	src RaftSource
 
 	state, term, lastLog, commit, applied, lastContact, voters, nonVoters *prometheus.Desc
-	feature, compressed                                                   *prometheus.Desc
+	feature, compressed, framed                                           *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*RaftCollector)(nil)
@@ -38,12 +38,13 @@ func NewRaftCollector(src RaftSource) *RaftCollector {
 		nonVoters:   d("nonvoters", "Non-voters in the latest raft configuration."),
 		feature:     d("feature_enabled", "Whether this node, as leader, writes the version-gated raft feature (1) or not (0; always 0 on a follower).", "feature"),
 		compressed:  d("compressed_entries_applied_total", "Compressed raft entries this node's store applied since the agent started."),
+		framed:      d("framed_entries_applied_total", "Framed raft entries (the framed-commands feature) this node's store applied since the agent started."),
 	}
 }
 
 // Describe sends the raft descriptors.
 func (c *RaftCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.term, c.lastLog, c.commit, c.applied, c.lastContact, c.voters, c.nonVoters, c.feature, c.compressed} {
+	for _, d := range []*prometheus.Desc{c.state, c.term, c.lastLog, c.commit, c.applied, c.lastContact, c.voters, c.nonVoters, c.feature, c.compressed, c.framed} {
 		ch <- d
 	}
 }
@@ -70,6 +71,7 @@ func (c *RaftCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.feature, prometheus.GaugeValue, boolValue(on), name)
 	}
 	ch <- prometheus.MustNewConstMetric(c.compressed, prometheus.CounterValue, float64(s.CompressedApplied))
+	ch <- prometheus.MustNewConstMetric(c.framed, prometheus.CounterValue, float64(s.FramedApplied))
 }
 
 func boolValue(b bool) float64 {
