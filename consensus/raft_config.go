@@ -98,6 +98,12 @@ func (c *RaftConfig) raftConfig() *raft.Config {
 	rc.SnapshotThreshold = orUint(t.SnapshotThreshold, 8192)
 	rc.SnapshotInterval = orDuration(t.SnapshotInterval, 5*time.Second)
 	rc.TrailingLogs = orUint(t.TrailingLogs, 10240)
+	// Writers hand their entries to the leader loop without waiting for it
+	// to take each one, and it takes them in batches. Raft's Apply timeout
+	// then bounds less (an entry may wait in the buffer past it), which
+	// matters not: applyLocal waits for the outcome anyway, and a leader
+	// that steps down answers what it buffered with ErrNotLeader.
+	rc.BatchApplyCh = true
 	return rc
 }
 
