@@ -131,25 +131,49 @@ func (f *forwarder) call(ctx context.Context, addr, path string, in any) (*forwa
 	if err != nil {
 		return nil, fmt.Errorf("%w: encode: %v", ErrInvalid, err)
 	}
+	answer, err := f.post(ctx, addr, path, "application/json", body)
+	if err != nil {
+		return nil, err
+	}
+	defer answer.Close()
+	var out forwardResponse
+	if err := json.NewDecoder(answer).Decode(&out); err != nil {
+		return nil, fmt.Errorf("forward %s: decode answer: %w", path, err)
+	}
+	return &out, nil
+}
+
+// statusError is a leader's answer other than 200.
+type statusError struct {
+	path   string
+	code   int
+	status string
+	msg    []byte
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("forward %s: %s: %s", e.path, e.status, e.msg)
+}
+
+// post sends body to path on the leader at addr and returns the body of
+// its 200 answer, for the caller to close; any other answer is a
+// *statusError.
+func (f *forwarder) post(ctx context.Context, addr, path, contentType string, body []byte) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("forward request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return nil, fmt.Errorf("forward %s: %s: %s", path, resp.Status, bytes.TrimSpace(msg))
+		return nil, &statusError{path: path, code: resp.StatusCode, status: resp.Status, msg: bytes.TrimSpace(msg)}
 	}
-	var out forwardResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, fmt.Errorf("forward %s: decode answer: %w", path, err)
-	}
-	return &out, nil
+	return resp.Body, nil
 }
 
 func (f *forwarder) handleApply(w http.ResponseWriter, req *http.Request) {

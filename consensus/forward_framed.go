@@ -1,7 +1,6 @@
 package consensus
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -27,25 +26,16 @@ var errFramedUnknown = errors.New("leader does not serve /apply-framed")
 
 // callFramed posts the msgFramed entry to the leader at addr.
 func (f *forwarder) callFramed(ctx context.Context, addr string, entry []byte) (*forwardResponse, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/apply-framed", bytes.NewReader(entry))
-	if err != nil {
-		return nil, fmt.Errorf("forward request: %w", err)
+	answer, err := f.post(ctx, addr, "/apply-framed", "application/octet-stream", entry)
+	var se *statusError
+	if errors.As(err, &se) && se.code == http.StatusNotFound {
+		return nil, errFramedUnknown
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := f.client.Do(req)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, errFramedUnknown
-	case resp.StatusCode != http.StatusOK:
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return nil, fmt.Errorf("forward /apply-framed: %s: %s", resp.Status, bytes.TrimSpace(msg))
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxForwardBody+4096))
+	defer answer.Close()
+	body, err := io.ReadAll(io.LimitReader(answer, maxForwardBody+4096))
 	if err != nil {
 		return nil, fmt.Errorf("forward /apply-framed: read answer: %w", err)
 	}

@@ -48,23 +48,22 @@ func (r *Raft) Propose(ctx context.Context, cmd *Command) (*Object, error) {
 type entries struct{ json, framed []byte }
 
 func (e *entries) jsonEntry(cmd *Command) ([]byte, error) {
-	if e.json == nil {
-		var err error
-		if e.json, err = encodeCommand(cmd); err != nil {
-			return nil, err
-		}
-	}
-	return e.json, nil
+	return encodeOnce(&e.json, encodeCommand, cmd)
 }
 
 func (e *entries) framedEntry(cmd *Command) ([]byte, error) {
-	if e.framed == nil {
-		var err error
-		if e.framed, err = encodeFramed(cmd); err != nil {
+	return encodeOnce(&e.framed, encodeFramed, cmd)
+}
+
+func encodeOnce(dst *[]byte, encode func(*Command) ([]byte, error), cmd *Command) ([]byte, error) {
+	if *dst == nil {
+		b, err := encode(cmd)
+		if err != nil {
 			return nil, err
 		}
+		*dst = b
 	}
-	return e.framed, nil
+	return *dst, nil
 }
 
 func (r *Raft) proposeOnce(ctx context.Context, cmd *Command, e *entries) (*Object, bool, error) {
