@@ -167,11 +167,31 @@ func (s *Server) checkNamespace(ctx context.Context, ns string) error {
 	if err != nil {
 		return storeError(err, schema.GroupResource{Resource: "namespaces"}, ns)
 	}
-	if hasDeletionTimestamp(obj.Raw) {
+	if s.isTerminating(obj) {
 		return apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, ns,
 			errors.New("unable to create new content in namespace "+ns+" because it is being terminated"))
 	}
 	return nil
+}
+
+// namespaceState is what checkNamespace read of one stored Namespace.
+type namespaceState struct {
+	obj         *consensus.Object
+	terminating bool
+}
+
+// isTerminating reports whether the stored Namespace ns has a
+// deletionTimestamp, decoding it only when it changed: every create in a
+// namespace asks.
+func (s *Server) isTerminating(ns *consensus.Object) bool {
+	if v, ok := s.terminating.Load(ns.Name); ok {
+		if st := v.(namespaceState); st.obj == ns {
+			return st.terminating
+		}
+	}
+	t := hasDeletionTimestamp(ns.Raw)
+	s.terminating.Store(ns.Name, namespaceState{obj: ns, terminating: t})
+	return t
 }
 
 func generateName(base string) string {

@@ -79,6 +79,9 @@ type Server struct {
 	// services allocates Services' cluster IPs and node ports.
 	services *servicealloc.Allocator
 	metrics  *requestMetrics // nil without Config.Metrics
+	// terminating remembers, by namespace name, whether the stored
+	// Namespace it last read was being deleted (checkNamespace).
+	terminating sync.Map // string -> namespaceState
 
 	// openapi holds the OpenAPI documents, built on first use.
 	openapi openAPICache
