@@ -40,15 +40,15 @@ type ApplyResult struct {
 	Err    error
 }
 
-// commandHandler decodes body and applies it to s at index. It panics when
+// commandDecoder decodes the body of the entry at index. It panics when
 // body does not decode.
-type commandHandler func(s *Store, index uint64, body []byte) ApplyResult
+type commandDecoder func(index uint64, body []byte) *Command
 
-var commandHandlers = map[msgType]commandHandler{}
+var commandHandlers = map[msgType]commandDecoder{}
 
-// registerCommand adds a handler; called from init. Duplicate registration
+// registerCommand adds a decoder; called from init. Duplicate registration
 // is a programming error and panics.
-func registerCommand(t msgType, h commandHandler) {
+func registerCommand(t msgType, h commandDecoder) {
 	if _, dup := commandHandlers[t]; dup {
 		panic(fmt.Sprintf("consensus: duplicate command type %d", t))
 	}
@@ -74,11 +74,47 @@ type fsm struct {
 
 var (
 	_ raft.FSM                = (*fsm)(nil)
+	_ raft.BatchingFSM        = (*fsm)(nil)
 	_ raft.ConfigurationStore = (*fsm)(nil)
 )
 
 // Apply implements raft.FSM.
 func (f *fsm) Apply(l *raft.Log) any {
+	cmd := f.decode(l)
+	if cmd == nil {
+		f.store.SetIndex(l.Index)
+		return ApplyResult{}
+	}
+	obj, err := f.store.Apply(l.Index, cmd)
+	return ApplyResult{Object: obj, Err: err}
+}
+
+// ApplyBatch implements raft.BatchingFSM: raft hands over the entries it
+// committed together (commands and configurations), and the store applies
+// them in one transaction (Store.ApplyBatch). One by one, every create
+// copied the store's index path anew and published a new view: a third of
+// the FSM's time under 64 writers (issue 13).
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	ops := make([]BatchOp, len(logs))
+	for i, l := range logs {
+		ops[i].Index = l.Index
+		if l.Type == raft.LogCommand {
+			ops[i].Cmd = f.decode(l)
+		}
+	}
+	res := f.store.ApplyBatch(ops)
+	out := make([]any, len(logs))
+	for i, l := range logs {
+		if l.Type == raft.LogCommand {
+			out[i] = ApplyResult{Object: res[i].Object, Err: res[i].Err}
+		}
+	}
+	return out
+}
+
+// decode returns the command of a command entry, or nil for an ignorable
+// one this binary does not know. It panics on an entry it cannot read.
+func (f *fsm) decode(l *raft.Log) *Command {
 	if len(l.Data) == 0 {
 		panic(fmt.Sprintf("consensus: empty raft log entry at index %d", l.Index))
 	}
@@ -95,12 +131,11 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if !ok {
 		if t&msgIgnorable != 0 {
 			f.logger.Warn("ignoring unknown raft command", "type", uint8(t), "index", l.Index)
-			f.store.SetIndex(l.Index)
-			return ApplyResult{}
+			return nil
 		}
 		panic(newerEntry(l.Index, fmt.Sprintf("has command type %d, unknown to this binary", t)))
 	}
-	return h(f.store, l.Index, data[1:])
+	return h(l.Index, data[1:])
 }
 
 // newerEntry is the panic message for an entry this binary cannot apply:

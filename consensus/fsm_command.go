@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-func init() { registerCommand(msgCommand, applyCommandEntry) }
+func init() { registerCommand(msgCommand, decodeCommandEntry) }
 
 // encodeCommand builds the raft log entry of cmd. An op or subresource
 // this binary does not know never reaches the log: a replica would
@@ -22,7 +22,7 @@ func encodeCommand(cmd *Command) ([]byte, error) {
 	return encodeEntry(msgCommand, body), nil
 }
 
-// applyCommandEntry decodes strictly: a field this binary does not know
+// decodeCommandEntry decodes strictly: a field this binary does not know
 // may change what the command does (say, a newer leader's
 // annotationsWithStatus), and skipping it would make this replica
 // diverge from the others. So may an Op or Subresource value it does not
@@ -30,7 +30,7 @@ func encodeCommand(cmd *Command) ([]byte, error) {
 // same on every replica, or not at all). A leader writes new fields and
 // values only once every server knows them (features.go): meeting one
 // means this node was not upgraded with the others.
-func applyCommandEntry(s *Store, index uint64, body []byte) ApplyResult {
+func decodeCommandEntry(index uint64, body []byte) *Command {
 	var cmd Command
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -40,8 +40,7 @@ func applyCommandEntry(s *Store, index uint64, body []byte) ApplyResult {
 	if err := knownToThisBinary(&cmd); err != nil {
 		panic(newerEntry(index, err.Error()))
 	}
-	obj, err := s.Apply(index, &cmd)
-	return ApplyResult{Object: obj, Err: err}
+	return &cmd
 }
 
 // knownToThisBinary checks that cmd's enumerated values are ones this

@@ -19,7 +19,7 @@ import (
 // stamps the object's metadata in place (object_stamp.go).
 const msgFramed msgType = 3
 
-func init() { registerCommand(msgFramed, applyFramedEntry) }
+func init() { registerCommand(msgFramed, decodeFramedEntry) }
 
 // encodeFramed builds the msgFramed entry of cmd. Like encodeCommand
 // (whose json.Marshal checks the object), it refuses an object that is
@@ -64,13 +64,12 @@ func decodeFramed(body []byte) (*Command, error) {
 	return cmd, nil
 }
 
-// applyFramedEntry applies a msgFramed entry; like applyCommandEntry it
-// stops the node on one it cannot read.
-func applyFramedEntry(s *Store, index uint64, body []byte) ApplyResult {
+// decodeFramedEntry decodes a msgFramed entry; like decodeCommandEntry
+// it stops the node on one it cannot read.
+func decodeFramedEntry(index uint64, body []byte) *Command {
 	cmd, err := decodeFramed(body)
 	if err != nil {
 		panic(newerEntry(index, fmt.Sprintf("does not decode as a framed command (%v)", err)))
 	}
-	obj, err := s.Apply(index, cmd)
-	return ApplyResult{Object: obj, Err: err}
+	return cmd
 }

@@ -31,7 +31,10 @@ import (
 func (s *Store) Apply(index uint64, cmd *Command) (*Object, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.applyLocked(index, cmd)
+}
 
+func (s *Store) applyLocked(index uint64, cmd *Command) (*Object, error) {
 	txn := s.db.Txn(true)
 	obj, ev, err := applyTxn(txn, index, cmd)
 	if err != nil {
@@ -44,6 +47,70 @@ func (s *Store) Apply(index uint64, cmd *Command) (*Object, error) {
 		s.publishLocked(ev)
 	}
 	return obj, err
+}
+
+// BatchOp is one entry of ApplyBatch: Cmd applied at Index, or, with Cmd
+// nil, only Index counted (an entry the store does not see: a raft
+// configuration, an ignorable command).
+type BatchOp struct {
+	Index uint64
+	Cmd   *Command
+}
+
+// BatchResult is what Apply returns, for one BatchOp.
+type BatchResult struct {
+	Object *Object
+	Err    error
+}
+
+// ApplyBatch applies ops, in increasing index order, exactly as Apply
+// would one after the other, in one database transaction: the store's
+// index and its view move once, to the last index, and then the events
+// are published in order. When a command fails (a logical error, which
+// Apply leaves without effect), the transaction holds whatever it did
+// before failing: the batch is then applied again one op at a time.
+func (s *Store) ApplyBatch(ops []BatchOp) []BatchResult {
+	out := make([]BatchResult, len(ops))
+	if len(ops) == 0 {
+		return out
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	txn := s.db.Txn(true)
+	evs := make([]*Event, 0, len(ops))
+	for i, op := range ops {
+		if op.Cmd == nil {
+			continue
+		}
+		obj, ev, err := applyTxn(txn, op.Index, op.Cmd)
+		if err != nil {
+			txn.Abort()
+			return s.applyEachLocked(ops)
+		}
+		out[i].Object = obj
+		if ev != nil {
+			evs = append(evs, ev)
+		}
+	}
+	txn.Commit()
+	s.advanceLocked(ops[len(ops)-1].Index)
+	for _, ev := range evs {
+		s.publishLocked(ev)
+	}
+	return out
+}
+
+// applyEachLocked applies ops one by one, as Apply and SetIndex do.
+func (s *Store) applyEachLocked(ops []BatchOp) []BatchResult {
+	out := make([]BatchResult, len(ops))
+	for i, op := range ops {
+		if op.Cmd == nil {
+			s.advanceLocked(op.Index)
+			continue
+		}
+		out[i].Object, out[i].Err = s.applyLocked(op.Index, op.Cmd)
+	}
+	return out
 }
 
 // applyTxn performs cmd inside txn and returns the object and the event to
