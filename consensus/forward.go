@@ -194,7 +194,13 @@ func (f *forwarder) handleApply(w http.ResponseWriter, req *http.Request) {
 		writeForward(w, &resp)
 		return
 	}
-	res, idx, retry, err := f.r.applyLocal(req.Context(), data)
+	f.applyAnswer(req.Context(), data, &resp)
+	writeForward(w, &resp)
+}
+
+// applyAnswer applies entry on this leader and fills resp with the outcome.
+func (f *forwarder) applyAnswer(ctx context.Context, entry []byte, resp *forwardResponse) {
+	res, idx, retry, err := f.r.applyLocal(ctx, entry)
 	switch {
 	case retry:
 		resp.Kind, resp.Message = kindRetry, err.Error()
@@ -205,7 +211,6 @@ func (f *forwarder) handleApply(w http.ResponseWriter, req *http.Request) {
 		resp.setErr(res.Err)
 		resp.Object = toWire(res.Object)
 	}
-	writeForward(w, &resp)
 }
 
 func (f *forwarder) handleReadIndex(w http.ResponseWriter, req *http.Request) {

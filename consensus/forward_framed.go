@@ -82,17 +82,7 @@ func (f *forwarder) applyForwarded(ctx context.Context, entry []byte, resp *forw
 			return
 		}
 	}
-	res, idx, retry, err := f.r.applyLocal(ctx, entry)
-	switch {
-	case retry:
-		resp.Kind, resp.Message = kindRetry, err.Error()
-	case err != nil:
-		resp.setErr(err)
-	default:
-		resp.Index = idx
-		resp.setErr(res.Err)
-		resp.Object = toWire(res.Object)
-	}
+	f.applyAnswer(ctx, entry, resp)
 }
 
 // encodeFramedAnswer encodes resp with its object's raw JSON after the
