@@ -81,8 +81,6 @@ type streamClient struct {
 	pending map[uint64]*streamCall
 	nextID  uint64
 	err     error
-	// lastRead is when a frame last arrived (unix nanoseconds).
-	lastRead atomic.Int64
 }
 
 // callStream forwards entry to the leader at addr over the stream.
@@ -175,7 +173,6 @@ func (f *forwarder) streamTo(ctx context.Context, addr string) (*streamClient, e
 	delete(f.noStream, addr)
 	sc := &streamClient{f: f, addr: addr, conn: conn, sendq: make(chan *streamCall, 256),
 		done: make(chan struct{}), pending: map[uint64]*streamCall{}}
-	sc.lastRead.Store(time.Now().UnixNano())
 	f.streams[addr] = sc
 	sc.wg.Add(2)
 	go sc.writeLoop()
@@ -278,7 +275,6 @@ func (sc *streamClient) readLoop() {
 			sc.fail(err)
 			return
 		}
-		sc.lastRead.Store(time.Now().UnixNano())
 		resp, err := decodeFramedAnswer(body)
 		if err != nil {
 			sc.fail(fmt.Errorf("stream answer: %w", err))
@@ -419,12 +415,7 @@ func (f *forwarder) serveStream(c net.Conn) {
 // writeFrame writes one frame to w.
 func writeFrame(w *bufio.Writer, id uint64, body []byte) error {
 	var hdr [2 * binary.MaxVarintLen64]byte
-	idb := binary.AppendUvarint(nil, id)
-	n := binary.PutUvarint(hdr[:], uint64(len(idb)+len(body)))
-	if _, err := w.Write(hdr[:n]); err != nil {
-		return err
-	}
-	if _, err := w.Write(idb); err != nil {
+	if _, err := w.Write(appendFrameHeader(hdr[:0], id, len(body))); err != nil {
 		return err
 	}
 	_, err := w.Write(body)
@@ -433,10 +424,15 @@ func writeFrame(w *bufio.Writer, id uint64, body []byte) error {
 
 // appendFrame appends one frame to buf.
 func appendFrame(buf []byte, id uint64, body []byte) []byte {
-	idb := binary.AppendUvarint(nil, id)
-	buf = binary.AppendUvarint(buf, uint64(len(idb)+len(body)))
-	buf = append(buf, idb...)
-	return append(buf, body...)
+	return append(appendFrameHeader(buf, id, len(body)), body...)
+}
+
+// appendFrameHeader appends what precedes a frame's body: the frame's
+// length and the call id.
+func appendFrameHeader(buf []byte, id uint64, bodyLen int) []byte {
+	idLen := len(binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64), id))
+	buf = binary.AppendUvarint(buf, uint64(idLen+bodyLen))
+	return binary.AppendUvarint(buf, id)
 }
 
 // readFrame reads one frame; the body is a fresh slice.

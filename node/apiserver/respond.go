@@ -48,7 +48,11 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, k *registry
 // protobufOf encodes the JSON object raw of kind k in protobuf; ok is
 // false when k has no protobuf form or raw does not convert.
 func protobufOf(k *registry.Kind, raw []byte, typed runtime.Object) ([]byte, bool) {
-	if _, ok := k.New().(protoMarshaler); !ok {
+	probe := typed
+	if probe == nil {
+		probe = k.New()
+	}
+	if _, ok := probe.(protoMarshaler); !ok {
 		return nil, false
 	}
 	obj, err := typedOr(k, raw, typed)
