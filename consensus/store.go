@@ -91,6 +91,15 @@ func NewStore(opts ...StoreOption) *Store {
 // Index returns the raft index of the last applied command (or SetIndex).
 func (s *Store) Index() uint64 { return s.view.Load().index }
 
+// PublishedIndex is the index through which every event has been queued to
+// the watches. Index can run ahead of it for a moment: an apply publishes
+// its view before it queues its events, both under the store's lock.
+func (s *Store) PublishedIndex() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.view.Load().index
+}
+
 // SetIndex records that raft applied an entry the store did not see (a
 // configuration change or an ignored command): Index advances to idx if idx
 // is larger.

@@ -24,11 +24,12 @@ type Watcher struct {
 	wake chan struct{} // cap 1: the queue grew
 	done chan struct{} // closed when the watch ends
 
-	mu     sync.Mutex
-	queue  []Event
-	limit  int
-	closed bool
-	err    error
+	mu         sync.Mutex
+	queue      []Event
+	limit      int
+	closed     bool
+	err        error
+	lastQueued uint64 // ResourceVersion of the newest event queued
 }
 
 // Watch returns a watcher for the events of resource (namespace "" = all
@@ -62,6 +63,9 @@ func (s *Store) Watch(resource, namespace string, fromRV uint64) (*Watcher, erro
 		}
 		w.queue = replay
 		w.limit += len(replay)
+		if len(replay) > 0 {
+			w.lastQueued = replay[len(replay)-1].Object.ResourceVersion
+		}
 	}
 	set := s.watchers[resource]
 	if set == nil {
@@ -96,6 +100,15 @@ func (w *Watcher) Pending() int {
 	return len(w.queue)
 }
 
+// LastQueued returns the ResourceVersion of the newest event the store has
+// queued to this watch (0 if none). A reader that has taken every event up
+// to it holds all the store has published for the watch so far.
+func (w *Watcher) LastQueued() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastQueued
+}
+
 // Stop ends the watch. It is idempotent and safe to call concurrently with
 // event delivery.
 func (w *Watcher) Stop() {
@@ -118,6 +131,7 @@ func (w *Watcher) push(ev Event) bool {
 		return false
 	}
 	w.queue = append(w.queue, ev)
+	w.lastQueued = ev.Object.ResourceVersion
 	select {
 	case w.wake <- struct{}{}:
 	default:

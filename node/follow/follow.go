@@ -94,6 +94,7 @@ type Follower[T any] struct {
 	items   map[string]*entry[T]
 	index   map[string]map[string]map[string]*T // index -> value -> key -> obj
 	rv      uint64
+	watch   *consensus.Watcher // the open watch, nil while (re-)listing
 }
 
 // New returns a follower of resource (a group-resource string such as
@@ -190,6 +191,30 @@ func (f *Follower[T]) ResourceVersion() uint64 {
 	return f.rv
 }
 
+// HoldsBefore reports whether the cache holds every change of its resource
+// the store made before index rv. A controller that read an object at
+// resourceVersion rv in another follower of the same store asks it before
+// acting on this one: all resources share the store's index, so the pods
+// created before a ReplicaSet are in the pod cache when this is true,
+// though the two caches are fed by separate watches.
+func (f *Follower[T]) HoldsBefore(rv uint64) bool {
+	f.mu.RLock()
+	cur, w := f.rv, f.watch
+	f.mu.RUnlock()
+	if cur+1 >= rv {
+		return true // changes come in index order
+	}
+	if w == nil || f.store.PublishedIndex()+1 < rv {
+		return false
+	}
+	// Every change before rv has been queued to the watch; the cache holds
+	// them once it has taken all the watch had queued.
+	queued := w.LastQueued()
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.watch == w && f.rv >= queued
+}
+
 // Get returns the cached object namespace/name.
 func (f *Follower[T]) Get(namespace, name string) (*T, bool) {
 	f.mu.RLock()
@@ -277,6 +302,14 @@ func (f *Follower[T]) follow(ctx context.Context) error {
 		return err
 	}
 	defer w.Stop()
+	f.mu.Lock()
+	f.watch = w
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.watch = nil
+		f.mu.Unlock()
+	}()
 	for {
 		select {
 		case <-ctx.Done():

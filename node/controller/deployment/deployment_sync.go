@@ -34,6 +34,11 @@ func (c *Controller) syncKey(ctx context.Context, key string) error {
 	if !ok {
 		return nil
 	}
+	// The ReplicaSets written before this version of the deployment must be
+	// in their cache: one missed looks like a hash collision.
+	if rv, err := strconv.ParseUint(d.ResourceVersion, 10, 64); err == nil {
+		controller.AwaitCache(ctx, func() bool { return f.replicaSets.HoldsBefore(rv) })
+	}
 	return c.syncDeployment(ctx, d.DeepCopy())
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -266,11 +267,17 @@ func (m *replicaManager) sync(ctx context.Context, key string) error {
 		m.log.Warn("invalid selector", "key", key, "error", err)
 		return nil
 	}
+	// The pod cache must hold every pod written before this version of the
+	// controller, or a pod made just before it (an orphan to adopt) is
+	// missed and a replica too many created.
+	pods := m.podCache()
+	if rv, err := strconv.ParseUint(rs.ResourceVersion, 10, 64); err == nil {
+		controller.AwaitCache(ctx, func() bool { return pods.HoldsBefore(rv) })
+	}
 	now := m.deps.CurrentTime()
 	// Expectations are checked before the pods are read, so a pod that
 	// appears in between is counted rather than created again. The
 	// cache's resourceVersion says which writes it holds.
-	pods := m.podCache()
 	needsSync := m.expect.satisfied(key, pods.ResourceVersion(), m.podGone, now)
 	all := pods.ByIndex(follow.IndexByNamespace, ns)
 	var active []*corev1.Pod

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/controller/controllertest"
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // checkOwned fails unless every pod is named <owner>-xxxxx and controlled
@@ -147,6 +148,65 @@ func TestReplicaSetReleaseAndAdopt(t *testing.T) {
 	e.Eventually(10*time.Second, func() error {
 		if pods := e.ownedPods(string(rs.UID)); len(pods) != 3 || len(e.Pods("web")) != 3 {
 			return fmt.Errorf("owned pods %v, want 3", apitest.PodNames(pods))
+		}
+		return nil
+	})
+}
+
+// TestReplicaSetSeesEarlierPods: the pod and ReplicaSet caches are fed by
+// separate watches, so the ReplicaSet can reach its cache before a pod
+// created just before it reaches the pod cache. The sync waits for the
+// pod cache to hold every pod older than the ReplicaSet, and adopts the
+// orphan instead of creating a replica too many (a flake in CI).
+func TestReplicaSetSeesEarlierPods(t *testing.T) {
+	e := newRSEnv(t)
+	c := New(e.Deps)
+	pods := follow.For[corev1.Pod](e.Cache, "pods")
+	gate, blocked := make(chan struct{}), make(chan struct{})
+	released := false
+	defer func() {
+		if !released {
+			close(gate)
+		}
+	}()
+	pods.AddHandler(follow.Handler[corev1.Pod]{Add: func(p *corev1.Pod) {
+		if p.Name == "blocker" {
+			close(blocked)
+			<-gate // the pod cache takes nothing more until released
+		}
+	}})
+	for _, p := range []struct{ name, app string }{{"blocker", "other"}, {"stray", "web"}} {
+		if _, err := e.CS.CoreV1().Pods("default").Create(e.Ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: "default", Labels: map[string]string{"app": p.app}},
+			Spec:       apitest.Template(p.app).Spec,
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if p.name == "blocker" {
+			<-blocked
+		}
+	}
+	rs := e.CreateReplicaSet(controllertest.ReplicaSet("web", 2))
+	e.Eventually(10*time.Second, func() error {
+		if _, _, ok, _ := c.source().get("default", "web"); !ok {
+			return fmt.Errorf("replicaset web not in the cache")
+		}
+		return nil
+	})
+	if _, ok := pods.Get("default", "stray"); ok {
+		t.Fatal("the pod cache holds stray while blocked: the test does not exercise the race")
+	}
+	time.AfterFunc(200*time.Millisecond, func() { close(gate) })
+	released = true
+	if err := c.sync(e.Ctx, "default/web"); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.creates.Load(); n != 1 {
+		t.Errorf("%d pods created beside the orphan, want 1", n)
+	}
+	e.Eventually(10*time.Second, func() error {
+		if owned := e.ownedPods(string(rs.UID)); !slices.Contains(apitest.PodNames(owned), "stray") {
+			return fmt.Errorf("owned pods %v, want stray among them", apitest.PodNames(owned))
 		}
 		return nil
 	})
