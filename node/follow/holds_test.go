@@ -27,11 +27,11 @@ func TestHoldsBefore(t *testing.T) {
 	})
 	w.create("a", "n1") // index 1: taken, its handler blocks
 	<-blocked
-	w.create("b", "n1") // index 2: queued behind the blocked handler
+	w.create("b", "n1")                         // index 2: queued behind the blocked handler
 	for _, name := range []string{"c1", "c2"} { // indexes 3 and 4
 		w.apply(&consensus.Command{Op: consensus.OpCreate, Resource: "configmaps", Namespace: "ns", Name: name,
 			Object: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"` + name + `","namespace":"ns"}}`),
-			UID: "uid-" + name, Time: "2026-01-01T00:00:00Z"})
+			UID:    "uid-" + name, Time: "2026-01-01T00:00:00Z"})
 	}
 	if !f.HoldsBefore(2) {
 		t.Error("HoldsBefore(2) = false with index 1 applied, want true")
