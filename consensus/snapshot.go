@@ -48,6 +48,14 @@ func (s *Store) Snapshot() *StoreSnapshot { return &StoreSnapshot{view: s.view.L
 // Index is the store index the snapshot reflects.
 func (sn *StoreSnapshot) Index() uint64 { return sn.view.index }
 
+// List returns the objects of resource (namespace "" = all namespaces) in
+// the snapshot, sorted by namespace then name: several lists of one
+// snapshot see one moment of the store, as lists of the Store need not.
+func (sn *StoreSnapshot) List(resource, namespace string) []*Object {
+	items, _, _ := sn.view.list(resource, namespace, "", 0)
+	return items
+}
+
 // WriteTo serialises the snapshot to w.
 func (sn *StoreSnapshot) WriteTo(w io.Writer) (int64, error) {
 	cw := &countingWriter{w: w}

@@ -165,7 +165,10 @@ func (s *Store) Get(resource, namespace, name string) (*Object, error) {
 // Object.Key(), "" = from the start), at most limit (0 = all); more is true
 // when objects remain; rv is the store index the list reflects.
 func (s *Store) List(resource, namespace, startAfter string, limit int) (items []*Object, rv uint64, more bool) {
-	v := s.view.Load()
+	return s.view.Load().list(resource, namespace, startAfter, limit)
+}
+
+func (v *storeView) list(resource, namespace, startAfter string, limit int) (items []*Object, rv uint64, more bool) {
 	txn := v.db.Txn(false)
 	prefix := dbPrefix(resource, namespace)
 	var (

@@ -373,6 +373,28 @@ func TestStoreList(t *testing.T) {
 	}
 }
 
+// TestStoreSnapshotList: the lists of one snapshot see one moment of the
+// store, whatever is written between them.
+func TestStoreSnapshotList(t *testing.T) {
+	a := newApplier(t)
+	a.create("a", "1", podJSON(t, nil, nil, nil, nil))
+	snap := a.s.Snapshot()
+	a.create("a", "2", podJSON(t, nil, nil, nil, nil))
+	a.must(&Command{Op: OpCreate, Resource: "nodes", Name: "n1", Object: json.RawMessage(`{}`)})
+	if got := snap.List("pods", ""); len(got) != 1 || got[0].Key() != "pods/a/1" {
+		t.Errorf("snapshot pods = %v, want only pods/a/1 (the later create is not in it)", got)
+	}
+	if got := snap.List("nodes", ""); len(got) != 0 {
+		t.Errorf("snapshot nodes = %v, want none", got)
+	}
+	if got := snap.List("pods", "b"); len(got) != 0 {
+		t.Errorf("snapshot pods in namespace b = %v, want none", got)
+	}
+	if got, _, _ := a.s.List("pods", "a", "", 0); len(got) != 2 {
+		t.Errorf("store pods = %v, want 2", got)
+	}
+}
+
 func TestStoreWaitIndexAndSetIndex(t *testing.T) {
 	s := NewStore()
 	done := make(chan error, 1)

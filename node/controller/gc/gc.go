@@ -63,10 +63,14 @@ type gcObject struct {
 func (c *Collector) Collect(ctx context.Context) error {
 	// Only objects with owners or a pending deletion need decoding; every
 	// other object just proves that its uid is alive.
+	// One snapshot for every kind: lists of the live store taken one after
+	// the other could miss an owner made after its kind was listed but see
+	// its dependent, and delete that as an orphan.
+	snap := c.Store.Snapshot()
 	live := map[types.UID]string{}
 	var all []*gcObject
 	for _, k := range registry.All() {
-		objs, _, _ := c.Store.List(k.GroupResource().String(), "", "", 0)
+		objs := snap.List(k.GroupResource().String(), "")
 		for _, o := range objs {
 			live[types.UID(o.UID)] = o.Namespace
 			if !bytes.Contains(o.Raw, []byte(`"ownerReferences"`)) && !bytes.Contains(o.Raw, []byte(`"deletionTimestamp"`)) {
