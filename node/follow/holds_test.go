@@ -1,6 +1,7 @@
 package follow
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -42,13 +43,12 @@ func TestHoldsBefore(t *testing.T) {
 	if f.HoldsBefore(50) {
 		t.Error("HoldsBefore(50) = true with the store at index 4, want false")
 	}
-	close(gate)
-	deadline := time.Now().Add(10 * time.Second)
-	for !f.HoldsBefore(5) {
-		if time.Now().After(deadline) {
-			t.Fatalf("HoldsBefore(5) still false 10s after pod b was released (cache at %d, store at %d)", f.ResourceVersion(), st.Index())
-		}
-		time.Sleep(time.Millisecond)
+	if WaitHolds(context.Background(), 5, 20*time.Millisecond, f) {
+		t.Error("WaitHolds(5) = true while pod b waits in the watch, want false after its 20ms")
+	}
+	time.AfterFunc(50*time.Millisecond, func() { close(gate) })
+	if !WaitHolds(context.Background(), 5, 10*time.Second, f) {
+		t.Fatalf("WaitHolds(5) still false 10s after pod b was released (cache at %d, store at %d)", f.ResourceVersion(), st.Index())
 	}
 	if _, ok := f.Get("ns", "b"); !ok {
 		t.Error("HoldsBefore(5) = true but pod b is not in the cache")

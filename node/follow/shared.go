@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/shoal-project/shoal/consensus"
 )
@@ -107,4 +108,41 @@ func WaitReady(ctx context.Context, fs ...readier) bool {
 		}
 	}
 	return true
+}
+
+// holder is a follower of any type, as HoldsBefore sees it.
+type holder interface{ HoldsBefore(rv uint64) bool }
+
+// WaitHolds waits until every follower holds the changes made before
+// index rv, ctx ends or wait has passed; it reports whether they all do.
+// A reader about to act on an object at rv from one follower calls it for
+// the others it will consult (a pod's ConfigMaps, Secrets and Services).
+func WaitHolds(ctx context.Context, rv uint64, wait time.Duration, fs ...holder) bool {
+	all := func() bool {
+		for _, f := range fs {
+			if !f.HoldsBefore(rv) {
+				return false
+			}
+		}
+		return true
+	}
+	if all() {
+		return true
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return all()
+		case <-tick.C:
+			if all() {
+				return true
+			}
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -107,6 +108,17 @@ func (c cacheObjects) secret(namespace, name string) (*corev1.Secret, error) {
 		return nil, &notFoundError{kind: "secret", name: name}
 	}
 	return s, nil
+}
+
+// holdsBefore waits (up to a second) until the caches of what a pod refers
+// to hold every object written before the pod at its resourceVersion. The
+// caches are fed by separate watches, so a ConfigMap created just before
+// its pod could otherwise be missing from one for a moment: a mount that
+// fails, a Service's variables left out of the environment.
+func (c *caches) holdsBefore(ctx context.Context, pod *corev1.Pod) {
+	if rv, err := strconv.ParseUint(pod.ResourceVersion, 10, 64); err == nil {
+		follow.WaitHolds(ctx, rv, time.Second, c.configMaps, c.secrets, c.services)
+	}
 }
 
 // newerThan reports whether resourceVersion a is after b. Store

@@ -191,6 +191,7 @@ func (w *podWorker) newest(cached *corev1.Pod) *corev1.Pod {
 // status.
 func (w *podWorker) syncPod(ctx context.Context, pod *corev1.Pod) error {
 	k := w.k
+	k.caches.holdsBefore(ctx, pod)
 	vols, err := setupVolumes(k.podDir(pod.UID), pod, k.objects())
 	if err != nil {
 		k.events.record(pod, "", corev1.EventTypeWarning, reasonFailedMount, err.Error())
