@@ -86,6 +86,10 @@ func (c *Controller) followers() endpointsFollowers {
 func (c *Controller) Reconcile(ctx context.Context) error {
 	f := c.followers()
 	c.wroteSlices.awaitSlices(ctx, f.slices)
+	// The pods and Endpoints written before the newest Service must be in
+	// their caches, or a new Service's Endpoints are first written short of
+	// pods that were already there.
+	follow.WaitHolds(ctx, f.services.ResourceVersion()+1, time.Second, f.pods, f.endpoints)
 	wanted := map[string]bool{}
 	podsByNS := map[string][]corev1.Pod{}
 	var errs []error
