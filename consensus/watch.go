@@ -101,12 +101,13 @@ func (w *Watcher) Pending() int {
 }
 
 // LastQueued returns the ResourceVersion of the newest event the store has
-// queued to this watch (0 if none). A reader that has taken every event up
-// to it holds all the store has published for the watch so far.
-func (w *Watcher) LastQueued() uint64 {
+// queued to this watch (0 if none), and whether the watch is still open. A
+// reader that has taken every event up to it from an open watch holds all
+// the store has published for the watch so far.
+func (w *Watcher) LastQueued() (rv uint64, open bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.lastQueued
+	return w.lastQueued, !w.closed
 }
 
 // Stop ends the watch. It is idempotent and safe to call concurrently with

@@ -375,3 +375,36 @@ func TestWatchersAndPending(t *testing.T) {
 		t.Fatalf("Watchers(pods) after Stop = %d, want 0", n)
 	}
 }
+
+// TestWatchLastQueued: LastQueued is the newest event of the watch's
+// resource the store queued to it (replayed or live), not the store's
+// index, and says when the watch has ended.
+func TestWatchLastQueued(t *testing.T) {
+	a := newApplier(t)
+	a.create("ns", "p1", podJSON(t, nil, nil, nil, nil)) // index 1
+	a.must(createCmd("ns", "c1", nil))                   // index 2, a ConfigMap
+	w, err := a.s.Watch("pods", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rv, open := w.LastQueued(); rv != 0 || !open {
+		t.Errorf("new live watch: LastQueued = %d, %v, want 0, true", rv, open)
+	}
+	a.create("ns", "p2", podJSON(t, nil, nil, nil, nil)) // index 3
+	a.must(createCmd("ns", "c2", nil))                   // index 4
+	if rv, open := w.LastQueued(); rv != 3 || !open {
+		t.Errorf("after a pod at 3 and a ConfigMap at 4: LastQueued = %d, %v, want 3, true", rv, open)
+	}
+	w.Stop()
+	if _, open := w.LastQueued(); open {
+		t.Error("stopped watch: LastQueued says open")
+	}
+	replay, err := a.s.Watch("pods", "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replay.Stop()
+	if rv, _ := replay.LastQueued(); rv != 3 {
+		t.Errorf("watch replayed from 1: LastQueued = %d, want 3", rv)
+	}
+}

@@ -209,7 +209,10 @@ func (f *Follower[T]) HoldsBefore(rv uint64) bool {
 	}
 	// Every change before rv has been queued to the watch; the cache holds
 	// them once it has taken all the watch had queued.
-	queued := w.LastQueued()
+	queued, open := w.LastQueued()
+	if !open {
+		return false // a re-list follows
+	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.watch == w && f.rv >= queued
