@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/shoal-project/shoal/internal/apitest"
 	"github.com/shoal-project/shoal/node/follow"
 )
 
@@ -19,16 +20,7 @@ import (
 func TestLoopSeesConfigMapMadeBeforePod(t *testing.T) {
 	e := newLoopEnv(t)
 	e.start()
-	gate, blocked := make(chan struct{}), make(chan struct{})
-	var release func()
-	release = func() { close(gate); release = func() {} }
-	defer func() { release() }()
-	follow.For[corev1.ConfigMap](e.Cache, "configmaps").AddHandler(follow.Handler[corev1.ConfigMap]{Add: func(cm *corev1.ConfigMap) {
-		if cm.Name == "blocker" {
-			close(blocked)
-			<-gate // the ConfigMap cache takes nothing more until released
-		}
-	}})
+	held, release := apitest.HoldCache(t, follow.For[corev1.ConfigMap](e.Cache, "configmaps"), "blocker")
 	for _, name := range []string{"blocker", "cfg"} {
 		if _, err := e.CS.CoreV1().ConfigMaps("default").Create(e.Ctx, &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"greeting": "hello"},
@@ -36,7 +28,7 @@ func TestLoopSeesConfigMapMadeBeforePod(t *testing.T) {
 			t.Fatal(err)
 		}
 		if name == "blocker" {
-			<-blocked
+			<-held
 		}
 	}
 	reasons := e.watchReasons("web")

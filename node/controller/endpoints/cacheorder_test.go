@@ -21,19 +21,7 @@ import (
 func TestEndpointsSeePodsMadeBeforeService(t *testing.T) {
 	e := controllertest.New(t)
 	c := &Controller{Deps: e.Deps}
-	gate, blocked := make(chan struct{}), make(chan struct{})
-	released := false
-	defer func() {
-		if !released {
-			close(gate)
-		}
-	}()
-	follow.For[corev1.Pod](e.Cache, "pods").AddHandler(follow.Handler[corev1.Pod]{Add: func(p *corev1.Pod) {
-		if p.Name == "blocker" {
-			close(blocked)
-			<-gate // the pod cache takes nothing more until released
-		}
-	}})
+	held, release := apitest.HoldCache(t, follow.For[corev1.Pod](e.Cache, "pods"), "blocker")
 	seed := func(name, app, ip string) {
 		e.Seed("pods", "default", name, "uid-"+name, apitest.T0, &corev1.Pod{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
@@ -44,7 +32,7 @@ func TestEndpointsSeePodsMadeBeforeService(t *testing.T) {
 		})
 	}
 	seed("blocker", "other", "10.42.0.9")
-	<-blocked
+	<-held
 	seed("web-0", "web", "10.42.0.10")
 	if _, err := e.CS.CoreV1().Services("default").Create(e.Ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
@@ -60,8 +48,7 @@ func TestEndpointsSeePodsMadeBeforeService(t *testing.T) {
 		}
 		return nil
 	})
-	time.AfterFunc(200*time.Millisecond, func() { close(gate) })
-	released = true
+	time.AfterFunc(200*time.Millisecond, release)
 	if err := c.Reconcile(e.Ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -162,19 +162,7 @@ func TestReplicaSetSeesEarlierPods(t *testing.T) {
 	e := newRSEnv(t)
 	c := New(e.Deps)
 	pods := follow.For[corev1.Pod](e.Cache, "pods")
-	gate, blocked := make(chan struct{}), make(chan struct{})
-	released := false
-	defer func() {
-		if !released {
-			close(gate)
-		}
-	}()
-	pods.AddHandler(follow.Handler[corev1.Pod]{Add: func(p *corev1.Pod) {
-		if p.Name == "blocker" {
-			close(blocked)
-			<-gate // the pod cache takes nothing more until released
-		}
-	}})
+	held, release := apitest.HoldCache(t, pods, "blocker")
 	for _, p := range []struct{ name, app string }{{"blocker", "other"}, {"stray", "web"}} {
 		if _, err := e.CS.CoreV1().Pods("default").Create(e.Ctx, &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: "default", Labels: map[string]string{"app": p.app}},
@@ -183,7 +171,7 @@ func TestReplicaSetSeesEarlierPods(t *testing.T) {
 			t.Fatal(err)
 		}
 		if p.name == "blocker" {
-			<-blocked
+			<-held
 		}
 	}
 	rs := e.CreateReplicaSet(controllertest.ReplicaSet("web", 2))
@@ -196,8 +184,7 @@ func TestReplicaSetSeesEarlierPods(t *testing.T) {
 	if _, ok := pods.Get("default", "stray"); ok {
 		t.Fatal("the pod cache holds stray while blocked: the test does not exercise the race")
 	}
-	time.AfterFunc(200*time.Millisecond, func() { close(gate) })
-	released = true
+	time.AfterFunc(200*time.Millisecond, release)
 	if err := c.sync(e.Ctx, "default/web"); err != nil {
 		t.Fatal(err)
 	}
