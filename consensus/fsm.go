@@ -44,15 +44,15 @@ type ApplyResult struct {
 // body does not decode.
 type commandDecoder func(index uint64, body []byte) *Command
 
-var commandHandlers = map[msgType]commandDecoder{}
+var commandDecoders = map[msgType]commandDecoder{}
 
 // registerCommand adds a decoder; called from init. Duplicate registration
 // is a programming error and panics.
-func registerCommand(t msgType, h commandDecoder) {
-	if _, dup := commandHandlers[t]; dup {
+func registerCommand(t msgType, d commandDecoder) {
+	if _, dup := commandDecoders[t]; dup {
 		panic(fmt.Sprintf("consensus: duplicate command type %d", t))
 	}
-	commandHandlers[t] = h
+	commandDecoders[t] = d
 }
 
 // encodeEntry builds a log entry from a type and a body.
@@ -127,7 +127,7 @@ func (f *fsm) decode(l *raft.Log) *Command {
 	if t == msgFramed {
 		f.framed.Add(1)
 	}
-	h, ok := commandHandlers[t]
+	decodeBody, ok := commandDecoders[t]
 	if !ok {
 		if t&msgIgnorable != 0 {
 			f.logger.Warn("ignoring unknown raft command", "type", uint8(t), "index", l.Index)
@@ -135,7 +135,7 @@ func (f *fsm) decode(l *raft.Log) *Command {
 		}
 		panic(newerEntry(l.Index, fmt.Sprintf("has command type %d, unknown to this binary", t)))
 	}
-	return h(l.Index, data[1:])
+	return decodeBody(l.Index, data[1:])
 }
 
 // newerEntry is the panic message for an entry this binary cannot apply:

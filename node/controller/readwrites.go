@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/shoal-project/shoal/node/follow"
 )
 
 // The node's cache applies a change a moment after the API answered the
@@ -42,20 +44,5 @@ const cacheWait = time.Second
 // AwaitCache waits until caught reports true, ctx ends or cacheWait has
 // passed.
 func AwaitCache(ctx context.Context, caught func() bool) {
-	if caught() {
-		return
-	}
-	t := time.NewTicker(time.Millisecond)
-	defer t.Stop()
-	deadline := time.NewTimer(cacheWait)
-	defer deadline.Stop()
-	for !caught() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-deadline.C:
-			return
-		case <-t.C:
-		}
-	}
+	follow.Await(ctx, cacheWait, caught)
 }

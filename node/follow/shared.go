@@ -117,16 +117,23 @@ type holder interface{ HoldsBefore(rv uint64) bool }
 // index rv, ctx ends or wait has passed; it reports whether they all do.
 // A reader about to act on an object at rv from one follower calls it for
 // the others it will consult (a pod's ConfigMaps, Secrets and Services).
+// rv 0 (a resourceVersion that did not parse) holds at once.
 func WaitHolds(ctx context.Context, rv uint64, wait time.Duration, fs ...holder) bool {
-	all := func() bool {
+	return Await(ctx, wait, func() bool {
 		for _, f := range fs {
 			if !f.HoldsBefore(rv) {
 				return false
 			}
 		}
 		return true
-	}
-	if all() {
+	})
+}
+
+// Await polls caught every millisecond until it reports true (true), ctx
+// ends or wait has passed (caught's last answer). Caches catch up in
+// microseconds to milliseconds, so readers poll rather than subscribe.
+func Await(ctx context.Context, wait time.Duration, caught func() bool) bool {
+	if caught() {
 		return true
 	}
 	tick := time.NewTicker(time.Millisecond)
@@ -138,9 +145,9 @@ func WaitHolds(ctx context.Context, rv uint64, wait time.Duration, fs ...holder)
 		case <-ctx.Done():
 			return false
 		case <-deadline.C:
-			return all()
+			return caught()
 		case <-tick.C:
-			if all() {
+			if caught() {
 				return true
 			}
 		}

@@ -116,9 +116,8 @@ func (c cacheObjects) secret(namespace, name string) (*corev1.Secret, error) {
 // its pod could otherwise be missing from one for a moment: a mount that
 // fails, a Service's variables left out of the environment.
 func (c *caches) holdsBefore(ctx context.Context, pod *corev1.Pod) {
-	if rv, err := strconv.ParseUint(pod.ResourceVersion, 10, 64); err == nil {
-		follow.WaitHolds(ctx, rv, time.Second, c.configMaps, c.secrets, c.services)
-	}
+	rv, _ := strconv.ParseUint(pod.ResourceVersion, 10, 64)
+	follow.WaitHolds(ctx, rv, time.Second, c.configMaps, c.secrets, c.services)
 }
 
 // newerThan reports whether resourceVersion a is after b. Store

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -36,9 +37,8 @@ func (c *Controller) syncKey(ctx context.Context, key string) error {
 	}
 	// The ReplicaSets written before this version of the deployment must be
 	// in their cache: one missed looks like a hash collision.
-	if rv, err := strconv.ParseUint(d.ResourceVersion, 10, 64); err == nil {
-		controller.AwaitCache(ctx, func() bool { return f.replicaSets.HoldsBefore(rv) })
-	}
+	rv, _ := strconv.ParseUint(d.ResourceVersion, 10, 64)
+	follow.WaitHolds(ctx, rv, time.Second, f.replicaSets)
 	return c.syncDeployment(ctx, d.DeepCopy())
 }
 

@@ -271,9 +271,8 @@ func (m *replicaManager) sync(ctx context.Context, key string) error {
 	// controller, or a pod made just before it (an orphan to adopt) is
 	// missed and a replica too many created.
 	pods := m.podCache()
-	if rv, err := strconv.ParseUint(rs.ResourceVersion, 10, 64); err == nil {
-		controller.AwaitCache(ctx, func() bool { return pods.HoldsBefore(rv) })
-	}
+	rv, _ := strconv.ParseUint(rs.ResourceVersion, 10, 64)
+	follow.WaitHolds(ctx, rv, time.Second, pods)
 	now := m.deps.CurrentTime()
 	// Expectations are checked before the pods are read, so a pod that
 	// appears in between is counted rather than created again. The
